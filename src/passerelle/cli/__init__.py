@@ -1,0 +1,29 @@
+"""The ``passerelle`` command: a thin layer that parses, calls the library, renders.
+
+Every command module imports its heavy dependencies inside the command, so
+``passerelle --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; a :class:`PasserelleError` becomes one sentence and an exit code."""
+    from passerelle.cli.app import build_app
+    from passerelle.errors import PasserelleError
+
+    app = build_app()
+    try:
+        app(args=argv, prog_name="passerelle", standalone_mode=True)
+    except PasserelleError as exc:
+        from passerelle.cli.render import error_console
+
+        error_console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)

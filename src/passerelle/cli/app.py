@@ -1,0 +1,24 @@
+"""Assemble the Typer application from the command modules."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["build_app"]
+
+
+def build_app() -> typer.Typer:
+    from passerelle.cli import demo_cmd, providers_cmd, storage_cmd
+
+    app = typer.Typer(
+        name="passerelle",
+        help="Run a health-data research hub on any cloud, and move it live between clouds.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        rich_markup_mode="rich",
+    )
+    storage_cmd.register(app)
+    providers_cmd.register(app)
+    demo_cmd.register(app)
+    return app

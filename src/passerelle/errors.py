@@ -1,0 +1,139 @@
+"""One error tree for passerelle: every failure a user can cause or meet.
+
+Each error's ``str()`` is one sentence saying what is wrong and what to do next;
+the CLI prints it and exits non-zero, never a traceback. ``retryable`` tells the
+caller whether trying the same thing again can succeed::
+
+    PasserelleError                      (base; .retryable, .exit_code)
+    ├── TerminalError                    retrying the same call cannot help
+    │   ├── UsageError                   the user's input is wrong
+    │   │   ├── InvalidURLError          a store URL that cannot be parsed
+    │   │   │   └── UnknownSchemeError   a scheme passerelle does not know
+    │   │   ├── ConfigError              a config file or setting is wrong
+    │   │   └── UnknownProviderError     no provider profile by that name
+    │   ├── NotFoundError
+    │   │   ├── ObjectNotFoundError      no object at that key
+    │   │   └── ContainerNotFoundError   no such bucket / container
+    │   ├── AuthenticationError          credentials rejected
+    │   ├── PermissionDeniedError        credentials valid, action not allowed
+    │   ├── PreconditionFailedError      the object changed under a conditional call
+    │   ├── LimitExceededError           beyond a provider limit (size, parts)
+    │   └── UnsupportedOperationError    the backend cannot do this
+    └── TransientError                   the same call may succeed later
+        ├── ThrottledError               the service asks us to slow down
+        ├── EndpointUnreachableError     no answer from the endpoint
+        ├── TruncatedReadError           a read ended before the object did
+        └── ServiceError                 any other server-side failure (5xx)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "ContainerNotFoundError",
+    "EndpointUnreachableError",
+    "InvalidURLError",
+    "LimitExceededError",
+    "NotFoundError",
+    "ObjectNotFoundError",
+    "PasserelleError",
+    "PermissionDeniedError",
+    "PreconditionFailedError",
+    "ServiceError",
+    "TerminalError",
+    "ThrottledError",
+    "TransientError",
+    "TruncatedReadError",
+    "UnknownProviderError",
+    "UnknownSchemeError",
+    "UnsupportedOperationError",
+    "UsageError",
+]
+
+
+class PasserelleError(Exception):
+    """Base of every error passerelle raises on purpose."""
+
+    retryable: bool = False
+    exit_code: int = 1
+
+
+class TerminalError(PasserelleError):
+    """Retrying the same call cannot succeed; something must change first."""
+
+
+class TransientError(PasserelleError):
+    """The same call may succeed if tried again later (with backoff)."""
+
+    retryable = True
+
+
+class UsageError(TerminalError):
+    """The user's input is wrong."""
+
+    exit_code = 2
+
+
+class InvalidURLError(UsageError):
+    """A store URL that cannot be parsed."""
+
+
+class UnknownSchemeError(InvalidURLError):
+    """A URL scheme passerelle does not support."""
+
+
+class ConfigError(UsageError):
+    """A configuration file or setting is wrong or missing."""
+
+
+class UnknownProviderError(UsageError):
+    """No provider profile has that name."""
+
+
+class NotFoundError(TerminalError):
+    """Something named does not exist."""
+
+
+class ObjectNotFoundError(NotFoundError):
+    """No object at that key."""
+
+
+class ContainerNotFoundError(NotFoundError):
+    """The bucket or container does not exist."""
+
+
+class AuthenticationError(TerminalError):
+    """The service rejected the credentials."""
+
+
+class PermissionDeniedError(TerminalError):
+    """The credentials are valid but do not allow this action."""
+
+
+class PreconditionFailedError(TerminalError):
+    """A conditional call failed because the object changed."""
+
+
+class LimitExceededError(TerminalError):
+    """The request exceeds a provider limit (object size, part count...)."""
+
+
+class UnsupportedOperationError(TerminalError):
+    """The backend does not offer this operation."""
+
+
+class ThrottledError(TransientError):
+    """The service asked the client to slow down (429, 503 SlowDown, ServerBusy)."""
+
+
+class EndpointUnreachableError(TransientError):
+    """The endpoint did not answer (refused, timed out, DNS failure)."""
+
+
+class TruncatedReadError(TransientError):
+    """A read returned fewer bytes than the object holds."""
+
+
+class ServiceError(TransientError):
+    """The service failed on its side (5xx) for a reason not listed above."""

@@ -1,0 +1,195 @@
+"""The one storage contract every backend and wrapper fulfils.
+
+A :class:`Store` is rooted at a URL (a bucket or container plus an optional
+prefix, a local folder, or a named in-memory store); keys are relative to that
+root.  Optional abilities are declared in :attr:`Store.capabilities` -- callers
+ask "can you?" there, never "which backend are you?".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
+
+from passerelle.errors import TruncatedReadError
+from passerelle.storage.model import Capabilities, Listing, ObjectInfo, PartLimits, PutResult
+
+__all__ = ["ObjectReader", "PutData", "Store", "StoreWrapper"]
+
+PutData = bytes | bytearray | memoryview | Iterable[bytes]
+"""What :meth:`Store.put` accepts: a buffer, or an iterable of chunks to stream."""
+
+
+class ObjectReader:
+    """A streaming read of one object (or a range of it).
+
+    Iterate to receive the bytes chunk by chunk; :attr:`info` carries the object's
+    facts (with user metadata when the backend returned them).  The reader checks
+    that exactly ``expected`` bytes arrive and raises :class:`TruncatedReadError`
+    otherwise, so a short read is never mistaken for a whole object.
+    """
+
+    def __init__(
+        self, info: ObjectInfo, chunks: Iterator[bytes], expected: int, *, label: str
+    ) -> None:
+        self.info = info
+        self.expected = expected
+        self._chunks = chunks
+        self._label = label
+        self.received = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.received += len(chunk)
+            yield chunk
+        if self.received != self.expected:
+            raise TruncatedReadError(
+                f"Reading {self._label} returned {self.received} of {self.expected} bytes; "
+                "the connection was cut, try again."
+            )
+
+    def read(self) -> bytes:
+        """All remaining bytes at once (only for objects known to be small)."""
+        return b"".join(self)
+
+
+class Store(Protocol):
+    """The storage contract: a narrow set of operations on keys below one root."""
+
+    @property
+    def url(self) -> str:
+        """The URL this store is rooted at (no secrets)."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    def limits(self) -> PartLimits:
+        """Multipart limits to respect when writing here."""
+        ...
+
+    @property
+    def provider(self) -> str | None:
+        """Name of the provider profile that describes where this store lives."""
+        ...
+
+    def list(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[ObjectInfo]:
+        """Every object below ``prefix`` (folder semantics), fetched page by page."""
+        ...
+
+    def list_dir(self, prefix: str = "") -> Listing:
+        """Sub-prefixes and objects directly below ``prefix``."""
+        ...
+
+    def head(self, key: str) -> ObjectInfo:
+        """Facts about one object, with content type and user metadata."""
+        ...
+
+    def get(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 8 * 1024 * 1024,
+    ) -> ObjectReader:
+        """Stream the object, or bytes ``[start, end)`` of it."""
+        ...
+
+    def put(
+        self,
+        key: str,
+        data: PutData,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        part_size: int | None = None,
+    ) -> PutResult:
+        """Write an object atomically: readers see the old object or the whole new one.
+
+        Buffers up to the single-request limit go in one request; iterables are
+        streamed as a multipart upload whose part size suits ``size`` and
+        :attr:`limits`, holding about ``part_size`` x concurrency bytes in memory.
+        """
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object; removing a missing object is not an error."""
+        ...
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        """Server-side copy within this store (needs ``capabilities.server_side_copy``)."""
+        ...
+
+    def create_container(self) -> None:
+        """Create the bucket, container or folder this store is rooted in (idempotent)."""
+        ...
+
+
+class StoreWrapper:
+    """Base for stores that wrap another: delegates everything, override what you change."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    @property
+    def url(self) -> str:
+        return self.inner.url
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
+
+    @property
+    def limits(self) -> PartLimits:
+        return self.inner.limits
+
+    @property
+    def provider(self) -> str | None:
+        return self.inner.provider
+
+    def list(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[ObjectInfo]:
+        return self.inner.list(prefix, page_size=page_size)
+
+    def list_dir(self, prefix: str = "") -> Listing:
+        return self.inner.list_dir(prefix)
+
+    def head(self, key: str) -> ObjectInfo:
+        return self.inner.head(key)
+
+    def get(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 8 * 1024 * 1024,
+    ) -> ObjectReader:
+        return self.inner.get(key, start=start, end=end, if_match=if_match, chunk_size=chunk_size)
+
+    def put(
+        self,
+        key: str,
+        data: PutData,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        part_size: int | None = None,
+    ) -> PutResult:
+        return self.inner.put(
+            key, data, size=size, content_type=content_type, metadata=metadata, part_size=part_size
+        )
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        self.inner.copy(src_key, dst_key)
+
+    def create_container(self) -> None:
+        self.inner.create_container()

@@ -1,0 +1,154 @@
+"""A store wrapper that injects faults on purpose, for chaos tests and rehearsals.
+
+Seeded, so a failing run can be replayed: with the same seed and the same
+sequence of calls, the same faults happen.  Wrap any store::
+
+    chaotic = FaultInjectingStore(open_store("s3://bucket"), FaultPlan(seed=7, transient=0.1))
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from passerelle.errors import ServiceError, ThrottledError, TruncatedReadError, UsageError
+from passerelle.storage.base import ObjectReader, PutData, Store, StoreWrapper
+from passerelle.storage.model import Listing, ObjectInfo, PutResult
+
+__all__ = ["FaultInjectingStore", "FaultPlan"]
+
+ALL_OPERATIONS = frozenset({"list", "head", "get", "put", "delete", "copy"})
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPlan:
+    """Probabilities (0..1) of each fault per call, and which operations they hit."""
+
+    seed: int = 0
+    transient: float = 0.0
+    throttle: float = 0.0
+    latency: float = 0.0
+    latency_s: tuple[float, float] = (0.001, 0.02)
+    truncate: float = 0.0
+    operations: frozenset[str] = ALL_OPERATIONS
+
+    def __post_init__(self) -> None:
+        for name in ("transient", "throttle", "latency", "truncate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise UsageError(f"Fault probability {name}={value} must be between 0 and 1.")
+        unknown = set(self.operations) - ALL_OPERATIONS
+        if unknown:
+            raise UsageError(f"Unknown operation {sorted(unknown)[0]!r} in the fault plan.")
+
+
+class FaultInjectingStore(StoreWrapper):
+    """Wraps a store and, per call, may delay, fail transiently, throttle or cut reads."""
+
+    def __init__(self, inner: Store, plan: FaultPlan) -> None:
+        super().__init__(inner)
+        self.plan = plan
+        self._rng = random.Random(plan.seed)
+        self._lock = threading.Lock()
+        self.injected: Counter[str] = Counter()
+
+    def _roll(self) -> float:
+        with self._lock:
+            return self._rng.random()
+
+    def _before(self, op: str, key: str | None) -> None:
+        if op not in self.plan.operations:
+            return
+        plan = self.plan
+        if plan.latency and self._roll() < plan.latency:
+            lo, hi = plan.latency_s
+            with self._lock:
+                delay = self._rng.uniform(lo, hi)
+            self.injected["latency"] += 1
+            time.sleep(delay)
+        target = f"{self.url}/{key}" if key else self.url
+        if plan.throttle and self._roll() < plan.throttle:
+            self.injected["throttle"] += 1
+            raise ThrottledError(
+                f"{target}: injected throttling (503 SlowDown); back off and retry."
+            )
+        if plan.transient and self._roll() < plan.transient:
+            self.injected["transient"] += 1
+            raise ServiceError(f"{target}: injected transient failure (500); retry.")
+
+    def list(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[ObjectInfo]:
+        self._before("list", prefix or None)
+        return self.inner.list(prefix, page_size=page_size)
+
+    def list_dir(self, prefix: str = "") -> Listing:
+        self._before("list", prefix or None)
+        return self.inner.list_dir(prefix)
+
+    def head(self, key: str) -> ObjectInfo:
+        self._before("head", key)
+        return self.inner.head(key)
+
+    def get(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 8 * 1024 * 1024,
+    ) -> ObjectReader:
+        self._before("get", key)
+        reader = self.inner.get(key, start=start, end=end, if_match=if_match, chunk_size=chunk_size)
+        if (
+            "get" in self.plan.operations
+            and self.plan.truncate
+            and reader.expected > 0
+            and self._roll() < self.plan.truncate
+        ):
+            self.injected["truncate"] += 1
+            with self._lock:
+                cut = self._rng.randrange(0, reader.expected)
+            return ObjectReader(
+                reader.info, _cut(iter(reader), cut), reader.expected, label=f"{self.url}/{key}"
+            )
+        return reader
+
+    def put(
+        self,
+        key: str,
+        data: PutData,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        part_size: int | None = None,
+    ) -> PutResult:
+        self._before("put", key)
+        return self.inner.put(
+            key, data, size=size, content_type=content_type, metadata=metadata, part_size=part_size
+        )
+
+    def delete(self, key: str) -> None:
+        self._before("delete", key)
+        self.inner.delete(key)
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        self._before("copy", src_key)
+        self.inner.copy(src_key, dst_key)
+
+
+def _cut(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
+    """Yield at most ``limit`` bytes, then stop as a dropped connection would."""
+    sent = 0
+    for chunk in chunks:
+        if sent + len(chunk) >= limit:
+            yield bytes(memoryview(chunk)[: limit - sent])
+            return
+        sent += len(chunk)
+        yield chunk
+    if sent < limit:  # pragma: no cover - limit is always below the object size
+        raise TruncatedReadError("unreachable")

@@ -1,0 +1,84 @@
+"""Plain data the storage layer passes around: object facts, capabilities, limits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = ["Capabilities", "Listing", "ObjectInfo", "PartLimits", "PutResult"]
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+TiB = 1024 * GiB
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What a store knows about one object.
+
+    ``metadata`` is ``None`` when the call that produced this info does not return
+    user metadata (most listings); an empty mapping means "known to have none".
+    """
+
+    key: str
+    size: int
+    etag: str | None = None
+    last_modified: datetime | None = None
+    version: str | None = None
+    content_type: str | None = None
+    metadata: Mapping[str, str] | None = None
+    storage_class: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One level of a folder-like listing: sub-prefixes and the objects directly in it."""
+
+    prefixes: tuple[str, ...]
+    objects: tuple[ObjectInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    """What a store returns after a successful write."""
+
+    key: str
+    size: int
+    etag: str | None = None
+    version: str | None = None
+    parts: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """Optional abilities of a backend; callers ask these, never the backend's type."""
+
+    server_side_copy: bool = False
+    user_metadata: bool = True
+    list_metadata: bool = False
+    conditional_get: bool = False
+    create_only_put: bool = False
+    create_container: bool = False
+    multipart_upload: bool = False
+    persistent: bool = True
+
+    def as_dict(self) -> dict[str, bool]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class PartLimits:
+    """Multipart limits of a destination (bytes and counts).
+
+    ``max_single_put`` is the largest object sent in one request; anything larger
+    goes as a multipart upload of at most ``max_parts`` parts.
+    """
+
+    min_part_size: int = 5 * MiB
+    max_part_size: int = 5 * GiB
+    max_parts: int = 10_000
+    max_object_size: int = 5 * TiB
+    max_single_put: int = 5 * GiB
+    extra: Mapping[str, int] = field(default_factory=dict)

@@ -1,0 +1,404 @@
+"""The real backends: Azure Blob, S3, local folders and memory, all through obstore.
+
+One class serves every scheme; what differs between them is data (capabilities,
+limits, how user metadata is kept) chosen in :mod:`passerelle.storage.opener`.
+Local folders keep content type and user metadata in an extended attribute
+(``user.passerelle``) because obstore's local backend has no attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from passerelle.errors import (
+    ContainerNotFoundError,
+    PasserelleError,
+    UnsupportedOperationError,
+    UsageError,
+)
+from passerelle.storage.base import ObjectReader, PutData
+from passerelle.storage.model import Capabilities, Listing, ObjectInfo, PartLimits, PutResult
+from passerelle.storage.multipart import DEFAULT_PART_SIZE, choose_part_size, part_count
+from passerelle.storage.translate import translate
+from passerelle.storage.urls import validate_key
+
+__all__ = ["ObstoreStore", "validate_metadata"]
+
+T = TypeVar("T")
+
+_STANDARD_ATTRIBUTES = {
+    "Content-Type",
+    "Content-Disposition",
+    "Content-Encoding",
+    "Content-Language",
+    "Cache-Control",
+}
+_XATTR = "user.passerelle"
+
+
+def validate_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """Check user metadata is portable to S3 and Azure (C#-identifier keys, ASCII values)."""
+    if not metadata:
+        return {}
+    out: dict[str, str] = {}
+    for key, value in metadata.items():
+        if (
+            not key
+            or not (key[0].isalpha() or key[0] == "_")
+            or not all(c.isascii() and (c.isalnum() or c == "_") for c in key)
+        ):
+            raise UsageError(
+                f"Metadata key {key!r} is not portable; use letters, digits and underscores "
+                "starting with a letter (Azure's rule)."
+            )
+        if not isinstance(value, str) or not value.isascii() or any(ord(c) < 32 for c in value):
+            raise UsageError(
+                f"Metadata value for {key!r} must be printable ASCII; encode it first."
+            )
+        out[key.lower()] = value
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSpec:
+    """What distinguishes one backend from another, as data."""
+
+    scheme: str
+    capabilities: Capabilities
+    limits: PartLimits
+    metadata_in_xattr: bool = False
+    local_root: str | None = None
+
+
+class ObstoreStore:
+    """A :class:`~passerelle.storage.base.Store` over one obstore store."""
+
+    def __init__(
+        self,
+        url: str,
+        make_store: Callable[[], Any],
+        spec: BackendSpec,
+        *,
+        prefix: str = "",
+        provider: str | None = None,
+        create_container: Callable[[], None] | None = None,
+        part_concurrency: int = 4,
+    ) -> None:
+        self._url = url
+        self._make_store = make_store
+        self._raw: Any = None
+        self._spec = spec
+        self._prefix = prefix.strip("/")
+        self._provider = provider
+        self._create_container = create_container
+        self._part_concurrency = part_concurrency
+
+    # -- properties -------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._spec.capabilities
+
+    @property
+    def limits(self) -> PartLimits:
+        return self._spec.limits
+
+    @property
+    def provider(self) -> str | None:
+        return self._provider
+
+    def __repr__(self) -> str:
+        return f"ObstoreStore({self._url!r})"
+
+    # -- helpers ----------------------------------------------------------------
+    @property
+    def _store(self) -> Any:
+        if self._raw is None:
+            root = self._spec.local_root
+            if root is not None and not os.path.isdir(root):
+                raise ContainerNotFoundError(
+                    f"The folder {root} does not exist; create it "
+                    f"(`passerelle stores create {self._url}`) or fix the path."
+                )
+            self._raw = self._make_store()
+        return self._raw
+
+    def _path(self, key: str) -> str:
+        validate_key(key)
+        return f"{self._prefix}/{key}" if self._prefix else key
+
+    def _list_prefix(self, prefix: str) -> str | None:
+        prefix = prefix.strip("/")
+        if prefix:
+            validate_key(prefix)
+        joined = "/".join(p for p in (self._prefix, prefix) if p)
+        return joined or None
+
+    def _relative(self, path: str) -> str:
+        if self._prefix and path.startswith(self._prefix + "/"):
+            return path[len(self._prefix) + 1 :]
+        return path
+
+    def _call(self, op: str, key: str | None, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except PasserelleError:
+            raise
+        except Exception as exc:  # obstore/OS errors become passerelle errors
+            raise translate(exc, url=self._url, op=op, key=key) from exc
+
+    def _info(
+        self, meta: Mapping[str, Any], attributes: Mapping[str, Any] | None = None
+    ) -> ObjectInfo:
+        content_type = None
+        metadata: dict[str, str] | None = None
+        if attributes is not None:
+            content_type = attributes.get("Content-Type")
+            metadata = {
+                str(k).lower(): str(v)
+                for k, v in attributes.items()
+                if k not in _STANDARD_ATTRIBUTES
+            }
+        return ObjectInfo(
+            key=self._relative(meta["path"]),
+            size=int(meta["size"]),
+            etag=meta.get("e_tag"),
+            last_modified=meta.get("last_modified"),
+            version=meta.get("version"),
+            content_type=content_type,
+            metadata=metadata,
+        )
+
+    def _xattr_path(self, path: str) -> str:
+        assert self._spec.local_root is not None
+        return os.path.join(self._spec.local_root, *path.split("/"))
+
+    def _read_xattr(self, path: str) -> dict[str, Any]:
+        try:
+            raw = os.getxattr(self._xattr_path(path), _XATTR)
+        except OSError:
+            return {}
+        try:
+            return cast(dict[str, Any], json.loads(raw))
+        except ValueError:
+            return {}
+
+    def _attributes(self, path: str, result_attributes: Mapping[str, Any]) -> dict[str, Any]:
+        if not self._spec.metadata_in_xattr:
+            return dict(result_attributes)
+        stored = self._read_xattr(path)
+        attrs: dict[str, Any] = dict(stored.get("metadata", {}))
+        if stored.get("content_type"):
+            attrs["Content-Type"] = stored["content_type"]
+        return attrs
+
+    # -- the contract -----------------------------------------------------------
+    def list(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[ObjectInfo]:
+        import obstore
+
+        list_prefix = self._list_prefix(prefix)
+        stream = self._call(
+            "list",
+            prefix or None,
+            lambda: obstore.list(self._store, list_prefix, chunk_size=page_size),
+        )
+        while True:
+            page = self._call("list", prefix or None, lambda: next(stream, None))
+            if page is None:
+                return
+            for meta in page:
+                yield self._info(meta)
+
+    def list_dir(self, prefix: str = "") -> Listing:
+        import obstore
+
+        list_prefix = self._list_prefix(prefix)
+        result = self._call(
+            "list", prefix or None, lambda: obstore.list_with_delimiter(self._store, list_prefix)
+        )
+        prefixes = tuple(sorted(self._relative(p) for p in result["common_prefixes"]))
+        objects = tuple(sorted((self._info(m) for m in result["objects"]), key=lambda o: o.key))
+        return Listing(prefixes=prefixes, objects=objects)
+
+    def head(self, key: str) -> ObjectInfo:
+        import obstore
+
+        path = self._path(key)
+        result = self._call(
+            "read", key, lambda: obstore.get(self._store, path, options={"head": True})
+        )
+        return self._info(result.meta, self._attributes(path, result.attributes))
+
+    def get(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 8 * 1024 * 1024,
+    ) -> ObjectReader:
+        import obstore
+
+        path = self._path(key)
+        options: dict[str, Any] = {}
+        if start is not None or end is not None:
+            first = start or 0
+            if end is None:
+                options["range"] = {"offset": first}
+            elif end <= first:
+                raise UsageError(f"The range [{first}, {end}) of {key!r} is empty or reversed.")
+            else:
+                options["range"] = (first, end)
+        if if_match is not None:
+            options["if_match"] = if_match
+        result = self._call(
+            "read", key, lambda: obstore.get(self._store, path, options=cast(Any, options))
+        )
+        info = self._info(result.meta, self._attributes(path, result.attributes))
+        lo, hi = result.range
+        stream = result.stream(min_chunk_size=chunk_size)
+
+        def chunks() -> Iterator[bytes]:
+            while True:
+                chunk = self._call("read", key, lambda: next(stream, None))
+                if chunk is None:
+                    return
+                yield chunk
+
+        return ObjectReader(info, chunks(), hi - lo, label=f"{self._url}/{key}")
+
+    def put(
+        self,
+        key: str,
+        data: PutData,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        part_size: int | None = None,
+    ) -> PutResult:
+        import obstore
+
+        path = self._path(key)
+        clean = validate_metadata(metadata)
+        attributes: dict[str, str] | None = None
+        if not self._spec.metadata_in_xattr:
+            attributes = dict(clean)
+            if content_type:
+                attributes["Content-Type"] = content_type
+            attributes = attributes or None
+        limits = self._spec.limits
+        preferred = part_size or DEFAULT_PART_SIZE
+        if isinstance(data, bytes | bytearray | memoryview):
+            size = len(data)
+        part = choose_part_size(size or 0, limits, preferred)
+        single_limit = min(part, limits.max_single_put)
+        payload: Any = data
+        if (
+            not isinstance(data, bytes | bytearray | memoryview)
+            and size is not None
+            and size <= single_limit
+        ):
+            payload = b"".join(data)
+            if len(payload) != size:
+                raise UsageError(
+                    f"{len(payload)} bytes were given for {key!r} but size said {size}."
+                )
+        multipart = (
+            not isinstance(payload, bytes | bytearray | memoryview) or len(payload) > single_limit
+        )
+        counted = (
+            _CountingIterable(payload)
+            if multipart and not isinstance(payload, bytes | bytearray | memoryview)
+            else None
+        )
+
+        def do_put() -> Any:
+            return obstore.put(
+                self._store,
+                path,
+                counted if counted is not None else payload,
+                attributes=attributes,
+                use_multipart=multipart,
+                chunk_size=part,
+                max_concurrency=self._part_concurrency,
+            )
+
+        result = self._call("write", key, do_put)
+        written = counted.count if counted is not None else len(payload)
+        if size is not None and written != size:
+            raise UsageError(f"{written} bytes were streamed for {key!r} but size said {size}.")
+        if self._spec.metadata_in_xattr:
+            self._write_xattr(path, key, content_type, clean)
+        parts = part_count(written, part) if multipart else 1
+        return PutResult(
+            key=key,
+            size=written,
+            etag=result.get("e_tag"),
+            version=result.get("version"),
+            parts=parts,
+        )
+
+    def _write_xattr(
+        self, path: str, key: str, content_type: str | None, metadata: dict[str, str]
+    ) -> None:
+        if not content_type and not metadata:
+            return
+        blob = json.dumps({"content_type": content_type, "metadata": metadata}).encode()
+        self._call("write", key, lambda: os.setxattr(self._xattr_path(path), _XATTR, blob))
+
+    def delete(self, key: str) -> None:
+        import obstore
+
+        path = self._path(key)
+        try:
+            self._call("delete", key, lambda: obstore.delete(self._store, path))
+        except PasserelleError as exc:
+            if type(exc).__name__ != "ObjectNotFoundError":
+                raise
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        import obstore
+
+        if not self.capabilities.server_side_copy:
+            raise UnsupportedOperationError(f"The store {self._url} cannot copy server-side.")
+        src, dst = self._path(src_key), self._path(dst_key)
+        self._call("copy", src_key, lambda: obstore.copy(self._store, src, dst, overwrite=True))
+        if self._spec.metadata_in_xattr:
+            stored = self._read_xattr(src)
+            if stored:
+                blob = json.dumps(stored).encode()
+                self._call(
+                    "copy", dst_key, lambda: os.setxattr(self._xattr_path(dst), _XATTR, blob)
+                )
+
+    def create_container(self) -> None:
+        if self._spec.local_root is not None:
+            self._call(
+                "create", None, lambda: os.makedirs(self._spec.local_root or "", exist_ok=True)
+            )
+            return
+        if self._create_container is None:
+            return
+        self._call("create", None, self._create_container)
+
+
+class _CountingIterable:
+    """Passes chunks through while counting their bytes."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self.count = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.count += len(chunk)
+            yield chunk

@@ -1,0 +1,214 @@
+"""Open a :class:`Store` from a URL: the only place that knows which backend is which."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+from passerelle.errors import ConfigError, PasserelleError
+from passerelle.storage.config import RemoteConfig, StorageConfig, load_config
+from passerelle.storage.model import Capabilities, GiB, MiB, PartLimits, TiB
+from passerelle.storage.obstore_backend import BackendSpec, ObstoreStore
+from passerelle.storage.urls import StoreURL, parse_store_url
+
+__all__ = ["open_store", "resolve_remote"]
+
+_S3_LIMITS = PartLimits(5 * MiB, 5 * GiB, 10_000, 5 * TiB, 5 * GiB)
+_AZ_LIMITS = PartLimits(1, 4000 * MiB, 50_000, 190 * TiB, 5000 * MiB)
+_LOCAL_LIMITS = PartLimits(1, 1 << 40, 1_000_000, 1 << 50, 1 << 40)
+
+_CLOUD_CAPS = Capabilities(
+    server_side_copy=True,
+    user_metadata=True,
+    conditional_get=True,
+    create_container=True,
+    multipart_upload=True,
+)
+_FILE_CAPS = Capabilities(
+    server_side_copy=True, user_metadata=True, conditional_get=True, create_container=True
+)
+_MEMORY_CAPS = Capabilities(
+    server_side_copy=True,
+    user_metadata=True,
+    conditional_get=True,
+    create_container=True,
+    persistent=False,
+)
+
+_memory_stores: dict[str, Any] = {}
+_memory_lock = threading.Lock()
+
+
+def _memory_store(name: str) -> Any:
+    from obstore.store import MemoryStore
+
+    with _memory_lock:
+        if name not in _memory_stores:
+            _memory_stores[name] = MemoryStore()
+        return _memory_stores[name]
+
+
+def _client_options(remote: RemoteConfig) -> dict[str, Any]:
+    return {
+        "allow_http": remote.allow_http,
+        "connect_timeout": f"{remote.connect_timeout_s}s",
+        "timeout": f"{remote.request_timeout_s}s",
+        "pool_idle_timeout": "30s",
+    }
+
+
+def _retry_config(remote: RemoteConfig) -> dict[str, Any]:
+    return {
+        "max_retries": remote.max_retries,
+        "retry_timeout": timedelta(seconds=remote.retry_timeout_s),
+        "backoff": {
+            "init_backoff": timedelta(milliseconds=100),
+            "max_backoff": timedelta(seconds=15),
+            "base": 2,
+        },
+    }
+
+
+def resolve_remote(
+    url: StoreURL, config: StorageConfig
+) -> tuple[RemoteConfig, str | None, str | None]:
+    """The remote settings, provider name and region that ``url`` uses."""
+    from passerelle.providers import infer_provider
+
+    remote = config.remote_for(url.scheme, url.remote)
+    provider, region = remote.provider, remote.region
+    if provider is None:
+        guessed, guessed_region = infer_provider(remote.endpoint)
+        provider, region = guessed, region or guessed_region
+    return remote, provider, region
+
+
+def _limits_for(provider: str | None, default: PartLimits) -> PartLimits:
+    if provider is None:
+        return default
+    from passerelle.providers import load_profiles
+
+    try:
+        profile = load_profiles().get(provider)
+    except PasserelleError:
+        return default
+    return profile.limits if profile is not None else default
+
+
+def _s3_factory(url: StoreURL, remote: RemoteConfig) -> Any:
+    if not remote.access_key_id or not remote.secret_access_key:
+        where = (
+            f"[remotes.{remote.name}]"
+            if remote.name != "env"
+            else "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+        )
+        raise ConfigError(f"No S3 credentials for {url}; set them in {where}.")
+
+    def make() -> Any:
+        from obstore.store import S3Store
+
+        kwargs: dict[str, Any] = {
+            "region": remote.region or "us-east-1",
+            "access_key_id": remote.access_key_id,
+            "secret_access_key": remote.secret_access_key,
+            "virtual_hosted_style_request": not remote.path_style,
+        }
+        if remote.endpoint:
+            kwargs["endpoint"] = remote.endpoint
+        if remote.session_token:
+            kwargs["token"] = remote.session_token
+        return S3Store(
+            url.container,
+            client_options=_client_options(remote),  # type: ignore[arg-type]
+            retry_config=_retry_config(remote),  # type: ignore[arg-type]
+            **kwargs,
+        )
+
+    return make
+
+
+def _azure_factory(url: StoreURL, remote: RemoteConfig) -> Any:
+    if not remote.account or not (remote.account_key or remote.sas_token):
+        where = (
+            f"[remotes.{remote.name}]"
+            if remote.name != "env"
+            else ("AZURE_STORAGE_ACCOUNT_NAME / AZURE_STORAGE_ACCOUNT_KEY")
+        )
+        raise ConfigError(f"No Azure account or key for {url}; set them in {where}.")
+
+    def make() -> Any:
+        from obstore.store import AzureStore
+
+        kwargs: dict[str, Any] = {"account_name": remote.account}
+        if remote.account_key:
+            kwargs["access_key"] = remote.account_key
+        if remote.sas_token:
+            kwargs["sas_key"] = remote.sas_token
+        if remote.endpoint:
+            kwargs["endpoint"] = remote.endpoint
+        elif remote.use_emulator:
+            kwargs["use_emulator"] = True
+        return AzureStore(
+            url.container,
+            client_options=_client_options(remote),  # type: ignore[arg-type]
+            retry_config=_retry_config(remote),  # type: ignore[arg-type]
+            **kwargs,
+        )
+
+    return make
+
+
+def open_store(url: str | StoreURL, *, config: StorageConfig | None = None) -> ObstoreStore:
+    """Open the store at ``url`` (``az://``, ``s3://``, ``file://``, ``memory://``).
+
+    Nothing is contacted yet: the first operation connects.  Endpoints and
+    credentials come from ``config`` (default: :func:`load_config`).
+    """
+    parsed = url if isinstance(url, StoreURL) else parse_store_url(url)
+    if parsed.scheme == "memory":
+        spec = BackendSpec("memory", _MEMORY_CAPS, _LOCAL_LIMITS)
+        return ObstoreStore(
+            str(parsed),
+            lambda: _memory_store(parsed.container),
+            spec,
+            prefix=parsed.prefix,
+            provider="local",
+        )
+    if parsed.scheme == "file":
+        root = parsed.container
+
+        def make_local() -> Any:
+            from obstore.store import LocalStore
+
+            return LocalStore(root)
+
+        spec = BackendSpec(
+            "file", _FILE_CAPS, _LOCAL_LIMITS, metadata_in_xattr=True, local_root=root
+        )
+        return ObstoreStore(str(parsed), make_local, spec, provider="local")
+    config = config if config is not None else load_config()
+    remote, provider, _region = resolve_remote(parsed, config)
+    if parsed.scheme == "s3":
+        from passerelle.storage.admin import create_s3_bucket
+
+        spec = BackendSpec("s3", _CLOUD_CAPS, _limits_for(provider, _S3_LIMITS))
+        return ObstoreStore(
+            str(parsed),
+            _s3_factory(parsed, remote),
+            spec,
+            prefix=parsed.prefix,
+            provider=provider,
+            create_container=lambda: create_s3_bucket(remote, parsed.container),
+        )
+    from passerelle.storage.admin import create_azure_container
+
+    spec = BackendSpec("az", _CLOUD_CAPS, _limits_for(provider, _AZ_LIMITS))
+    return ObstoreStore(
+        str(parsed),
+        _azure_factory(parsed, remote),
+        spec,
+        prefix=parsed.prefix,
+        provider=provider,
+        create_container=lambda: create_azure_container(remote, parsed.container),
+    )

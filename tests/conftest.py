@@ -1,0 +1,116 @@
+"""Shared fixtures: stores on every backend, real servers from the environment.
+
+The servers (Azurite, Ceph RGW, SeaweedFS) are started by ``scripts/test.sh``,
+which exports their endpoints; a backend whose server is not running is skipped
+locally and is a failure when ``PASSERELLE_REQUIRE_SERVERS=1`` (as in CI).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from passerelle.storage import Store, open_store
+from tests.backends import ALL_BACKENDS, new_store_url
+
+
+def _config_text(env: dict[str, str]) -> str:
+    parts = []
+    if env.get("PASSERELLE_TEST_AZURE_ENDPOINT"):
+        parts.append(f"""
+[remotes.azurite]
+type = "az"
+endpoint = "{env["PASSERELLE_TEST_AZURE_ENDPOINT"]}"
+account = "{env["PASSERELLE_TEST_AZURE_ACCOUNT"]}"
+account_key = "{env["PASSERELLE_TEST_AZURE_KEY"]}"
+provider = "azure"
+region = "francecentral"
+max_retries = 2
+retry_timeout_s = 10
+
+[remotes.azurite-badkey]
+type = "az"
+endpoint = "{env["PASSERELLE_TEST_AZURE_ENDPOINT"]}"
+account = "{env["PASSERELLE_TEST_AZURE_ACCOUNT"]}"
+account_key = "{"QUJD" * 22}"
+max_retries = 0
+""")
+    for name, prefix, provider in (("ceph", "CEPH", "ceph"), ("seaweed", "SEAWEED", "ceph")):
+        if env.get(f"PASSERELLE_TEST_{prefix}_ENDPOINT"):
+            parts.append(
+                f"""
+[remotes.{name}]
+type = "s3"
+endpoint = "{env[f"PASSERELLE_TEST_{prefix}_ENDPOINT"]}"
+region = "{env.get(f"PASSERELLE_TEST_{prefix}_REGION", "us-east-1")}"
+access_key_id = "{env[f"PASSERELLE_TEST_{prefix}_ACCESS_KEY"]}"
+secret_access_key = "{env[f"PASSERELLE_TEST_{prefix}_SECRET_KEY"]}"
+provider = "{provider}"
+region_note = ""
+max_retries = 2
+retry_timeout_s = 10
+
+[remotes.{name}-badkey]
+type = "s3"
+endpoint = "{env[f"PASSERELLE_TEST_{prefix}_ENDPOINT"]}"
+region = "{env.get(f"PASSERELLE_TEST_{prefix}_REGION", "us-east-1")}"
+access_key_id = "{env[f"PASSERELLE_TEST_{prefix}_ACCESS_KEY"]}"
+secret_access_key = "not-the-secret"
+max_retries = 0
+""".replace('region_note = ""\n', "")
+            )
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def storage_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A config file naming the test servers, exported as PASSERELLE_CONFIG."""
+    path = tmp_path_factory.mktemp("config") / "config.toml"
+    path.write_text(_config_text(dict(os.environ)), encoding="utf-8")
+    old = os.environ.get("PASSERELLE_CONFIG")
+    os.environ["PASSERELLE_CONFIG"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("PASSERELLE_CONFIG", None)
+    else:
+        os.environ["PASSERELLE_CONFIG"] = old
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store(backend: str, tmp_path: Path) -> Store:
+    """A fresh empty store on each backend in turn."""
+    return open_store(new_store_url(backend, tmp_path))
+
+
+# -- per-backend counts in the summary, so a reader sees the real servers ran ----
+_counts: dict[str, Counter[str]] = {}
+_BACKEND_ID = re.compile(r"\[(?:[^\]]*-)?(" + "|".join(ALL_BACKENDS) + r")(?:-[^\]]*)?\]")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "call" and not (report.when == "setup" and report.outcome != "passed"):
+        return
+    match = _BACKEND_ID.search(report.nodeid)
+    if match:
+        _counts.setdefault(match.group(1), Counter())[report.outcome] += 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _counts:
+        return
+    terminalreporter.section("tests per storage backend")
+    for name in ALL_BACKENDS:
+        c = _counts.get(name, Counter())
+        terminalreporter.write_line(
+            f"{name:<10} {c['passed']:>4} passed  {c['failed']:>3} failed  {c['skipped']:>3} skipped"
+        )

@@ -1,0 +1,285 @@
+"""The storage contract, run identically against every backend.
+
+memory, file, Azurite (Azure Blob), Ceph RGW and SeaweedFS (S3) must all pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from passerelle.errors import (
+    AuthenticationError,
+    ContainerNotFoundError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    UsageError,
+)
+from passerelle.storage import Store, open_store
+from passerelle.storage.model import MiB
+from tests.backends import SERVER_BACKENDS, new_store_url, require_backend, unique_name
+
+TRICKY_KEYS = [
+    "with space/file name.txt",
+    "plus+sign.csv",
+    "percent%20literal.txt",
+    "hash#fragment.txt",
+    "question?mark.txt",
+    "accents/éèàç-ü.txt",
+    "日本語/データ.bin",
+    "deep/" + "/".join(f"level{i}" for i in range(12)) + "/leaf.txt",
+    "dots.in.name..ext",
+    "equals=and&amp.txt",
+]
+
+
+def test_put_get_roundtrip(store: Store) -> None:
+    result = store.put("a/b/hello.txt", b"hello, world", content_type="text/plain")
+    assert result.size == 12
+    reader = store.get("a/b/hello.txt")
+    assert reader.read() == b"hello, world"
+    assert reader.info.size == 12
+
+
+def test_head_reports_size_etag_date_and_type(store: Store) -> None:
+    store.put("x.csv", b"a,b\n1,2\n", content_type="text/csv")
+    info = store.head("x.csv")
+    assert info.key == "x.csv"
+    assert info.size == 8
+    assert info.etag
+    assert info.last_modified is not None
+    assert info.content_type == "text/csv"
+
+
+def test_user_metadata_roundtrips(store: Store) -> None:
+    meta = {
+        "passerelle_sha256": "ab" * 32,
+        "md5chksum": "rL0Y20zC+Fzt72VPzMSk2A==",
+        "source": "pmsi",
+    }
+    store.put("m.bin", b"\x00\x01\x02", metadata=meta, content_type="application/octet-stream")
+    assert dict(store.head("m.bin").metadata or {}) == meta
+    assert dict(store.get("m.bin").info.metadata or {}) == meta
+
+
+def test_metadata_keys_must_be_portable(store: Store) -> None:
+    with pytest.raises(UsageError, match="not portable"):
+        store.put("bad.bin", b"x", metadata={"has-hyphen": "v"})
+
+
+def test_empty_object(store: Store) -> None:
+    store.put("empty", b"")
+    assert store.head("empty").size == 0
+    assert store.get("empty").read() == b""
+
+
+def test_overwrite_replaces_content_and_metadata(store: Store) -> None:
+    store.put("o.txt", b"first version", metadata={"v": "1"})
+    store.put("o.txt", b"second", metadata={"v": "2"})
+    assert store.get("o.txt").read() == b"second"
+    assert (store.head("o.txt").metadata or {}).get("v") == "2"
+
+
+def test_not_found(store: Store) -> None:
+    with pytest.raises(ObjectNotFoundError, match="No object at"):
+        store.head("missing/key")
+    with pytest.raises(ObjectNotFoundError):
+        store.get("missing/key")
+
+
+def test_delete_is_idempotent(store: Store) -> None:
+    store.put("d.txt", b"bye")
+    store.delete("d.txt")
+    with pytest.raises(ObjectNotFoundError):
+        store.head("d.txt")
+    store.delete("d.txt")
+
+
+@pytest.mark.parametrize("key", TRICKY_KEYS, ids=range(len(TRICKY_KEYS)))
+def test_tricky_keys_roundtrip_and_list(store: Store, key: str) -> None:
+    data = key.encode()
+    store.put(key, data)
+    assert store.get(key).read() == data
+    assert store.head(key).size == len(data)
+    assert [i.key for i in store.list()] == [key]
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape", "a/../../b", "/abs", "a//b", "./a", "a/./b", "nul\x00"]
+)
+def test_path_tricks_are_refused(store: Store, key: str) -> None:
+    with pytest.raises(UsageError):
+        store.put(key, b"x")
+    with pytest.raises(UsageError):
+        store.get(key)
+
+
+def test_ranged_reads(store: Store) -> None:
+    data = bytes(range(256)) * 40
+    store.put("r.bin", data)
+    assert store.get("r.bin", start=10, end=20).read() == data[10:20]
+    assert store.get("r.bin", start=len(data) - 5).read() == data[-5:]
+    assert store.get("r.bin", start=0, end=1).read() == data[:1]
+    with pytest.raises(UsageError):
+        store.get("r.bin", start=5, end=5)
+
+
+def test_conditional_read_detects_change(store: Store) -> None:
+    if not store.capabilities.conditional_get:
+        pytest.fail("every backend in the suite declares conditional_get")
+    store.put("c.txt", b"v1")
+    etag = store.head("c.txt").etag
+    assert store.get("c.txt", if_match=etag).read() == b"v1"
+    store.put("c.txt", b"v2 is longer")
+    with pytest.raises(PreconditionFailedError):
+        store.get("c.txt", if_match=etag).read()
+
+
+def test_list_dir_shows_one_level(store: Store) -> None:
+    for key in ("top.txt", "a/one.txt", "a/two.txt", "b/c/deep.txt"):
+        store.put(key, b"x")
+    listing = store.list_dir()
+    assert listing.prefixes == ("a", "b")
+    assert [o.key for o in listing.objects] == ["top.txt"]
+    sub = store.list_dir("a")
+    assert [o.key for o in sub.objects] == ["a/one.txt", "a/two.txt"]
+
+
+def test_list_prefix_is_folder_like(store: Store) -> None:
+    for key in ("data/x", "data/y/z", "database/w"):
+        store.put(key, b"1")
+    assert sorted(i.key for i in store.list("data")) == ["data/x", "data/y/z"]
+
+
+def test_store_rooted_at_prefix_sees_relative_keys(backend: str, tmp_path: Path) -> None:
+    url = new_store_url(backend, tmp_path)
+    if backend == "file":
+        root = open_store(url)
+        root.put("inner/k.txt", b"v")
+        nested = open_store(url + "/inner")
+    else:
+        root = open_store(url)
+        root.put("inner/k.txt", b"v")
+        nested = open_store(url + "/inner")
+    assert [i.key for i in nested.list()] == ["k.txt"]
+    assert nested.get("k.txt").read() == b"v"
+
+
+def test_server_side_copy_keeps_metadata(store: Store) -> None:
+    assert store.capabilities.server_side_copy
+    store.put("src.txt", b"copy me", metadata={"origin": "x"}, content_type="text/plain")
+    store.copy("src.txt", "dst/copy.txt")
+    assert store.get("dst/copy.txt").read() == b"copy me"
+    assert (store.head("dst/copy.txt").metadata or {}).get("origin") == "x"
+
+
+def test_streamed_put_from_chunks(store: Store) -> None:
+    chunks = [os.urandom(1000) for _ in range(7)]
+    result = store.put("s.bin", iter(chunks), size=7000)
+    assert result.size == 7000
+    assert store.get("s.bin").read() == b"".join(chunks)
+
+
+@pytest.mark.slow
+def test_multipart_object_over_100_mb(store: Store) -> None:
+    part = 8 * MiB
+    block = os.urandom(MiB)
+    total = 105 * MiB
+    expected = hashlib.sha256()
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for i in range(total // MiB):
+            piece = block[i:] + block[:i]
+            expected.update(piece)
+            yield piece
+
+    result = store.put(
+        "big/object.bin", chunks(), size=total, part_size=part, metadata={"kind": "big"}
+    )
+    assert result.size == total
+    if store.capabilities.multipart_upload:
+        assert result.parts == -(-total // part)
+    info = store.head("big/object.bin")
+    assert info.size == total
+    assert (info.metadata or {}).get("kind") == "big"
+    got = hashlib.sha256()
+    received = 0
+    for chunk in store.get("big/object.bin", chunk_size=4 * MiB):
+        got.update(chunk)
+        received += len(chunk)
+    assert received == total
+    assert got.hexdigest() == expected.hexdigest()
+    middle = store.get("big/object.bin", start=50 * MiB - 3, end=50 * MiB + 3).read()
+    whole_offset = 50 * MiB - 3
+    i, off = divmod(whole_offset, MiB)
+    assert middle[:3] == (block[i:] + block[:i])[off : off + 3]
+
+
+@pytest.fixture(scope="module")
+def big_listing(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    cache: dict[str, tuple[str, list[str]]] = {}
+
+    def make(backend: str) -> tuple[str, list[str]]:
+        if backend not in cache:
+            url = new_store_url(backend, tmp_path_factory.mktemp("listing"), "list")
+            store = open_store(url)
+            keys = [f"p{i % 7}/sub{i % 3}/obj-{i:05d}.txt" for i in range(2600)]
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(lambda k: store.put(k, k.encode()), keys))
+            cache[backend] = (url, sorted(keys))
+        return cache[backend]
+
+    return make
+
+
+@pytest.mark.slow
+def test_listing_over_2500_keys_pages_and_prefixes(backend: str, big_listing) -> None:  # type: ignore[no-untyped-def]
+    url, keys = big_listing(backend)
+    store = open_store(url)
+    listed = sorted(i.key for i in store.list(page_size=500))
+    assert listed == keys
+    assert len(listed) == 2600
+    under = sorted(i.key for i in store.list("p3"))
+    assert under == [k for k in keys if k.startswith("p3/")]
+    assert store.list_dir().prefixes == tuple(f"p{i}" for i in range(7))
+    assert store.list_dir("p0").prefixes == ("p0/sub0", "p0/sub1", "p0/sub2")
+
+
+@pytest.mark.parametrize("server", list(SERVER_BACKENDS))
+def test_wrong_credentials_are_named(server: str, tmp_path: Path) -> None:
+    url = new_store_url(server, tmp_path)
+    container = url.split("@", 1)[1]
+    scheme = url.split("://", 1)[0]
+    remote = {"azurite": "azurite-badkey", "ceph": "ceph-badkey", "seaweedfs": "seaweed-badkey"}[
+        server
+    ]
+    bad = open_store(f"{scheme}://{remote}@{container}")
+    with pytest.raises(AuthenticationError, match="rejected the credentials"):
+        list(bad.list())
+    with pytest.raises(AuthenticationError):
+        bad.put("x", b"y")
+
+
+@pytest.mark.parametrize("server", list(SERVER_BACKENDS))
+def test_missing_container_is_named(server: str) -> None:
+    require_backend(server)
+    scheme, remote = (
+        ("az", "azurite")
+        if server == "azurite"
+        else ("s3", {"ceph": "ceph", "seaweedfs": "seaweed"}[server])
+    )
+    store = open_store(f"{scheme}://{remote}@{unique_name('nobucket')}")
+    with pytest.raises(ContainerNotFoundError, match="does not exist"):
+        list(store.list())
+
+
+def test_missing_folder_is_named(tmp_path: Path) -> None:
+    store = open_store(f"file://{tmp_path}/nowhere")
+    with pytest.raises(ContainerNotFoundError, match="does not exist"):
+        list(store.list())
+    store.create_container()
+    assert list(store.list()) == []
