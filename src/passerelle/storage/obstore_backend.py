@@ -161,8 +161,10 @@ class ObstoreStore:
         metadata: dict[str, str] | None = None
         if attributes is not None:
             content_type = attributes.get("Content-Type")
+            # Canonical keys use underscores: Azure forbids hyphens, while Ceph RGW
+            # returns underscores as hyphens -- so map them back on the way in.
             metadata = {
-                str(k).lower(): str(v)
+                str(k).lower().replace("-", "_"): str(v)
                 for k, v in attributes.items()
                 if k not in _STANDARD_ATTRIBUTES
             }

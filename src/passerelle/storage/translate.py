@@ -71,7 +71,7 @@ def classify(exc_name: str, message: str) -> type[PasserelleError]:
     if exc_name in ("PermissionDeniedError", "PermissionError"):
         if re.search(
             r"SignatureDoesNotMatch|InvalidAccessKeyId|AuthenticationFailed|"
-            r"failed to authenticate",
+            r"AuthorizationFailure|failed to authenticate",
             message,
             re.I,
         ):

