@@ -22,6 +22,7 @@ from passerelle.errors import (
 from passerelle.storage import Store, open_store
 from passerelle.storage.model import MiB
 from tests.backends import SERVER_BACKENDS, new_store_url, require_backend, unique_name
+from tests.cli.test_storage_commands import run_cli
 
 TRICKY_KEYS = [
     "with space/file name.txt",
@@ -247,6 +248,10 @@ def test_listing_over_2500_keys_pages_and_prefixes(backend: str, big_listing) ->
     assert under == [k for k in keys if k.startswith("p3/")]
     assert store.list_dir().prefixes == tuple(f"p{i}" for i in range(7))
     assert store.list_dir("p0").prefixes == ("p0/sub0", "p0/sub1", "p0/sub2")
+    if store.capabilities.persistent:  # a memory store lives in this process only
+        proc = run_cli("ls", "--recursive", url)
+        assert proc.returncode == 0, proc.stderr
+        assert sorted(proc.stdout.splitlines()) == keys
 
 
 @pytest.mark.parametrize("server", list(SERVER_BACKENDS))
@@ -275,6 +280,12 @@ def test_missing_container_is_named(server: str) -> None:
     store = open_store(f"{scheme}://{remote}@{unique_name('nobucket')}")
     with pytest.raises(ContainerNotFoundError, match="does not exist"):
         list(store.list())
+
+
+def test_local_upload_temp_names_are_reserved(tmp_path: Path) -> None:
+    store = open_store(f"file://{tmp_path}")
+    with pytest.raises(UsageError, match="reserve for uploads in progress"):
+        store.put("report#2", b"x")
 
 
 def test_missing_folder_is_named(tmp_path: Path) -> None:

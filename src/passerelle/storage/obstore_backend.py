@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -38,6 +39,7 @@ _STANDARD_ATTRIBUTES = {
     "Cache-Control",
 }
 _XATTR = "user.passerelle"
+_LOCAL_TEMP = re.compile(r"#\d+$")
 
 
 def validate_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -132,6 +134,11 @@ class ObstoreStore:
 
     def _path(self, key: str) -> str:
         validate_key(key)
+        if self._spec.local_root is not None and _LOCAL_TEMP.search(key):
+            raise UsageError(
+                f"The key {key!r} ends in '#' and digits, which local folders reserve for "
+                "uploads in progress; rename the object."
+            )
         return f"{self._prefix}/{key}" if self._prefix else key
 
     def _list_prefix(self, prefix: str) -> str | None:
