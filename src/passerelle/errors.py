@@ -18,6 +18,7 @@ caller whether trying the same thing again can succeed::
     │   ├── PermissionDeniedError        credentials valid, action not allowed
     │   ├── PreconditionFailedError      the object changed under a conditional call
     │   ├── LimitExceededError           beyond a provider limit (size, parts)
+    │   ├── PolicyViolationError         a sovereignty requirement is not met
     │   └── UnsupportedOperationError    the backend cannot do this
     └── TransientError                   the same call may succeed later
         ├── ThrottledError               the service asks us to slow down
@@ -39,6 +40,7 @@ __all__ = [
     "ObjectNotFoundError",
     "PasserelleError",
     "PermissionDeniedError",
+    "PolicyViolationError",
     "PreconditionFailedError",
     "ServiceError",
     "TerminalError",
@@ -117,6 +119,12 @@ class PreconditionFailedError(TerminalError):
 
 class LimitExceededError(TerminalError):
     """The request exceeds a provider limit (object size, part count...)."""
+
+
+class PolicyViolationError(TerminalError):
+    """A destination fails a required rule (HDS, SecNumCloud, EEA, jurisdiction)."""
+
+    exit_code = 3
 
 
 class UnsupportedOperationError(TerminalError):

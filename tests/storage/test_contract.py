@@ -294,3 +294,36 @@ def test_missing_folder_is_named(tmp_path: Path) -> None:
         list(store.list())
     store.create_container()
     assert list(store.list()) == []
+
+
+def test_update_metadata_in_place(store: Store) -> None:
+    store.put("u.csv", b"a,b\n", content_type="text/csv", metadata={"v": "1"})
+    info = store.update_metadata("u.csv", {"v": "2", "passerelle_sha256": "ff" * 32})
+    assert dict(info.metadata or {}) == {"v": "2", "passerelle_sha256": "ff" * 32}
+    assert info.content_type == "text/csv"
+    assert store.get("u.csv").read() == b"a,b\n"
+    with pytest.raises(ObjectNotFoundError):
+        store.update_metadata("missing.csv", {"v": "1"})
+
+
+def test_abort_uploads_of_a_key_without_uploads_is_zero(store: Store) -> None:
+    store.put("done.bin", b"x")
+    assert store.abort_uploads("done.bin") == 0
+    assert store.get("done.bin").read() == b"x"
+
+
+def test_failed_streamed_put_leaves_nothing_visible(store: Store) -> None:
+    def broken():  # type: ignore[no-untyped-def]
+        yield os.urandom(6 * MiB)
+        yield os.urandom(6 * MiB)
+        raise RuntimeError("the source connection dropped")
+
+    with pytest.raises(RuntimeError, match="dropped"):
+        store.put("half.bin", broken(), size=20 * MiB, part_size=5 * MiB)
+    with pytest.raises(ObjectNotFoundError):
+        store.head("half.bin")
+    with pytest.raises(UsageError, match="nothing was written"):
+        store.put("short.bin", iter([b"x" * (6 * MiB)] * 2), size=20 * MiB, part_size=5 * MiB)
+    with pytest.raises(ObjectNotFoundError):
+        store.head("short.bin")
+    assert [i.key for i in store.list()] == []

@@ -8,7 +8,7 @@ __all__ = ["build_app"]
 
 
 def build_app() -> typer.Typer:
-    from passerelle.cli import demo_cmd, providers_cmd, storage_cmd
+    from passerelle.cli import demo_cmd, migrate_cmd, providers_cmd, storage_cmd
 
     app = typer.Typer(
         name="passerelle",
@@ -19,6 +19,7 @@ def build_app() -> typer.Typer:
         rich_markup_mode="rich",
     )
     storage_cmd.register(app)
+    migrate_cmd.register(app)
     providers_cmd.register(app)
     demo_cmd.register(app)
     return app

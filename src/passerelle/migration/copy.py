@@ -3,23 +3,24 @@
 The SHA-256 and MD5 are computed from the bytes actually read from the source
 and written to the destination, so they prove the copy end to end.  They are
 stored on the destination object's metadata (``passerelle_sha256`` and the
-``md5chksum`` key rclone understands, base64 as rclone writes it).
+``md5chksum`` key rclone understands, base64 as rclone writes it), with the
+source version copied (``passerelle_source_etag``).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from passerelle.errors import UnsupportedOperationError
 from passerelle.storage.base import Store
 
 __all__ = ["MD5_KEY", "SHA256_KEY", "CopyResult", "hash_object", "stream_copy"]
 
 SHA256_KEY = "passerelle_sha256"
 MD5_KEY = "md5chksum"
+SOURCE_ETAG_KEY = "passerelle_source_etag"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,10 @@ class CopyResult:
     parts: int
 
 
+SMALL_OBJECT_LIMIT = 16 * 1024 * 1024
+"""Objects up to this size are read whole and sent in one request, digests included."""
+
+
 def stream_copy(
     src: Store,
     key: str,
@@ -41,13 +46,20 @@ def stream_copy(
     *,
     part_size: int | None = None,
     if_match: str | None = None,
+    storage_metadata: Mapping[str, str] | None = None,
+    storage_class: str | None = None,
 ) -> CopyResult:
     """Copy ``key`` from ``src`` to ``dst`` through this process, with digests.
 
-    Content type and user metadata are carried over; memory stays near one
-    part per in-flight part whatever the object's size.  With ``if_match`` the
-    read fails with :class:`PreconditionFailedError` if the source changed.
+    Content type and user metadata are carried over, plus ``storage_metadata``.
+    Small objects go in one request with their digests; larger ones stream as a
+    multipart upload (memory: about one part per part in flight) and get their
+    digests stamped onto the metadata once the last byte has passed.  With
+    ``if_match`` the read fails with :class:`PreconditionFailedError` if the
+    source is no longer that version.  A ``storage_class`` other than the
+    destination's default (``STANDARD``) is applied after the write.
     """
+    target = dst_key or key
     reader = src.get(key, if_match=if_match)
     info = reader.info
     sha = hashlib.sha256()
@@ -59,25 +71,47 @@ def stream_copy(
             md5.update(chunk)
             yield chunk
 
-    metadata = {k: v for k, v in (info.metadata or {}).items() if k not in (SHA256_KEY, MD5_KEY)}
-    # The digests are only known at the end of the stream; small objects are read
-    # first so the digests travel with the single PUT.
-    if info.size <= (part_size or dst.limits.max_single_put) and info.size <= 64 * 1024 * 1024:
+    metadata = {
+        k: v
+        for k, v in (info.metadata or {}).items()
+        if k not in (SHA256_KEY, MD5_KEY, SOURCE_ETAG_KEY)
+    }
+    metadata.update(storage_metadata or {})
+    if info.etag:
+        metadata[SOURCE_ETAG_KEY] = info.etag.strip('"')[:200]
+    small = info.size <= min(part_size or SMALL_OBJECT_LIMIT, SMALL_OBJECT_LIMIT)
+    if small:
         data = b"".join(chunks())
         metadata[SHA256_KEY] = sha.hexdigest()
         metadata[MD5_KEY] = base64.b64encode(md5.digest()).decode()
-        result = dst.put(dst_key or key, data, content_type=info.content_type, metadata=metadata)
+        result = dst.put(target, data, content_type=info.content_type, metadata=metadata)
+        dest_etag = result.etag
+        if storage_class and storage_class.upper() != "STANDARD":
+            dest_etag = dst.update_metadata(
+                target, metadata, content_type=info.content_type, storage_class=storage_class
+            ).etag
     else:
-        raise UnsupportedOperationError(
-            f"{key} is over 64 MiB; copy large objects with `passerelle migrate`."
+        result = dst.put(
+            target,
+            chunks(),
+            size=info.size,
+            content_type=info.content_type,
+            metadata=metadata,
+            part_size=part_size,
         )
+        metadata[SHA256_KEY] = sha.hexdigest()
+        metadata[MD5_KEY] = base64.b64encode(md5.digest()).decode()
+        special = storage_class if storage_class and storage_class.upper() != "STANDARD" else None
+        dest_etag = dst.update_metadata(
+            target, metadata, content_type=info.content_type, storage_class=special
+        ).etag
     return CopyResult(
         key=key,
         size=result.size,
         sha256=sha.hexdigest(),
         md5=md5.hexdigest(),
         source_etag=info.etag,
-        destination_etag=result.etag,
+        destination_etag=dest_etag,
         parts=result.parts,
     )
 

@@ -1,69 +1,185 @@
-"""Calls obstore does not offer: creating buckets (boto3) and containers (Azure SDK)."""
+"""Calls obstore does not offer, through the cloud SDKs (boto3, azure-storage-blob).
+
+Creating buckets and containers, rewriting an object's metadata in place,
+listing with storage tiers, and aborting multipart uploads left by a crash.
+Each class builds its SDK client once (they are thread-safe) and lazily.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from passerelle.storage.config import AZURITE_ACCOUNT, RemoteConfig
 
-__all__ = ["create_azure_container", "create_s3_bucket"]
+__all__ = ["AzureAdmin", "S3Admin"]
 
 
-def create_s3_bucket(remote: RemoteConfig, bucket: str) -> None:
-    """Create ``bucket`` (idempotent: a bucket we already own is fine)."""
-    import boto3
-    from botocore.config import Config
+class S3Admin:
+    """Bucket-level and metadata calls on one S3 bucket."""
 
-    client = boto3.client(
-        "s3",
-        endpoint_url=remote.endpoint,
-        region_name=remote.region or "us-east-1",
-        aws_access_key_id=remote.access_key_id,
-        aws_secret_access_key=remote.secret_access_key,
-        aws_session_token=remote.session_token,
-        config=Config(
-            s3={"addressing_style": "path" if remote.path_style else "virtual"},
-            connect_timeout=remote.connect_timeout_s,
-            retries={"max_attempts": max(1, remote.max_retries), "mode": "standard"},
-        ),
-    )
-    kwargs: dict[str, object] = {"Bucket": bucket}
-    region = remote.region or "us-east-1"
-    if region != "us-east-1" and remote.endpoint is None:
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    try:
-        client.create_bucket(**kwargs)  # type: ignore[arg-type]
-    except client.exceptions.BucketAlreadyOwnedByYou:
-        return
-    except client.exceptions.BucketAlreadyExists:
-        return
+    def __init__(self, remote: RemoteConfig, bucket: str, prefix: str = "") -> None:
+        self.remote = remote
+        self.bucket = bucket
+        self.prefix = prefix
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config
+
+                remote = self.remote
+                self._client = boto3.client(
+                    "s3",
+                    endpoint_url=remote.endpoint,
+                    region_name=remote.region or "us-east-1",
+                    aws_access_key_id=remote.access_key_id,
+                    aws_secret_access_key=remote.secret_access_key,
+                    aws_session_token=remote.session_token,
+                    config=Config(
+                        s3={"addressing_style": "path" if remote.path_style else "virtual"},
+                        connect_timeout=remote.connect_timeout_s,
+                        retries={"max_attempts": max(1, remote.max_retries), "mode": "standard"},
+                        max_pool_connections=32,
+                    ),
+                )
+            return self._client
+
+    def create_container(self) -> None:
+        """Create the bucket (idempotent: a bucket we already own is fine)."""
+        client = self.client
+        kwargs: dict[str, object] = {"Bucket": self.bucket}
+        region = self.remote.region or "us-east-1"
+        if region != "us-east-1" and self.remote.endpoint is None:
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            client.create_bucket(**kwargs)
+        except (client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists):
+            return
+
+    def update_metadata(
+        self,
+        path: str,
+        metadata: Mapping[str, str],
+        content_type: str | None,
+        storage_class: str | None = None,
+    ) -> None:
+        """Replace the object's user metadata with a server-side copy onto itself."""
+        extra: dict[str, Any] = {"Metadata": dict(metadata), "MetadataDirective": "REPLACE"}
+        if content_type:
+            extra["ContentType"] = content_type
+        if storage_class:
+            extra["StorageClass"] = storage_class
+        self.client.copy({"Bucket": self.bucket, "Key": path}, self.bucket, path, ExtraArgs=extra)
+
+    def abort_uploads(self, path: str, older_than: datetime | None) -> int:
+        """Abort incomplete multipart uploads of exactly ``path``; return how many."""
+        client = self.client
+        aborted = 0
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": path}
+        while True:
+            page = client.list_multipart_uploads(**kwargs)
+            for upload in page.get("Uploads", []):
+                if upload["Key"] != path:
+                    continue
+                if older_than is not None and upload["Initiated"] >= older_than:
+                    continue
+                client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=path, UploadId=upload["UploadId"]
+                )
+                aborted += 1
+            if not page.get("IsTruncated"):
+                return aborted
+            kwargs["KeyMarker"] = page.get("NextKeyMarker")
+            kwargs["UploadIdMarker"] = page.get("NextUploadIdMarker")
 
 
-def _azure_account_url(remote: RemoteConfig) -> str:
-    if remote.endpoint:
-        return remote.endpoint.rstrip("/")
-    if remote.use_emulator:
-        return f"http://127.0.0.1:10000/{remote.account or AZURITE_ACCOUNT}"
-    return f"https://{remote.account}.blob.core.windows.net"
+_AZURE_TIER_FOR = {
+    "STANDARD": "Hot",
+    "STANDARD_IA": "Cool",
+    "ONEZONE_IA": "Cool",
+    "GLACIER": "Archive",
+}
 
 
-def create_azure_container(remote: RemoteConfig, container: str) -> None:
-    """Create ``container`` (idempotent)."""
-    from azure.core.exceptions import ResourceExistsError
-    from azure.storage.blob import BlobServiceClient
+class AzureAdmin:
+    """Container-level and metadata calls on one Azure container."""
 
-    credential: Any
-    if remote.account_key:
-        credential = {"account_name": remote.account, "account_key": remote.account_key}
-    else:
-        credential = remote.sas_token
-    service = BlobServiceClient(
-        account_url=_azure_account_url(remote),
-        credential=credential,
-        connection_timeout=remote.connect_timeout_s,
-        retry_total=max(0, remote.max_retries),
-    )
-    try:
-        service.create_container(container)
-    except ResourceExistsError:
-        return
+    def __init__(self, remote: RemoteConfig, container: str) -> None:
+        self.remote = remote
+        self.container = container
+        self._service: Any = None
+        self._lock = threading.Lock()
+
+    def _account_url(self) -> str:
+        remote = self.remote
+        if remote.endpoint:
+            return remote.endpoint.rstrip("/")
+        if remote.use_emulator:
+            return f"http://127.0.0.1:10000/{remote.account or AZURITE_ACCOUNT}"
+        return f"https://{remote.account}.blob.core.windows.net"
+
+    @property
+    def service(self) -> Any:
+        with self._lock:
+            if self._service is None:
+                from azure.storage.blob import BlobServiceClient
+
+                remote = self.remote
+                credential: Any = (
+                    {"account_name": remote.account, "account_key": remote.account_key}
+                    if remote.account_key
+                    else remote.sas_token
+                )
+                self._service = BlobServiceClient(
+                    account_url=self._account_url(),
+                    credential=credential,
+                    connection_timeout=remote.connect_timeout_s,
+                    retry_total=max(0, remote.max_retries),
+                )
+            return self._service
+
+    def create_container(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            self.service.create_container(self.container)
+        except ResourceExistsError:
+            return
+
+    def update_metadata(
+        self,
+        path: str,
+        metadata: Mapping[str, str],
+        content_type: str | None,
+        storage_class: str | None = None,
+    ) -> None:
+        """Set Blob Metadata (content type, a blob property, is left as it is)."""
+        blob = self.service.get_blob_client(self.container, path)
+        blob.set_blob_metadata(dict(metadata))
+        tier = _AZURE_TIER_FOR.get((storage_class or "").upper())
+        if tier:
+            blob.set_standard_blob_tier(tier)
+
+    def set_tier(self, path: str, tier: str) -> None:
+        self.service.get_blob_client(self.container, path).set_standard_blob_tier(tier)
+
+    def list_details(self, prefix: str | None) -> Iterator[dict[str, Any]]:
+        """Every blob below ``prefix`` with its access tier, content type and metadata."""
+        container = self.service.get_container_client(self.container)
+        for blob in container.list_blobs(name_starts_with=prefix or None, include=["metadata"]):
+            yield {
+                "path": blob.name,
+                "size": blob.size,
+                "e_tag": blob.etag,
+                "last_modified": blob.last_modified,
+                "tier": str(blob.blob_tier) if blob.blob_tier else None,
+                "content_type": blob.content_settings.content_type,
+                "metadata": dict(blob.metadata or {}),
+            }

@@ -9,6 +9,7 @@ ask "can you?" there, never "which backend are you?".
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Protocol
 
 from passerelle.errors import TruncatedReadError
@@ -74,8 +75,14 @@ class Store(Protocol):
         """Name of the provider profile that describes where this store lives."""
         ...
 
-    def list(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[ObjectInfo]:
-        """Every object below ``prefix`` (folder semantics), fetched page by page."""
+    def list(
+        self, prefix: str = "", *, page_size: int = 1000, details: bool = False
+    ) -> Iterator[ObjectInfo]:
+        """Every object below ``prefix`` (folder semantics), fetched page by page.
+
+        With ``details`` and ``capabilities.list_details``, each entry also carries
+        its storage class, content type and user metadata.
+        """
         ...
 
     def list_dir(self, prefix: str = "") -> Listing:
@@ -128,6 +135,25 @@ class Store(Protocol):
         """Create the bucket, container or folder this store is rooted in (idempotent)."""
         ...
 
+    def update_metadata(
+        self,
+        key: str,
+        metadata: Mapping[str, str],
+        *,
+        content_type: str | None = None,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
+        """Replace an existing object's user metadata without sending its bytes again.
+
+        ``storage_class`` (S3 class such as ``ONEZONE_IA``) is applied where the
+        backend has classes; elsewhere it is ignored.
+        """
+        ...
+
+    def abort_uploads(self, key: str, *, older_than: datetime | None = None) -> int:
+        """Remove incomplete (never visible) uploads of ``key`` left by a crash."""
+        ...
+
 
 class StoreWrapper:
     """Base for stores that wrap another: delegates everything, override what you change."""
@@ -151,8 +177,10 @@ class StoreWrapper:
     def provider(self) -> str | None:
         return self.inner.provider
 
-    def list(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[ObjectInfo]:
-        return self.inner.list(prefix, page_size=page_size)
+    def list(
+        self, prefix: str = "", *, page_size: int = 1000, details: bool = False
+    ) -> Iterator[ObjectInfo]:
+        return self.inner.list(prefix, page_size=page_size, details=details)
 
     def list_dir(self, prefix: str = "") -> Listing:
         return self.inner.list_dir(prefix)
@@ -193,3 +221,18 @@ class StoreWrapper:
 
     def create_container(self) -> None:
         self.inner.create_container()
+
+    def update_metadata(
+        self,
+        key: str,
+        metadata: Mapping[str, str],
+        *,
+        content_type: str | None = None,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
+        return self.inner.update_metadata(
+            key, metadata, content_type=content_type, storage_class=storage_class
+        )
+
+    def abort_uploads(self, key: str, *, older_than: datetime | None = None) -> int:
+        return self.inner.abort_uploads(key, older_than=older_than)

@@ -80,9 +80,11 @@ class FaultInjectingStore(StoreWrapper):
             self.injected["transient"] += 1
             raise ServiceError(f"{target}: injected transient failure (500); retry.")
 
-    def list(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[ObjectInfo]:
+    def list(
+        self, prefix: str = "", *, page_size: int = 1000, details: bool = False
+    ) -> Iterator[ObjectInfo]:
         self._before("list", prefix or None)
-        return self.inner.list(prefix, page_size=page_size)
+        return self.inner.list(prefix, page_size=page_size, details=details)
 
     def list_dir(self, prefix: str = "") -> Listing:
         self._before("list", prefix or None)
@@ -139,6 +141,19 @@ class FaultInjectingStore(StoreWrapper):
     def copy(self, src_key: str, dst_key: str) -> None:
         self._before("copy", src_key)
         self.inner.copy(src_key, dst_key)
+
+    def update_metadata(
+        self,
+        key: str,
+        metadata: Mapping[str, str],
+        *,
+        content_type: str | None = None,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
+        self._before("put", key)
+        return self.inner.update_metadata(
+            key, metadata, content_type=content_type, storage_class=storage_class
+        )
 
 
 def _cut(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:

@@ -53,11 +53,18 @@ class PutResult:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """Optional abilities of a backend; callers ask these, never the backend's type."""
+    """Optional abilities of a backend; callers ask these, never the backend's type.
+
+    ``list_details``: ``list(details=True)`` also returns storage class (access
+    tier), content type and user metadata (Azure).  ``server_side_copy``,
+    ``conditional_get`` (``if_match`` reads), ``multipart_upload``,
+    ``create_container`` and ``persistent`` (outlives the process) are as named.
+    """
 
     server_side_copy: bool = False
     user_metadata: bool = True
     list_metadata: bool = False
+    list_details: bool = False
     conditional_get: bool = False
     create_only_put: bool = False
     create_container: bool = False

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from passerelle.errors import (
@@ -87,7 +88,7 @@ class ObstoreStore:
         *,
         prefix: str = "",
         provider: str | None = None,
-        create_container: Callable[[], None] | None = None,
+        admin: Any = None,
         part_concurrency: int = 4,
     ) -> None:
         self._url = url
@@ -96,7 +97,7 @@ class ObstoreStore:
         self._spec = spec
         self._prefix = prefix.strip("/")
         self._provider = provider
-        self._create_container = create_container
+        self._admin = admin
         self._part_concurrency = part_concurrency
 
     # -- properties -------------------------------------------------------------
@@ -156,7 +157,7 @@ class ObstoreStore:
     def _call(self, op: str, key: str | None, fn: Callable[[], T]) -> T:
         try:
             return fn()
-        except PasserelleError:
+        except (PasserelleError, _SourceFailed):
             raise
         except Exception as exc:  # obstore/OS errors become passerelle errors
             raise translate(exc, url=self._url, op=op, key=key) from exc
@@ -209,10 +210,15 @@ class ObstoreStore:
         return attrs
 
     # -- the contract -----------------------------------------------------------
-    def list(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[ObjectInfo]:
+    def list(
+        self, prefix: str = "", *, page_size: int = 1000, details: bool = False
+    ) -> Iterator[ObjectInfo]:
         import obstore
 
         list_prefix = self._list_prefix(prefix)
+        if details and self._spec.capabilities.list_details and self._admin is not None:
+            yield from self._list_details(prefix, list_prefix)
+            return
         stream = self._call(
             "list",
             prefix or None,
@@ -224,6 +230,25 @@ class ObstoreStore:
                 return
             for meta in page:
                 yield self._info(meta)
+
+    def _list_details(self, prefix: str, list_prefix: str | None) -> Iterator[ObjectInfo]:
+        sdk_prefix = f"{list_prefix}/" if list_prefix else None
+        entries = self._call(
+            "list", prefix or None, lambda: iter(self._admin.list_details(sdk_prefix))
+        )
+        while True:
+            entry = self._call("list", prefix or None, lambda: next(entries, None))
+            if entry is None:
+                return
+            yield ObjectInfo(
+                key=self._relative(entry["path"]),
+                size=int(entry["size"]),
+                etag=entry["e_tag"],
+                last_modified=entry["last_modified"],
+                content_type=entry["content_type"],
+                metadata={k.lower(): v for k, v in entry["metadata"].items()},
+                storage_class=entry["tier"],
+            )
 
     def list_dir(self, prefix: str = "") -> Listing:
         import obstore
@@ -310,31 +335,21 @@ class ObstoreStore:
             size = len(data)
         part = choose_part_size(size or 0, limits, preferred)
         single_limit = min(part, limits.max_single_put)
-        payload: Any = data
-        if (
-            not isinstance(data, bytes | bytearray | memoryview)
-            and size is not None
-            and size <= single_limit
-        ):
+        if isinstance(data, bytes | bytearray | memoryview):
+            payload: Any = data
+        elif size is not None and size <= single_limit:
             payload = b"".join(data)
-            if len(payload) != size:
-                raise UsageError(
-                    f"{len(payload)} bytes were given for {key!r} but size said {size}."
-                )
-        multipart = (
-            not isinstance(payload, bytes | bytearray | memoryview) or len(payload) > single_limit
-        )
-        counted = (
-            _CountingIterable(payload)
-            if multipart and not isinstance(payload, bytes | bytearray | memoryview)
-            else None
-        )
+        else:
+            return self._put_stream(key, path, data, size, part, attributes, content_type, clean)
+        if size is not None and len(payload) != size:
+            raise UsageError(f"{len(payload)} bytes were given for {key!r} but size said {size}.")
+        multipart = len(payload) > single_limit
 
         def do_put() -> Any:
             return obstore.put(
                 self._store,
                 path,
-                counted if counted is not None else payload,
+                payload,
                 attributes=attributes,
                 use_multipart=multipart,
                 chunk_size=part,
@@ -342,24 +357,89 @@ class ObstoreStore:
             )
 
         result = self._call("write", key, do_put)
-        written = counted.count if counted is not None else len(payload)
-        if size is not None and written != size:
-            raise UsageError(f"{written} bytes were streamed for {key!r} but size said {size}.")
         if self._spec.metadata_in_xattr:
             self._write_xattr(path, key, content_type, clean)
-        parts = part_count(written, part) if multipart else 1
+        return PutResult(
+            key=key,
+            size=len(payload),
+            etag=result.get("e_tag"),
+            version=result.get("version"),
+            parts=part_count(len(payload), part) if multipart else 1,
+        )
+
+    def _put_stream(
+        self,
+        key: str,
+        path: str,
+        chunks: Iterable[bytes],
+        size: int | None,
+        part: int,
+        attributes: dict[str, str] | None,
+        content_type: str | None,
+        clean: dict[str, str],
+    ) -> PutResult:
+        """Stream chunks into a multipart upload that is aborted on any error.
+
+        The source is pulled here, between writes, never from inside obstore's
+        runtime: an obstore read stream may feed the upload.
+        """
+        import obstore
+
+        written = 0
+        source_error: BaseException | None = None
+
+        def do_stream() -> None:
+            nonlocal written, source_error
+            iterator = iter(chunks)
+            with obstore.open_writer(
+                self._store,
+                path,
+                attributes=attributes,
+                buffer_size=part,
+                max_concurrency=self._part_concurrency,
+            ) as writer:
+                while True:
+                    try:
+                        chunk = next(iterator, None)
+                    except BaseException as exc:  # the caller's source failed: abort
+                        source_error = exc
+                        raise _SourceFailed from exc
+                    if chunk is None:
+                        break
+                    writer.write(chunk)
+                    written += len(chunk)
+                if size is not None and written != size:
+                    raise UsageError(
+                        f"{written} bytes were streamed for {key!r} but size said {size}; "
+                        "nothing was written."
+                    )
+
+        try:
+            self._call("write", key, do_stream)
+        except _SourceFailed:
+            assert source_error is not None
+            raise source_error from None
+        if self._spec.metadata_in_xattr:
+            self._write_xattr(path, key, content_type, clean)
+        info = self.head(key)
         return PutResult(
             key=key,
             size=written,
-            etag=result.get("e_tag"),
-            version=result.get("version"),
-            parts=parts,
+            etag=info.etag,
+            version=info.version,
+            parts=part_count(written, part) if written > part else 1,
         )
 
     def _write_xattr(
-        self, path: str, key: str, content_type: str | None, metadata: dict[str, str]
+        self,
+        path: str,
+        key: str,
+        content_type: str | None,
+        metadata: dict[str, str],
+        *,
+        always: bool = False,
     ) -> None:
-        if not content_type and not metadata:
+        if not content_type and not metadata and not always:
             return
         blob = json.dumps({"content_type": content_type, "metadata": metadata}).encode()
         self._call("write", key, lambda: os.setxattr(self._xattr_path(path), _XATTR, blob))
@@ -395,19 +475,69 @@ class ObstoreStore:
                 "create", None, lambda: os.makedirs(self._spec.local_root or "", exist_ok=True)
             )
             return
-        if self._create_container is None:
+        if self._admin is None:
             return
-        self._call("create", None, self._create_container)
+        self._call("create", None, self._admin.create_container)
+
+    def update_metadata(
+        self,
+        key: str,
+        metadata: Mapping[str, str],
+        *,
+        content_type: str | None = None,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
+        """Replace the user metadata (and content type) of an existing object."""
+        import obstore
+
+        path = self._path(key)
+        clean = validate_metadata(metadata)
+        if self._spec.metadata_in_xattr:
+            self._call("read", key, lambda: os.stat(self._xattr_path(path)))
+            kind = content_type or self._read_xattr(path).get("content_type")
+            self._write_xattr(path, key, kind, clean, always=True)
+        elif self._admin is not None:
+            current = self.head(key)
+            kind = content_type or current.content_type
+            self._call(
+                "write",
+                key,
+                lambda: self._admin.update_metadata(path, clean, kind, storage_class),
+            )
+        else:  # memory: rewrite the object with the new attributes
+            result = self._call("read", key, lambda: obstore.get(self._store, path))
+            data = result.bytes()
+            kind = content_type or result.attributes.get("Content-Type")
+            attributes: dict[str, Any] = dict(clean)
+            if kind:
+                attributes["Content-Type"] = kind
+            self._call(
+                "write", key, lambda: obstore.put(self._store, path, data, attributes=attributes)
+            )
+        return self.head(key)
+
+    def abort_uploads(self, key: str, *, older_than: datetime | None = None) -> int:
+        """Remove incomplete uploads of ``key`` left behind by a crashed writer."""
+        path = self._path(key)
+        if self._spec.metadata_in_xattr:
+            target = self._xattr_path(path)
+            folder, name = os.path.split(target)
+            removed = 0
+            try:
+                entries = os.listdir(folder)
+            except FileNotFoundError:
+                return 0
+            for entry in entries:
+                if entry.startswith(name + "#") and entry[len(name) + 1 :].isdigit():
+                    os.remove(os.path.join(folder, entry))
+                    removed += 1
+            return removed
+        if self._admin is not None and hasattr(self._admin, "abort_uploads"):
+            return int(
+                self._call("abort", key, lambda: self._admin.abort_uploads(path, older_than))
+            )
+        return 0
 
 
-class _CountingIterable:
-    """Passes chunks through while counting their bytes."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = chunks
-        self.count = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._chunks:
-            self.count += len(chunk)
-            yield chunk
+class _SourceFailed(Exception):
+    """Raised inside an upload to abort it when the caller's data source failed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from passerelle.storage.model import Capabilities, GiB, MiB, PartLimits, TiB
 from passerelle.storage.obstore_backend import BackendSpec, ObstoreStore
 from passerelle.storage.urls import StoreURL, parse_store_url
 
-__all__ = ["open_store", "resolve_remote"]
+__all__ = ["open_store", "resolve_remote", "store_location"]
 
 _S3_LIMITS = PartLimits(5 * MiB, 5 * GiB, 10_000, 5 * TiB, 5 * GiB)
 _AZ_LIMITS = PartLimits(1, 4000 * MiB, 50_000, 190 * TiB, 5000 * MiB)
@@ -25,6 +26,7 @@ _CLOUD_CAPS = Capabilities(
     create_container=True,
     multipart_upload=True,
 )
+_AZURE_CAPS = replace(_CLOUD_CAPS, list_details=True)
 _FILE_CAPS = Capabilities(
     server_side_copy=True, user_metadata=True, conditional_get=True, create_container=True
 )
@@ -82,6 +84,18 @@ def resolve_remote(
         guessed, guessed_region = infer_provider(remote.endpoint)
         provider, region = guessed, region or guessed_region
     return remote, provider, region
+
+
+def store_location(
+    url: str | StoreURL, config: StorageConfig | None = None
+) -> tuple[str | None, str | None]:
+    """(provider profile name, region) of the store at ``url``."""
+    parsed = url if isinstance(url, StoreURL) else parse_store_url(url)
+    if parsed.scheme in ("file", "memory"):
+        return "local", "this-machine"
+    config = config if config is not None else load_config()
+    _remote, provider, region = resolve_remote(parsed, config)
+    return provider, region
 
 
 def _limits_for(provider: str | None, default: PartLimits) -> PartLimits:
@@ -190,7 +204,7 @@ def open_store(url: str | StoreURL, *, config: StorageConfig | None = None) -> O
     config = config if config is not None else load_config()
     remote, provider, _region = resolve_remote(parsed, config)
     if parsed.scheme == "s3":
-        from passerelle.storage.admin import create_s3_bucket
+        from passerelle.storage.admin import S3Admin
 
         spec = BackendSpec("s3", _CLOUD_CAPS, _limits_for(provider, _S3_LIMITS))
         return ObstoreStore(
@@ -199,16 +213,16 @@ def open_store(url: str | StoreURL, *, config: StorageConfig | None = None) -> O
             spec,
             prefix=parsed.prefix,
             provider=provider,
-            create_container=lambda: create_s3_bucket(remote, parsed.container),
+            admin=S3Admin(remote, parsed.container),
         )
-    from passerelle.storage.admin import create_azure_container
+    from passerelle.storage.admin import AzureAdmin
 
-    spec = BackendSpec("az", _CLOUD_CAPS, _limits_for(provider, _AZ_LIMITS))
+    spec = BackendSpec("az", _AZURE_CAPS, _limits_for(provider, _AZ_LIMITS))
     return ObstoreStore(
         str(parsed),
         _azure_factory(parsed, remote),
         spec,
         prefix=parsed.prefix,
         provider=provider,
-        create_container=lambda: create_azure_container(remote, parsed.container),
+        admin=AzureAdmin(remote, parsed.container),
     )

@@ -1,0 +1,324 @@
+"""``passerelle migrate plan|run|sync|verify|status|report``: move a store with proof."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from passerelle.migration import RunOptions, RunSummary
+
+__all__ = ["register"]
+
+JournalOpt = Annotated[Path, typer.Option("--journal", "-j", help="The migration's journal file.")]
+
+
+def _part_size(text: str | None) -> int | None:
+    if text is None:
+        return None
+    from passerelle.migration import parse_rate
+
+    return int(parse_rate(text))
+
+
+def _run_options(
+    concurrency: int, max_bandwidth: str | None, max_rps: float | None, part_size: str | None
+) -> RunOptions:
+    from passerelle.errors import UsageError
+    from passerelle.migration import RunOptions, parse_rate
+
+    if max_rps is not None and max_rps <= 0:
+        raise UsageError("--max-requests-per-second must be positive.")
+    return RunOptions(
+        concurrency=concurrency,
+        part_size=_part_size(part_size),
+        max_bandwidth=parse_rate(max_bandwidth) if max_bandwidth else None,
+        max_requests_per_second=max_rps,
+    )
+
+
+def _plan(
+    source: Annotated[str, typer.Argument(help="Source store URL, e.g. az://hdh@raw.")],
+    dest: Annotated[str, typer.Argument(help="Destination store URL, e.g. s3://scaleway@hdh.")],
+    journal: JournalOpt,
+    require: Annotated[
+        str | None,
+        typer.Option(help="Refuse a destination failing: hds,secnumcloud,eea,eu-jurisdiction."),
+    ] = None,
+    include: Annotated[list[str] | None, typer.Option(help="Only keys matching this glob.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Skip keys matching this glob.")] = None,
+    part_size: Annotated[str, typer.Option(help="Preferred multipart part size.")] = "16MiB",
+    assume_bandwidth: Annotated[
+        str, typer.Option(help="Bandwidth assumed for the duration estimate.")
+    ] = "1Gbit/s",
+    assume_rate: Annotated[
+        float, typer.Option(help="Objects per second assumed for the estimate.")
+    ] = 500.0,
+) -> None:
+    """Inventory both sides and plan the copy, with cost and duration."""
+    from rich.table import Table
+
+    from passerelle.cli.render import console, human_size
+    from passerelle.migration import PlanOptions, parse_rate, plan_migration
+    from passerelle.providers import parse_requirements
+
+    options = PlanOptions(
+        include=tuple(include or ()),
+        exclude=tuple(exclude or ()),
+        require=parse_requirements(require) if require else (),
+        part_size=_part_size(part_size) or 16 * 1024 * 1024,
+        assume_bandwidth=parse_rate(assume_bandwidth),
+        assume_rate=assume_rate,
+    )
+    c = console()
+    summary = plan_migration(source, dest, journal, options)
+    table = Table("plan", "objects", "bytes", title=f"{summary.source_url} -> {summary.dest_url}")
+    labels = {
+        "copy": "to copy",
+        "changed": "changed (recopy)",
+        "identical": "identical (proven)",
+        "dest_only": "only at destination",
+        "blocked": "blocked",
+    }
+    for action, label in labels.items():
+        n, b = summary.counts.get(action, (0, 0))
+        table.add_row(label, str(n), human_size(b))
+    c.print(table)
+    for key, reason in summary.blocked[:20]:
+        c.print(f"  [yellow]blocked[/] {key}: {reason}")
+    if len(summary.blocked) > 20:
+        c.print(f"  ... {len(summary.blocked) - 20} more blocked (see `migrate report`)")
+    est = summary.estimate
+    costs = ", ".join(f"{v:.2f} {k}" for k, v in est.costs_by_currency.items()) or "0"
+    c.print(
+        f"estimate: egress {est.egress_cost:.2f} {est.egress_currency}, requests "
+        f"{est.source_request_cost + est.destination_request_cost:.4f} "
+        f"({est.source_requests} reads, {est.destination_requests} writes); total {costs}"
+    )
+    c.print(
+        f"duration: about {_duration(est.seconds)} at "
+        f"{human_size(int(est.bandwidth_bytes_per_s))}/s and {est.objects_per_s:g} objects/s"
+    )
+    if summary.dest_provider:
+        c.print(
+            f"destination provider: {summary.dest_provider} ({summary.dest_region or 'region ?'})"
+        )
+    if not summary.dest_exists:
+        c.print("destination bucket/container does not exist yet: `migrate run` creates it")
+    c.print(f"journal: {summary.journal}; next: passerelle migrate run --journal {journal}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _report_run(summary: RunSummary, what: str) -> None:
+    from passerelle.cli.render import console, human_size
+    from passerelle.errors import TerminalError
+
+    c = console()
+    rate = summary.bytes / summary.seconds if summary.seconds else 0
+    c.print(
+        f"{what}: copied {summary.copied} objects ({human_size(summary.bytes)}) in "
+        f"{summary.seconds:.1f} s ({human_size(int(rate))}/s), {summary.retries} retries"
+        + (f", {summary.adopted} finished copies adopted after a crash" if summary.adopted else "")
+    )
+    for key, error in summary.failed[:20]:
+        c.print(f"  [red]failed[/] {key}: {error}")
+    for key, reason in summary.changed[:20]:
+        c.print(f"  [yellow]changed[/] {key}: {reason}")
+    if summary.failed:
+        first, reason = summary.failed[0]
+        raise TerminalError(
+            f"{len(summary.failed)} objects failed (first {first}: {reason.rstrip('.')}); "
+            "fix the cause and re-run."
+        )
+    if summary.changed:
+        raise TerminalError(
+            f"{len(summary.changed)} objects changed at the source during the copy; "
+            "run `passerelle migrate sync` to copy their new versions."
+        )
+    if summary.remaining:
+        raise TerminalError(f"{summary.remaining} objects are still pending; re-run to continue.")
+
+
+def _progress_context(label: str) -> tuple[object, contextlib.AbstractContextManager[object]]:
+    from passerelle.cli.progress import RichProgress, make_progress
+
+    progress = make_progress(label)
+    ctx: contextlib.AbstractContextManager[object] = (
+        progress if isinstance(progress, RichProgress) else contextlib.nullcontext()
+    )
+    return progress, ctx
+
+
+def _run(
+    journal: JournalOpt,
+    concurrency: Annotated[int, typer.Option(min=1, max=512, help="Objects copied at once.")] = 16,
+    max_bandwidth: Annotated[
+        str | None, typer.Option(help="Cap on bytes read, e.g. 200MB/s.")
+    ] = None,
+    max_requests_per_second: Annotated[
+        float | None, typer.Option(help="Cap on requests to the destination.")
+    ] = None,
+    part_size: Annotated[str | None, typer.Option(help="Multipart part size, e.g. 16MiB.")] = None,
+) -> None:
+    """Copy everything pending in the plan; resumes after any interruption."""
+    from passerelle.migration import run_migration
+
+    options = _run_options(concurrency, max_bandwidth, max_requests_per_second, part_size)
+    progress, ctx = _progress_context("copy")
+    with ctx:
+        summary = run_migration(journal, options, progress=progress)  # type: ignore[arg-type]
+    _report_run(summary, "run")
+
+
+def _sync(
+    journal: JournalOpt,
+    delete: Annotated[
+        bool, typer.Option(help="Delete destination objects gone from the source.")
+    ] = False,
+    max_delete: Annotated[
+        int | None, typer.Option(min=0, help="Refuse to delete more than this many objects.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=512)] = 16,
+    max_bandwidth: Annotated[str | None, typer.Option()] = None,
+    max_requests_per_second: Annotated[float | None, typer.Option()] = None,
+) -> None:
+    """Re-inventory and copy what is new or changed; deletions only with --delete."""
+    from passerelle.cli.render import console
+    from passerelle.errors import TerminalError
+    from passerelle.migration import sync_migration
+
+    options = _run_options(concurrency, max_bandwidth, max_requests_per_second, None)
+    progress, ctx = _progress_context("sync")
+    with ctx:
+        summary = sync_migration(
+            journal,
+            options,
+            delete=delete,
+            max_delete=max_delete,
+            progress=progress,  # type: ignore[arg-type]
+        )
+    c = console()
+    if summary.deleted:
+        c.print(f"deleted {len(summary.deleted)} objects only at the destination")
+    if summary.extra_kept:
+        c.print(f"{summary.extra_kept} objects only at the destination were kept (use --delete)")
+    _report_run(summary.run, "sync")
+    if summary.delete_failures:
+        key, error = summary.delete_failures[0]
+        raise TerminalError(
+            f"{len(summary.delete_failures)} deletions failed (first {key}: {error})"
+        )
+
+
+def _verify(
+    journal: JournalOpt,
+    deep: Annotated[
+        bool, typer.Option(help="Re-read and re-hash every destination object.")
+    ] = False,
+    source: Annotated[
+        bool, typer.Option("--source", help="With --deep, re-hash the source too.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(min=1, max=512)] = 16,
+) -> None:
+    """Check every copied object at the destination; non-zero exit on any problem."""
+    from passerelle.cli.render import console
+    from passerelle.errors import TerminalError
+    from passerelle.migration import verify_migration
+
+    report = verify_migration(
+        journal, deep=deep, check_source=source and deep, concurrency=concurrency
+    )
+    c = console()
+    mode = "deep (re-hashed)" if deep else "fast (sizes, ETags and stored digests)"
+    c.print(
+        f"verify {mode}: {report.verified}/{report.checked} objects proven "
+        f"in {report.seconds:.1f} s"
+    )
+    problems = list(report.problems())
+    for kind, key in problems[:50]:
+        c.print(f"  [red]{kind}[/] {key}")
+    if len(problems) > 50:
+        c.print(f"  ... {len(problems) - 50} more (see `migrate report`)")
+    if problems:
+        kind, key = problems[0]
+        raise TerminalError(
+            f"Verification found {len(problems)} problems (first: {kind} {key}); "
+            "re-run `migrate sync` and verify again."
+        )
+    c.print("[green]verified[/]: every planned object is at the destination with the right digest")
+
+
+def _status(journal: JournalOpt) -> None:
+    """Show progress of a migration (works while `run` is going)."""
+    from passerelle.cli.render import console, human_size
+    from passerelle.migration import migration_status
+
+    st = migration_status(journal)
+    c = console()
+    total_objects, total_bytes = st.to_copy
+    done_objects, done_bytes = st.objects("done"), st.bytes("done")
+    pct = 100.0 * done_bytes / total_bytes if total_bytes else 100.0
+    c.print(
+        f"{st.source_url} -> {st.dest_url}{'  [bold](run in progress)[/]' if st.running else ''}"
+    )
+    c.print(
+        f"  copied {done_objects}/{total_objects} objects, {human_size(done_bytes)}/"
+        f"{human_size(total_bytes)} ({pct:.1f}%)"
+    )
+    for status in ("pending", "copying", "failed", "changed", "blocked", "extra", "deleted"):
+        if st.objects(status):
+            c.print(f"  {status:<8} {st.objects(status)} objects, {human_size(st.bytes(status))}")
+    if st.passes:
+        last = st.passes[-1]
+        c.print(
+            f"  last pass: {last['command']} {last['outcome'] or 'running'} "
+            f"(started {last['started_at']})"
+        )
+
+
+def _report(
+    journal: JournalOpt,
+    fmt: Annotated[str, typer.Option("--format", help="json, csv or text.")] = "text",
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Write the auditors' report: per-object manifest (json/csv) or summary (text)."""
+    from passerelle.errors import UsageError
+    from passerelle.migration import write_report
+
+    if output is None:
+        write_report(journal, fmt, sys.stdout)
+        return
+    if not output.parent.exists():
+        raise UsageError(f"The folder {output.parent} does not exist; create it first.")
+    tmp = output.with_name(output.name + ".partial")
+    with tmp.open("w", encoding="utf-8", newline="") as out:
+        write_report(journal, fmt, out)
+    tmp.replace(output)
+
+
+def register(app: typer.Typer) -> None:
+    migrate = typer.Typer(
+        help="Move a store to another cloud with per-object proof.", no_args_is_help=True
+    )
+    migrate.command("plan")(_plan)
+    migrate.command("run")(_run)
+    migrate.command("sync")(_sync)
+    migrate.command("verify")(_verify)
+    migrate.command("status")(_status)
+    migrate.command("report")(_report)
+    app.add_typer(migrate, name="migrate")

@@ -1,0 +1,465 @@
+"""The migration journal: one SQLite file that holds the whole state of a migration.
+
+Every command reads and writes it, so any command can be re-run at any time and
+continues from where the last one stopped.  WAL mode lets ``status`` read while
+``run`` writes.  Object rows move between states::
+
+    pending -> copying -> done
+                       -> failed    (terminal error, reason kept; retried by the next run)
+                       -> changed   (source changed during the copy; recopied by sync)
+    blocked  (cannot be copied as it is, reported by name)
+    extra    (only at the destination)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from passerelle.errors import UsageError
+
+__all__ = ["SCHEMA_VERSION", "Journal", "ObjectRow", "now_iso"]
+
+SCHEMA_VERSION = 1
+_APP_ID = 0x50534C4C  # "PSLL": marks the file as a passerelle journal
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS inventory (
+    side TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT,
+    modified TEXT, storage_class TEXT,
+    PRIMARY KEY (side, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS objects (
+    key TEXT PRIMARY KEY,
+    action TEXT NOT NULL,
+    reason TEXT,
+    status TEXT NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    source_etag TEXT,
+    source_modified TEXT,
+    storage_class TEXT,
+    dest_class TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
+    sha256 TEXT,
+    md5 TEXT,
+    dest_etag TEXT,
+    parts INTEGER,
+    copied_at TEXT,
+    error TEXT,
+    verified_at TEXT,
+    verify_result TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS objects_status ON objects (status, key);
+CREATE TABLE IF NOT EXISTS passes (
+    id INTEGER PRIMARY KEY, command TEXT NOT NULL, started_at TEXT NOT NULL,
+    finished_at TEXT, outcome TEXT, stats TEXT
+);
+"""
+
+_OBJECT_COLUMNS = (
+    "key, action, reason, status, size, source_etag, source_modified, storage_class, dest_class, "
+    "attempts, retries, sha256, md5, dest_etag, parts, copied_at, error, verified_at, verify_result"
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRow:
+    """One key's line in the journal."""
+
+    key: str
+    action: str
+    reason: str | None
+    status: str
+    size: int
+    source_etag: str | None
+    source_modified: str | None
+    storage_class: str | None
+    dest_class: str | None
+    attempts: int
+    retries: int
+    sha256: str | None
+    md5: str | None
+    dest_etag: str | None
+    parts: int | None
+    copied_at: str | None
+    error: str | None
+    verified_at: str | None
+    verify_result: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Journal:
+    """Open with :meth:`create` (``plan``) or :meth:`open` (every other command)."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        self.meta: dict[str, str] = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+    # -- opening ----------------------------------------------------------------
+    @classmethod
+    def create(
+        cls, path: str | Path, *, source_url: str, dest_url: str, options: Mapping[str, Any]
+    ) -> Journal:
+        """A new journal at ``path``, or the existing one if it is for the same migration."""
+        path = Path(path)
+        if path.exists():
+            journal = cls.open(path)
+            if journal.source_url != source_url or journal.dest_url != dest_url:
+                raise UsageError(
+                    f"The journal {path} belongs to another migration "
+                    f"({journal.source_url} -> {journal.dest_url}); choose another --journal path."
+                )
+            journal.set_meta("options", json.dumps(dict(options), sort_keys=True))
+            return journal
+        if not path.parent.exists():
+            raise UsageError(f"The folder {path.parent} does not exist; create it first.")
+        if not os.access(path.parent, os.W_OK):
+            raise UsageError(
+                f"Cannot write the journal in {path.parent}; choose a writable folder."
+            )
+        conn = _connect(path)
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA application_id={_APP_ID}")
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        meta = {
+            "migration_id": str(uuid.uuid4()),
+            "source_url": source_url,
+            "dest_url": dest_url,
+            "created_at": now_iso(),
+            "options": json.dumps(dict(options), sort_keys=True),
+        }
+        conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+        return cls(path, conn)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Journal:
+        """The journal at ``path`` or a :class:`UsageError` saying what is wrong with it."""
+        path = Path(path)
+        if not path.is_file():
+            raise UsageError(
+                f"No journal at {path}; create one with `passerelle migrate plan SRC DST "
+                f"--journal {path}`."
+            )
+        try:
+            conn = _connect(path)
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError:
+            raise UsageError(f"{path} is not a passerelle journal (not an SQLite file).") from None
+        if app_id != _APP_ID:
+            conn.close()
+            raise UsageError(f"{path} is an SQLite file but not a passerelle journal.")
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise UsageError(
+                f"The journal {path} was written by a newer passerelle (schema {version}); "
+                "upgrade passerelle."
+            )
+        return cls(path, conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def reader(self) -> Journal:
+        """A second connection on the same file (for streaming reads while writing)."""
+        return Journal(self.path, _connect(self.path))
+
+    # -- metadata ---------------------------------------------------------------
+    @property
+    def source_url(self) -> str:
+        return self.meta["source_url"]
+
+    @property
+    def dest_url(self) -> str:
+        return self.meta["dest_url"]
+
+    @property
+    def migration_id(self) -> str:
+        return self.meta["migration_id"]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(json.loads(self.meta.get("options", "{}")))
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+        self.meta[key] = value
+
+    # -- inventory --------------------------------------------------------------
+    def replace_inventory(self, side: str, pages: Iterable[list[tuple[Any, ...]]]) -> int:
+        """Replace one side's listing with ``pages`` of (key, size, etag, modified, class).
+
+        Each page is written and committed on its own: memory stays flat.
+        """
+        if side not in ("src", "dst", "vfy"):
+            raise ValueError(side)
+        self._conn.execute("DELETE FROM inventory WHERE side = ?", (side,))
+        count = 0
+        for page in pages:
+            with self._transaction():
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO inventory (side, key, size, etag, modified, "
+                    "storage_class) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(side, *row) for row in page],
+                )
+            count += len(page)
+        self.set_meta(f"inventory_{side}_at", now_iso())
+        self.set_meta(f"inventory_{side}_count", str(count))
+        return count
+
+    def iter_diff(
+        self,
+    ) -> Iterator[
+        tuple[str, tuple[Any, ...] | None, tuple[Any, ...] | None, tuple[Any, ...] | None]
+    ]:
+        """Every key of either side with (src row, dst row, prior object row), key order."""
+        sql = """
+            SELECT COALESCE(s.key, d.key) AS k,
+                   s.size, s.etag, s.modified, s.storage_class,
+                   d.size, d.etag,
+                   o.source_etag, o.size, o.dest_etag, o.sha256, o.status
+            FROM (SELECT * FROM inventory WHERE side = 'src') s
+            FULL OUTER JOIN (SELECT * FROM inventory WHERE side = 'dst') d ON s.key = d.key
+            LEFT JOIN objects o ON o.key = COALESCE(s.key, d.key)
+            ORDER BY k
+        """
+        for row in self._conn.execute(sql):
+            key = row[0]
+            src = None if row[1] is None else (row[1], row[2], row[3], row[4])
+            dst = None if row[5] is None else (row[5], row[6])
+            prior = None if row[11] is None else (row[7], row[8], row[9], row[10], row[11])
+            yield key, src, dst, prior
+
+    def write_plan(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Upsert plan rows: (key, action, reason, status, size, etag, modified, class, dest_class).
+
+        Rows whose action is ``identical`` keep their proof; others are reset.
+        """
+        self._conn.executemany(
+            """
+            INSERT INTO objects (key, action, reason, status, size, source_etag, source_modified,
+                                 storage_class, dest_class)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (key) DO UPDATE SET
+                action = excluded.action, reason = excluded.reason,
+                size = excluded.size, source_etag = excluded.source_etag,
+                source_modified = excluded.source_modified,
+                storage_class = excluded.storage_class, dest_class = excluded.dest_class,
+                status = CASE WHEN excluded.action = 'identical' THEN objects.status
+                              ELSE excluded.status END,
+                error = CASE WHEN excluded.action = 'identical' THEN objects.error ELSE NULL END,
+                sha256 = CASE WHEN excluded.action = 'identical' THEN objects.sha256 ELSE NULL END,
+                md5 = CASE WHEN excluded.action = 'identical' THEN objects.md5 ELSE NULL END,
+                dest_etag = CASE WHEN excluded.action IN ('identical', 'dest_only')
+                                 THEN objects.dest_etag ELSE NULL END,
+                verified_at = CASE WHEN excluded.action = 'identical' THEN objects.verified_at
+                                   ELSE NULL END,
+                verify_result = CASE WHEN excluded.action = 'identical'
+                                     THEN objects.verify_result ELSE NULL END
+            """,
+            rows,
+        )
+
+    def iter_against_listing(self) -> Iterator[tuple[ObjectRow, int | None, str | None]]:
+        """Every journal object with its size and ETag in the ``vfy`` listing (``None``: absent)."""
+        cols = ", ".join(f"o.{c.strip()}" for c in _OBJECT_COLUMNS.split(","))
+        for row in self._conn.execute(
+            f"SELECT {cols}, v.size, v.etag FROM objects o "
+            "LEFT JOIN inventory v ON v.side = 'vfy' AND v.key = o.key ORDER BY o.key"
+        ):
+            yield ObjectRow(*row[:-2]), row[-2], row[-1]
+
+    def iter_unplanned(self, side: str) -> Iterator[str]:
+        """Keys of a listing that the journal has never heard of."""
+        for (key,) in self._conn.execute(
+            "SELECT v.key FROM inventory v LEFT JOIN objects o ON o.key = v.key "
+            "WHERE v.side = ? AND o.key IS NULL ORDER BY v.key",
+            (side,),
+        ):
+            yield key
+
+    def drop_keys_absent_everywhere(self) -> int:
+        """Forget keys that are on neither side any more."""
+        cur = self._conn.execute(
+            "DELETE FROM objects WHERE key NOT IN "
+            "(SELECT key FROM inventory WHERE side IN ('src', 'dst'))"
+        )
+        return cur.rowcount
+
+    # -- running ----------------------------------------------------------------
+    def claim_batch(self, after: str, limit: int) -> list[ObjectRow]:
+        """The next ``limit`` pending keys after ``after``, marked ``copying``."""
+        with self._transaction():
+            rows = self._conn.execute(
+                f"SELECT {_OBJECT_COLUMNS} FROM objects "
+                "WHERE status = 'pending' AND key > ? ORDER BY key LIMIT ?",
+                (after, limit),
+            ).fetchall()
+            self._conn.executemany(
+                "UPDATE objects SET status = 'copying', attempts = attempts + 1 WHERE key = ?",
+                [(r[0],) for r in rows],
+            )
+        return [ObjectRow(*r) for r in rows]
+
+    def interrupted(self) -> list[ObjectRow]:
+        """Keys left ``copying`` by a run that died."""
+        rows = self._conn.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE status = 'copying' ORDER BY key"
+        ).fetchall()
+        return [ObjectRow(*r) for r in rows]
+
+    def requeue(self, keys: Iterable[str], statuses: tuple[str, ...] = ("copying",)) -> None:
+        marks = ",".join("?" * len(statuses))
+        self._conn.executemany(
+            f"UPDATE objects SET status = 'pending' WHERE key = ? AND status IN ({marks})",
+            [(k, *statuses) for k in keys],
+        )
+
+    def requeue_failed(self) -> int:
+        cur = self._conn.execute(
+            "UPDATE objects SET status = 'pending' WHERE status IN ('failed', 'copying')"
+        )
+        return cur.rowcount
+
+    def record_outcomes(self, outcomes: Iterable[Mapping[str, Any]]) -> None:
+        """Write copy outcomes (each a dict with ``key``, ``status`` and proof fields)."""
+        with self._transaction():
+            self._conn.executemany(
+                """
+                UPDATE objects SET status = :status, sha256 = :sha256, md5 = :md5,
+                    dest_etag = :dest_etag, parts = :parts, copied_at = :copied_at,
+                    error = :error, retries = retries + :retries
+                WHERE key = :key
+                """,
+                [
+                    {
+                        "sha256": None,
+                        "md5": None,
+                        "dest_etag": None,
+                        "parts": None,
+                        "copied_at": None,
+                        "error": None,
+                        "retries": 0,
+                        **o,
+                    }
+                    for o in outcomes
+                ],
+            )
+
+    def record_verification(self, results: Iterable[tuple[str, str]]) -> None:
+        """Store (key, result) pairs of a verify pass (``ok`` or what was wrong)."""
+        stamp = now_iso()
+        with self._transaction():
+            self._conn.executemany(
+                "UPDATE objects SET verified_at = ?, verify_result = ? WHERE key = ?",
+                [(stamp, result, key) for key, result in results],
+            )
+
+    def set_status(self, keys: Iterable[str], status: str) -> None:
+        with self._transaction():
+            self._conn.executemany(
+                "UPDATE objects SET status = ? WHERE key = ?", [(status, k) for k in keys]
+            )
+
+    # -- reading ----------------------------------------------------------------
+    def iter_objects(self, where: str = "1", params: tuple[Any, ...] = ()) -> Iterator[ObjectRow]:
+        for row in self._conn.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE {where} ORDER BY key", params
+        ):
+            yield ObjectRow(*row)
+
+    def get(self, key: str) -> ObjectRow | None:
+        row = self._conn.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE key = ?", (key,)
+        ).fetchone()
+        return ObjectRow(*row) if row else None
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{status: {"objects": n, "bytes": b}} plus {"action:<a>": ...} rows."""
+        out: dict[str, dict[str, int]] = {}
+        for status, n, b in self._conn.execute(
+            "SELECT status, COUNT(*), COALESCE(SUM(size), 0) FROM objects GROUP BY status"
+        ):
+            out[status] = {"objects": n, "bytes": b}
+        for action, n, b in self._conn.execute(
+            "SELECT action, COUNT(*), COALESCE(SUM(size), 0) FROM objects GROUP BY action"
+        ):
+            out[f"action:{action}"] = {"objects": n, "bytes": b}
+        return out
+
+    def total_retries(self) -> int:
+        return int(
+            self._conn.execute("SELECT COALESCE(SUM(retries), 0) FROM objects").fetchone()[0]
+        )
+
+    # -- passes -----------------------------------------------------------------
+    def start_pass(self, command: str) -> int:
+        cur = self._conn.execute(
+            "INSERT INTO passes (command, started_at) VALUES (?, ?)", (command, now_iso())
+        )
+        return int(cur.lastrowid or 0)
+
+    def finish_pass(self, pass_id: int, outcome: str, stats: Mapping[str, Any]) -> None:
+        self._conn.execute(
+            "UPDATE passes SET finished_at = ?, outcome = ?, stats = ? WHERE id = ?",
+            (now_iso(), outcome, json.dumps(dict(stats), sort_keys=True), pass_id),
+        )
+
+    def passes(self) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT id, command, started_at, finished_at, outcome, stats FROM passes ORDER BY id"
+        ).fetchall()
+        return [
+            {
+                "id": r[0],
+                "command": r[1],
+                "started_at": r[2],
+                "finished_at": r[3],
+                "outcome": r[4],
+                "stats": json.loads(r[5]) if r[5] else {},
+            }
+            for r in rows
+        ]
+
+    # -- helpers ----------------------------------------------------------------
+    def _transaction(self) -> _Tx:
+        return _Tx(self._conn)
+
+
+class _Tx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")

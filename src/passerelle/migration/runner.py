@@ -1,0 +1,350 @@
+"""Copy what the plan says, in parallel, with proof, retries, caps and crash-safe state.
+
+Each key is claimed (``copying``) in the journal before it is copied and
+recorded ``done`` only after the destination holds the bytes and their digests.
+After a crash, keys left ``copying`` are checked at the destination: a finished
+copy of the same source version is adopted, anything else is copied again, and
+incomplete uploads are aborted first.  A single writer (this thread) touches
+the journal; worker threads only move bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from passerelle.errors import (
+    ContainerNotFoundError,
+    ObjectNotFoundError,
+    PasserelleError,
+    PreconditionFailedError,
+    TransientError,
+    UsageError,
+)
+from passerelle.migration.copy import MD5_KEY, SHA256_KEY, SOURCE_ETAG_KEY, stream_copy
+from passerelle.migration.journal import Journal, ObjectRow, now_iso
+from passerelle.migration.limits import LimitedStore, TokenBucket
+from passerelle.migration.planner import PlanOptions
+from passerelle.storage import Store, open_store
+from passerelle.storage.config import StorageConfig
+from passerelle.storage.retry import RetryPolicy, call_with_retries
+
+__all__ = ["ProgressSink", "RunOptions", "RunSummary", "journal_lock", "run_migration"]
+
+
+class ProgressSink(Protocol):
+    """Where a run reports progress (the CLI draws it; tests count it)."""
+
+    def start(self, objects: int, total_bytes: int) -> None: ...
+    def advance(self, objects: int, nbytes: int) -> None: ...
+    def retry(self) -> None: ...
+    def finish(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    concurrency: int = 16
+    part_size: int | None = None
+    max_bandwidth: float | None = None
+    max_requests_per_second: float | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    claim_batch: int = 256
+    flush_every_s: float = 0.25
+
+
+@dataclass(slots=True)
+class RunSummary:
+    copied: int = 0
+    bytes: int = 0
+    adopted: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    changed: list[tuple[str, str]] = field(default_factory=list)
+    retries: int = 0
+    seconds: float = 0.0
+    remaining: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed and not self.changed and self.remaining == 0
+
+
+class journal_lock:
+    """An exclusive lock beside the journal, released by the OS even on kill -9."""
+
+    def __init__(self, journal_path: str | Path) -> None:
+        self.path = Path(f"{journal_path}.lock")
+        self._fd: int | None = None
+
+    def __enter__(self) -> journal_lock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise UsageError(
+                f"Another passerelle process (pid {holder}) is running on this journal; "
+                "wait for it or stop it."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    @staticmethod
+    def held(journal_path: str | Path) -> bool:
+        path = Path(f"{journal_path}.lock")
+        if not path.exists():
+            return False
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+
+def _limited(src: Store, dst: Store, options: RunOptions) -> tuple[Store, Store]:
+    if options.max_bandwidth:
+        src = LimitedStore(src, bandwidth=TokenBucket(options.max_bandwidth, options.max_bandwidth))
+    if options.max_requests_per_second:
+        dst = LimitedStore(dst, requests=TokenBucket(options.max_requests_per_second))
+    return src, dst
+
+
+def _md5_hex(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return base64.b64decode(value).hex()
+    except ValueError:
+        return None
+
+
+def _adopt_or_requeue(
+    journal: Journal, dst: Store, rows: list[ObjectRow], started: datetime
+) -> int:
+    """Settle keys a dead run left ``copying``; return how many finished copies were adopted."""
+    adopted: list[dict[str, Any]] = []
+    requeue: list[str] = []
+    for row in rows:
+        dst.abort_uploads(row.key, older_than=started)
+        try:
+            info = dst.head(row.key)
+        except ObjectNotFoundError:
+            requeue.append(row.key)
+            continue
+        meta = info.metadata or {}
+        source_etag = (row.source_etag or "").strip('"')
+        if (
+            meta.get(SHA256_KEY)
+            and meta.get(SOURCE_ETAG_KEY) == source_etag[:200]
+            and info.size == row.size
+        ):
+            adopted.append(
+                {
+                    "key": row.key,
+                    "status": "done",
+                    "sha256": meta[SHA256_KEY],
+                    "md5": _md5_hex(meta.get(MD5_KEY)),
+                    "dest_etag": info.etag,
+                    "parts": None,
+                    "copied_at": now_iso(),
+                }
+            )
+        else:
+            requeue.append(row.key)
+    journal.record_outcomes(adopted)
+    journal.requeue(requeue)
+    return len(adopted)
+
+
+def _ensure_container(dst: Store) -> None:
+    try:
+        next(iter(dst.list(page_size=1)), None)
+    except ContainerNotFoundError:
+        dst.create_container()
+
+
+def run_migration(
+    journal_path: str | Path,
+    options: RunOptions = RunOptions(),
+    *,
+    config: StorageConfig | None = None,
+    source: Store | None = None,
+    dest: Store | None = None,
+    progress: ProgressSink | None = None,
+    stop: threading.Event | None = None,
+) -> RunSummary:
+    """Copy every pending key of the journal; safe to re-run at any time."""
+    journal = Journal.open(journal_path)
+    with journal_lock(journal_path):
+        try:
+            return _run(journal, options, config, source, dest, progress, stop)
+        finally:
+            journal.close()
+
+
+def _run(
+    journal: Journal,
+    options: RunOptions,
+    config: StorageConfig | None,
+    source: Store | None,
+    dest: Store | None,
+    progress: ProgressSink | None,
+    stop: threading.Event | None,
+) -> RunSummary:
+    plan = PlanOptions.from_json(journal.options)
+    part_size = options.part_size or plan.part_size
+    src = source or open_store(journal.source_url, config=config)
+    dst = dest or open_store(journal.dest_url, config=config)
+    src, dst = _limited(src, dst, options)
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    summary = RunSummary()
+    pass_id = journal.start_pass("run")
+    _ensure_container(dst)
+    summary.adopted = _adopt_or_requeue(journal, dst, journal.interrupted(), started_at)
+    journal.requeue_failed()
+    counts = journal.counts()
+    pending = counts.get("pending", {"objects": 0, "bytes": 0})
+    if progress:
+        progress.start(pending["objects"], pending["bytes"])
+    retry_lock = threading.Lock()
+
+    def copy_one(row: ObjectRow) -> dict[str, Any]:
+        retries = 0
+
+        def on_retry(attempt: int, exc: TransientError, delay: float) -> None:
+            nonlocal retries
+            retries += 1
+            with retry_lock:
+                summary.retries += 1
+            if progress:
+                progress.retry()
+
+        outcome: dict[str, Any] = {"key": row.key, "retries": 0}
+        try:
+            result = call_with_retries(
+                lambda: stream_copy(
+                    src,
+                    row.key,
+                    dst,
+                    part_size=part_size,
+                    if_match=row.source_etag,
+                    storage_class=row.dest_class,
+                ),
+                options.retry,
+                on_retry=on_retry,
+            )
+        except PreconditionFailedError:
+            outcome.update(status="changed", error="the source changed during the copy")
+        except ObjectNotFoundError:
+            outcome.update(status="changed", error="the source was deleted before the copy")
+        except PasserelleError as exc:
+            outcome.update(status="failed", error=str(exc))
+        except Exception as exc:  # a bug or an SDK surprise must not stop the run
+            outcome.update(status="failed", error=f"unexpected {type(exc).__name__}: {exc}")
+        else:
+            outcome.update(
+                status="done",
+                sha256=result.sha256,
+                md5=result.md5,
+                dest_etag=result.destination_etag,
+                parts=result.parts,
+                copied_at=now_iso(),
+            )
+        outcome["retries"] = retries
+        outcome["size"] = row.size
+        return outcome
+
+    buffered: list[dict[str, Any]] = []
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last_flush
+        if buffered:
+            journal.record_outcomes([{k: v for k, v in o.items() if k != "size"} for o in buffered])
+            for o in buffered:
+                if o["status"] == "done":
+                    summary.copied += 1
+                    summary.bytes += o["size"]
+                elif o["status"] == "changed":
+                    summary.changed.append((o["key"], o["error"]))
+                else:
+                    summary.failed.append((o["key"], o["error"]))
+            buffered.clear()
+        last_flush = time.monotonic()
+
+    def claims() -> Iterator[ObjectRow]:
+        after = ""
+        while not (stop and stop.is_set()):
+            batch = journal.claim_batch(after, options.claim_batch)
+            if not batch:
+                return
+            after = batch[-1].key
+            yield from batch
+
+    in_flight: set[Future[dict[str, Any]]] = set()
+    limit = max(1, options.concurrency) * 2
+    with ThreadPoolExecutor(
+        max_workers=max(1, options.concurrency), thread_name_prefix="passerelle-copy"
+    ) as pool:
+        claimed = claims()
+        exhausted = False
+        while True:
+            while not exhausted and len(in_flight) < limit:
+                row = next(claimed, None)
+                if row is None:
+                    exhausted = True
+                    break
+                in_flight.add(pool.submit(copy_one, row))
+            if not in_flight:
+                break
+            done, in_flight = wait(
+                in_flight, timeout=options.flush_every_s, return_when=FIRST_COMPLETED
+            )
+            for future in done:
+                outcome = future.result()
+                buffered.append(outcome)
+                if progress:
+                    progress.advance(1, outcome["size"] if outcome["status"] == "done" else 0)
+            if len(buffered) >= 200 or time.monotonic() - last_flush >= options.flush_every_s:
+                flush()
+        flush()
+    if stop and stop.is_set():
+        journal.requeue(k.key for k in journal.interrupted())
+    summary.remaining = journal.counts().get("pending", {"objects": 0})["objects"]
+    summary.seconds = time.perf_counter() - started
+    journal.finish_pass(
+        pass_id,
+        "complete" if summary.complete else "incomplete",
+        {
+            "copied": summary.copied,
+            "bytes": summary.bytes,
+            "adopted": summary.adopted,
+            "failed": len(summary.failed),
+            "changed": len(summary.changed),
+            "retries": summary.retries,
+            "seconds": round(summary.seconds, 3),
+        },
+    )
+    if progress:
+        progress.finish()
+    return summary
