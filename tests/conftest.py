@@ -94,15 +94,15 @@ def store(backend: str, tmp_path: Path) -> Store:
 
 # -- per-backend counts in the summary, so a reader sees the real servers ran ----
 _counts: dict[str, Counter[str]] = {}
-_BACKEND_ID = re.compile(r"\[(?:[^\]]*-)?(" + "|".join(ALL_BACKENDS) + r")(?:-[^\]]*)?\]")
+_BACKEND_NAME = re.compile(r"\b(" + "|".join(ALL_BACKENDS) + r")\b")
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when != "call" and not (report.when == "setup" and report.outcome != "passed"):
         return
-    match = _BACKEND_ID.search(report.nodeid)
-    if match:
-        _counts.setdefault(match.group(1), Counter())[report.outcome] += 1
+    params = report.nodeid.partition("[")[2]
+    for name in set(_BACKEND_NAME.findall(params)):
+        _counts.setdefault(name, Counter())[report.outcome] += 1
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

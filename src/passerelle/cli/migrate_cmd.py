@@ -26,10 +26,15 @@ def _part_size(text: str | None) -> int | None:
 
 
 def _run_options(
-    concurrency: int, max_bandwidth: str | None, max_rps: float | None, part_size: str | None
+    concurrency: int,
+    max_bandwidth: str | None,
+    max_rps: float | None,
+    part_size: str | None,
+    faults: str | None = None,
 ) -> RunOptions:
     from passerelle.errors import UsageError
     from passerelle.migration import RunOptions, parse_rate
+    from passerelle.storage import parse_fault_plan
 
     if max_rps is not None and max_rps <= 0:
         raise UsageError("--max-requests-per-second must be positive.")
@@ -38,6 +43,7 @@ def _run_options(
         part_size=_part_size(part_size),
         max_bandwidth=parse_rate(max_bandwidth) if max_bandwidth else None,
         max_requests_per_second=max_rps,
+        faults=parse_fault_plan(faults) if faults else None,
     )
 
 
@@ -172,11 +178,17 @@ def _run(
         float | None, typer.Option(help="Cap on requests to the destination.")
     ] = None,
     part_size: Annotated[str | None, typer.Option(help="Multipart part size, e.g. 16MiB.")] = None,
+    inject_faults: Annotated[
+        str | None,
+        typer.Option(help="Rehearsal: inject faults, e.g. seed=7,transient=0.1,latency=0.2."),
+    ] = None,
 ) -> None:
     """Copy everything pending in the plan; resumes after any interruption."""
     from passerelle.migration import run_migration
 
-    options = _run_options(concurrency, max_bandwidth, max_requests_per_second, part_size)
+    options = _run_options(
+        concurrency, max_bandwidth, max_requests_per_second, part_size, inject_faults
+    )
     progress, ctx = _progress_context("copy")
     with ctx:
         summary = run_migration(journal, options, progress=progress)  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,7 +34,7 @@ from passerelle.migration.copy import MD5_KEY, SHA256_KEY, SOURCE_ETAG_KEY, stre
 from passerelle.migration.journal import Journal, ObjectRow, now_iso
 from passerelle.migration.limits import LimitedStore, TokenBucket
 from passerelle.migration.planner import PlanOptions
-from passerelle.storage import Store, open_store
+from passerelle.storage import FaultInjectingStore, FaultPlan, Store, open_store
 from passerelle.storage.config import StorageConfig
 from passerelle.storage.retry import RetryPolicy, call_with_retries
 
@@ -57,6 +57,7 @@ class RunOptions:
     max_bandwidth: float | None = None
     max_requests_per_second: float | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    faults: FaultPlan | None = None
     claim_batch: int = 256
     flush_every_s: float = 0.25
 
@@ -121,6 +122,9 @@ class journal_lock:
 
 
 def _limited(src: Store, dst: Store, options: RunOptions) -> tuple[Store, Store]:
+    if options.faults is not None:
+        src = FaultInjectingStore(src, options.faults)
+        dst = FaultInjectingStore(dst, replace(options.faults, seed=options.faults.seed + 1))
     if options.max_bandwidth:
         src = LimitedStore(src, bandwidth=TokenBucket(options.max_bandwidth, options.max_bandwidth))
     if options.max_requests_per_second:

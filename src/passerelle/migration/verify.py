@@ -175,7 +175,7 @@ def verify_migration(
 
             def to_check() -> Iterator[tuple[ObjectRow, int, str | None]]:
                 for row, size, etag in reader.iter_against_listing():
-                    if row.status == "extra":
+                    if row.status in ("extra", "deleted"):
                         if size is not None:
                             report.extra.append(row.key)
                     elif row.status != "done":

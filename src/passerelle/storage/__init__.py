@@ -9,7 +9,7 @@ Open a store from a URL and use the :class:`Store` contract::
 
 from passerelle.storage.base import ObjectReader, PutData, Store, StoreWrapper
 from passerelle.storage.config import RemoteConfig, StorageConfig, load_config
-from passerelle.storage.faults import FaultInjectingStore, FaultPlan
+from passerelle.storage.faults import FaultInjectingStore, FaultPlan, parse_fault_plan
 from passerelle.storage.model import Capabilities, Listing, ObjectInfo, PartLimits, PutResult
 from passerelle.storage.multipart import choose_part_size, part_count
 from passerelle.storage.opener import open_store, resolve_remote
@@ -37,6 +37,7 @@ __all__ = [
     "choose_part_size",
     "load_config",
     "open_store",
+    "parse_fault_plan",
     "parse_store_url",
     "part_count",
     "resolve_remote",

@@ -19,7 +19,7 @@ from passerelle.errors import ServiceError, ThrottledError, TruncatedReadError, 
 from passerelle.storage.base import ObjectReader, PutData, Store, StoreWrapper
 from passerelle.storage.model import Listing, ObjectInfo, PutResult
 
-__all__ = ["FaultInjectingStore", "FaultPlan"]
+__all__ = ["FaultInjectingStore", "FaultPlan", "parse_fault_plan"]
 
 ALL_OPERATIONS = frozenset({"list", "head", "get", "put", "delete", "copy"})
 
@@ -44,6 +44,34 @@ class FaultPlan:
         unknown = set(self.operations) - ALL_OPERATIONS
         if unknown:
             raise UsageError(f"Unknown operation {sorted(unknown)[0]!r} in the fault plan.")
+
+
+def parse_fault_plan(spec: str) -> FaultPlan:
+    """``"seed=7,transient=0.1,latency=0.5,latency_s=0.01-0.2,ops=get+put"`` -> FaultPlan."""
+    values: dict[str, object] = {}
+    for item in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        try:
+            if not sep:
+                raise ValueError
+            if name == "seed":
+                values["seed"] = int(raw)
+            elif name in ("transient", "throttle", "latency", "truncate"):
+                values[name] = float(raw)
+            elif name == "latency_s":
+                lo, _, hi = raw.partition("-")
+                values["latency_s"] = (float(lo), float(hi or lo))
+            elif name == "ops":
+                values["operations"] = frozenset(raw.split("+"))
+            else:
+                raise KeyError(name)
+        except (ValueError, KeyError):
+            raise UsageError(
+                f"Cannot read {item!r} in the fault plan; use e.g. "
+                "seed=7,transient=0.1,throttle=0.05,latency=0.5,latency_s=0.01-0.2,ops=get+put."
+            ) from None
+    return FaultPlan(**values)  # type: ignore[arg-type]
 
 
 class FaultInjectingStore(StoreWrapper):
