@@ -42,8 +42,8 @@ def test_beyond_5_tb_is_refused_with_a_sentence() -> None:
 
 def test_small_objects_keep_the_preferred_part_size() -> None:
     assert choose_part_size(100 * MiB, SCALEWAY, preferred=16 * MiB) == 16 * MiB
-    assert not use_multipart(16 * MiB, SCALEWAY)
-    assert use_multipart(16 * MiB + 1, SCALEWAY)
+    assert not use_multipart(8 * MiB, SCALEWAY)
+    assert use_multipart(8 * MiB + 1, SCALEWAY)
 
 
 def test_impossible_limits_are_refused() -> None:

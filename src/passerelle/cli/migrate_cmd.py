@@ -57,7 +57,7 @@ def _plan(
     ] = None,
     include: Annotated[list[str] | None, typer.Option(help="Only keys matching this glob.")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Skip keys matching this glob.")] = None,
-    part_size: Annotated[str, typer.Option(help="Preferred multipart part size.")] = "16MiB",
+    part_size: Annotated[str, typer.Option(help="Preferred multipart part size.")] = "8MiB",
     assume_bandwidth: Annotated[
         str, typer.Option(help="Bandwidth assumed for the duration estimate.")
     ] = "1Gbit/s",
@@ -76,7 +76,7 @@ def _plan(
         include=tuple(include or ()),
         exclude=tuple(exclude or ()),
         require=parse_requirements(require) if require else (),
-        part_size=_part_size(part_size) or 16 * 1024 * 1024,
+        part_size=_part_size(part_size) or 8 * 1024 * 1024,
         assume_bandwidth=parse_rate(assume_bandwidth),
         assume_rate=assume_rate,
     )

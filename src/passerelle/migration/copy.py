@@ -34,7 +34,7 @@ class CopyResult:
     parts: int
 
 
-SMALL_OBJECT_LIMIT = 16 * 1024 * 1024
+SMALL_OBJECT_LIMIT = 8 * 1024 * 1024
 """Objects up to this size are read whole and sent in one request, digests included."""
 
 
@@ -60,7 +60,7 @@ def stream_copy(
     destination's default (``STANDARD``) is applied after the write.
     """
     target = dst_key or key
-    reader = src.get(key, if_match=if_match)
+    reader = src.get(key, if_match=if_match, chunk_size=4 * 1024 * 1024)
     info = reader.info
     sha = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)

@@ -69,14 +69,23 @@ class S3Admin:
         metadata: Mapping[str, str],
         content_type: str | None,
         storage_class: str | None = None,
+        *,
+        size: int | None = None,
     ) -> None:
-        """Replace the object's user metadata with a server-side copy onto itself."""
+        """Replace the object's user metadata with a server-side copy onto itself.
+
+        Objects up to 5 GiB take one CopyObject; larger ones a multipart copy.
+        """
         extra: dict[str, Any] = {"Metadata": dict(metadata), "MetadataDirective": "REPLACE"}
         if content_type:
             extra["ContentType"] = content_type
         if storage_class:
             extra["StorageClass"] = storage_class
-        self.client.copy({"Bucket": self.bucket, "Key": path}, self.bucket, path, ExtraArgs=extra)
+        source = {"Bucket": self.bucket, "Key": path}
+        if size is not None and size <= 5 * 1024**3:
+            self.client.copy_object(CopySource=source, Bucket=self.bucket, Key=path, **extra)
+        else:
+            self.client.copy(source, self.bucket, path, ExtraArgs=extra)
 
     def abort_uploads(self, path: str, older_than: datetime | None) -> int:
         """Abort incomplete multipart uploads of exactly ``path``; return how many."""
@@ -159,6 +168,8 @@ class AzureAdmin:
         metadata: Mapping[str, str],
         content_type: str | None,
         storage_class: str | None = None,
+        *,
+        size: int | None = None,
     ) -> None:
         """Set Blob Metadata (content type, a blob property, is left as it is)."""
         blob = self.service.get_blob_client(self.container, path)

@@ -7,7 +7,7 @@ from passerelle.storage.model import MiB, PartLimits
 
 __all__ = ["DEFAULT_PART_SIZE", "choose_part_size", "part_count", "use_multipart"]
 
-DEFAULT_PART_SIZE = 16 * MiB
+DEFAULT_PART_SIZE = 8 * MiB
 _ALIGN = MiB
 
 

