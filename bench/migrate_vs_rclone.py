@@ -106,12 +106,25 @@ def populate(url: str, workload: str, scale: float) -> tuple[int, int]:
     return len(items), total
 
 
+CPU_SECONDS: list[float] = []
+
+
+def empty_bucket(url: str) -> None:
+    """Delete a destination after a run: memstore Ceph keeps every byte in RAM."""
+    from passerelle.storage import open_store
+
+    store = open_store(url)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda info: store.delete(info.key), store.list()))
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one child process."""
+    """Wall seconds and peak RSS (MB) of one child process (CPU seconds are recorded)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
+    CPU_SECONDS.append(usage.ru_utime + usage.ru_stime)
     if os.waitstatus_to_exitcode(status) != 0:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise SystemExit(f"{cmd[0]} failed: {err[-2000:]}")
@@ -189,21 +202,27 @@ def main() -> None:
         objects, total = populate(src_url, workload, args.scale)
         log(f"{workload}: {objects} objects, {total / 1e6:.1f} MB")
         runs: dict[str, list[tuple[float, float]]] = {"passerelle": [], "rclone": []}
+        cpu: dict[str, list[float]] = {"passerelle": [], "rclone": []}
         for i in range(args.runs):
             for tool in ("passerelle", "rclone") if i % 2 == 0 else ("rclone", "passerelle"):
                 bucket = f"{tool[:4]}-{workload.lower()}-{uuid.uuid4().hex[:8]}"
                 remote = "ceph" if args.dest == "ceph" else "seaweed"
+                CPU_SECONDS.clear()
                 if tool == "passerelle":
                     secs, rss = run_passerelle(src_url, f"s3://{remote}@{bucket}", env, tmp)
                 else:
                     secs, rss = run_rclone(args.rclone, conf, f"az:{container}", f"{remote}:{bucket}", env)
                 runs[tool].append((secs, rss))
+                cpu[tool].append(sum(CPU_SECONDS))
                 log(f"  {workload} run {i + 1} {tool:<10} {secs:7.2f} s  "
-                    f"{objects / secs:8.1f} obj/s  {total / secs / 1e6:8.1f} MB/s  {rss:6.0f} MB RSS")
+                    f"{objects / secs:8.1f} obj/s  {total / secs / 1e6:8.1f} MB/s  {rss:6.0f} MB RSS"
+                    f"  {sum(CPU_SECONDS):6.1f} CPU s")
+                empty_bucket(f"s3://{remote}@{bucket}")
         keys = [i.key for i in open_store(src_url).list()][:2000]
         ceil_dst = f"s3://{'ceph' if args.dest == 'ceph' else 'seaweed'}@ceil-{uuid.uuid4().hex[:8]}"
         open_store(ceil_dst).create_container()
         get_rate, put_rate = asyncio.run(_ceilings(src_url, ceil_dst, keys))
+        empty_bucket(ceil_dst)
         med = {t: statistics.median(s for s, _ in r) for t, r in runs.items()}
         peak = {t: max(m for _, m in r) for t, r in runs.items()}
         row = {
@@ -215,6 +234,8 @@ def main() -> None:
             "rclone_mb_per_s": total / med["rclone"] / 1e6,
             "ratio": med["rclone"] / med["passerelle"],
             "passerelle_peak_rss_mb": peak["passerelle"], "rclone_peak_rss_mb": peak["rclone"],
+            "passerelle_cpu_s": statistics.median(cpu["passerelle"]),
+            "rclone_cpu_s": statistics.median(cpu["rclone"]),
             "ceiling_get_objects_per_s": get_rate, "ceiling_put_objects_per_s": put_rate,
         }
         results.append(row)

@@ -18,6 +18,7 @@ from passerelle.errors import ThrottledError, TransientError
 __all__ = ["RetryPolicy", "backoff_delay", "call_with_retries"]
 
 T = TypeVar("T")
+_RNG = random.Random()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ def call_with_retries(
     on_retry: Callable[[int, TransientError, float], None] | None = None,
 ) -> T:
     """Call ``fn``; on :class:`TransientError` wait and retry, up to ``max_attempts`` calls."""
-    rng = rng or random.Random()
+    rng = rng or _RNG
     attempt = 1
     while True:
         try:
