@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from pathlib import Path
 
@@ -28,6 +29,13 @@ def require_backend(name: str) -> None:
     if os.environ.get("PASSERELLE_REQUIRE_SERVERS") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (an unreachable endpoint)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def unique_name(stem: str) -> str:

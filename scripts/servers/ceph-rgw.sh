@@ -116,6 +116,10 @@ memstore device bytes = 8589934592
 rgw data = $D/rgw
 pid file = $D/run/rgw.pid
 rgw frontends = beast endpoint=127.0.0.1:$PORT
+# Free deleted objects' data within seconds, not hours: memstore keeps it in RAM.
+rgw gc obj min wait = 2
+rgw gc processor period = 5
+rgw gc processor max time = 5
 EOF
 
 # cephx keys, all in one keyring that the mon imports at mkfs; then the monmap

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from passerelle.storage import open_store
-from tests.backends import SERVER_BACKENDS, new_store_url, require_backend, unique_name
+from tests.backends import SERVER_BACKENDS, closed_port, new_store_url, require_backend, unique_name
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -117,12 +116,6 @@ def test_missing_object_gives_one_sentence(populated: str) -> None:
     assert_one_sentence(run_cli("stat", populated + "/nope.txt"), "No object at")
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _write_config(tmp_path: Path, body: str) -> dict[str, str]:
     cfg = tmp_path / "cli.toml"
     cfg.write_text(body)
@@ -135,7 +128,7 @@ def test_unreachable_endpoint_gives_one_sentence(tmp_path: Path) -> None:
         f"""
 [remotes.dead]
 type = "s3"
-endpoint = "http://127.0.0.1:{_closed_port()}"
+endpoint = "http://127.0.0.1:{closed_port()}"
 access_key_id = "a"
 secret_access_key = "b"
 max_retries = 1

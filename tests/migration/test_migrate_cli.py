@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from passerelle.storage import open_store
-from tests.backends import new_store_url, require_backend
+from tests.backends import closed_port, new_store_url, require_backend
 from tests.cli.test_storage_commands import assert_one_sentence, run_cli
 
 from .conftest import populate
@@ -120,19 +119,13 @@ def test_require_against_a_cloud_profile(tmp_path: Path) -> None:
     assert_one_sentence(refused, "'eu-jurisdiction'", "CLOUD Act")
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_unreachable_destination_gives_one_sentence(tmp_path: Path) -> None:
     src, _, journal = _local_pair(tmp_path)
     cfg = tmp_path / "dead.toml"
     cfg.write_text(f"""
 [remotes.dead]
 type = "s3"
-endpoint = "http://127.0.0.1:{_closed_port()}"
+endpoint = "http://127.0.0.1:{closed_port()}"
 access_key_id = "a"
 secret_access_key = "b"
 max_retries = 1

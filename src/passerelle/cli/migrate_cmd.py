@@ -295,8 +295,9 @@ def _status(journal: JournalOpt) -> None:
             c.print(f"  {status:<8} {st.objects(status)} objects, {human_size(st.bytes(status))}")
     if st.passes:
         last = st.passes[-1]
+        state = last["outcome"] or ("running" if st.running else "interrupted")
         c.print(
-            f"  last pass: {last['command']} {last['outcome'] or 'running'} "
+            f"  last pass: {last['command']} {state} "
             f"(started {last['started_at']})"
         )
 

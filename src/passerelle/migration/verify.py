@@ -7,7 +7,6 @@ each); deep mode re-reads every destination object and re-hashes it, and with
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from passerelle.errors import ObjectNotFoundError, PasserelleError
-from passerelle.migration.copy import SHA256_KEY
+from passerelle.migration.copy import SHA256_KEY, hash_object
 from passerelle.migration.decide import KeyFilter
 from passerelle.migration.journal import Journal, ObjectRow
 from passerelle.migration.planner import PlanOptions
@@ -77,15 +76,6 @@ class VerifyReport:
             yield f"unreadable ({error})", key
 
 
-def _rehash(store: Store, key: str) -> tuple[int, str]:
-    sha = hashlib.sha256()
-    size = 0
-    for chunk in store.get(key):
-        sha.update(chunk)
-        size += len(chunk)
-    return size, sha.hexdigest()
-
-
 def _check(
     row: ObjectRow,
     size: int,
@@ -99,18 +89,21 @@ def _check(
     try:
         if size != row.size:
             return "size mismatch"
-        if row.dest_etag and etag and etag != row.dest_etag:
-            return "changed at destination"
+        changed = bool(row.dest_etag and etag and etag != row.dest_etag)
         if deep:
-            got_size, digest = _rehash(dst, row.key)
+            got_size, digest = hash_object(dst, row.key)
             if got_size != row.size:
                 return "size mismatch"
+        elif changed:
+            return "changed at destination"
         else:
             digest = (dst.head(row.key).metadata or {}).get(SHA256_KEY, "")
         if digest != row.sha256:
             return "digest mismatch"
+        if changed:
+            return "changed at destination"
         if check_source:
-            _, source_digest = _rehash(src, row.key)
+            _, source_digest = hash_object(src, row.key)
             if source_digest != row.sha256:
                 return "source digest mismatch"
     except ObjectNotFoundError:
