@@ -11,10 +11,29 @@ import sys
 __all__ = ["main"]
 
 
+def _limit_malloc_arenas() -> None:
+    """Keep glibc from giving each copy thread its own heap (RSS would grow with threads)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-8, 2)  # M_ARENA_MAX = 2
+    except (OSError, AttributeError):
+        return
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; a :class:`PasserelleError` becomes one sentence and an exit code."""
     from passerelle.cli.app import build_app
     from passerelle.errors import PasserelleError
+
+    _limit_malloc_arenas()
 
     app = build_app()
     try:

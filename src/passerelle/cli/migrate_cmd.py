@@ -296,10 +296,7 @@ def _status(journal: JournalOpt) -> None:
     if st.passes:
         last = st.passes[-1]
         state = last["outcome"] or ("running" if st.running else "interrupted")
-        c.print(
-            f"  last pass: {last['command']} {state} "
-            f"(started {last['started_at']})"
-        )
+        c.print(f"  last pass: {last['command']} {state} (started {last['started_at']})")
 
 
 def _report(

@@ -30,7 +30,13 @@ from passerelle.errors import (
     TransientError,
     UsageError,
 )
-from passerelle.migration.copy import MD5_KEY, SHA256_KEY, SOURCE_ETAG_KEY, stream_copy
+from passerelle.migration.copy import (
+    MD5_KEY,
+    SHA256_KEY,
+    SMALL_OBJECT_LIMIT,
+    SOURCE_ETAG_KEY,
+    stream_copy,
+)
 from passerelle.migration.journal import Journal, ObjectRow, now_iso
 from passerelle.migration.limits import LimitedStore, TokenBucket
 from passerelle.migration.planner import PlanOptions
@@ -58,6 +64,7 @@ class RunOptions:
     max_requests_per_second: float | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     faults: FaultPlan | None = None
+    memory_budget: int = 192 * 1024 * 1024
     claim_batch: int = 256
     flush_every_s: float = 0.25
 
@@ -231,8 +238,19 @@ def _run(
     if progress:
         progress.start(pending["objects"], pending["bytes"])
     retry_lock = threading.Lock()
+    # A large object holds about three parts in memory (the part being filled and
+    # two in flight): cap how many stream at once so memory stays within budget.
+    large_slots = threading.BoundedSemaphore(
+        max(1, min(options.concurrency, options.memory_budget // (3 * part_size)))
+    )
 
     def copy_one(row: ObjectRow) -> dict[str, Any]:
+        if row.size > SMALL_OBJECT_LIMIT:
+            with large_slots:
+                return copy_object(row)
+        return copy_object(row)
+
+    def copy_object(row: ObjectRow) -> dict[str, Any]:
         retries = 0
 
         def on_retry(attempt: int, exc: TransientError, delay: float) -> None:
