@@ -48,8 +48,9 @@ def _demo(
     rate = result.bytes / result.seconds if result.seconds else 0.0
     c.print(f"1. wrote {result.objects} synthetic extract files to {result.source_url}")
     c.print(
-        f"2. copied them to {result.destination_url}: {human_size(result.bytes)} in "
-        f"{result.seconds:.2f} s ({human_size(int(rate))}/s), hashing every byte (SHA-256 + MD5)"
+        f"2. planned and migrated them to {result.destination_url}: "
+        f"{human_size(result.bytes)} in {result.seconds:.2f} s ({human_size(int(rate))}/s), "
+        "hashing every byte (SHA-256 + MD5); the journal is demo.journal"
     )
     c.print(
         f"3. re-read the destination: {result.verified}/{result.objects} objects match "

@@ -1,8 +1,9 @@
 """A short end-to-end walk through the storage layer on two local folders.
 
 Two folders stand in for two clouds.  The tour writes a small synthetic
-"hospital extract" into the first, copies it to the second while hashing every
-byte, re-reads the second to prove the copy, and returns what happened.
+"hospital extract" into the first, migrates it to the second with the migration
+engine (plan, parallel copy hashing every byte, deep verify), checks the digests
+against the ones computed when the files were written, and returns what happened.
 """
 
 from __future__ import annotations
@@ -14,10 +15,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from passerelle.migration.copy import SHA256_KEY, hash_object, stream_copy
+from passerelle.migration.copy import SHA256_KEY
 from passerelle.storage import open_store
 
 __all__ = ["TourResult", "run_storage_tour"]
+
+
+class _DemoProgress:
+    """Adapts the runner's progress events to the demo's (stage, done, total) callback."""
+
+    def __init__(self, callback: Callable[[str, int, int], None] | None, total: int) -> None:
+        self.callback, self.total, self.done = callback, total, 0
+
+    def start(self, objects: int, total_bytes: int) -> None:
+        self.total = objects
+
+    def advance(self, objects: int, nbytes: int) -> None:
+        self.done += objects
+        if self.callback:
+            self.callback("copy", self.done, self.total)
+
+    def retry(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +80,13 @@ def run_storage_tour(
     seed: int = 2026,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> TourResult:
-    """Write, copy with digests, and verify ``objects`` files between two folders."""
-    src = open_store(f"file://{(workdir / 'cloud-a').resolve()}")
-    dst = open_store(f"file://{(workdir / 'cloud-b').resolve()}")
+    """Write ``objects`` files into one folder, migrate them to another, prove it."""
+    from passerelle.migration import plan_migration, run_migration, verify_migration
+
+    src_url = f"file://{(workdir / 'cloud-a').resolve()}"
+    dst_url = f"file://{(workdir / 'cloud-b').resolve()}"
+    src = open_store(src_url)
     src.create_container()
-    dst.create_container()
     files = _synthetic_files(objects, seed)
     for n, (key, data) in enumerate(files, 1):
         src.put(
@@ -73,27 +97,26 @@ def run_storage_tour(
         )
         if on_progress:
             on_progress("write", n, len(files))
+    journal = workdir / "demo.journal"
     started = time.perf_counter()
-    total = 0
-    results = {}
-    keys = [info.key for info in src.list()]
-    for n, key in enumerate(keys, 1):
-        result = stream_copy(src, key, dst)
-        results[key] = result
-        total += result.size
-        if on_progress:
-            on_progress("copy", n, len(keys))
+    plan_migration(src_url, dst_url, journal)
+    summary = run_migration(journal, progress=_DemoProgress(on_progress, len(files)))
     seconds = time.perf_counter() - started
-    mismatches = []
-    verified = 0
+    report = verify_migration(journal, deep=True)
+    dst = open_store(dst_url)
     expected = {key: hashlib.sha256(data).hexdigest() for key, data in files}
-    for n, key in enumerate(keys, 1):
-        size, digest = hash_object(dst, key)
-        recorded = (dst.head(key).metadata or {}).get(SHA256_KEY)
-        if digest == expected[key] == recorded == results[key].sha256 and size == results[key].size:
-            verified += 1
-        else:
-            mismatches.append(key)
-        if on_progress:
-            on_progress("verify", n, len(keys))
-    return TourResult(src.url, dst.url, len(keys), total, seconds, verified, tuple(mismatches))
+    mismatches = [
+        key
+        for key, digest in expected.items()
+        if (dst.head(key).metadata or {}).get(SHA256_KEY) != digest
+    ]
+    mismatches += [key for _, key in report.problems()]
+    return TourResult(
+        src.url,
+        dst.url,
+        summary.copied,
+        summary.bytes,
+        seconds,
+        report.verified,
+        tuple(sorted(set(mismatches))),
+    )
