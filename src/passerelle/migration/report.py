@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from passerelle.errors import UsageError
 from passerelle.migration.journal import Journal
-from passerelle.migration.runner import journal_lock
+from passerelle.migration.runner import JournalLock
 from passerelle.providers import load_profiles
 
 __all__ = ["MANIFEST_FIELDS", "MigrationStatus", "migration_status", "summarize", "write_report"]
@@ -72,7 +72,7 @@ def migration_status(journal_path: str | Path) -> MigrationStatus:
             journal=str(journal.path),
             source_url=journal.source_url,
             dest_url=journal.dest_url,
-            running=journal_lock.held(journal_path),
+            running=JournalLock.held(journal_path),
             counts=journal.counts(),
             passes=journal.passes(),
         )

@@ -44,7 +44,7 @@ from passerelle.storage import FaultInjectingStore, FaultPlan, Store, open_store
 from passerelle.storage.config import StorageConfig
 from passerelle.storage.retry import RetryPolicy, call_with_retries
 
-__all__ = ["ProgressSink", "RunOptions", "RunSummary", "journal_lock", "run_migration"]
+__all__ = ["JournalLock", "ProgressSink", "RunOptions", "RunSummary", "run_migration"]
 
 
 class ProgressSink(Protocol):
@@ -85,14 +85,14 @@ class RunSummary:
         return not self.failed and not self.changed and self.remaining == 0
 
 
-class journal_lock:
+class JournalLock:
     """An exclusive lock beside the journal, released by the OS even on kill -9."""
 
     def __init__(self, journal_path: str | Path) -> None:
         self.path = Path(f"{journal_path}.lock")
         self._fd: int | None = None
 
-    def __enter__(self) -> journal_lock:
+    def __enter__(self) -> JournalLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -205,7 +205,7 @@ def run_migration(
 ) -> RunSummary:
     """Copy every pending key of the journal; safe to re-run at any time."""
     journal = Journal.open(journal_path)
-    with journal_lock(journal_path):
+    with JournalLock(journal_path):
         try:
             return _run(journal, options, config, source, dest, progress, stop)
         finally:

@@ -15,10 +15,10 @@ from passerelle.errors import PasserelleError, UsageError
 from passerelle.migration.journal import Journal
 from passerelle.migration.planner import PlanSummary, replan
 from passerelle.migration.runner import (
+    JournalLock,
     ProgressSink,
     RunOptions,
     RunSummary,
-    journal_lock,
     run_migration,
 )
 from passerelle.storage import Store, open_store
@@ -56,7 +56,7 @@ def sync_migration(
     options = options or RunOptions()
     journal = Journal.open(journal_path)
     try:
-        with journal_lock(journal_path):
+        with JournalLock(journal_path):
             plan = replan(journal, config=config, source=source, dest=dest)
             extras = [row.key for row in journal.iter_objects("status = 'extra'")]
             if delete and max_delete is not None and len(extras) > max_delete:
@@ -80,7 +80,7 @@ def sync_migration(
         dst = dest or open_store(plan.dest_url, config=config)
         journal = Journal.open(journal_path)
         try:
-            with journal_lock(journal_path):
+            with JournalLock(journal_path):
                 for key in extras:
                     try:
                         dst.delete(key)

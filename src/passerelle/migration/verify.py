@@ -20,7 +20,7 @@ from passerelle.migration.copy import SHA256_KEY, hash_object
 from passerelle.migration.decide import KeyFilter
 from passerelle.migration.journal import Journal, ObjectRow
 from passerelle.migration.planner import PlanOptions
-from passerelle.migration.runner import journal_lock
+from passerelle.migration.runner import JournalLock
 from passerelle.storage import Store, open_store
 from passerelle.storage.config import StorageConfig
 
@@ -161,7 +161,7 @@ def verify_migration(
     options = PlanOptions.from_json(journal.options)
     keep = KeyFilter(options.include, options.exclude)
     try:
-        with journal_lock(journal_path):
+        with JournalLock(journal_path):
             pass_id = journal.start_pass("verify-deep" if deep else "verify")
             journal.replace_inventory("vfy", _listing_pages(dst, keep))
             reader = journal.reader()
