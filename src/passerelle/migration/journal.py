@@ -240,16 +240,28 @@ class Journal:
     ) -> Iterator[
         tuple[str, tuple[Any, ...] | None, tuple[Any, ...] | None, tuple[Any, ...] | None]
     ]:
-        """Every key of either side with (src row, dst row, prior object row), key order."""
+        """Every key of either side with (src row, dst row, prior object row).
+
+        Source keys come first in key order, then keys only at the destination.
+        """
+        # Two index-ordered scans instead of a FULL OUTER JOIN sorted on an
+        # expression: the first row streams at once and nothing is sorted.
         sql = """
-            SELECT COALESCE(s.key, d.key) AS k,
+            SELECT s.key,
                    s.size, s.etag, s.modified, s.storage_class,
                    d.size, d.etag,
                    o.source_etag, o.size, o.dest_etag, o.sha256, o.status
-            FROM (SELECT * FROM inventory WHERE side = 'src') s
-            FULL OUTER JOIN (SELECT * FROM inventory WHERE side = 'dst') d ON s.key = d.key
-            LEFT JOIN objects o ON o.key = COALESCE(s.key, d.key)
-            ORDER BY k
+            FROM inventory s
+            LEFT JOIN inventory d ON d.side = 'dst' AND d.key = s.key
+            LEFT JOIN objects o ON o.key = s.key
+            WHERE s.side = 'src'
+            UNION ALL
+            SELECT d.key, NULL, NULL, NULL, NULL, d.size, d.etag,
+                   o.source_etag, o.size, o.dest_etag, o.sha256, o.status
+            FROM inventory d
+            LEFT JOIN objects o ON o.key = d.key
+            WHERE d.side = 'dst'
+              AND NOT EXISTS (SELECT 1 FROM inventory x WHERE x.side = 'src' AND x.key = d.key)
         """
         for row in self._conn.execute(sql):
             key = row[0]
@@ -263,6 +275,10 @@ class Journal:
 
         Rows whose action is ``identical`` keep their proof; others are reset.
         """
+        with self._transaction():
+            self._write_plan(rows)
+
+    def _write_plan(self, rows: Iterable[tuple[Any, ...]]) -> None:
         self._conn.executemany(
             """
             INSERT INTO objects (key, action, reason, status, size, source_etag, source_modified,
@@ -338,6 +354,10 @@ class Journal:
 
     def requeue(self, keys: Iterable[str], statuses: tuple[str, ...] = ("copying",)) -> None:
         marks = ",".join("?" * len(statuses))
+        with self._transaction():
+            self._requeue(keys, statuses, marks)
+
+    def _requeue(self, keys: Iterable[str], statuses: tuple[str, ...], marks: str) -> None:
         self._conn.executemany(
             f"UPDATE objects SET status = 'pending' WHERE key = ? AND status IN ({marks})",
             [(k, *statuses) for k in keys],
