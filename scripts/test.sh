@@ -18,7 +18,7 @@ if ((${#need_apt[@]})); then
   log "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
+  apt-get install -y -qq "${need_apt[@]}" >&2
 fi
 
 # -- Python environment and server binaries ------------------------------------
