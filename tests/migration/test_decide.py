@@ -126,3 +126,25 @@ def test_token_bucket_paces_requests() -> None:
         bucket.acquire()
     assert now[0] == pytest.approx(2.0)  # 10 free, then 20 at 10/s
     assert bucket.reserve(0) == 0.0
+
+
+def test_limited_store_paces_requests_and_bytes() -> None:
+    from passerelle.migration.limits import LimitedStore
+    from passerelle.storage import open_store
+
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    inner = open_store("memory://limited-store-test")
+    inner.put("blob", b"x" * 4000)
+    requests = TokenBucket(5, 1, clock=lambda: now[0], sleep=sleep)
+    bandwidth = TokenBucket(1000, 1000, clock=lambda: now[0], sleep=sleep)
+    store = LimitedStore(inner, requests=requests, bandwidth=bandwidth)
+    for _ in range(6):
+        store.head("blob")
+    assert now[0] == pytest.approx(1.0)  # 6 requests at 5/s after a burst of 1
+    before = now[0]
+    assert store.get("blob").read() == b"x" * 4000
+    assert now[0] - before >= 3.0  # 4000 bytes at 1000 B/s after a 1000-byte burst
