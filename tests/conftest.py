@@ -51,7 +51,6 @@ region = "{env.get(f"PASSERELLE_TEST_{prefix}_REGION", "us-east-1")}"
 access_key_id = "{env[f"PASSERELLE_TEST_{prefix}_ACCESS_KEY"]}"
 secret_access_key = "{env[f"PASSERELLE_TEST_{prefix}_SECRET_KEY"]}"
 provider = "{provider}"
-region_note = ""
 max_retries = 2
 retry_timeout_s = 10
 
@@ -62,7 +61,7 @@ region = "{env.get(f"PASSERELLE_TEST_{prefix}_REGION", "us-east-1")}"
 access_key_id = "{env[f"PASSERELLE_TEST_{prefix}_ACCESS_KEY"]}"
 secret_access_key = "not-the-secret"
 max_retries = 0
-""".replace('region_note = ""\n', "")
+"""
             )
     if env.get("PASSERELLE_TEST_SEAWEED_READONLY_ACCESS_KEY"):
         parts.append(f"""

@@ -14,17 +14,8 @@ BIN="$PREFIX/node_modules/.bin/azurite-blob"
 KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 LOG=""
 
-log() { echo "[$NAME] $*" >&2; }
-die() {
-  log "ERROR: $*"
-  if [[ -n "$LOG" && -f "$LOG" ]]; then log "--- tail of $LOG ---"; tail -n 40 "$LOG" >&2; fi
-  exit 1
-}
-usage() { echo "usage: $0 install | start STATE_DIR [PORT] | stop STATE_DIR" >&2; exit 2; }
-abspath() { realpath -m -- "$1"; }
-alive() { kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' "/proc/$1/status"; }
-wait_gone() { for _ in $(seq 1 $(($2 * 10))); do alive "$1" || return 0; sleep 0.1; done; return 1; }
-port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+# shellcheck source=scripts/servers/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 installed() {
   [[ -x "$BIN" ]] && grep -q "\"version\": \"$VERSION\"" "$PREFIX/node_modules/azurite/package.json" 2>/dev/null
@@ -44,21 +35,8 @@ do_install() {
 }
 
 do_stop() {
-  local dir="$1/$NAME" pid
-  [[ -f "$dir/server.pid" ]] || { log "not running (no pid file)"; return 0; }
-  pid="$(cat "$dir/server.pid")"
-  # Only signal the process if it really is our Azurite (guards against pid reuse).
-  if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$dir/data"; then
-    log "stopping pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    if ! wait_gone "$pid" 10; then
-      log "still alive after 10s, sending KILL"; kill -KILL "$pid" 2>/dev/null || true
-      wait_gone "$pid" 5 || log "WARNING: pid $pid did not exit"
-    fi
-  else
-    log "not running"
-  fi
-  rm -f "$dir/server.pid"
+  local dir="$1/$NAME"
+  stop_pidfile "$dir" "$dir/data" 10
 }
 
 do_start() {

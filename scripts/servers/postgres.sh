@@ -11,14 +11,8 @@ NAME=postgres
 DB=passerelle_test
 LOG=""
 
-log() { echo "[$NAME] $*" >&2; }
-die() {
-  log "ERROR: $*"
-  if [[ -n "$LOG" && -f "$LOG" ]]; then log "--- tail of $LOG ---"; tail -n 40 "$LOG" >&2; fi
-  exit 1
-}
-usage() { echo "usage: $0 install | start STATE_DIR [PORT] | stop STATE_DIR" >&2; exit 2; }
-port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+# shellcheck source=scripts/servers/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 pgbin() { compgen -G '/usr/lib/postgresql/*/bin' | sort -V | tail -n 1; }
 installed() { local b; b="$(pgbin)" && [[ -x "$b/postgres" && -x "$b/initdb" ]] && id postgres >/dev/null 2>&1; }
 as_pg() { (cd / && timeout "$1" runuser -u postgres -- "${@:2}"); }

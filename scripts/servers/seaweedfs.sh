@@ -19,16 +19,8 @@ RO_SECRET=passerelle-seaweed-readonly-secret
 REGION=us-east-1
 LOG=""
 
-log() { echo "[$NAME] $*" >&2; }
-die() {
-  log "ERROR: $*"
-  if [[ -n "$LOG" && -f "$LOG" ]]; then log "--- tail of $LOG ---"; tail -n 40 "$LOG" >&2; fi
-  exit 1
-}
-usage() { echo "usage: $0 install | start STATE_DIR [PORT] | stop STATE_DIR" >&2; exit 2; }
-alive() { kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' "/proc/$1/status"; }
-wait_gone() { for _ in $(seq 1 $(($2 * 10))); do alive "$1" || return 0; sleep 0.1; done; return 1; }
-port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+# shellcheck source=scripts/servers/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 installed() { [[ -x "$WEED" ]] && "$WEED" version 2>/dev/null | grep -q " $VERSION "; }
 # HTTP status of a SigV4-signed ListBuckets with the given secret.
 s3_status() {
@@ -47,22 +39,9 @@ do_install() {
 }
 
 do_stop() {
-  local dir="$1/$NAME" pid
-  [[ -f "$dir/server.pid" ]] || { log "not running (no pid file)"; return 0; }
-  pid="$(cat "$dir/server.pid")"
-  if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "-dir=$dir/data"; then
-    log "stopping pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    # weed's volume server sometimes waits forever for idle keep-alive connections on
-    # shutdown (a clean stop takes ~2.5 s); the data is throwaway, so give it 6 s, then KILL.
-    if ! wait_gone "$pid" 6; then
-      log "still alive after 6s, sending KILL"; kill -KILL "$pid" 2>/dev/null || true
-      wait_gone "$pid" 5 || log "WARNING: pid $pid did not exit"
-    fi
-  else
-    log "not running"
-  fi
-  rm -f "$dir/server.pid"
+  # weed's volume server may wait forever on idle keep-alives at shutdown; KILL after 6 s.
+  local dir="$1/$NAME"
+  stop_pidfile "$dir" "-dir=$dir/data" 6
 }
 
 do_start() {

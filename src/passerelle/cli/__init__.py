@@ -16,14 +16,9 @@ def _limit_malloc_arenas() -> None:
     if not sys.platform.startswith("linux"):
         return
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
     try:
-        libc = ctypes.CDLL(name)
-        libc.mallopt(-8, 2)  # M_ARENA_MAX = 2
+        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX = 2, in the already-loaded libc
     except (OSError, AttributeError):
         return
 

@@ -79,17 +79,20 @@ def stream_copy(
     metadata.update(storage_metadata or {})
     if info.etag:
         metadata[SOURCE_ETAG_KEY] = info.etag.strip('"')[:200]
-    small = info.size <= min(part_size or SMALL_OBJECT_LIMIT, SMALL_OBJECT_LIMIT)
-    if small:
+    special_class = storage_class if storage_class and storage_class.upper() != "STANDARD" else None
+
+    def with_digests() -> dict[str, str]:
+        return {
+            **metadata,
+            SHA256_KEY: sha.hexdigest(),
+            MD5_KEY: base64.b64encode(md5.digest()).decode(),
+        }
+
+    if info.size <= min(part_size or SMALL_OBJECT_LIMIT, SMALL_OBJECT_LIMIT):
         data = b"".join(chunks())
-        metadata[SHA256_KEY] = sha.hexdigest()
-        metadata[MD5_KEY] = base64.b64encode(md5.digest()).decode()
-        result = dst.put(target, data, content_type=info.content_type, metadata=metadata)
+        result = dst.put(target, data, content_type=info.content_type, metadata=with_digests())
         dest_etag = result.etag
-        if storage_class and storage_class.upper() != "STANDARD":
-            dest_etag = dst.update_metadata(
-                target, metadata, content_type=info.content_type, storage_class=storage_class
-            ).etag
+        stamp = special_class is not None  # only to apply a non-default storage class
     else:
         result = dst.put(
             target,
@@ -99,11 +102,10 @@ def stream_copy(
             metadata=metadata,
             part_size=part_size,
         )
-        metadata[SHA256_KEY] = sha.hexdigest()
-        metadata[MD5_KEY] = base64.b64encode(md5.digest()).decode()
-        special = storage_class if storage_class and storage_class.upper() != "STANDARD" else None
+        stamp = True  # the digests are known only now
+    if stamp:
         dest_etag = dst.update_metadata(
-            target, metadata, content_type=info.content_type, storage_class=special
+            target, with_digests(), content_type=info.content_type, storage_class=special_class
         ).etag
     return CopyResult(
         key=key,

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 
-from passerelle.storage.base import ObjectReader, PutData, Store, StoreWrapper
-from passerelle.storage.model import Listing, ObjectInfo, PutResult
+from passerelle.storage.base import ObjectReader, Store, StoreWrapper
 
 __all__ = ["LimitedStore", "TokenBucket"]
 
@@ -67,35 +66,11 @@ class LimitedStore(StoreWrapper):
         self.requests = requests
         self.bandwidth = bandwidth
 
-    def _request(self) -> None:
+    def before(self, op: str, key: str | None) -> None:
         if self.requests is not None:
             self.requests.acquire()
 
-    def list(
-        self, prefix: str = "", *, page_size: int = 1000, details: bool = False
-    ) -> Iterator[ObjectInfo]:
-        self._request()
-        return self.inner.list(prefix, page_size=page_size, details=details)
-
-    def list_dir(self, prefix: str = "") -> Listing:
-        self._request()
-        return self.inner.list_dir(prefix)
-
-    def head(self, key: str) -> ObjectInfo:
-        self._request()
-        return self.inner.head(key)
-
-    def get(
-        self,
-        key: str,
-        *,
-        start: int | None = None,
-        end: int | None = None,
-        if_match: str | None = None,
-        chunk_size: int = 8 * 1024 * 1024,
-    ) -> ObjectReader:
-        self._request()
-        reader = self.inner.get(key, start=start, end=end, if_match=if_match, chunk_size=chunk_size)
+    def wrap_reader(self, reader: ObjectReader, key: str) -> ObjectReader:
         if self.bandwidth is None:
             return reader
         bucket = self.bandwidth
@@ -106,35 +81,3 @@ class LimitedStore(StoreWrapper):
                 yield chunk
 
         return ObjectReader(reader.info, paced(), reader.expected, label=f"{self.url}/{key}")
-
-    def put(
-        self,
-        key: str,
-        data: PutData,
-        *,
-        size: int | None = None,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        part_size: int | None = None,
-    ) -> PutResult:
-        self._request()
-        return self.inner.put(
-            key, data, size=size, content_type=content_type, metadata=metadata, part_size=part_size
-        )
-
-    def delete(self, key: str) -> None:
-        self._request()
-        self.inner.delete(key)
-
-    def update_metadata(
-        self,
-        key: str,
-        metadata: Mapping[str, str],
-        *,
-        content_type: str | None = None,
-        storage_class: str | None = None,
-    ) -> ObjectInfo:
-        self._request()
-        return self.inner.update_metadata(
-            key, metadata, content_type=content_type, storage_class=storage_class
-        )

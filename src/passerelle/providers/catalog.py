@@ -12,6 +12,7 @@ import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -132,17 +133,24 @@ def _read(text: str, origin: str) -> ProviderProfile:
         raise ConfigError(f"The provider profile {origin} is not valid TOML ({exc}).") from exc
 
 
-def load_profiles(
-    env: Mapping[str, str] | None = None, extra_files: Iterable[Path] = ()
-) -> dict[str, ProviderProfile]:
-    """All provider profiles by name: shipped ones, then user ones overriding them."""
-    env = os.environ if env is None else env
+@cache
+def _shipped_profiles() -> dict[str, ProviderProfile]:
+    """The profiles shipped in the package (parsed once per process)."""
     profiles: dict[str, ProviderProfile] = {}
     shipped = resources.files("passerelle.providers") / "profiles"
     for entry in sorted(shipped.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
             profile = _read(entry.read_text(encoding="utf-8"), f"(built-in) {entry.name}")
             profiles[profile.name] = profile
+    return profiles
+
+
+def load_profiles(
+    env: Mapping[str, str] | None = None, extra_files: Iterable[Path] = ()
+) -> dict[str, ProviderProfile]:
+    """All provider profiles by name: shipped ones, then user ones overriding them."""
+    env = os.environ if env is None else env
+    profiles = dict(_shipped_profiles())
     user_files: list[Path] = []
     for folder in _user_dirs(env):
         if folder.is_dir():

@@ -156,10 +156,24 @@ class Store(Protocol):
 
 
 class StoreWrapper:
-    """Base for stores that wrap another: delegates everything, override what you change."""
+    """Base for stores that wrap another: delegates everything.
+
+    Every delegated call first passes through :meth:`before` (operation name and
+    key), and every read through :meth:`wrap_reader`: a wrapper that paces,
+    fails or observes calls overrides those two hooks, not each operation.
+    Operation names: ``list``, ``head``, ``get``, ``put``, ``delete``, ``copy``,
+    ``create``, ``abort`` (an in-place metadata update counts as ``put``).
+    """
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
+
+    def before(self, op: str, key: str | None) -> None:
+        """Called before each delegated operation; does nothing here."""
+
+    def wrap_reader(self, reader: ObjectReader, key: str) -> ObjectReader:
+        """Called on each read stream; returns it unchanged here."""
+        return reader
 
     @property
     def url(self) -> str:
@@ -180,12 +194,15 @@ class StoreWrapper:
     def list(
         self, prefix: str = "", *, page_size: int = 1000, details: bool = False
     ) -> Iterator[ObjectInfo]:
+        self.before("list", prefix or None)
         return self.inner.list(prefix, page_size=page_size, details=details)
 
     def list_dir(self, prefix: str = "") -> Listing:
+        self.before("list", prefix or None)
         return self.inner.list_dir(prefix)
 
     def head(self, key: str) -> ObjectInfo:
+        self.before("head", key)
         return self.inner.head(key)
 
     def get(
@@ -197,7 +214,9 @@ class StoreWrapper:
         if_match: str | None = None,
         chunk_size: int = 8 * 1024 * 1024,
     ) -> ObjectReader:
-        return self.inner.get(key, start=start, end=end, if_match=if_match, chunk_size=chunk_size)
+        self.before("get", key)
+        reader = self.inner.get(key, start=start, end=end, if_match=if_match, chunk_size=chunk_size)
+        return self.wrap_reader(reader, key)
 
     def put(
         self,
@@ -209,17 +228,21 @@ class StoreWrapper:
         metadata: Mapping[str, str] | None = None,
         part_size: int | None = None,
     ) -> PutResult:
+        self.before("put", key)
         return self.inner.put(
             key, data, size=size, content_type=content_type, metadata=metadata, part_size=part_size
         )
 
     def delete(self, key: str) -> None:
+        self.before("delete", key)
         self.inner.delete(key)
 
     def copy(self, src_key: str, dst_key: str) -> None:
+        self.before("copy", src_key)
         self.inner.copy(src_key, dst_key)
 
     def create_container(self) -> None:
+        self.before("create", None)
         self.inner.create_container()
 
     def update_metadata(
@@ -230,9 +253,11 @@ class StoreWrapper:
         content_type: str | None = None,
         storage_class: str | None = None,
     ) -> ObjectInfo:
+        self.before("put", key)
         return self.inner.update_metadata(
             key, metadata, content_type=content_type, storage_class=storage_class
         )
 
     def abort_uploads(self, key: str, *, older_than: datetime | None = None) -> int:
+        self.before("abort", key)
         return self.inner.abort_uploads(key, older_than=older_than)

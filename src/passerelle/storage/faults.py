@@ -12,12 +12,11 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from passerelle.errors import ServiceError, ThrottledError, TruncatedReadError, UsageError
-from passerelle.storage.base import ObjectReader, PutData, Store, StoreWrapper
-from passerelle.storage.model import Listing, ObjectInfo, PutResult
+from passerelle.storage.base import ObjectReader, Store, StoreWrapper
 
 __all__ = ["FaultInjectingStore", "FaultPlan", "parse_fault_plan"]
 
@@ -88,7 +87,7 @@ class FaultInjectingStore(StoreWrapper):
         with self._lock:
             return self._rng.random()
 
-    def _before(self, op: str, key: str | None) -> None:
+    def before(self, op: str, key: str | None) -> None:
         if op not in self.plan.operations:
             return
         plan = self.plan
@@ -108,31 +107,7 @@ class FaultInjectingStore(StoreWrapper):
             self.injected["transient"] += 1
             raise ServiceError(f"{target}: injected transient failure (500); retry.")
 
-    def list(
-        self, prefix: str = "", *, page_size: int = 1000, details: bool = False
-    ) -> Iterator[ObjectInfo]:
-        self._before("list", prefix or None)
-        return self.inner.list(prefix, page_size=page_size, details=details)
-
-    def list_dir(self, prefix: str = "") -> Listing:
-        self._before("list", prefix or None)
-        return self.inner.list_dir(prefix)
-
-    def head(self, key: str) -> ObjectInfo:
-        self._before("head", key)
-        return self.inner.head(key)
-
-    def get(
-        self,
-        key: str,
-        *,
-        start: int | None = None,
-        end: int | None = None,
-        if_match: str | None = None,
-        chunk_size: int = 8 * 1024 * 1024,
-    ) -> ObjectReader:
-        self._before("get", key)
-        reader = self.inner.get(key, start=start, end=end, if_match=if_match, chunk_size=chunk_size)
+    def wrap_reader(self, reader: ObjectReader, key: str) -> ObjectReader:
         if (
             "get" in self.plan.operations
             and self.plan.truncate
@@ -146,42 +121,6 @@ class FaultInjectingStore(StoreWrapper):
                 reader.info, _cut(iter(reader), cut), reader.expected, label=f"{self.url}/{key}"
             )
         return reader
-
-    def put(
-        self,
-        key: str,
-        data: PutData,
-        *,
-        size: int | None = None,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        part_size: int | None = None,
-    ) -> PutResult:
-        self._before("put", key)
-        return self.inner.put(
-            key, data, size=size, content_type=content_type, metadata=metadata, part_size=part_size
-        )
-
-    def delete(self, key: str) -> None:
-        self._before("delete", key)
-        self.inner.delete(key)
-
-    def copy(self, src_key: str, dst_key: str) -> None:
-        self._before("copy", src_key)
-        self.inner.copy(src_key, dst_key)
-
-    def update_metadata(
-        self,
-        key: str,
-        metadata: Mapping[str, str],
-        *,
-        content_type: str | None = None,
-        storage_class: str | None = None,
-    ) -> ObjectInfo:
-        self._before("put", key)
-        return self.inner.update_metadata(
-            key, metadata, content_type=content_type, storage_class=storage_class
-        )
 
 
 def _cut(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:

@@ -8,7 +8,7 @@ Local folders keep content type and user metadata in an extended attribute
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -18,52 +18,29 @@ from typing import Any, TypeVar, cast
 
 from passerelle.errors import (
     ContainerNotFoundError,
+    ObjectNotFoundError,
     PasserelleError,
     UnsupportedOperationError,
     UsageError,
 )
 from passerelle.storage.base import ObjectReader, PutData
+from passerelle.storage.metadata import (
+    from_attributes,
+    read_local,
+    to_attributes,
+    validate_metadata,
+    write_local,
+)
 from passerelle.storage.model import Capabilities, Listing, ObjectInfo, PartLimits, PutResult
 from passerelle.storage.multipart import DEFAULT_PART_SIZE, choose_part_size, part_count
 from passerelle.storage.translate import translate
 from passerelle.storage.urls import validate_key
 
-__all__ = ["ObstoreStore", "validate_metadata"]
+__all__ = ["BackendSpec", "ObstoreStore"]
 
 T = TypeVar("T")
 
-_STANDARD_ATTRIBUTES = {
-    "Content-Type",
-    "Content-Disposition",
-    "Content-Encoding",
-    "Content-Language",
-    "Cache-Control",
-}
-_XATTR = "user.passerelle"
 _LOCAL_TEMP = re.compile(r"#\d+$")
-
-
-def validate_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    """Check user metadata is portable to S3 and Azure (C#-identifier keys, ASCII values)."""
-    if not metadata:
-        return {}
-    out: dict[str, str] = {}
-    for key, value in metadata.items():
-        if (
-            not key
-            or not (key[0].isalpha() or key[0] == "_")
-            or not all(c.isascii() and (c.isalnum() or c == "_") for c in key)
-        ):
-            raise UsageError(
-                f"Metadata key {key!r} is not portable; use letters, digits and underscores "
-                "starting with a letter (Azure's rule)."
-            )
-        if not isinstance(value, str) or not value.isascii() or any(ord(c) < 32 for c in value):
-            raise UsageError(
-                f"Metadata value for {key!r} must be printable ASCII; encode it first."
-            )
-        out[key.lower()] = value
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,14 +145,7 @@ class ObstoreStore:
         content_type = None
         metadata: dict[str, str] | None = None
         if attributes is not None:
-            content_type = attributes.get("Content-Type")
-            # Canonical keys use underscores: Azure forbids hyphens, while Ceph RGW
-            # returns underscores as hyphens -- so map them back on the way in.
-            metadata = {
-                str(k).lower().replace("-", "_"): str(v)
-                for k, v in attributes.items()
-                if k not in _STANDARD_ATTRIBUTES
-            }
+            content_type, metadata = from_attributes(attributes)
         return ObjectInfo(
             key=self._relative(meta["path"]),
             size=int(meta["size"]),
@@ -190,24 +160,11 @@ class ObstoreStore:
         assert self._spec.local_root is not None
         return os.path.join(self._spec.local_root, *path.split("/"))
 
-    def _read_xattr(self, path: str) -> dict[str, Any]:
-        try:
-            raw = os.getxattr(self._xattr_path(path), _XATTR)
-        except OSError:
-            return {}
-        try:
-            return cast(dict[str, Any], json.loads(raw))
-        except ValueError:
-            return {}
-
     def _attributes(self, path: str, result_attributes: Mapping[str, Any]) -> dict[str, Any]:
         if not self._spec.metadata_in_xattr:
             return dict(result_attributes)
-        stored = self._read_xattr(path)
-        attrs: dict[str, Any] = dict(stored.get("metadata", {}))
-        if stored.get("content_type"):
-            attrs["Content-Type"] = stored["content_type"]
-        return attrs
+        content_type, metadata = read_local(self._xattr_path(path))
+        return dict(to_attributes(metadata, content_type) or {})
 
     # -- the contract -----------------------------------------------------------
     def list(
@@ -323,12 +280,7 @@ class ObstoreStore:
 
         path = self._path(key)
         clean = validate_metadata(metadata)
-        attributes: dict[str, str] | None = None
-        if not self._spec.metadata_in_xattr:
-            attributes = dict(clean)
-            if content_type:
-                attributes["Content-Type"] = content_type
-            attributes = attributes or None
+        attributes = None if self._spec.metadata_in_xattr else to_attributes(clean, content_type)
         limits = self._spec.limits
         preferred = part_size or DEFAULT_PART_SIZE
         if isinstance(data, bytes | bytearray | memoryview):
@@ -441,18 +393,15 @@ class ObstoreStore:
     ) -> None:
         if not content_type and not metadata and not always:
             return
-        blob = json.dumps({"content_type": content_type, "metadata": metadata}).encode()
-        self._call("write", key, lambda: os.setxattr(self._xattr_path(path), _XATTR, blob))
+        file = self._xattr_path(path)
+        self._call("write", key, lambda: write_local(file, content_type, metadata))
 
     def delete(self, key: str) -> None:
         import obstore
 
         path = self._path(key)
-        try:
+        with contextlib.suppress(ObjectNotFoundError):
             self._call("delete", key, lambda: obstore.delete(self._store, path))
-        except PasserelleError as exc:
-            if type(exc).__name__ != "ObjectNotFoundError":
-                raise
 
     def copy(self, src_key: str, dst_key: str) -> None:
         import obstore
@@ -462,12 +411,8 @@ class ObstoreStore:
         src, dst = self._path(src_key), self._path(dst_key)
         self._call("copy", src_key, lambda: obstore.copy(self._store, src, dst, overwrite=True))
         if self._spec.metadata_in_xattr:
-            stored = self._read_xattr(src)
-            if stored:
-                blob = json.dumps(stored).encode()
-                self._call(
-                    "copy", dst_key, lambda: os.setxattr(self._xattr_path(dst), _XATTR, blob)
-                )
+            content_type, metadata = read_local(self._xattr_path(src))
+            self._write_xattr(dst, dst_key, content_type, metadata)
 
     def create_container(self) -> None:
         if self._spec.local_root is not None:
@@ -494,7 +439,7 @@ class ObstoreStore:
         clean = validate_metadata(metadata)
         if self._spec.metadata_in_xattr:
             self._call("read", key, lambda: os.stat(self._xattr_path(path)))
-            kind = content_type or self._read_xattr(path).get("content_type")
+            kind = content_type or read_local(self._xattr_path(path))[0]
             self._write_xattr(path, key, kind, clean, always=True)
         elif self._admin is not None:
             current = self.head(key)
@@ -510,9 +455,7 @@ class ObstoreStore:
             result = self._call("read", key, lambda: obstore.get(self._store, path))
             data = result.bytes()
             kind = content_type or result.attributes.get("Content-Type")
-            attributes: dict[str, Any] = dict(clean)
-            if kind:
-                attributes["Content-Type"] = kind
+            attributes = to_attributes(clean, kind)
             self._call(
                 "write", key, lambda: obstore.put(self._store, path, data, attributes=attributes)
             )
