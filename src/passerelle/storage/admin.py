@@ -1,18 +1,20 @@
 """Calls obstore does not offer, through the cloud SDKs (boto3, azure-storage-blob).
 
 Creating buckets and containers, rewriting an object's metadata in place,
-listing with storage tiers, and aborting multipart uploads left by a crash.
+listing with storage tiers, resumable multipart uploads (:mod:`.uploads`) and
+aborting multipart uploads left by a crash.
 Each class builds its SDK client once (they are thread-safe) and lazily.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from passerelle.storage.config import AZURITE_ACCOUNT, RemoteConfig
+from passerelle.storage.uploads import AzureUpload, S3Upload
 
 __all__ = ["AzureAdmin", "S3Admin"]
 
@@ -47,9 +49,36 @@ class S3Admin:
                         connect_timeout=remote.connect_timeout_s,
                         retries={"max_attempts": max(1, remote.max_retries), "mode": "standard"},
                         max_pool_connections=32,
+                        request_checksum_calculation="when_required",
+                        response_checksum_validation="when_required",
                     ),
                 )
             return self._client
+
+    def start_upload(
+        self,
+        key: str,
+        path: str,
+        call: Callable[..., Any],
+        *,
+        content_type: str | None,
+        metadata: Mapping[str, str],
+        storage_class: str | None,
+    ) -> S3Upload:
+        return S3Upload.start(
+            self,
+            key,
+            path,
+            call,
+            content_type=content_type,
+            metadata=metadata,
+            storage_class=storage_class,
+        )
+
+    def resume_upload(
+        self, key: str, path: str, upload_id: str, call: Callable[..., Any]
+    ) -> S3Upload:
+        return S3Upload(self, key, path, upload_id, call)
 
     def create_container(self) -> None:
         """Create the bucket (idempotent: a bucket we already own is fine)."""
@@ -87,15 +116,15 @@ class S3Admin:
         else:
             self.client.copy(source, self.bucket, path, ExtraArgs=extra)
 
-    def abort_uploads(self, path: str, older_than: datetime | None) -> int:
-        """Abort incomplete multipart uploads of exactly ``path``; return how many."""
+    def abort_uploads(self, path: str, older_than: datetime | None, keep: str | None = None) -> int:
+        """Abort incomplete multipart uploads of exactly ``path`` but ``keep``; return how many."""
         client = self.client
         aborted = 0
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": path}
         while True:
             page = client.list_multipart_uploads(**kwargs)
             for upload in page.get("Uploads", []):
-                if upload["Key"] != path:
+                if upload["Key"] != path or upload["UploadId"] == keep:
                     continue
                 if older_than is not None and upload["Initiated"] >= older_than:
                     continue
@@ -153,6 +182,31 @@ class AzureAdmin:
                     retry_total=max(0, remote.max_retries),
                 )
             return self._service
+
+    def start_upload(
+        self,
+        key: str,
+        path: str,
+        call: Callable[..., Any],
+        *,
+        content_type: str | None,
+        metadata: Mapping[str, str],
+        storage_class: str | None,
+    ) -> AzureUpload:
+        return AzureUpload.start(
+            self,
+            key,
+            path,
+            call,
+            content_type=content_type,
+            metadata=metadata,
+            storage_class=storage_class,
+        )
+
+    def resume_upload(
+        self, key: str, path: str, upload_id: str, call: Callable[..., Any]
+    ) -> AzureUpload:
+        return AzureUpload(self, key, path, upload_id, call)
 
     def create_container(self) -> None:
         from azure.core.exceptions import ResourceExistsError

@@ -8,14 +8,21 @@ ask "can you?" there, never "which backend are you?".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from passerelle.errors import TruncatedReadError
-from passerelle.storage.model import Capabilities, Listing, ObjectInfo, PartLimits, PutResult
+from passerelle.storage.model import (
+    Capabilities,
+    Listing,
+    ObjectInfo,
+    PartLimits,
+    PutResult,
+    UploadedPart,
+)
 
-__all__ = ["ObjectReader", "PutData", "Store", "StoreWrapper"]
+__all__ = ["ObjectReader", "PutData", "ResumableUpload", "Store", "StoreWrapper"]
 
 PutData = bytes | bytearray | memoryview | Iterable[bytes]
 """What :meth:`Store.put` accepts: a buffer, or an iterable of chunks to stream."""
@@ -52,6 +59,48 @@ class ObjectReader:
     def read(self) -> bytes:
         """All remaining bytes at once (only for objects known to be small)."""
         return b"".join(self)
+
+
+class ResumableUpload(Protocol):
+    """A multipart upload that outlives the process: its id and parts can be journaled.
+
+    Nothing is visible at the destination until :meth:`complete`; parts are
+    numbered from 1 and re-sending a number replaces that part.
+    """
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def upload_id(self) -> str:
+        """What to keep to find this upload again with ``Store.resume_upload``."""
+        ...
+
+    def parts(self) -> list[UploadedPart]:
+        """The parts the destination holds now, by number (empty if the upload is gone)."""
+        ...
+
+    def upload_part(self, number: int, data: bytes, *, sha256: str | None = None) -> UploadedPart:
+        """Send part ``number`` (``sha256``: hex digest of ``data``, when the caller has it)."""
+        ...
+
+    def complete(
+        self,
+        parts: Sequence[UploadedPart],
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> PutResult:
+        """Assemble ``parts`` into the object, with its final user metadata.
+
+        ``metadata`` replaces what :meth:`Store.start_upload` set: backends that fix
+        metadata at creation (S3) rewrite it once in place after assembling.
+        """
+        ...
+
+    def abort(self) -> None:
+        """Discard the upload and its parts (an upload already gone is fine)."""
+        ...
 
 
 class Store(Protocol):
@@ -150,8 +199,28 @@ class Store(Protocol):
         """
         ...
 
-    def abort_uploads(self, key: str, *, older_than: datetime | None = None) -> int:
-        """Remove incomplete (never visible) uploads of ``key`` left by a crash."""
+    def abort_uploads(
+        self, key: str, *, older_than: datetime | None = None, keep: str | None = None
+    ) -> int:
+        """Remove incomplete (never visible) uploads of ``key`` left by a crash.
+
+        ``keep`` names one upload id to leave alone (the one a resume continues).
+        """
+        ...
+
+    def start_upload(
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
+    ) -> ResumableUpload:
+        """Begin a resumable multipart upload (needs ``capabilities.resumable_upload``)."""
+        ...
+
+    def resume_upload(self, key: str, upload_id: str) -> ResumableUpload:
+        """The upload ``upload_id`` of ``key`` begun earlier, maybe by a dead process."""
         ...
 
 
@@ -258,6 +327,63 @@ class StoreWrapper:
             key, metadata, content_type=content_type, storage_class=storage_class
         )
 
-    def abort_uploads(self, key: str, *, older_than: datetime | None = None) -> int:
+    def abort_uploads(
+        self, key: str, *, older_than: datetime | None = None, keep: str | None = None
+    ) -> int:
         self.before("abort", key)
-        return self.inner.abort_uploads(key, older_than=older_than)
+        return self.inner.abort_uploads(key, older_than=older_than, keep=keep)
+
+    def start_upload(
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
+    ) -> ResumableUpload:
+        self.before("put", key)
+        upload = self.inner.start_upload(
+            key, content_type=content_type, metadata=metadata, storage_class=storage_class
+        )
+        return _WrappedUpload(self, upload)
+
+    def resume_upload(self, key: str, upload_id: str) -> ResumableUpload:
+        return _WrappedUpload(self, self.inner.resume_upload(key, upload_id))
+
+
+class _WrappedUpload:
+    """An upload whose every request passes through its wrapper's :meth:`before` hook."""
+
+    def __init__(self, wrapper: StoreWrapper, inner: ResumableUpload) -> None:
+        self._wrapper = wrapper
+        self._inner = inner
+
+    @property
+    def key(self) -> str:
+        return self._inner.key
+
+    @property
+    def upload_id(self) -> str:
+        return self._inner.upload_id
+
+    def parts(self) -> list[UploadedPart]:
+        self._wrapper.before("list", self.key)
+        return self._inner.parts()
+
+    def upload_part(self, number: int, data: bytes, *, sha256: str | None = None) -> UploadedPart:
+        self._wrapper.before("put", self.key)
+        return self._inner.upload_part(number, data, sha256=sha256)
+
+    def complete(
+        self,
+        parts: Sequence[UploadedPart],
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> PutResult:
+        self._wrapper.before("put", self.key)
+        return self._inner.complete(parts, metadata=metadata, content_type=content_type)
+
+    def abort(self) -> None:
+        self._wrapper.before("abort", self.key)
+        self._inner.abort()

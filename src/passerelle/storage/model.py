@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["Capabilities", "Listing", "ObjectInfo", "PartLimits", "PutResult"]
+__all__ = ["Capabilities", "Listing", "ObjectInfo", "PartLimits", "PutResult", "UploadedPart"]
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -52,6 +52,15 @@ class PutResult:
 
 
 @dataclass(frozen=True, slots=True)
+class UploadedPart:
+    """One part the destination holds for a resumable upload (``etag``: its receipt)."""
+
+    number: int
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     """Optional abilities of a backend; callers ask these, never the backend's type.
 
@@ -59,6 +68,8 @@ class Capabilities:
     tier), content type and user metadata (Azure).  ``server_side_copy``,
     ``conditional_get`` (``if_match`` reads), ``multipart_upload``,
     ``create_container`` and ``persistent`` (outlives the process) are as named.
+    ``resumable_upload``: :meth:`~passerelle.storage.base.Store.start_upload` and
+    ``resume_upload`` give a multipart upload whose parts outlive the process.
     """
 
     server_side_copy: bool = False
@@ -70,6 +81,7 @@ class Capabilities:
     create_container: bool = False
     multipart_upload: bool = False
     persistent: bool = True
+    resumable_upload: bool = False
 
     def as_dict(self) -> dict[str, bool]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

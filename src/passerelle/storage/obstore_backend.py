@@ -23,7 +23,7 @@ from passerelle.errors import (
     UnsupportedOperationError,
     UsageError,
 )
-from passerelle.storage.base import ObjectReader, PutData
+from passerelle.storage.base import ObjectReader, PutData, ResumableUpload
 from passerelle.storage.metadata import (
     from_attributes,
     read_local,
@@ -461,7 +461,47 @@ class ObstoreStore:
             )
         return self.head(key)
 
-    def abort_uploads(self, key: str, *, older_than: datetime | None = None) -> int:
+    def start_upload(
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
+    ) -> ResumableUpload:
+        """Begin a multipart upload whose id and parts can be found again after a crash."""
+        path = self._path(key)
+        clean = validate_metadata(metadata)
+        admin = self._resumable_admin()
+        return cast(
+            ResumableUpload,
+            admin.start_upload(
+                key,
+                path,
+                self._call,
+                content_type=content_type,
+                metadata=clean,
+                storage_class=storage_class,
+            ),
+        )
+
+    def resume_upload(self, key: str, upload_id: str) -> ResumableUpload:
+        """The upload ``upload_id`` of ``key``, begun earlier (no request is sent)."""
+        path = self._path(key)
+        return cast(
+            ResumableUpload, self._resumable_admin().resume_upload(key, path, upload_id, self._call)
+        )
+
+    def _resumable_admin(self) -> Any:
+        if not self.capabilities.resumable_upload or self._admin is None:
+            raise UnsupportedOperationError(
+                f"The store {self._url} has no resumable uploads; copies there restart."
+            )
+        return self._admin
+
+    def abort_uploads(
+        self, key: str, *, older_than: datetime | None = None, keep: str | None = None
+    ) -> int:
         """Remove incomplete uploads of ``key`` left behind by a crashed writer."""
         path = self._path(key)
         if self._spec.metadata_in_xattr:
@@ -479,7 +519,7 @@ class ObstoreStore:
             return removed
         if self._admin is not None and hasattr(self._admin, "abort_uploads"):
             return int(
-                self._call("abort", key, lambda: self._admin.abort_uploads(path, older_than))
+                self._call("abort", key, lambda: self._admin.abort_uploads(path, older_than, keep))
             )
         return 0
 

@@ -25,6 +25,7 @@ _CLOUD_CAPS = Capabilities(
     conditional_get=True,
     create_container=True,
     multipart_upload=True,
+    resumable_upload=True,
 )
 _AZURE_CAPS = replace(_CLOUD_CAPS, list_details=True)
 _FILE_CAPS = Capabilities(

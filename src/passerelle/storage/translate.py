@@ -44,11 +44,16 @@ _THROTTLE = re.compile(
 _UNREACHABLE = re.compile(
     r"error sending request|connection refused|tcp connect|dns error|failed to lookup|"
     r"timed out|connection reset|Connection closed|operation timed out|"
-    r"error trying to connect|No route to host|Name or service not known",
+    r"error trying to connect|No route to host|Name or service not known|"
+    r"Could not connect to the endpoint|Read timeout on endpoint|Connect timeout on endpoint",
     re.I,
 )
-_SERVER = re.compile(r"status 5\d\d|Server error|InternalError|500 Internal", re.I)
-_NOT_FOUND = re.compile(r"NoSuchKey|BlobNotFound|not found|404", re.I)
+_SERVER = re.compile(
+    r"status 5\d\d|Server error|InternalError|500 Internal|"
+    r"XAmzContentSHA256Mismatch|BadDigest|Md5Mismatch",  # bytes damaged on the way: resend
+    re.I,
+)
+_NOT_FOUND = re.compile(r"NoSuchKey|NoSuchUpload|BlobNotFound|not found|404", re.I)
 
 
 def _first_line(message: str) -> str:
