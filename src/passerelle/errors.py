@@ -10,12 +10,15 @@ caller whether trying the same thing again can succeed::
     │   │   ├── InvalidURLError          a store URL that cannot be parsed
     │   │   │   └── UnknownSchemeError   a scheme passerelle does not know
     │   │   ├── ConfigError              a config file or setting is wrong
-    │   │   └── UnknownProviderError     no provider profile by that name
+    │   │   ├── UnknownProviderError     no provider profile by that name
+    │   │   └── QueryError               a research query DuckDB cannot run (.reason)
     │   ├── NotFoundError
     │   │   ├── ObjectNotFoundError      no object at that key
     │   │   └── ContainerNotFoundError   no such bucket / container
     │   ├── AuthenticationError          credentials rejected
     │   ├── PermissionDeniedError        credentials valid, action not allowed
+    │   │   └── SandboxViolation         a research query the sandbox refuses (.reason)
+    │   ├── ConflictError                the request clashes with the current state
     │   ├── PreconditionFailedError      the object changed under a conditional call
     │   ├── LimitExceededError           beyond a provider limit (size, parts)
     │   ├── PolicyViolationError         a sovereignty requirement is not met
@@ -32,6 +35,7 @@ from __future__ import annotations
 __all__ = [
     "AuthenticationError",
     "ConfigError",
+    "ConflictError",
     "ContainerNotFoundError",
     "EndpointUnreachableError",
     "InvalidURLError",
@@ -42,6 +46,8 @@ __all__ = [
     "PermissionDeniedError",
     "PolicyViolationError",
     "PreconditionFailedError",
+    "QueryError",
+    "SandboxViolation",
     "ServiceError",
     "TerminalError",
     "ThrottledError",
@@ -93,6 +99,17 @@ class UnknownProviderError(UsageError):
     """No provider profile has that name."""
 
 
+class QueryError(UsageError):
+    """A research query DuckDB cannot run (syntax, unknown column); ``details`` are audited."""
+
+    def __init__(
+        self, message: str, *, reason: str = "invalid-query", details: object = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.details = details
+
+
 class NotFoundError(TerminalError):
     """Something named does not exist."""
 
@@ -111,6 +128,19 @@ class AuthenticationError(TerminalError):
 
 class PermissionDeniedError(TerminalError):
     """The credentials are valid but do not allow this action."""
+
+
+class SandboxViolation(PermissionDeniedError):
+    """The research sandbox refused a query; ``reason`` names the rule, ``details`` are audited."""
+
+    def __init__(self, message: str, *, reason: str, details: object = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.details = details
+
+
+class ConflictError(TerminalError):
+    """The request clashes with the current state (duplicate name, wrong status)."""
 
 
 class PreconditionFailedError(TerminalError):

@@ -1,0 +1,339 @@
+"""The audit log: append, verify, checkpoint and export.
+
+Every decision the hub takes is appended here by ``authorize`` (allowed and
+denied alike) inside the same transaction as the action it guards. The chain
+arithmetic is pure (``audit_chain``); this module only reads and writes rows and
+checkpoint objects.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+
+from passerelle.errors import NotFoundError, PermissionDeniedError, UsageError
+from passerelle.hub.audit_chain import (
+    GENESIS,
+    ChainEvent,
+    ChainReport,
+    Checkpoint,
+    canonical_details,
+    check_checkpoints,
+    event_hash,
+    sign_checkpoint,
+    verify_chain,
+)
+from passerelle.hub.rules import Action, Decision, Principal, decide
+from passerelle.hub.tables import AuditEvent
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from passerelle.hub.hub import Hub
+
+__all__ = [
+    "AuditFilter",
+    "VerifyReport",
+    "append_event",
+    "authorize",
+    "deny",
+    "export_events",
+    "verify_audit",
+    "write_checkpoint",
+]
+
+SYSTEM = "system"
+_FIELDS = ["seq", "at", "actor", "action", "target", "decision", "details", "prev_hash", "hash"]
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="microseconds")
+
+
+def append_event(
+    hub: Hub,
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    decision: str,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event at the head of the chain (under the audit lock)."""
+    from sqlalchemy import select
+
+    hub.db.lock_audit(session)
+    head = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    at, body = _iso(hub.now()), canonical_details(details or {})
+    digest = event_hash(
+        hub.keys.key("audit"),
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        target=target,
+        decision=decision,
+        details=body,
+        prev_hash=prev,
+    )
+    event = AuditEvent(
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        target=target,
+        decision=decision,
+        details=body,
+        prev_hash=prev,
+        hash=digest,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def authorize(
+    hub: Hub,
+    session: Session,
+    actor: Principal,
+    action: Action,
+    target: str,
+    details: Mapping[str, Any] | None = None,
+    **facts: Any,
+) -> Decision:
+    """Decide, audit the decision, and raise (after committing the audit) when denied."""
+    decision = decide(actor, action, today=hub.now().date(), **facts)
+    verdict = "allowed" if decision.allowed else "denied"
+    payload = dict(details or {})
+    if not decision.allowed:
+        payload["reason"] = decision.reason
+    append_event(
+        hub,
+        session,
+        actor=actor.name,
+        action=action,
+        target=target,
+        decision=verdict,
+        details=payload,
+    )
+    if not decision.allowed:
+        session.commit()
+        if decision.hidden:
+            raise NotFoundError(f"{decision.reason}; check the identifier")
+        raise PermissionDeniedError(f"permission denied: {decision.reason}")
+    return decision
+
+
+def deny(
+    hub: Hub,
+    session: Session,
+    actor: Principal,
+    action: str,
+    target: str,
+    reason: str,
+    details: Mapping[str, Any] | None = None,
+) -> NoReturn:
+    """Audit a refusal decided outside ``rules`` (state checks), commit it, and raise."""
+    append_event(
+        hub,
+        session,
+        actor=actor.name,
+        action=action,
+        target=target,
+        decision="denied",
+        details={**(details or {}), "reason": reason},
+    )
+    session.commit()
+    raise PermissionDeniedError(f"permission denied: {reason}")
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    chain: ChainReport
+    checkpoints: int
+    checkpoint_problem: str = ""
+    checkpoint_bad_seq: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and not self.checkpoint_problem
+
+    @property
+    def first_bad_seq(self) -> int | None:
+        return self.chain.first_bad_seq if not self.chain.ok else self.checkpoint_bad_seq
+
+    @property
+    def problem(self) -> str:
+        return self.chain.problem or self.checkpoint_problem
+
+
+def _chain_events(session: Session) -> Iterator[ChainEvent]:
+    from sqlalchemy import select
+
+    rows = session.execute(
+        select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+    )
+    for (e,) in rows:
+        yield ChainEvent(
+            e.seq, e.at, e.actor, e.action, e.target, e.decision, e.details, e.prev_hash, e.hash
+        )
+
+
+def _checkpoint_prefix(hub: Hub) -> str:
+    return f"{hub.config.name}/audit-checkpoints/"
+
+
+def read_checkpoints(hub: Hub) -> list[Checkpoint]:
+    store = hub.store("checkpoints")
+    found = []
+    for info in store.list(_checkpoint_prefix(hub)):
+        found.append(Checkpoint.from_json(store.get(info.key).read()))
+    return found
+
+
+def last_checkpoint_seq(hub: Hub) -> int:
+    """Position of the newest checkpoint in the store (0 when none)."""
+    newest = 0
+    for info in hub.store("checkpoints").list(_checkpoint_prefix(hub)):
+        stem = info.key.rsplit("/", 1)[-1].removesuffix(".json")
+        if stem.isdigit():
+            newest = max(newest, int(stem))
+    return newest
+
+
+def verify_audit(hub: Hub) -> VerifyReport:
+    """Verify the whole chain, then compare it with the signed checkpoints."""
+    from sqlalchemy import select
+
+    key = hub.keys.key("audit")
+    with hub.db.transaction() as session:
+        chain = verify_chain(key, _chain_events(session))
+        checkpoints = read_checkpoints(hub)
+        positions = [cp.seq for cp in checkpoints]
+        hashes: dict[int, str] = {}
+        if positions:
+            rows = session.execute(
+                select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.seq.in_(positions))
+            )
+            hashes = {seq: h for seq, h in rows}
+    bad, problem = check_checkpoints(key, checkpoints, hashes, chain.head_seq)
+    return VerifyReport(chain, len(checkpoints), problem, bad)
+
+
+def write_checkpoint(hub: Hub) -> Checkpoint | None:
+    """Sign the chain's head and keep it in the checkpoint store."""
+    from sqlalchemy import select
+
+    with hub.db.transaction() as session:
+        head = session.execute(
+            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+        ).first()
+    if head is None:
+        return None
+    checkpoint = sign_checkpoint(hub.keys.key("audit"), head[0], head[1], _iso(hub.now()))
+    data = checkpoint.to_json().encode()
+    hub.store("checkpoints").put(
+        f"{_checkpoint_prefix(hub)}{head[0]:012d}.json",
+        data,
+        size=len(data),
+        content_type="application/json",
+    )
+    return checkpoint
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str | None = None
+    dataset: int | None = None
+    project: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def matches(self, e: AuditEvent) -> bool:
+        if self.actor and e.actor != self.actor:
+            return False
+        if self.since and e.at < _iso(self.since):
+            return False
+        if self.until and e.at > _iso(self.until):
+            return False
+        for kind, wanted in (("dataset", self.dataset), ("project", self.project)):
+            if wanted is not None and e.target != f"{kind}:{wanted}":
+                details = json.loads(e.details)
+                if details.get(kind) != wanted:
+                    return False
+        return True
+
+
+def _event_dict(e: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "at": e.at,
+        "actor": e.actor,
+        "action": e.action,
+        "target": e.target,
+        "decision": e.decision,
+        "details": json.loads(e.details),
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    }
+
+
+def list_events(
+    hub: Hub, actor: Principal, flt: AuditFilter, *, limit: int = 100, after: int = 0
+) -> list[dict[str, Any]]:
+    """A page of events (seq > after) for auditors and admins."""
+    from sqlalchemy import select
+
+    out: list[dict[str, Any]] = []
+    with hub.transaction() as session:
+        authorize(hub, session, actor, Action.AUDIT_READ, "audit", {"after": after})
+        rows = session.execute(
+            select(AuditEvent)
+            .where(AuditEvent.seq > after)
+            .order_by(AuditEvent.seq)
+            .execution_options(yield_per=1000)
+        )
+        for (e,) in rows:
+            if flt.matches(e):
+                out.append(_event_dict(e))
+                if len(out) >= limit:
+                    break
+    return out
+
+
+def export_events(
+    hub: Hub, actor: Principal, flt: AuditFilter, out: TextIO, fmt: str = "jsonl"
+) -> int:
+    """Write matching events as JSON lines or CSV; return how many."""
+    from sqlalchemy import select
+
+    if fmt not in ("jsonl", "csv"):
+        raise UsageError(f"unknown export format {fmt!r}: use jsonl or csv")
+    count = 0
+    with hub.transaction() as session:
+        authorize(hub, session, actor, Action.AUDIT_READ, "audit", {"export": fmt})
+        rows = session.execute(
+            select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+        )
+        writer = csv.DictWriter(out, fieldnames=_FIELDS) if fmt == "csv" else None
+        if writer:
+            writer.writeheader()
+        for (e,) in rows:
+            if not flt.matches(e):
+                continue
+            record = _event_dict(e)
+            if writer is None:
+                out.write(json.dumps(record, sort_keys=True) + "\n")
+            else:
+                record["details"] = json.dumps(record["details"], sort_keys=True)
+                writer.writerow(record)
+            count += 1
+    return count

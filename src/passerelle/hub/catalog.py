@@ -1,0 +1,411 @@
+"""The dataset catalog: supplying organizations, datasets and their versions.
+
+Stewards register organizations and datasets and add versions (each with its
+schema, row count, files and their digests; ingestion adds them). Who sees which
+entry is decided by ``rules``; a researcher sees discoverable entries and those
+granted to their active projects, nothing else, and never learns that a hidden
+dataset exists.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from passerelle.errors import ConflictError, NotFoundError, UsageError
+from passerelle.hub.audit import authorize
+from passerelle.hub.rules import Action, DatasetFacts, GrantFacts, Principal, decide
+from passerelle.hub.tables import Dataset, DatasetVersion, Grant, Organization, User
+from passerelle.hub.views import (
+    Column,
+    DatasetFile,
+    DatasetVersionView,
+    DatasetView,
+    OrganizationView,
+    Page,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from passerelle.hub.hub import Hub
+
+__all__ = [
+    "CLASSIFICATIONS",
+    "ORGANIZATION_KINDS",
+    "add_version",
+    "create_dataset",
+    "create_organization",
+    "dataset_facts",
+    "get_dataset",
+    "list_datasets",
+    "list_organizations",
+    "list_versions",
+    "update_dataset",
+]
+
+ORGANIZATION_KINDS = ("hospital", "insurer", "registry", "research-institute")
+CLASSIFICATIONS = ("health-identifying", "health-pseudonymized", "aggregate", "open")
+_DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+_ORG_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _choice(value: str, allowed: Iterable[str], what: str) -> str:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise UsageError(f"unknown {what} {value!r}: use one of {', '.join(allowed)}")
+    return value
+
+
+def _org_view(o: Organization) -> OrganizationView:
+    return OrganizationView(o.id, o.code, o.name, o.kind, o.created_at)
+
+
+def parse_schema(schema: Iterable[Mapping[str, Any] | Column]) -> list[Column]:
+    columns = []
+    for raw in schema:
+        col = (
+            raw
+            if isinstance(raw, Column)
+            else Column(
+                str(raw.get("name", "")), str(raw.get("type", "")), str(raw.get("description", ""))
+            )
+        )
+        if not col.name or not col.type:
+            raise UsageError("every schema column needs a name and a type")
+        columns.append(col)
+    names = [c.name for c in columns]
+    if len(set(names)) != len(names):
+        raise UsageError("schema column names must be unique")
+    return columns
+
+
+def _schema_json(columns: list[Column]) -> list[Any]:
+    return [{"name": c.name, "type": c.type, "description": c.description} for c in columns]
+
+
+def _dataset_view(d: Dataset, org: Organization) -> DatasetView:
+    return DatasetView(
+        d.id,
+        d.name,
+        d.description,
+        org.code,
+        d.classification,
+        d.format,
+        d.discoverable,
+        parse_schema(d.schema),
+        d.row_count,
+        list(d.locations),
+        d.current_version,
+        d.created_at,
+    )
+
+
+def create_organization(
+    hub: Hub, actor: Principal, code: str, name: str, kind: str
+) -> OrganizationView:
+    from sqlalchemy import select
+
+    if not _ORG_CODE.match(code):
+        raise UsageError(f"invalid organization code {code!r}: use letters, digits, '.', '_', '-'")
+    _choice(kind, ORGANIZATION_KINDS, "organization kind")
+    if not name.strip():
+        raise UsageError("an organization needs a name")
+    with hub.transaction() as session:
+        authorize(hub, session, actor, Action.ORG_CREATE, f"org:{code}", {"kind": kind})
+        if session.execute(select(Organization.id).where(Organization.code == code)).first():
+            raise ConflictError(f"an organization with code {code!r} already exists")
+        org = Organization(code=code, name=name.strip(), kind=kind, created_at=hub.now())
+        session.add(org)
+        session.flush()
+        return _org_view(org)
+
+
+def list_organizations(
+    hub: Hub, actor: Principal, *, limit: int = 100, offset: int = 0
+) -> Page[OrganizationView]:
+    from sqlalchemy import func, select
+
+    with hub.transaction() as session:
+        authorize(hub, session, actor, Action.ORG_READ, "orgs")
+        total = session.execute(select(func.count(Organization.id))).scalar_one()
+        rows = session.execute(
+            select(Organization).order_by(Organization.id).limit(limit).offset(offset)
+        )
+        return Page([_org_view(o) for (o,) in rows], total, limit, offset)
+
+
+def _org_by_code(session: Session, code: str) -> Organization:
+    from sqlalchemy import select
+
+    org = session.execute(
+        select(Organization).where(Organization.code == code)
+    ).scalar_one_or_none()
+    if org is None:
+        raise NotFoundError(f"no organization with code {code!r}: register it first")
+    return org
+
+
+def create_dataset(
+    hub: Hub,
+    actor: Principal,
+    *,
+    name: str,
+    organization: str,
+    classification: str,
+    description: str = "",
+    schema: Iterable[Mapping[str, Any] | Column] = (),
+    format: str = "parquet",
+    discoverable: bool = True,
+    locations: Iterable[str] = (),
+) -> DatasetView:
+    from sqlalchemy import select
+
+    if not _DATASET_NAME.match(name):
+        raise UsageError(
+            f"invalid dataset name {name!r}: use 2-63 lowercase letters, digits and '_' "
+            "(it becomes a SQL table name)"
+        )
+    _choice(classification, CLASSIFICATIONS, "classification")
+    columns = parse_schema(schema)
+    location_list = [_check_location(u) for u in locations]
+    with hub.transaction() as session:
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.DATASET_CREATE,
+            f"dataset:{name}",
+            {"organization": organization, "classification": classification},
+        )
+        org = _org_by_code(session, organization)
+        if session.execute(select(Dataset.id).where(Dataset.name == name)).first():
+            raise ConflictError(f"a dataset named {name!r} already exists")
+        d = Dataset(
+            name=name,
+            description=description,
+            organization_id=org.id,
+            classification=classification,
+            format=format,
+            discoverable=discoverable,
+            schema=_schema_json(columns),
+            row_count=None,
+            locations=location_list,
+            current_version=0,
+            created_by=actor.user_id,
+            created_at=hub.now(),
+        )
+        session.add(d)
+        session.flush()
+        return _dataset_view(d, org)
+
+
+def _check_location(url: str) -> str:
+    from passerelle.storage.urls import parse_store_url
+
+    parse_store_url(url)
+    return url
+
+
+def _dataset_named(session: Session, name: str) -> Dataset:
+    from sqlalchemy import select
+
+    d = session.execute(select(Dataset).where(Dataset.name == name)).scalar_one_or_none()
+    if d is None:
+        raise NotFoundError(f"no dataset named {name!r} is visible to you; check the name")
+    return d
+
+
+def dataset_facts(session: Session, d: Dataset) -> DatasetFacts:
+    """The dataset's visibility plus every grant reaching it, for the rules."""
+    from sqlalchemy import select
+
+    from passerelle.hub.projects import project_facts
+    from passerelle.hub.tables import Project
+
+    grants = []
+    rows = session.execute(
+        select(Grant, Project)
+        .join(Project, Project.id == Grant.project_id)
+        .where(Grant.dataset_id == d.id)
+    )
+    for g, p in rows:
+        grants.append(GrantFacts(project_facts(session, p), g.expires_on, g.revoked_at is not None))
+    return DatasetFacts(d.id, d.discoverable, tuple(grants))
+
+
+def get_dataset(hub: Hub, actor: Principal, name: str) -> DatasetView:
+    with hub.transaction() as session:
+        d = _dataset_named(session, name)
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.DATASET_READ_ENTRY,
+            f"dataset:{d.id}",
+            dataset=dataset_facts(session, d),
+        )
+        return _dataset_view(d, session.get_one(Organization, d.organization_id))
+
+
+def list_datasets(
+    hub: Hub, actor: Principal, *, limit: int = 100, offset: int = 0
+) -> Page[DatasetView]:
+    """The catalog entries this actor may see (filtered by the rules, one audit event)."""
+    from sqlalchemy import select
+
+    today = hub.now().date()
+    with hub.transaction() as session:
+        visible = []
+        for (d,) in session.execute(select(Dataset).order_by(Dataset.id)):
+            if decide(
+                actor, Action.DATASET_READ_ENTRY, today=today, dataset=dataset_facts(session, d)
+            ).allowed:
+                visible.append(d)
+        page = visible[offset : offset + limit]
+        authorize_list(hub, session, actor, len(visible))
+        orgs = {o.id: o for (o,) in session.execute(select(Organization))}
+        return Page(
+            [_dataset_view(d, orgs[d.organization_id]) for d in page], len(visible), limit, offset
+        )
+
+
+def authorize_list(hub: Hub, session: Session, actor: Principal, visible: int) -> None:
+    from passerelle.hub.audit import append_event
+
+    append_event(
+        hub,
+        session,
+        actor=actor.name,
+        action="dataset.list",
+        target="datasets",
+        decision="allowed",
+        details={"visible": visible},
+    )
+
+
+def update_dataset(
+    hub: Hub,
+    actor: Principal,
+    name: str,
+    *,
+    description: str | None = None,
+    discoverable: bool | None = None,
+    locations: Iterable[str] | None = None,
+) -> DatasetView:
+    with hub.transaction() as session:
+        d = _dataset_named(session, name)
+        changes: dict[str, Any] = {}
+        if description is not None:
+            changes["description"] = description
+        if discoverable is not None:
+            changes["discoverable"] = discoverable
+        if locations is not None:
+            changes["locations"] = [_check_location(u) for u in locations]
+        authorize(hub, session, actor, Action.DATASET_UPDATE, f"dataset:{d.id}", changes)
+        for key, value in changes.items():
+            setattr(d, key, value)
+        return _dataset_view(d, session.get_one(Organization, d.organization_id))
+
+
+def add_version(
+    hub: Hub,
+    actor: Principal,
+    name: str,
+    *,
+    digest: str,
+    schema: Iterable[Mapping[str, Any] | Column],
+    row_count: int,
+    files: Iterable[DatasetFile],
+    note: str = "",
+) -> DatasetVersionView:
+    """Register a new version; the same content digest again returns the existing one."""
+    from sqlalchemy import func, select
+
+    columns = parse_schema(schema)
+    file_list = list(files)
+    if row_count < 0:
+        raise UsageError("a version cannot have a negative row count")
+    with hub.transaction() as session:
+        d = _dataset_named(session, name)
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.DATASET_UPDATE,
+            f"dataset:{d.id}",
+            {"dataset": d.id, "digest": digest, "rows": row_count},
+        )
+        existing = session.execute(
+            select(DatasetVersion).where(
+                DatasetVersion.dataset_id == d.id, DatasetVersion.digest == digest
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            return _version_view(session, d, existing)
+        number = (
+            session.execute(
+                select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == d.id)
+            ).scalar()
+            or 0
+        ) + 1
+        v = DatasetVersion(
+            dataset_id=d.id,
+            version=number,
+            digest=digest,
+            schema=_schema_json(columns),
+            row_count=row_count,
+            files=[f.__dict__ for f in file_list],
+            note=note,
+            created_by=actor.user_id,
+            created_at=hub.now(),
+        )
+        session.add(v)
+        d.current_version, d.row_count, d.schema = number, row_count, _schema_json(columns)
+        prefixes = sorted({f.url.rsplit("/", 1)[0] for f in file_list})
+        d.locations = sorted(set(d.locations) | set(prefixes))
+        session.flush()
+        return _version_view(session, d, v)
+
+
+def _version_view(session: Session, d: Dataset, v: DatasetVersion) -> DatasetVersionView:
+    creator = session.get_one(User, v.created_by)
+    return DatasetVersionView(
+        d.name,
+        v.version,
+        v.digest,
+        v.row_count,
+        parse_schema(v.schema),
+        [DatasetFile(**f) for f in v.files],
+        v.note,
+        creator.name,
+        v.created_at,
+    )
+
+
+def list_versions(hub: Hub, actor: Principal, name: str) -> list[DatasetVersionView]:
+    from sqlalchemy import select
+
+    with hub.transaction() as session:
+        d = _dataset_named(session, name)
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.DATASET_READ_ENTRY,
+            f"dataset:{d.id}",
+            {"versions": True},
+            dataset=dataset_facts(session, d),
+        )
+        rows = session.execute(
+            select(DatasetVersion)
+            .where(DatasetVersion.dataset_id == d.id)
+            .order_by(DatasetVersion.version)
+        )
+        return [_version_view(session, d, v) for (v,) in rows]
+
+
+def _today(hub: Hub) -> date:
+    return hub.now().date()

@@ -1,0 +1,148 @@
+"""The hub's metadata database: SQLite (embedded default) or PostgreSQL.
+
+``HubDatabase(url)`` builds the engine, ``upgrade()`` applies the Alembic
+migrations, and ``transaction()`` yields a session whose transaction holds the
+write lock for its whole length, so an action and its audit event commit
+together and two writers can never fork the audit chain:
+
+- SQLite: every transaction starts with ``BEGIN IMMEDIATE`` (WAL mode, busy timeout);
+- PostgreSQL: the audit append takes a transaction-level advisory lock
+  (``lock_audit``), and the table's unique ``prev_hash`` refuses a fork anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from passerelle.errors import ConfigError, ConflictError, EndpointUnreachableError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
+
+__all__ = ["HubDatabase"]
+
+_AUDIT_LOCK_ID = 0x7061_7373  # "pass"
+
+
+class HubDatabase:
+    """One hub database, built from its SQLAlchemy URL."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.exc import ArgumentError
+        from sqlalchemy.orm import sessionmaker
+
+        self.url = url
+        try:
+            if url.startswith("sqlite"):
+                engine = create_engine(url, connect_args={"timeout": 60})
+                event.listen(engine, "connect", _sqlite_on_connect)
+                event.listen(engine, "begin", _sqlite_begin_immediate)
+            elif url.startswith("postgresql"):
+                engine = create_engine(url, pool_pre_ping=True)
+            else:
+                raise ConfigError(
+                    f"unsupported hub database {url!r}: use sqlite:///PATH or "
+                    "postgresql+psycopg://USER@HOST:PORT/DB"
+                )
+        except ArgumentError as exc:
+            raise ConfigError(f"cannot parse the hub database URL {url!r}: {exc}") from exc
+        self.engine: Engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def upgrade(self) -> None:
+        """Create or migrate the schema to the newest Alembic revision."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        location = resources.files("passerelle.hub") / "migrations"
+        config.set_main_option("script_location", str(location))
+        with self._connect() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            connection.commit()
+
+    def revision(self) -> str | None:
+        """The schema's Alembic revision, or None for an empty database."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self._connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in one write transaction: committed on success, rolled back on error."""
+        with self._sessions() as session:
+            try:
+                with session.begin():
+                    yield session
+            except _db_errors() as exc:
+                raise _translate(exc, self.url) from exc
+            except _integrity_errors() as exc:
+                raise ConflictError(
+                    "the change clashes with data written at the same time; retry it"
+                ) from exc
+
+    def lock_audit(self, session: Session) -> None:
+        """Serialize audit appends (PostgreSQL; SQLite's write lock already does)."""
+        from sqlalchemy import text
+
+        if self.dialect == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        try:
+            with self.engine.connect() as connection:
+                yield connection
+        except _db_errors() as exc:
+            raise _translate(exc, self.url) from exc
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _db_errors() -> tuple[type[BaseException], ...]:
+    from sqlalchemy.exc import OperationalError
+
+    return (OperationalError,)
+
+
+def _integrity_errors() -> tuple[type[BaseException], ...]:
+    from sqlalchemy.exc import IntegrityError
+
+    return (IntegrityError,)
+
+
+def _translate(exc: BaseException, url: str) -> Exception:
+    text = str(exc).lower()
+    safe = url.split("@")[-1]
+    if "could not connect" in text or "connection refused" in text or "connection failed" in text:
+        return EndpointUnreachableError(
+            f"cannot reach the hub database at {safe}: start it or fix `database` in hub.toml"
+        )
+    if "unable to open database file" in text:
+        return ConfigError(f"cannot open the hub database at {safe}: check the path exists")
+    return EndpointUnreachableError(f"the hub database at {safe} failed: {exc}")

@@ -1,0 +1,170 @@
+"""A hub: its config file, database, keys, stores and clock, built from arguments.
+
+A hub lives in a directory holding ``hub.toml``::
+
+    [hub]
+    name = "hdh"
+    database = "sqlite:///hub.db"            # or postgresql+psycopg://user@host:5432/hub
+    store = "file://data"                    # where datasets and workspaces live (any store URL)
+    checkpoints = "file://audit-checkpoints" # signed audit-chain checkpoints (any store URL)
+    keys = "keys.json"                       # a key file, or "env" for PASSERELLE_KEY_* variables
+    checkpoint_every = 100                   # events between automatic checkpoints
+    token_days = 90                          # default lifetime of API tokens
+
+Relative paths (in ``sqlite:///`` and ``file://`` URLs and ``keys``) are taken
+from the hub directory. ``open_hub(path)`` reads it; ``init_hub`` writes it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from passerelle.errors import ConfigError
+from passerelle.hub.database import HubDatabase
+from passerelle.hub.keys import EnvKeyStore, FileKeyStore, KeyStore
+from passerelle.hub.tables import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from passerelle.storage import Store
+
+__all__ = ["DEFAULT_HUB_DIR", "Hub", "HubConfig", "hub_dir_from_env", "load_config"]
+
+DEFAULT_HUB_DIR = "passerelle-hub"
+CONFIG_NAME = "hub.toml"
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    directory: Path
+    name: str = "passerelle-hub"
+    database: str = "sqlite:///hub.db"
+    store: str = "file://data"
+    checkpoints: str = "file://audit-checkpoints"
+    keys: str = "keys.json"
+    checkpoint_every: int = 100
+    token_days: int = 90
+
+    def resolved_database(self) -> str:
+        prefix = "sqlite:///"
+        if self.database.startswith(prefix) and not self.database.startswith(prefix + "/"):
+            rest = self.database[len(prefix) :]
+            if rest and rest != ":memory:":
+                return prefix + str((self.directory / rest).resolve())
+        return self.database
+
+    def resolve_url(self, url: str) -> str:
+        if url.startswith("file://") and not url.startswith("file:///"):
+            return "file://" + str((self.directory / url[len("file://") :]).resolve())
+        return url
+
+    def to_toml(self) -> str:
+        lines = ["[hub]"]
+        for key in ("name", "database", "store", "checkpoints", "keys"):
+            lines.append(f'{key} = "{getattr(self, key)}"')
+        lines.append(f"checkpoint_every = {self.checkpoint_every}")
+        lines.append(f"token_days = {self.token_days}")
+        return "\n".join(lines) + "\n"
+
+
+def hub_dir_from_env(explicit: str | Path | None = None) -> Path:
+    """The hub directory: the argument, else ``$PASSERELLE_HUB``, else ./passerelle-hub."""
+    return Path(explicit or os.environ.get("PASSERELLE_HUB") or DEFAULT_HUB_DIR)
+
+
+def load_config(directory: Path) -> HubConfig:
+    path = directory / CONFIG_NAME
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no hub at {directory} ({CONFIG_NAME} missing): run `passerelle init` "
+            "or point --hub / PASSERELLE_HUB at an existing hub"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    section = data.get("hub")
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path} has no [hub] section")
+    allowed = set(HubConfig.__dataclass_fields__) - {"directory"}
+    unknown = set(section) - allowed
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {sorted(unknown)[0]!r} in [hub]")
+    try:
+        return HubConfig(directory=directory.resolve(), **section)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+@dataclass
+class Hub:
+    """Everything a hub service needs, passed explicitly (no globals)."""
+
+    config: HubConfig
+    db: HubDatabase
+    keys: KeyStore
+    clock: Callable[[], datetime] = field(default=utcnow)
+    _stores: dict[str, Store] = field(default_factory=dict)
+    _last_checkpoint: int | None = None
+
+    @classmethod
+    def open(cls, directory: str | Path | None = None) -> Hub:
+        config = load_config(hub_dir_from_env(directory))
+        return cls.from_config(config)
+
+    @classmethod
+    def from_config(cls, config: HubConfig) -> Hub:
+        keys: KeyStore
+        if config.keys == "env":
+            keys = EnvKeyStore()
+        else:
+            keys = FileKeyStore((config.directory / config.keys).resolve())
+        return cls(config, HubDatabase(config.resolved_database()), keys)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write transaction; afterwards, a signed checkpoint when one is due."""
+        try:
+            with self.db.transaction() as session:
+                yield session
+        finally:
+            self._maybe_checkpoint()
+
+    def _maybe_checkpoint(self) -> None:
+        from sqlalchemy import func, select
+
+        from passerelle.hub.audit import last_checkpoint_seq, write_checkpoint
+        from passerelle.hub.tables import AuditEvent
+
+        every = self.config.checkpoint_every
+        if every <= 0:
+            return
+        with self.db.transaction() as session:
+            head = session.execute(select(func.max(AuditEvent.seq))).scalar() or 0
+        if self._last_checkpoint is None:
+            self._last_checkpoint = last_checkpoint_seq(self)
+        if head >= self._last_checkpoint + every:
+            write_checkpoint(self)
+            self._last_checkpoint = head
+
+    def store(self, which: str = "store") -> Store:
+        """The hub's data store (``store``) or checkpoint store (``checkpoints``)."""
+        if which not in self._stores:
+            from passerelle.storage import open_store
+
+            self._stores[which] = open_store(self.config.resolve_url(getattr(self.config, which)))
+        return self._stores[which]
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,322 @@
+"""Who may do what: the hub's access rules as one pure function.
+
+``decide(actor, action, facts)`` takes plain data (the actor's roles, the state
+of the project, grant or dataset involved, today's date) and returns a
+``Decision``. Services load the facts, call ``decide``, write the decision to the
+audit log (allowed or denied) and only then act. Nothing here touches a database.
+
+The rules, in words:
+
+- ``admin`` manages users and tokens, reads the audit trail and runs migrations;
+  it is not a data role: admins do not read datasets nor approve projects.
+- ``steward`` registers organizations and datasets, approves, suspends, reinstates
+  and closes projects, and grants datasets; never for a project they submitted.
+- ``researcher`` submits projects, sees discoverable catalog entries and those
+  granted to their active projects, and reads only datasets granted to an active
+  project they belong to (approved, within its dates, grant not expired/revoked).
+- ``output-checker`` sees discoverable entries and the projects it checks.
+- ``auditor`` reads the audit trail, nothing else.
+- ``operator`` runs migrations and reads catalog entries (to know locations).
+
+A denied read of something the actor may not even know exists is ``hidden``:
+the front-ends answer "not found", so project B's existence does not leak to a
+researcher of project A.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import TypeVar
+
+__all__ = [
+    "Action",
+    "DatasetFacts",
+    "Decision",
+    "GrantFacts",
+    "Principal",
+    "ProjectFacts",
+    "ProjectStatus",
+    "Role",
+    "decide",
+]
+
+_T = TypeVar("_T")
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    STEWARD = "steward"
+    RESEARCHER = "researcher"
+    OUTPUT_CHECKER = "output-checker"
+    AUDITOR = "auditor"
+    OPERATOR = "operator"
+
+
+class ProjectStatus(StrEnum):
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+class Action(StrEnum):
+    ORG_CREATE = "org.create"
+    ORG_READ = "org.read"
+    DATASET_CREATE = "dataset.create"
+    DATASET_UPDATE = "dataset.update"
+    DATASET_READ_ENTRY = "dataset.read-entry"
+    DATASET_READ_DATA = "dataset.read-data"
+    PROJECT_SUBMIT = "project.submit"
+    PROJECT_READ = "project.read"
+    PROJECT_APPROVE = "project.approve"
+    PROJECT_SUSPEND = "project.suspend"
+    PROJECT_REINSTATE = "project.reinstate"
+    PROJECT_CLOSE = "project.close"
+    PROJECT_MANAGE_MEMBERS = "project.manage-members"
+    GRANT_CREATE = "grant.create"
+    GRANT_REVOKE = "grant.revoke"
+    USER_MANAGE = "user.manage"
+    USER_READ = "user.read"
+    TOKEN_MANAGE_OWN = "token.manage-own"
+    TOKEN_MANAGE_ANY = "token.manage-any"
+    AUDIT_READ = "audit.read"
+    MIGRATION_RUN = "migration.run"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated actor: a user and their roles."""
+
+    user_id: int
+    name: str
+    roles: frozenset[Role]
+    active: bool = True
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """What the rules need to know about a project."""
+
+    id: int
+    status: ProjectStatus
+    submitted_by: int
+    principal_investigator: int
+    members: frozenset[int]
+    start: date
+    end: date
+
+    def is_active(self, today: date) -> bool:
+        """Approved and within its dates: the only state in which data is read."""
+        return self.status is ProjectStatus.APPROVED and self.start <= today <= self.end
+
+    def involves(self, user_id: int) -> bool:
+        return (
+            user_id in self.members
+            or user_id == self.principal_investigator
+            or user_id == self.submitted_by
+        )
+
+
+@dataclass(frozen=True)
+class GrantFacts:
+    """One grant of a dataset to a project, with that project's facts."""
+
+    project: ProjectFacts
+    expires: date
+    revoked: bool = False
+
+    def is_active(self, today: date) -> bool:
+        return not self.revoked and today <= self.expires and self.project.is_active(today)
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """A dataset's visibility and the grants that reach it."""
+
+    id: int
+    discoverable: bool
+    grants: tuple[GrantFacts, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+    hidden: bool = False
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _allow(reason: str = "allowed") -> Decision:
+    return Decision(True, reason)
+
+
+def _deny(reason: str, *, hidden: bool = False) -> Decision:
+    return Decision(False, reason, hidden)
+
+
+_ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
+    Action.ORG_CREATE: frozenset({Role.STEWARD}),
+    Action.ORG_READ: frozenset(
+        {Role.ADMIN, Role.STEWARD, Role.RESEARCHER, Role.OUTPUT_CHECKER, Role.OPERATOR}
+    ),
+    Action.DATASET_CREATE: frozenset({Role.STEWARD}),
+    Action.DATASET_UPDATE: frozenset({Role.STEWARD}),
+    Action.PROJECT_SUBMIT: frozenset({Role.RESEARCHER}),
+    Action.PROJECT_APPROVE: frozenset({Role.STEWARD}),
+    Action.PROJECT_SUSPEND: frozenset({Role.STEWARD}),
+    Action.PROJECT_REINSTATE: frozenset({Role.STEWARD}),
+    Action.GRANT_CREATE: frozenset({Role.STEWARD}),
+    Action.GRANT_REVOKE: frozenset({Role.STEWARD}),
+    Action.USER_MANAGE: frozenset({Role.ADMIN}),
+    Action.USER_READ: frozenset({Role.ADMIN, Role.STEWARD}),
+    Action.TOKEN_MANAGE_OWN: frozenset(Role),
+    Action.TOKEN_MANAGE_ANY: frozenset({Role.ADMIN}),
+    Action.AUDIT_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Action.MIGRATION_RUN: frozenset({Role.ADMIN, Role.OPERATOR}),
+}
+
+_TRANSITIONS: dict[Action, tuple[frozenset[ProjectStatus], str]] = {
+    Action.PROJECT_APPROVE: (frozenset({ProjectStatus.SUBMITTED}), "approved"),
+    Action.PROJECT_SUSPEND: (frozenset({ProjectStatus.APPROVED}), "suspended"),
+    Action.PROJECT_REINSTATE: (frozenset({ProjectStatus.SUSPENDED}), "reinstated"),
+    Action.PROJECT_CLOSE: (
+        frozenset({ProjectStatus.SUBMITTED, ProjectStatus.APPROVED, ProjectStatus.SUSPENDED}),
+        "closed",
+    ),
+}
+
+
+def decide(
+    actor: Principal,
+    action: Action,
+    *,
+    today: date,
+    project: ProjectFacts | None = None,
+    dataset: DatasetFacts | None = None,
+) -> Decision:
+    """Decide whether ``actor`` may perform ``action`` given the facts."""
+    if not actor.active:
+        return _deny(f"user {actor.name} is disabled")
+    if action is Action.DATASET_READ_ENTRY:
+        return _read_entry(actor, _need(dataset, action), today)
+    if action is Action.DATASET_READ_DATA:
+        return _read_data(actor, _need(dataset, action), today)
+    if action is Action.PROJECT_READ:
+        return _read_project(actor, _need(project, action))
+    if action is Action.PROJECT_CLOSE:
+        return _close_project(actor, _need(project, action))
+    if action is Action.PROJECT_MANAGE_MEMBERS:
+        return _manage_members(actor, _need(project, action))
+    allowed_roles = _ROLE_ACTIONS[action]
+    if not actor.roles & allowed_roles:
+        names = " or ".join(sorted(allowed_roles))
+        return _deny(f"{action} needs the role {names}; {actor.name} has {_roles(actor)}")
+    if action in _TRANSITIONS:
+        return _transition(actor, action, _need(project, action))
+    if action is Action.GRANT_CREATE:
+        return _grant(actor, _need(project, action), today)
+    return _allow()
+
+
+def _need(facts: _T | None, action: Action) -> _T:
+    if facts is None:
+        raise ValueError(f"{action} needs the facts of its target")
+    return facts
+
+
+def _roles(actor: Principal) -> str:
+    return ", ".join(sorted(actor.roles)) or "no role"
+
+
+def _transition(actor: Principal, action: Action, project: ProjectFacts) -> Decision:
+    sources, verb = _TRANSITIONS[action]
+    if actor.user_id == project.submitted_by:
+        return _deny(
+            f"project {project.id} was submitted by {actor.name}, who cannot have it {verb}"
+        )
+    if project.status not in sources:
+        return _deny(f"project {project.id} is {project.status} and cannot be {verb}")
+    return _allow()
+
+
+def _close_project(actor: Principal, project: ProjectFacts) -> Decision:
+    if not (actor.has(Role.STEWARD) or actor.user_id == project.principal_investigator):
+        if not _sees_project(actor, project):
+            return _deny(f"no project {project.id} is visible to {actor.name}", hidden=True)
+        return _deny("only a steward or the principal investigator may close a project")
+    if project.status is ProjectStatus.CLOSED:
+        return _deny(f"project {project.id} is already closed")
+    return _allow()
+
+
+def _grant(actor: Principal, project: ProjectFacts, today: date) -> Decision:
+    if actor.user_id == project.submitted_by:
+        return _deny(
+            f"project {project.id} was submitted by {actor.name}, who cannot grant it data"
+        )
+    if project.status is not ProjectStatus.APPROVED:
+        return _deny(f"project {project.id} is {project.status}; only approved projects get grants")
+    if today > project.end:
+        return _deny(f"project {project.id} ended on {project.end.isoformat()}")
+    return _allow()
+
+
+def _manage_members(actor: Principal, project: ProjectFacts) -> Decision:
+    if actor.has(Role.STEWARD) or actor.user_id == project.principal_investigator:
+        if project.status is ProjectStatus.CLOSED:
+            return _deny(f"project {project.id} is closed")
+        return _allow()
+    if _sees_project(actor, project):
+        return _deny("only a steward or the principal investigator may change members")
+    return _deny(f"no project {project.id} is visible to {actor.name}", hidden=True)
+
+
+def _sees_project(actor: Principal, project: ProjectFacts) -> bool:
+    if actor.roles & {Role.STEWARD, Role.ADMIN, Role.OUTPUT_CHECKER}:
+        return True
+    return actor.has(Role.RESEARCHER) and project.involves(actor.user_id)
+
+
+def _read_project(actor: Principal, project: ProjectFacts) -> Decision:
+    if _sees_project(actor, project):
+        return _allow()
+    return _deny(f"no project {project.id} is visible to {actor.name}", hidden=True)
+
+
+def _researcher_grant(actor: Principal, dataset: DatasetFacts, today: date) -> GrantFacts | None:
+    for grant in dataset.grants:
+        if actor.user_id in grant.project.members and grant.is_active(today):
+            return grant
+    return None
+
+
+def _read_entry(actor: Principal, dataset: DatasetFacts, today: date) -> Decision:
+    if actor.roles & {Role.STEWARD, Role.OPERATOR}:
+        return _allow()
+    if dataset.discoverable and actor.roles & {Role.RESEARCHER, Role.OUTPUT_CHECKER, Role.ADMIN}:
+        return _allow()
+    if actor.has(Role.RESEARCHER) and _researcher_grant(actor, dataset, today):
+        return _allow()
+    return _deny(f"no dataset {dataset.id} is visible to {actor.name}", hidden=True)
+
+
+def _read_data(actor: Principal, dataset: DatasetFacts, today: date) -> Decision:
+    if not actor.has(Role.RESEARCHER):
+        return _deny(
+            f"reading dataset rows needs the researcher role in an approved project; "
+            f"{actor.name} has {_roles(actor)}"
+        )
+    if _researcher_grant(actor, dataset, today):
+        return _allow()
+    visible = _read_entry(actor, dataset, today)
+    return _deny(
+        f"dataset {dataset.id} is not granted to an active project of {actor.name}",
+        hidden=not visible.allowed,
+    )
