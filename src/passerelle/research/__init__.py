@@ -1,0 +1,28 @@
+"""The research sandbox: researchers' SQL over granted datasets, and what may leave the hub.
+
+* :func:`run_sandboxed` runs one SELECT in a throw-away DuckDB that sees only the
+  granted datasets (Parquet read through the storage layer) and returns a
+  :class:`QueryOutcome` (result, digest, tables, rows, decision, duration), or
+  raises :class:`~passerelle.errors.SandboxViolation` with an auditable reason.
+* :func:`write_result` stores a result as Parquet inside a workspace prefix.
+* :mod:`passerelle.research.disclosure` checks aggregate tables before release.
+"""
+
+from passerelle.research.guard import Refusal, SqlCheck, check_sql, statement_digest
+from passerelle.research.parquet_source import TableSource, open_dataset, store_filesystem
+from passerelle.research.results import write_result
+from passerelle.research.sandbox import QueryLimits, QueryOutcome, run_sandboxed
+
+__all__ = [
+    "QueryLimits",
+    "QueryOutcome",
+    "Refusal",
+    "SqlCheck",
+    "TableSource",
+    "check_sql",
+    "open_dataset",
+    "run_sandboxed",
+    "statement_digest",
+    "store_filesystem",
+    "write_result",
+]

@@ -1,0 +1,179 @@
+"""Granted datasets as pyarrow datasets read through the storage layer.
+
+DuckDB never sees a path or URL: it scans a :class:`pyarrow.dataset.Dataset`
+whose filesystem is :class:`StoreFileSystem`, a read-only adapter that turns
+every read into a ranged :meth:`Store.get`.  Whatever the cloud, the bytes
+come through our store (retries, fault injection, encryption wrappers).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from passerelle.errors import ObjectNotFoundError, UsageError
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads  # type: ignore[import-untyped]
+    import pyarrow.fs as pafs  # type: ignore[import-untyped]
+
+    from passerelle.storage.base import Store
+
+__all__ = ["StoreReadFile", "TableSource", "open_dataset", "store_filesystem"]
+
+
+@dataclass(frozen=True, slots=True)
+class TableSource:
+    """One granted dataset: the name researchers query, and where its Parquet lives.
+
+    ``prefix`` is a folder of Parquet files (searched recursively) or one
+    ``.parquet`` key inside ``store``; ``columns`` optionally limits the visible
+    columns (a column-subset grant).
+    """
+
+    store: Store
+    prefix: str
+    columns: tuple[str, ...] | None = None
+
+
+class StoreReadFile(io.RawIOBase):
+    """A seekable, read-only file over one object, each read a ranged ``get``."""
+
+    def __init__(self, store: Store, key: str, size: int) -> None:
+        super().__init__()
+        self._store = store
+        self._key = key
+        self._size = size
+        self._pos = 0
+        self._lock = threading.Lock()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def size(self) -> int:
+        return self._size
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        with self._lock:
+            start = self._pos
+            end = self._size if size is None or size < 0 else min(self._size, start + size)
+            if end <= start:
+                return b""
+            data = self._store.get(self._key, start=start, end=end).read()
+            self._pos = start + len(data)
+            return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def _handler_class() -> type:
+    import pyarrow.fs as pafs
+
+    class StoreFileSystemHandler(pafs.FileSystemHandler):  # type: ignore[misc]
+        """Read-only pyarrow filesystem over a :class:`Store`; writes are refused."""
+
+        def __init__(self, store: Store) -> None:
+            self.store = store
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, StoreFileSystemHandler) and other.store is self.store
+
+        def __ne__(self, other: object) -> bool:
+            return not self == other
+
+        def get_type_name(self) -> str:
+            return "passerelle-store"
+
+        def normalize_path(self, path: str) -> str:
+            return path.strip("/")
+
+        def _info(self, path: str) -> pafs.FileInfo:
+            key = path.strip("/")
+            try:
+                info = self.store.head(key)
+            except ObjectNotFoundError:
+                if key == "" or any(True for _ in self.store.list(key + "/", page_size=1)):
+                    return pafs.FileInfo(path, pafs.FileType.Directory)
+                return pafs.FileInfo(path, pafs.FileType.NotFound)
+            return pafs.FileInfo(path, pafs.FileType.File, size=info.size)
+
+        def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
+            return [self._info(p) for p in paths]
+
+        def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+            base = selector.base_dir.strip("/")
+            prefix = base + "/" if base else ""
+            infos = []
+            for obj in self.store.list(prefix):
+                rest = obj.key[len(prefix) :]
+                if not selector.recursive and "/" in rest:
+                    continue
+                infos.append(pafs.FileInfo(obj.key, pafs.FileType.File, size=obj.size))
+            if not infos and not selector.allow_not_found and base:
+                raise FileNotFoundError(base)
+            return infos
+
+        def open_input_file(self, path: str) -> Any:
+            import pyarrow as pa
+
+            key = path.strip("/")
+            size = self.store.head(key).size
+            return pa.PythonFile(StoreReadFile(self.store, key, size), mode="r")
+
+        def open_input_stream(self, path: str) -> Any:
+            return self.open_input_file(path)
+
+        def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+            raise PermissionError("granted datasets are read-only")
+
+        create_dir = delete_dir = delete_dir_contents = delete_root_dir_contents = _refuse
+        delete_file = move = copy_file = open_output_stream = open_append_stream = _refuse
+
+    return StoreFileSystemHandler
+
+
+def store_filesystem(store: Store) -> pafs.FileSystem:
+    """A read-only :class:`pyarrow.fs.PyFileSystem` whose reads go through ``store``."""
+    import pyarrow.fs as pafs
+
+    return pafs.PyFileSystem(_handler_class()(store))
+
+
+def open_dataset(source: TableSource) -> pads.Dataset:
+    """The Parquet files of ``source`` as one pyarrow dataset (no bytes read beyond footers)."""
+    import pyarrow.dataset as pads
+
+    prefix = source.prefix.strip("/")
+    if prefix.endswith(".parquet"):
+        files = [prefix]
+    else:
+        below = prefix + "/" if prefix else ""
+        files = sorted(
+            o.key for o in source.store.list(below) if o.key.endswith(".parquet") and o.size
+        )
+    if not files:
+        raise UsageError(
+            f"No Parquet file was found at {source.store.url}/{prefix}; "
+            "check the dataset's storage location."
+        )
+    return pads.dataset(files, format="parquet", filesystem=store_filesystem(source.store))

@@ -1,0 +1,254 @@
+"""Run one researcher query in a throw-away DuckDB that sees only the granted datasets.
+
+Two walls: :func:`passerelle.research.guard.check_sql` refuses on the SQL text
+alone; then DuckDB itself runs with the granted datasets registered first and
+``enable_external_access = false`` / ``lock_configuration = true`` set after,
+no extension autoloading, no Python replacement scans, no spilling to disk,
+bounded threads and memory, and an interrupt at the time limit.  One
+connection per query, closed after.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+from passerelle.errors import QueryError, SandboxViolation, UsageError
+from passerelle.research.guard import Refusal, check_sql, statement_digest
+from passerelle.research.parquet_source import TableSource, open_dataset
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+__all__ = ["QueryLimits", "QueryOutcome", "run_sandboxed"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLimits:
+    """Resource limits of one query (configurable per hub).
+
+    ``row_limit_action``: at ``max_rows``, ``"truncate"`` keeps the first
+    ``max_rows`` rows and sets :attr:`QueryOutcome.truncated`; ``"refuse"``
+    raises :class:`SandboxViolation` (reason ``row-limit``) and returns nothing.
+    ``memory_limit`` bounds DuckDB's own memory (the Arrow scan buffers of the
+    Parquet reader come on top, a few row groups at most).
+    """
+
+    max_rows: int = 100_000
+    timeout_s: float = 60.0
+    memory_limit: str = "2GB"
+    threads: int = 2
+    row_limit_action: Literal["truncate", "refuse"] = "truncate"
+    max_sql_chars: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.max_rows < 1 or self.timeout_s <= 0 or self.threads < 1:
+            raise UsageError("Query limits must be positive (max_rows, timeout_s, threads).")
+        if self.row_limit_action not in ("truncate", "refuse"):
+            raise UsageError("row_limit_action must be 'truncate' or 'refuse'.")
+
+
+@dataclass(frozen=True)
+class QueryOutcome:
+    """What one query did, with everything the audit log records.
+
+    ``decision`` is ``allowed``, ``refused`` (a sandbox rule or limit, ``reason``
+    names it) or ``error`` (DuckDB could not run a permitted query).  ``result``
+    is only set when allowed.
+    """
+
+    digest: str
+    tables: tuple[str, ...]
+    decision: Literal["allowed", "refused", "error"]
+    reason: str | None = None
+    message: str | None = None
+    rows: int = 0
+    truncated: bool = False
+    duration_s: float = 0.0
+    result: pa.Table | None = field(default=None, repr=False)
+
+    def audit_details(self) -> dict[str, Any]:
+        """The JSON-ready fields an audit entry carries (never the result rows)."""
+        return {
+            "statement_sha256": self.digest,
+            "datasets": list(self.tables),
+            "decision": self.decision,
+            "reason": self.reason,
+            "rows": self.rows,
+            "truncated": self.truncated,
+            "duration_s": round(self.duration_s, 6),
+        }
+
+
+def run_sandboxed(
+    sql: str, tables: Mapping[str, TableSource], limits: QueryLimits | None = None
+) -> QueryOutcome:
+    """Run ``sql`` over the granted ``tables`` (name -> source) and return its outcome.
+
+    Raises :class:`SandboxViolation` (``.reason`` a stable code, ``.details`` the
+    refused :class:`QueryOutcome`) for anything the sandbox refuses, and
+    :class:`QueryError` (same attributes) when DuckDB cannot run a permitted query.
+    """
+    limits = limits or QueryLimits()
+    started = time.perf_counter()
+    if len(sql) > limits.max_sql_chars:
+        _refuse(
+            Refusal("sql-size", f"The query is longer than {limits.max_sql_chars} characters."),
+            sql,
+            (),
+            started,
+        )
+    check = check_sql(sql, set(tables))
+    if check.refusal is not None:
+        syntax = check.refusal.reason == "syntax"
+        _refuse(check.refusal, sql, (), started, decision="error" if syntax else "refused")
+    used = {name: tables[name] for name in check.tables}
+    result, truncated = _execute(sql, used, limits, check.tables, started)
+    return QueryOutcome(
+        digest=check.digest,
+        tables=check.tables,
+        decision="allowed",
+        rows=result.num_rows,
+        truncated=truncated,
+        duration_s=time.perf_counter() - started,
+        result=result,
+    )
+
+
+def _refuse(
+    refusal: Refusal,
+    sql: str,
+    tables: tuple[str, ...],
+    started: float,
+    *,
+    decision: Literal["refused", "error"] = "refused",
+) -> NoReturn:
+    outcome = QueryOutcome(
+        digest=statement_digest(sql),
+        tables=tables,
+        decision=decision,
+        reason=refusal.reason,
+        message=refusal.message,
+        duration_s=time.perf_counter() - started,
+    )
+    if decision == "error":
+        raise QueryError(refusal.message, reason=refusal.reason, details=outcome)
+    raise SandboxViolation(refusal.message, reason=refusal.reason, details=outcome)
+
+
+def _connect(tables: Mapping[str, TableSource], limits: QueryLimits) -> Any:
+    import duckdb
+
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "threads": limits.threads,
+        "memory_limit": limits.memory_limit,
+        "temp_directory": "",
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_community_extensions": False,
+        "allow_unsigned_extensions": False,
+        "python_enable_replacements": False,
+    }
+    con = duckdb.connect(":memory:", config=config)
+    try:
+        for name, source in tables.items():
+            con.register(name, open_dataset(source))
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _execute(
+    sql: str,
+    tables: Mapping[str, TableSource],
+    limits: QueryLimits,
+    touched: tuple[str, ...],
+    started: float,
+) -> tuple[pa.Table, bool]:
+    import duckdb
+    import pyarrow as pa
+
+    con = _connect(tables, limits)
+    timed_out = threading.Event()
+    lock = threading.Lock()
+    closed = False
+
+    def interrupt() -> None:
+        with lock:
+            if not closed:
+                timed_out.set()
+                con.interrupt()
+
+    timer = threading.Timer(limits.timeout_s, interrupt)
+    timer.daemon = True
+    timer.start()
+    batches: list[pa.RecordBatch] = []
+    count = 0
+    truncated = False
+    try:
+        reader = con.sql(sql).to_arrow_reader(min(limits.max_rows + 1, 131_072))
+        schema = reader.schema
+        for batch in reader:
+            batches.append(batch)
+            count += batch.num_rows
+            if count > limits.max_rows:
+                truncated = True
+                break
+    except duckdb.Error as exc:
+        _refuse(
+            _engine_refusal(exc, timed_out.is_set(), limits),
+            sql,
+            touched,
+            started,
+            decision=_engine_decision(exc, timed_out.is_set()),
+        )
+    finally:
+        timer.cancel()
+        with lock:
+            closed = True
+            con.close()
+    if truncated and limits.row_limit_action == "refuse":
+        _refuse(
+            Refusal(
+                "row-limit",
+                f"The query returns more than {limits.max_rows} rows; aggregate it or add a LIMIT.",
+            ),
+            sql,
+            touched,
+            started,
+        )
+    table = pa.Table.from_batches(batches, schema=schema)
+    return (table.slice(0, limits.max_rows) if truncated else table), truncated
+
+
+def _engine_decision(exc: Exception, timed_out: bool) -> Literal["refused", "error"]:
+    import duckdb
+
+    refused = (duckdb.PermissionException, duckdb.OutOfMemoryException, duckdb.InterruptException)
+    return "refused" if timed_out or isinstance(exc, refused) else "error"
+
+
+def _engine_refusal(exc: Exception, timed_out: bool, limits: QueryLimits) -> Refusal:
+    import duckdb
+
+    if timed_out or isinstance(exc, duckdb.InterruptException):
+        return Refusal(
+            "time-limit",
+            f"The query ran longer than {limits.timeout_s:g} s and was stopped; narrow it.",
+        )
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return Refusal(
+            "memory-limit",
+            f"The query needs more than {limits.memory_limit} of memory; aggregate earlier "
+            "or select fewer columns.",
+        )
+    if isinstance(exc, duckdb.PermissionException):
+        return Refusal("engine-refused", "The sandbox refuses access outside the granted datasets.")
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return Refusal("invalid-query", f"DuckDB cannot run the query: {text.rstrip('.')}.")
