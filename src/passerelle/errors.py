@@ -10,6 +10,8 @@ caller whether trying the same thing again can succeed::
     │   │   ├── InvalidURLError          a store URL that cannot be parsed
     │   │   │   └── UnknownSchemeError   a scheme passerelle does not know
     │   │   ├── ConfigError              a config file or setting is wrong
+    │   │   ├── SourceFormatError        an ingest source cannot be read as declared
+    │   │   ├── SchemaMismatchError      an ingest source's columns differ from its schema
     │   │   ├── UnknownProviderError     no provider profile by that name
     │   │   └── QueryError               a research query DuckDB cannot run (.reason)
     │   ├── NotFoundError
@@ -48,7 +50,9 @@ __all__ = [
     "PreconditionFailedError",
     "QueryError",
     "SandboxViolation",
+    "SchemaMismatchError",
     "ServiceError",
+    "SourceFormatError",
     "TerminalError",
     "ThrottledError",
     "TransientError",
@@ -93,6 +97,14 @@ class UnknownSchemeError(InvalidURLError):
 
 class ConfigError(UsageError):
     """A configuration file or setting is wrong or missing."""
+
+
+class SourceFormatError(UsageError):
+    """An ingest source cannot be read as declared (encoding, truncation, format)."""
+
+
+class SchemaMismatchError(UsageError):
+    """An ingest source's columns or types do not match its declared schema."""
 
 
 class UnknownProviderError(UsageError):
