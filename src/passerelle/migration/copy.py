@@ -15,8 +15,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from passerelle.storage.base import Store
+from passerelle.storage.model import ObjectInfo
 
-__all__ = ["MD5_KEY", "SHA256_KEY", "CopyResult", "hash_object", "stream_copy"]
+__all__ = [
+    "MD5_KEY",
+    "SHA256_KEY",
+    "CopyResult",
+    "copy_metadata",
+    "digest_metadata",
+    "hash_object",
+    "stream_copy",
+]
 
 SHA256_KEY = "passerelle_sha256"
 MD5_KEY = "md5chksum"
@@ -36,6 +45,23 @@ class CopyResult:
 
 SMALL_OBJECT_LIMIT = 8 * 1024 * 1024
 """Objects up to this size are read whole and sent in one request, digests included."""
+
+
+def copy_metadata(info: ObjectInfo) -> dict[str, str]:
+    """The source's user metadata (minus stale proof) plus the source version copied."""
+    metadata = {
+        k: v
+        for k, v in (info.metadata or {}).items()
+        if k not in (SHA256_KEY, MD5_KEY, SOURCE_ETAG_KEY)
+    }
+    if info.etag:
+        metadata[SOURCE_ETAG_KEY] = info.etag.strip('"')[:200]
+    return metadata
+
+
+def digest_metadata(sha256_hex: str, md5_digest: bytes) -> dict[str, str]:
+    """The proof keys: SHA-256 (hex) and MD5 (base64, as rclone writes ``md5chksum``)."""
+    return {SHA256_KEY: sha256_hex, MD5_KEY: base64.b64encode(md5_digest).decode()}
 
 
 def stream_copy(
@@ -71,22 +97,12 @@ def stream_copy(
             md5.update(chunk)
             yield chunk
 
-    metadata = {
-        k: v
-        for k, v in (info.metadata or {}).items()
-        if k not in (SHA256_KEY, MD5_KEY, SOURCE_ETAG_KEY)
-    }
+    metadata = copy_metadata(info)
     metadata.update(storage_metadata or {})
-    if info.etag:
-        metadata[SOURCE_ETAG_KEY] = info.etag.strip('"')[:200]
     special_class = storage_class if storage_class and storage_class.upper() != "STANDARD" else None
 
     def with_digests() -> dict[str, str]:
-        return {
-            **metadata,
-            SHA256_KEY: sha.hexdigest(),
-            MD5_KEY: base64.b64encode(md5.digest()).decode(),
-        }
+        return {**metadata, **digest_metadata(sha.hexdigest(), md5.digest())}
 
     if info.size <= min(part_size or SMALL_OBJECT_LIMIT, SMALL_OBJECT_LIMIT):
         data = b"".join(chunks())

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from passerelle.errors import UsageError
+from passerelle.migration.upload_log import UPLOAD_SCHEMA, UploadLog
 
 __all__ = ["SCHEMA_VERSION", "Journal", "ObjectRow", "now_iso"]
 
@@ -111,7 +112,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class Journal:
+class Journal(UploadLog):
     """Open with :meth:`create` (``plan``) or :meth:`open` (every other command)."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
@@ -142,7 +143,7 @@ class Journal:
                 f"Cannot write the journal in {path.parent}; choose a writable folder."
             )
         conn = _connect(path)
-        conn.executescript(_SCHEMA)
+        conn.executescript(_SCHEMA + UPLOAD_SCHEMA)
         conn.execute(f"PRAGMA application_id={_APP_ID}")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         meta = {
@@ -445,7 +446,8 @@ class Journal:
         cur = self._conn.execute(
             "INSERT INTO passes (command, started_at) VALUES (?, ?)", (command, now_iso())
         )
-        return int(cur.lastrowid or 0)
+        self.current_pass = int(cur.lastrowid or 0)
+        return self.current_pass
 
     def finish_pass(self, pass_id: int, outcome: str, stats: Mapping[str, Any]) -> None:
         self._conn.execute(

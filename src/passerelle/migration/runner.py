@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -39,7 +40,9 @@ from passerelle.migration.copy import (
 )
 from passerelle.migration.journal import Journal, ObjectRow, now_iso
 from passerelle.migration.limits import LimitedStore, TokenBucket
+from passerelle.migration.parts import ResumeSlot, resumable_copy
 from passerelle.migration.planner import PlanOptions
+from passerelle.migration.upload_log import UploadEvent, UploadState
 from passerelle.storage import FaultInjectingStore, FaultPlan, Store, open_store
 from passerelle.storage.config import StorageConfig
 from passerelle.storage.retry import RetryPolicy, call_with_retries
@@ -79,6 +82,8 @@ class RunSummary:
     retries: int = 0
     seconds: float = 0.0
     remaining: int = 0
+    parts_sent: int = 0
+    parts_reused: int = 0
 
     @property
     def complete(self) -> bool:
@@ -154,8 +159,10 @@ def _adopt_or_requeue(
     """Settle keys a dead run left ``copying``; return how many finished copies were adopted."""
     adopted: list[dict[str, Any]] = []
     requeue: list[str] = []
+    forget: list[UploadEvent] = []
     for row in rows:
-        dst.abort_uploads(row.key, older_than=started)
+        upload = journal.upload_state(row.key)  # a resume continues this one: keep it
+        dst.abort_uploads(row.key, older_than=started, keep=upload.upload_id if upload else None)
         try:
             info = dst.head(row.key)
         except ObjectNotFoundError:
@@ -179,8 +186,11 @@ def _adopt_or_requeue(
                     "copied_at": now_iso(),
                 }
             )
+            if upload is not None:  # finished already: its upload is not needed any more
+                ResumeSlot(upload, forget.append).abandon(dst)
         else:
             requeue.append(row.key)
+    journal.record_upload_events(forget)
     journal.record_outcomes(adopted)
     journal.requeue(requeue)
     return len(adopted)
@@ -229,6 +239,7 @@ def _run(
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     summary = RunSummary()
+    journal.ensure_upload_tables()
     pass_id = journal.start_pass("run")
     _ensure_container(dst)
     summary.adopted = _adopt_or_requeue(journal, dst, journal.interrupted(), started_at)
@@ -244,13 +255,36 @@ def _run(
         max(1, min(options.concurrency, options.memory_budget // (3 * part_size)))
     )
 
-    def copy_one(row: ObjectRow) -> dict[str, Any]:
+    resumable = dst.capabilities.resumable_upload
+    events: queue.SimpleQueue[UploadEvent] = queue.SimpleQueue()
+
+    def copy_one(row: ObjectRow, upload: UploadState | None) -> dict[str, Any]:
         if row.size > SMALL_OBJECT_LIMIT:
             with large_slots:
-                return copy_object(row)
-        return copy_object(row)
+                return copy_object(row, ResumeSlot(upload, events.put) if resumable else None)
+        return copy_object(row, None)
 
-    def copy_object(row: ObjectRow) -> dict[str, Any]:
+    def copy_fn(row: ObjectRow, slot: ResumeSlot | None) -> Any:
+        if slot is not None:
+            return lambda: resumable_copy(
+                src,
+                row.key,
+                dst,
+                slot,
+                part_size=part_size,
+                if_match=row.source_etag,
+                storage_class=row.dest_class,
+            )
+        return lambda: stream_copy(
+            src,
+            row.key,
+            dst,
+            part_size=part_size,
+            if_match=row.source_etag,
+            storage_class=row.dest_class,
+        )
+
+    def copy_object(row: ObjectRow, slot: ResumeSlot | None) -> dict[str, Any]:
         retries = 0
 
         def on_retry(attempt: int, exc: TransientError, delay: float) -> None:
@@ -263,18 +297,7 @@ def _run(
 
         outcome: dict[str, Any] = {"key": row.key, "retries": 0}
         try:
-            result = call_with_retries(
-                lambda: stream_copy(
-                    src,
-                    row.key,
-                    dst,
-                    part_size=part_size,
-                    if_match=row.source_etag,
-                    storage_class=row.dest_class,
-                ),
-                options.retry,
-                on_retry=on_retry,
-            )
+            result = call_with_retries(copy_fn(row, slot), options.retry, on_retry=on_retry)
         except PreconditionFailedError:
             outcome.update(status="changed", error="the source changed during the copy")
         except ObjectNotFoundError:
@@ -292,6 +315,10 @@ def _run(
                 parts=result.parts,
                 copied_at=now_iso(),
             )
+        if slot is not None:
+            if outcome["status"] != "done":
+                slot.abandon(dst)  # no incomplete upload left behind
+            outcome["parts_sent"], outcome["parts_reused"] = slot.sent, slot.reused
         outcome["retries"] = retries
         outcome["size"] = row.size
         return outcome
@@ -299,11 +326,22 @@ def _run(
     buffered: list[dict[str, Any]] = []
     last_flush = time.monotonic()
 
+    counters = ("size", "parts_sent", "parts_reused")
+
     def flush() -> None:
         nonlocal last_flush
+        pending_events: list[UploadEvent] = []
+        while not events.empty():
+            pending_events.append(events.get())
+        if pending_events:
+            journal.record_upload_events(pending_events)
         if buffered:
-            journal.record_outcomes([{k: v for k, v in o.items() if k != "size"} for o in buffered])
+            journal.record_outcomes(
+                [{k: v for k, v in o.items() if k not in counters} for o in buffered]
+            )
             for o in buffered:
+                summary.parts_sent += o.get("parts_sent", 0)
+                summary.parts_reused += o.get("parts_reused", 0)
                 if o["status"] == "done":
                     summary.copied += 1
                     summary.bytes += o["size"]
@@ -336,7 +374,12 @@ def _run(
                 if row is None:
                     exhausted = True
                     break
-                in_flight.add(pool.submit(copy_one, row))
+                upload = (
+                    journal.upload_state(row.key)
+                    if resumable and row.size > SMALL_OBJECT_LIMIT
+                    else None
+                )
+                in_flight.add(pool.submit(copy_one, row, upload))
             if not in_flight:
                 break
             done, in_flight = wait(
@@ -364,6 +407,8 @@ def _run(
             "failed": len(summary.failed),
             "changed": len(summary.changed),
             "retries": summary.retries,
+            "parts_sent": summary.parts_sent,
+            "parts_reused": summary.parts_reused,
             "seconds": round(summary.seconds, 3),
         },
     )
