@@ -240,7 +240,7 @@ def shipped_schema(name: str) -> SourceSchema:
     """
     from importlib.resources import files
 
-    resource = files("passerelle.ingest").joinpath("schemas", f"{name}.toml")
+    resource = files("passerelle.ingest").joinpath("schemas").joinpath(f"{name}.toml")
     if not resource.is_file():
         raise ConfigError(f"No shipped schema named {name!r}; use pmsi_stays, dcir_claims or fhir_bulk.")
     return parse_schema(resource.read_text(encoding="utf-8"), origin=f"{name}.toml")

@@ -1,0 +1,114 @@
+"""FHIR Bulk Data NDJSON flattened into view tables (SQL-on-FHIR style column paths).
+
+Patient files are read first: every accepted Patient's resource id is mapped
+to its person pseudonym (32 bytes per patient held in memory), so that each
+``Patient/<id>`` reference in other resources is replaced by the same
+pseudonym the CSV and Parquet sources give that person.  A reference to a
+Patient that was not accepted sends the row to quarantine (``unknown-patient``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from passerelle.errors import SchemaMismatchError
+from passerelle.ingest.fhirpath import compile_path, to_text
+from passerelle.ingest.schema import SourceSchema, ViewSpec
+from passerelle.ingest.sources import READ_CHUNK, ndjson_lines
+from passerelle.ingest.transform import Broken, RawBatch
+from passerelle.storage import Store
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["PatientIndex", "fhir_batches", "order_files", "resource_of"]
+
+_TYPE = re.compile(r"^(?:[0-9]+[._-])?([A-Z][A-Za-z]+)")
+
+
+def resource_of(key: str) -> str | None:
+    """The resource type a Bulk Data file name announces (``Patient.ndjson``, ``1.Patient.ndjson``)."""
+    m = _TYPE.match(key.rsplit("/", 1)[-1])
+    return m.group(1) if m else None
+
+
+def order_files(keys: list[str], schema: SourceSchema) -> list[tuple[str, ViewSpec]]:
+    """Pair each NDJSON file with its view, Patient files first; refuse unmapped types."""
+    by_type = {v.resource: v for v in schema.views}
+    pairs = []
+    for key in sorted(keys):
+        rtype = resource_of(key)
+        if rtype not in by_type:
+            raise SchemaMismatchError(
+                f"{key} holds {rtype or 'unknown'} resources, for which the schema has no view; "
+                "add a view or leave the file out of the source."
+            )
+        pairs.append((key, by_type[rtype]))
+    pairs.sort(key=lambda p: (p[1].person is None or p[1].person.id is None, p[0]))
+    return pairs
+
+
+class PatientIndex:
+    """Patient resource id -> person pseudonym, for resolving references."""
+
+    def __init__(self) -> None:
+        self._map: dict[str, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def add(self, ids: pa.Array, pseudonyms: pa.Array) -> None:
+        for rid, p in zip(ids.to_pylist(), pseudonyms.to_pylist(), strict=True):
+            if rid is not None and p is not None:
+                self._map[rid] = bytes.fromhex(p)
+
+    def lookup(self, references: pa.Array) -> pa.Array:
+        """Pseudonyms for ``Patient/<id>`` references; null when unknown."""
+        import pyarrow as pa
+
+        get = self._map.get
+        out = []
+        for ref in references.to_pylist():
+            rid = ref[8:] if isinstance(ref, str) and ref.startswith("Patient/") else None
+            found = get(rid) if rid is not None else None
+            out.append(found.hex() if found is not None else None)
+        return pa.array(out, pa.string())
+
+
+def fhir_batches(
+    store: Store, key: str, view: ViewSpec, batch_lines: int
+) -> Iterator[RawBatch]:
+    """Flatten one NDJSON file into text columns, ``batch_lines`` lines at a time."""
+    import pyarrow as pa
+
+    paths = [(c.name, compile_path(c.path or c.name)) for c in view.columns]
+    line_no = 0
+    for lines in ndjson_lines(store.get(key, chunk_size=READ_CHUNK), batch_lines):
+        cols: dict[str, list[str | None]] = {name: [] for name, _ in paths}
+        rows: list[int] = []
+        broken: list[Broken] = []
+        for raw in lines:
+            at, line_no = line_no, line_no + 1
+            if not raw.strip():
+                continue
+            try:
+                resource = json.loads(raw)
+            except ValueError as exc:
+                text = raw.decode("utf-8", "replace")
+                broken.append(Broken(at, text, "json"))
+                del exc
+                continue
+            if not isinstance(resource, dict) or resource.get("resourceType") != view.resource:
+                broken.append(Broken(at, raw.decode("utf-8", "replace"), "resource-type"))
+                continue
+            rows.append(at)
+            for name, path in paths:
+                cols[name].append(to_text(path(resource)))
+        yield RawBatch(
+            {n: pa.array(v, pa.string()) for n, v in cols.items()},
+            pa.array(rows, pa.int64()),
+            tuple(broken),
+        )

@@ -1,0 +1,181 @@
+"""Turn one checked batch into accepted output rows and protected quarantine rows (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from passerelle.ingest.generalize import generalize
+from passerelle.ingest.pseudonym import pseudonymize
+from passerelle.ingest.schema import ColumnSpec, ViewSpec
+from passerelle.ingest.validate import check_batch, mask_shape
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["Broken", "RawBatch", "Split", "output_schema", "quarantine_schema", "split_batch"]
+
+Lookup = Callable[["pa.Array"], "pa.Array"]
+
+
+@dataclass(frozen=True, slots=True)
+class Broken:
+    """A record that could not even be split into fields (bad CSV row, broken JSON line)."""
+
+    row: int | None
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RawBatch:
+    """Text columns of consecutive records, their row numbers, and unreadable records."""
+
+    columns: dict[str, pa.Array]
+    rows: pa.Array
+    broken: tuple[Broken, ...] = field(default_factory=tuple)
+
+    @property
+    def size(self) -> int:
+        return len(self.rows) + len(self.broken)
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """The accepted table, the quarantine table, and the accepted rows' values."""
+
+    accepted: pa.Table
+    quarantine: pa.Table | None
+    values: dict[str, pa.Array]
+    reasons: list[str]
+
+
+def _out_type(col: ColumnSpec) -> pa.DataType:
+    import pyarrow as pa
+
+    if col.generalize is not None:
+        return pa.string()
+    return {"date": pa.date32(), "integer": pa.int64(), "number": pa.float64()}.get(
+        col.type, pa.string()
+    )
+
+
+def output_schema(view: ViewSpec) -> pa.Schema:
+    """Columns of the accepted table: the person pseudonym first, then kept columns."""
+    import pyarrow as pa
+
+    fields = [pa.field(view.person.column, pa.string())] if view.person else []
+    fields += [pa.field(c.name, _out_type(c)) for c in view.columns if c.kept]
+    return pa.schema(fields)
+
+
+def quarantine_schema(view: ViewSpec) -> pa.Schema:
+    """Columns of the quarantine: where, why, the pseudonym if computable, then text."""
+    import pyarrow as pa
+
+    fields = [
+        pa.field("_source", pa.string()),
+        pa.field("_row", pa.int64()),
+        pa.field("_reason", pa.string()),
+        pa.field("_text", pa.string()),
+    ]
+    if view.person:
+        fields.append(pa.field(view.person.column, pa.string()))
+    fields += [pa.field(c.name, pa.string()) for c in view.columns]
+    return pa.schema(fields)
+
+
+def _person(view: ViewSpec, values: Mapping[str, pa.Array], key: bytes, lookup: Lookup | None) -> pa.Array:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    person = view.person
+    assert person is not None
+    if person.reference is not None:
+        if lookup is None:
+            raise ValueError("a reference view needs a patient lookup")
+        return lookup(values[person.reference])
+    assert person.nir and person.birth_date and person.sex
+    nir, birth, sex = values[person.nir], values[person.birth_date], values[person.sex]
+    from passerelle.ingest.nir import nir_keys_ok
+
+    ok = pc.and_(pc.and_(nir_keys_ok(nir), pc.is_valid(birth)), pc.is_valid(sex))
+    null = pa.scalar(None, pa.string())
+    iso = pc.cast(birth, pa.string())
+    return pseudonymize(
+        key, pc.if_else(ok, nir, null), pc.if_else(ok, iso, null), pc.if_else(ok, sex, null)
+    )
+
+
+def split_batch(
+    view: ViewSpec,
+    batch: RawBatch,
+    *,
+    key: bytes,
+    source: str,
+    lookup: Lookup | None = None,
+) -> Split:
+    """Validate, pseudonymize and generalize one batch; route bad rows to quarantine."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    checked = check_batch(view, batch.columns)
+    bad, reasons = checked.bad.copy(), list(checked.reasons)
+    person = _person(view, checked.values, key, lookup) if view.person else None
+    if view.person and view.person.reference is not None and person is not None:
+        unknown = pc.fill_null(pc.is_null(person), True).to_numpy(zero_copy_only=False)
+        orphan = unknown & ~bad
+        if orphan.any():
+            bad_rows = np.flatnonzero(bad | orphan)
+            old = dict(zip(np.flatnonzero(bad).tolist(), reasons, strict=True))
+            reasons = [old.get(r, "unknown-patient") for r in bad_rows.tolist()]
+            bad = bad | orphan
+    good = pa.array(~bad)
+    out: dict[str, pa.Array] = {}
+    if view.person and person is not None:
+        out[view.person.column] = pc.filter(person, good)
+    for col in view.columns:
+        if not col.kept:
+            continue
+        value = pc.filter(checked.values[col.name], good)
+        if col.generalize is not None:
+            value = generalize(pc.cast(value, pa.string()), col.generalize)
+        out[col.name] = value
+    accepted = pa.table(out, schema=output_schema(view)) if out else pa.table({})
+    values = {name: pc.filter(v, good) for name, v in checked.values.items()}
+    quarantine = _quarantine(view, batch, bad, reasons, person, source)
+    return Split(accepted, quarantine, values, [b.reason for b in batch.broken] + reasons)
+
+
+def _quarantine(
+    view: ViewSpec,
+    batch: RawBatch,
+    bad: object,
+    reasons: list[str],
+    person: pa.Array | None,
+    source: str,
+) -> pa.Table | None:
+    import numpy as np
+    import pyarrow as pa
+
+    rows_bad = np.flatnonzero(bad)  # type: ignore[call-overload]
+    if not len(rows_bad) and not batch.broken:
+        return None
+    idx = pa.array(rows_bad, pa.int64())
+    data: dict[str, list[object]] = {
+        "_source": [source] * (len(batch.broken) + len(rows_bad)),
+        "_row": [b.row for b in batch.broken] + batch.rows.take(idx).to_pylist(),
+        "_reason": [b.reason for b in batch.broken] + reasons,
+        "_text": [mask_shape(b.text) for b in batch.broken] + [None] * len(rows_bad),
+    }
+    if view.person:
+        pseud = person.take(idx).to_pylist() if person is not None else [None] * len(rows_bad)
+        data[view.person.column] = [None] * len(batch.broken) + pseud
+    for col in view.columns:
+        raw = batch.columns[col.name].take(idx).to_pylist()
+        if not col.kept:
+            raw = [mask_shape(v) if v is not None else None for v in raw]
+        data[col.name] = [None] * len(batch.broken) + raw
+    return pa.table(data, schema=quarantine_schema(view))
