@@ -176,4 +176,18 @@ def open_dataset(source: TableSource) -> pads.Dataset:
             f"No Parquet file was found at {source.store.url}/{prefix}; "
             "check the dataset's storage location."
         )
-    return pads.dataset(files, format="parquet", filesystem=store_filesystem(source.store))
+    dataset = pads.dataset(files, format="parquet", filesystem=store_filesystem(source.store))
+    if source.columns is None:
+        return dataset
+    missing = [c for c in source.columns if c not in dataset.schema.names]
+    if missing:
+        raise UsageError(
+            f"The granted columns {', '.join(missing)} are no column of {source.store.url}/"
+            f"{prefix}; fix the grant."
+        )
+    import pyarrow as pa
+
+    schema = pa.schema([dataset.schema.field(c) for c in source.columns])
+    return pads.dataset(
+        files, schema=schema, format="parquet", filesystem=store_filesystem(source.store)
+    )
