@@ -12,7 +12,7 @@ Project extracts re-key the pseudonyms with :func:`extract_for_project`.
 from passerelle.ingest.extract import extract_for_project
 from passerelle.ingest.generalize import departement, truncate_date
 from passerelle.ingest.model import ExtractResult, IngestResult, OutputFile, TableResult
-from passerelle.ingest.nir import normalize_nir, nir_key, nir_key_ok, with_key
+from passerelle.ingest.nir import nir_key, nir_key_ok, normalize_nir, with_key
 from passerelle.ingest.pipeline import ingest, version_id
 from passerelle.ingest.pseudonym import identity_message, pseudonym
 from passerelle.ingest.schema import (

@@ -35,8 +35,8 @@ def extract_for_project(
     Output keys keep each file's name under a folder named after its table
     (the file's parent folder), e.g. ``pmsi_stays/part-00000.parquet``.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
     check_key(project_key, "project key")
     out = open_store(output_url, config=config)
@@ -48,13 +48,17 @@ def extract_for_project(
         src = open_store(parent, config=config)
         size = src.head(key).size
         try:
-            pf = pq.ParquetFile(io.BufferedReader(RangeFile(src, key, size), buffer_size=READ_CHUNK))
+            pf = pq.ParquetFile(
+                io.BufferedReader(RangeFile(src, key, size), buffer_size=READ_CHUNK)
+            )
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceFormatError(f"{url} is not a readable Parquet file ({exc}).") from None
         meta = pf.schema_arrow.metadata or {}
         declared = meta.get(PASSERELLE_META, b"").decode()
-        columns = tuple(person_columns) if person_columns is not None else tuple(
-            c for c in declared.split(",") if c
+        columns = (
+            tuple(person_columns)
+            if person_columns is not None
+            else tuple(c for c in declared.split(",") if c)
         )
         table_name = key.rsplit("/", 2)[-2] if key.count("/") else "data"
         writer = PartWriter(
@@ -68,7 +72,9 @@ def extract_for_project(
             table = pa.Table.from_batches([batch])
             for col in columns:
                 i = table.schema.get_field_index(col)
-                table = table.set_column(i, col, rekey(project_key, table.column(col).combine_chunks()))
+                table = table.set_column(
+                    i, col, rekey(project_key, table.column(col).combine_chunks())
+                )
                 rekeyed.add(col)
             writer.write(table)
             rows += table.num_rows

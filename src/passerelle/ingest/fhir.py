@@ -22,7 +22,7 @@ from passerelle.ingest.transform import Broken, RawBatch
 from passerelle.storage import Store
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["PatientIndex", "fhir_batches", "order_files", "resource_of"]
 
@@ -30,7 +30,7 @@ _TYPE = re.compile(r"^(?:[0-9]+[._-])?([A-Z][A-Za-z]+)")
 
 
 def resource_of(key: str) -> str | None:
-    """The resource type a Bulk Data file name announces (``Patient.ndjson``, ``1.Patient.ndjson``)."""
+    """The resource type a Bulk Data file name announces (``Patient.ndjson``, ``1.Patient...``)."""
     m = _TYPE.match(key.rsplit("/", 1)[-1])
     return m.group(1) if m else None
 
@@ -67,7 +67,7 @@ class PatientIndex:
 
     def lookup(self, references: pa.Array) -> pa.Array:
         """Pseudonyms for ``Patient/<id>`` references; null when unknown."""
-        import pyarrow as pa
+        import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
         get = self._map.get
         out = []
@@ -78,11 +78,9 @@ class PatientIndex:
         return pa.array(out, pa.string())
 
 
-def fhir_batches(
-    store: Store, key: str, view: ViewSpec, batch_lines: int
-) -> Iterator[RawBatch]:
+def fhir_batches(store: Store, key: str, view: ViewSpec, batch_lines: int) -> Iterator[RawBatch]:
     """Flatten one NDJSON file into text columns, ``batch_lines`` lines at a time."""
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
     paths = [(c.name, compile_path(c.path or c.name)) for c in view.columns]
     line_no = 0

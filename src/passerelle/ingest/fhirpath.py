@@ -8,6 +8,7 @@ the compiled path maps a resource (parsed JSON) to a list of values.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -41,7 +42,7 @@ def _split(path: str) -> list[str]:
     return steps
 
 
-def _members(items: list[Any], name: str) -> list[Any]:
+def _members(items: list[Any], *, name: str) -> list[Any]:
     out: list[Any] = []
     for item in items:
         if isinstance(item, dict) and name in item:
@@ -53,6 +54,10 @@ def _members(items: list[Any], name: str) -> list[Any]:
     return out
 
 
+def _where(items: list[Any], *, sub: CompiledPath, want: str) -> list[Any]:
+    return [i for i in items if any(str(v) == want for v in sub(i))]
+
+
 def compile_path(path: str) -> CompiledPath:
     """Parse ``path`` once; raise :class:`ConfigError` for anything outside the subset."""
     ops: list[Callable[[list[Any]], list[Any]]] = []
@@ -62,7 +67,7 @@ def compile_path(path: str) -> CompiledPath:
             raise ConfigError(f"FHIR path {path!r}: cannot read step {step!r}.")
         name, args = m.group("name"), m.group("args")
         if args is None:
-            ops.append(lambda items, name=name: _members(items, name))
+            ops.append(functools.partial(_members, name=name))
         elif name == "first" and not args.strip():
             ops.append(lambda items: items[:1])
         elif name == "last" and not args.strip():
@@ -72,12 +77,8 @@ def compile_path(path: str) -> CompiledPath:
         elif name == "count" and not args.strip():
             ops.append(lambda items: [len(items)])
         elif name == "where" and (w := _WHERE.match(args)):
-            sub = compile_path(w.group("field"))
-            want = w.group("value")
             ops.append(
-                lambda items, sub=sub, want=want: [
-                    i for i in items if any(str(v) == want for v in sub(i))
-                ]
+                functools.partial(_where, sub=compile_path(w.group("field")), want=w.group("value"))
             )
         else:
             raise ConfigError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["GENERALIZERS", "departement", "generalize", "truncate_date"]
 
@@ -33,8 +33,8 @@ def truncate_date(iso: str, how: str) -> str:
 
 def generalize(values: pa.Array, how: str) -> pa.Array:
     """Vectorised generalization of a string column (ISO dates or postcodes)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
     if how == "year":
         return pc.utf8_slice_codeunits(values, 0, 4)
@@ -47,4 +47,3 @@ def generalize(values: pa.Array, how: str) -> pa.Array:
         overseas = pc.is_in(two, value_set=pa.array(["97", "98"]))
         return pc.if_else(pc.equal(two, "20"), corsica, pc.if_else(overseas, three, two))
     raise ValueError(f"unknown generalization {how!r}")
-

@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["NIR_PATTERN", "nir_key", "nir_key_ok", "nir_keys_ok", "normalize_nir", "with_key"]
 
@@ -59,8 +59,8 @@ def nir_keys_ok(normalized: pa.Array) -> pa.Array:
 
     Nulls and malformed strings give false.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
     fmt = pc.fill_null(pc.match_substring_regex(normalized, f"^{NIR_PATTERN}$"), False)
     safe = pc.if_else(fmt, normalized, pa.scalar("100000000000000"))
@@ -82,6 +82,6 @@ def nir_keys_ok(normalized: pa.Array) -> pa.Array:
 
 
 def _mod97(number: pa.Array) -> pa.Array:
-    import pyarrow.compute as pc
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
     return pc.subtract(number, pc.multiply(pc.divide(number, 97), 97))

@@ -10,8 +10,8 @@ from passerelle.ingest.model import OutputFile
 from passerelle.storage import Store
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["PartWriter", "verify_file"]
 
@@ -42,7 +42,7 @@ class PartWriter:
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
         at = 0
         while at < table.num_rows:
@@ -52,7 +52,9 @@ class PartWriter:
                     self._buffer, self.schema, compression="zstd", compression_level=1
                 )
             take = min(self._limit - self._rows, table.num_rows - at)
-            self._writer.write_table(table.slice(at, take).cast(self.schema), row_group_size=128 * 1024)
+            self._writer.write_table(
+                table.slice(at, take).cast(self.schema), row_group_size=128 * 1024
+            )
             self._rows += take
             self.rows += take
             at += take
@@ -75,11 +77,11 @@ class PartWriter:
     def close(self) -> list[OutputFile]:
         """Write the last part (an empty table is still written once, to carry the schema)."""
         if self._writer is None and not self.files:
-            import pyarrow as pa
+            import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
             self.write(pa.Table.from_batches([], self.schema))
             if self._writer is None:
-                import pyarrow.parquet as pq
+                import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
                 self._buffer = io.BytesIO()
                 self._writer = pq.ParquetWriter(self._buffer, self.schema)

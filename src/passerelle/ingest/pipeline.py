@@ -9,6 +9,7 @@ manifest last (its presence marks the version complete).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -25,7 +26,7 @@ from passerelle.ingest.schema import SourceSchema, ViewSpec, load_schema
 from passerelle.ingest.sources import digest_objects
 from passerelle.ingest.tabular import csv_batches, parquet_batches
 from passerelle.ingest.transform import RawBatch, output_schema, quarantine_schema, split_batch
-from passerelle.storage import Store, StorageConfig, open_store, split_object_url
+from passerelle.storage import StorageConfig, Store, open_store, split_object_url
 
 __all__ = ["FORMAT", "MANIFEST", "ingest", "version_id"]
 
@@ -44,12 +45,16 @@ def version_id(input_sha256: str, schema: SourceSchema, key: bytes) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _source_objects(source_url: str, kind: str, config: StorageConfig | None) -> tuple[Store, list[str]]:
+def _source_objects(
+    source_url: str, kind: str, config: StorageConfig | None
+) -> tuple[Store, list[str]]:
     if kind == "fhir-ndjson" and not source_url.rstrip("/").endswith(".ndjson"):
         store = open_store(source_url, config=config)
         keys = [o.key for o in store.list() if o.key.endswith(".ndjson")]
         if not keys:
-            raise SourceFormatError(f"{source_url} holds no .ndjson files; point at a Bulk Data export folder.")
+            raise SourceFormatError(
+                f"{source_url} holds no .ndjson files; point at a Bulk Data export folder."
+            )
         return store, keys
     parent, key = split_object_url(source_url)
     store = open_store(parent, config=config)
@@ -147,7 +152,9 @@ def ingest(
     if not isinstance(schema, SourceSchema):
         schema = load_schema(schema)
     if kind is not None and kind != schema.kind:
-        raise UsageError(f"The schema declares kind {schema.kind!r}, not {kind!r}; use the matching schema.")
+        raise UsageError(
+            f"The schema declares kind {schema.kind!r}, not {kind!r}; use the matching schema."
+        )
     src, keys = _source_objects(source_url, schema.kind, config)
     base = src.url.rstrip("/")
     labels = [(k if schema.kind == "fhir-ndjson" else "", k) for k in keys]
@@ -163,7 +170,9 @@ def ingest(
     try:
         if schema.kind == "csv":
             label = f"{base}/{keys[0]}"
-            run.feed(schema.views[0], csv_batches(src, keys[0], schema, label), pseudonym_key, keys[0])
+            run.feed(
+                schema.views[0], csv_batches(src, keys[0], schema, label), pseudonym_key, keys[0]
+            )
         elif schema.kind == "parquet":
             label = f"{base}/{keys[0]}"
             batches = parquet_batches(src, keys[0], schema, label, batch_rows)
@@ -177,10 +186,8 @@ def ingest(
             w.close()
     except BaseException:
         for store, f in run.written():
-            try:
+            with contextlib.suppress(Exception):  # best effort: the original error wins
                 store.delete(f.key)
-            except Exception:  # noqa: BLE001 - best effort cleanup, the original error wins
-                pass
         raise
     tables = tuple(
         TableResult(

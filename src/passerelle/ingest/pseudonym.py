@@ -17,7 +17,7 @@ from passerelle.errors import UsageError
 from passerelle.ingest.nir import normalize_nir
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = [
     "MIN_KEY_BYTES",
@@ -71,8 +71,8 @@ def pseudonym(key: bytes, nir: str, birth_date: str, sex: str) -> str:
 
 def _hmac_column(key: bytes, messages: pa.Array) -> pa.Array:
     """HMAC-hex of every string of ``messages``, computing each distinct value once."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
     encoded = pc.dictionary_encode(messages)
     digest = hmac.digest
@@ -86,7 +86,7 @@ def _hmac_column(key: bytes, messages: pa.Array) -> pa.Array:
 def pseudonymize(key: bytes, nir: pa.Array, birth_date: pa.Array, sex: pa.Array) -> pa.Array:
     """Vectorised :func:`pseudonym`: ``nir`` normalized 15-character strings,
     ``birth_date`` ISO strings, ``sex`` codes ``1``/``2``; nulls stay null."""
-    import pyarrow.compute as pc
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
     body = pc.utf8_slice_codeunits(nir, 0, 13)
     return _hmac_column(key, pc.binary_join_element_wise(body, birth_date, sex, "|"))

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -112,8 +112,8 @@ class SourceSchema:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-_COLUMN_KEYS = set(ColumnSpec.__slots__)  # type: ignore[attr-defined]
-_PERSON_KEYS = set(PersonSpec.__slots__)  # type: ignore[attr-defined]
+_COLUMN_KEYS = set(ColumnSpec.__slots__)
+_PERSON_KEYS = set(PersonSpec.__slots__)
 
 
 def _fail(where: str, what: str) -> ConfigError:
@@ -168,9 +168,7 @@ def _person(raw: Any, where: str, names: set[str]) -> PersonSpec | None:
 
 
 def _view(raw: dict[str, Any], where: str, fhir: bool) -> ViewSpec:
-    columns = tuple(
-        _column(c, where, fhir) for c in raw.get("columns", []) if isinstance(c, dict)
-    )
+    columns = tuple(_column(c, where, fhir) for c in raw.get("columns", []) if isinstance(c, dict))
     if not columns:
         raise _fail(where, "declares no columns")
     names = [c.name for c in columns]
@@ -200,9 +198,7 @@ def parse_schema(text: str, *, origin: str = "<text>") -> SourceSchema:
         raise _fail(origin, "[dataset] name must be lowercase letters, digits and _")
     if kind == "fhir-ndjson":
         raw_views = doc.get("views", [])
-        views = tuple(
-            _view(v, f"{origin} view {v.get('name')!r}", True) for v in raw_views
-        )
+        views = tuple(_view(v, f"{origin} view {v.get('name')!r}", True) for v in raw_views)
         if not views or any(not v.resource or not v.name for v in views):
             raise _fail(origin, "FHIR schemas need [[views]] with a name and a resource")
         patients = [v for v in views if v.person is not None and v.person.id is not None]
@@ -242,5 +238,7 @@ def shipped_schema(name: str) -> SourceSchema:
 
     resource = files("passerelle.ingest").joinpath("schemas").joinpath(f"{name}.toml")
     if not resource.is_file():
-        raise ConfigError(f"No shipped schema named {name!r}; use pmsi_stays, dcir_claims or fhir_bulk.")
+        raise ConfigError(
+            f"No shipped schema named {name!r}; use pmsi_stays, dcir_claims or fhir_bulk."
+        )
     return parse_schema(resource.read_text(encoding="utf-8"), origin=f"{name}.toml")

@@ -14,7 +14,7 @@ from passerelle.ingest.transform import Broken, RawBatch
 from passerelle.storage import Store
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    pass
 
 __all__ = ["BLOCK_SIZE", "check_columns", "csv_batches", "parquet_batches"]
 
@@ -79,12 +79,10 @@ def _arrow_error(exc: Exception, label: str, schema: SourceSchema) -> SourceForm
     return SourceFormatError(f"{label} cannot be read as CSV ({first}); check the export.")
 
 
-def csv_batches(
-    store: Store, key: str, schema: SourceSchema, label: str
-) -> Iterator[RawBatch]:
+def csv_batches(store: Store, key: str, schema: SourceSchema, label: str) -> Iterator[RawBatch]:
     """Parse the CSV object ``key`` in blocks; malformed rows come back as :class:`Broken`."""
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.csv as pcsv  # type: ignore[import-untyped, unused-ignore]
 
     view = schema.views[0]
     chunks = iter(store.get(key, chunk_size=READ_CHUNK))
@@ -128,7 +126,9 @@ def csv_batches(
             yield RawBatch({n: batch.column(n) for n in names}, rows, found)
         if broken:
             yield RawBatch(
-                {n: pa.array([], pa.string()) for n in names}, pa.array([], pa.int64()), tuple(broken)
+                {n: pa.array([], pa.string()) for n in names},
+                pa.array([], pa.int64()),
+                tuple(broken),
             )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
         raise _arrow_error(exc, label, schema) from None
@@ -138,9 +138,9 @@ def parquet_batches(
     store: Store, key: str, schema: SourceSchema, label: str, batch_rows: int
 ) -> Iterator[RawBatch]:
     """Read the Parquet object ``key`` row group by row group, every column cast to text."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
     view = schema.views[0]
     size = store.head(key).size

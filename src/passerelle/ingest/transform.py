@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from passerelle.ingest.generalize import generalize
 from passerelle.ingest.pseudonym import pseudonymize
@@ -12,7 +12,9 @@ from passerelle.ingest.schema import ColumnSpec, ViewSpec
 from passerelle.ingest.validate import check_batch, mask_shape
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    import numpy as np
+    import numpy.typing as npt
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["Broken", "RawBatch", "Split", "output_schema", "quarantine_schema", "split_batch"]
 
@@ -52,7 +54,7 @@ class Split:
 
 
 def _out_type(col: ColumnSpec) -> pa.DataType:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
     if col.generalize is not None:
         return pa.string()
@@ -63,7 +65,7 @@ def _out_type(col: ColumnSpec) -> pa.DataType:
 
 def output_schema(view: ViewSpec) -> pa.Schema:
     """Columns of the accepted table: the person pseudonym first, then kept columns."""
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
     fields = [pa.field(view.person.column, pa.string())] if view.person else []
     fields += [pa.field(c.name, _out_type(c)) for c in view.columns if c.kept]
@@ -72,7 +74,7 @@ def output_schema(view: ViewSpec) -> pa.Schema:
 
 def quarantine_schema(view: ViewSpec) -> pa.Schema:
     """Columns of the quarantine: where, why, the pseudonym if computable, then text."""
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
     fields = [
         pa.field("_source", pa.string()),
@@ -86,9 +88,11 @@ def quarantine_schema(view: ViewSpec) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _person(view: ViewSpec, values: Mapping[str, pa.Array], key: bytes, lookup: Lookup | None) -> pa.Array:
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def _person(
+    view: ViewSpec, values: Mapping[str, pa.Array], key: bytes, lookup: Lookup | None
+) -> pa.Array:
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
     person = view.person
     assert person is not None
@@ -118,8 +122,8 @@ def split_batch(
 ) -> Split:
     """Validate, pseudonymize and generalize one batch; route bad rows to quarantine."""
     import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
     checked = check_batch(view, batch.columns)
     bad, reasons = checked.bad.copy(), list(checked.reasons)
@@ -152,19 +156,19 @@ def split_batch(
 def _quarantine(
     view: ViewSpec,
     batch: RawBatch,
-    bad: object,
+    bad: npt.NDArray[np.bool_],
     reasons: list[str],
     person: pa.Array | None,
     source: str,
 ) -> pa.Table | None:
     import numpy as np
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-    rows_bad = np.flatnonzero(bad)  # type: ignore[call-overload]
+    rows_bad = np.flatnonzero(bad)
     if not len(rows_bad) and not batch.broken:
         return None
     idx = pa.array(rows_bad, pa.int64())
-    data: dict[str, list[object]] = {
+    data: dict[str, list[Any]] = {
         "_source": [source] * (len(batch.broken) + len(rows_bad)),
         "_row": [b.row for b in batch.broken] + batch.rows.take(idx).to_pylist(),
         "_reason": [b.reason for b in batch.broken] + reasons,

@@ -18,7 +18,7 @@ from passerelle.ingest.schema import ColumnSpec, ViewSpec
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["Checked", "check_batch", "mask_shape"]
 
@@ -45,13 +45,13 @@ def mask_shape(text: str) -> str:
 
 
 def _np(mask: pa.Array) -> npt.NDArray[np.bool_]:
-    import pyarrow.compute as pc
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
     return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
 
 
 def _pattern_fails(col: ColumnSpec, text: pa.Array) -> pa.Array:
-    import pyarrow.compute as pc
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
     regex = f"^(?:{col.pattern})$"
     if col.list_separator is None:
@@ -61,19 +61,17 @@ def _pattern_fails(col: ColumnSpec, text: pa.Array) -> pa.Array:
     wrong = pc.invert(pc.match_substring_regex(flat, regex))
     parents = pc.list_parent_indices(parts)
     import numpy as np
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
     rows = np.zeros(len(text), dtype=bool)
     rows[parents.to_numpy()[_np(wrong)]] = True
     return pa.array(rows)
 
 
-def _check_column(
-    col: ColumnSpec, raw: pa.Array
-) -> tuple[list[tuple[pa.Array, str]], pa.Array]:
+def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[pa.Array, str]], pa.Array]:
     """(failure masks with reasons, typed values) for one column."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
     fails: list[tuple[pa.Array, str]] = []
     present = pc.fill_null(pc.not_equal(raw, ""), False)
@@ -96,7 +94,9 @@ def _check_column(
         iso = col.format == "%Y-%m-%d"
         if iso:  # accept FHIR dateTimes: keep the date part
             is_dt = pc.equal(pc.utf8_slice_codeunits(text, 10, 11), "T")
-            text = pc.if_else(pc.fill_null(is_dt, False), pc.utf8_slice_codeunits(text, 0, 10), text)
+            text = pc.if_else(
+                pc.fill_null(is_dt, False), pc.utf8_slice_codeunits(text, 0, 10), text
+            )
         stamp = pc.strptime(text, format=col.format, unit="s", error_is_null=True)
         round_trip = pc.equal(pc.strftime(stamp, format=col.format), text)
         bad = pc.and_(pc.is_valid(text), pc.invert(pc.fill_null(round_trip, False)))
@@ -108,7 +108,9 @@ def _check_column(
 
                 fails.append((op(value, pa.scalar(date.fromisoformat(bound))), f"range:{col.name}"))
     elif col.type in ("integer", "number"):
-        bad = pc.invert(pc.match_substring_regex(text, _INTEGER if col.type == "integer" else _NUMBER))
+        bad = pc.invert(
+            pc.match_substring_regex(text, _INTEGER if col.type == "integer" else _NUMBER)
+        )
         fails.append((bad, f"number:{col.name}"))
         clean = pc.if_else(pc.fill_null(bad, False), pa.scalar(None, pa.string()), text)
         value = pc.cast(clean, pa.int64() if col.type == "integer" else pa.float64())
@@ -143,7 +145,5 @@ def check_batch(view: ViewSpec, columns: dict[str, pa.Array]) -> Checked:
     if failures:
         rows = np.flatnonzero(bad)
         picked = [(m[rows], reason) for m, reason in failures]
-        reasons = [
-            ";".join(reason for m, reason in picked if m[k]) for k in range(len(rows))
-        ]
+        reasons = [";".join(reason for m, reason in picked if m[k]) for k in range(len(rows))]
     return Checked(bad, reasons, values)

@@ -16,17 +16,39 @@ from passerelle.synth.population import Persons
 
 if TYPE_CHECKING:
     import numpy as np
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["DEFECT_REASONS", "FhirChunk", "claims_rows", "fhir_rows", "stays_rows"]
 
 ICD10 = (
-    "I10", "E119", "J189", "I500", "N179", "K359", "S720", "C509", "F329", "J441",
-    "I214", "A419", "R074", "K802", "O800", "G409", "M170", "E669", "Z380", "I639",
+    "I10",
+    "E119",
+    "J189",
+    "I500",
+    "N179",
+    "K359",
+    "S720",
+    "C509",
+    "F329",
+    "J441",
+    "I214",
+    "A419",
+    "R074",
+    "K802",
+    "O800",
+    "G409",
+    "M170",
+    "E669",
+    "Z380",
+    "I639",
 )
 CCAM = ("DEQP003", "YYYY600", "ZBQK002", "HHFA016", "NFKA008", "EBQF001", "JQGD010", "AHQB026")
 NGAP = ("C", "CS", "G", "GS", "V", "AMI", "K", "B", "APC", "TCG")
-LOINC = (("4548-4", "%", 4.0, 9.0), ("2339-0", "mg/dL", 70.0, 180.0), ("8480-6", "mm[Hg]", 95.0, 170.0))
+LOINC = (
+    ("4548-4", "%", 4.0, 9.0),
+    ("2339-0", "mg/dL", 70.0, 180.0),
+    ("8480-6", "mm[Hg]", 95.0, 170.0),
+)
 MODES = ("domicile", "transfert", "mutation", "deces")
 DEFECT_REASONS = {
     "bad-nir-key": "nir-key",
@@ -53,13 +75,15 @@ def _dates_after(rng: np.random.Generator, birth: np.ndarray) -> np.ndarray:
     lo = np.maximum(birth, np.datetime64(STAY_FROM, "D"))
     hi = np.datetime64(STAY_TO, "D")
     span = (hi - lo).astype(int) + 1
-    return lo + (rng.random(len(birth)) * span).astype("timedelta64[D]")
+    dates: np.ndarray = lo + (rng.random(len(birth)) * span).astype("timedelta64[D]")
+    return dates
 
 
 def _pick(rng: np.random.Generator, values: tuple[str, ...], n: int) -> np.ndarray:
     import numpy as np
 
-    return np.array(values)[rng.integers(0, len(values), n)]
+    picked: np.ndarray = np.array(values)[rng.integers(0, len(values), n)]
+    return picked
 
 
 def _joined(rng: np.random.Generator, values: tuple[str, ...], n: int, most: int) -> list[str]:
@@ -77,7 +101,7 @@ def stays_rows(
 ) -> tuple[pa.Table, list[tuple[int, str]]]:
     """PMSI-style stays (all columns as text, as the CSV carries them)."""
     import numpy as np
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
     counts = rng.poisson(per_person, len(persons))
     who = np.repeat(np.arange(len(persons)), counts)
@@ -116,7 +140,9 @@ def stays_rows(
             "sex": persons.sex[who].astype(str),
             "postcode": persons.postcode[who],
             "phone": persons.phone[who],
-            "finess": np.char.add("0", np.char.zfill((rng.integers(1, 200, n) * 4_999_999 % 10**8).astype(str), 8)),
+            "finess": np.char.add(
+                "0", np.char.zfill((rng.integers(1, 200, n) * 4_999_999 % 10**8).astype(str), 8)
+            ),
             "admission_date": admit_s.astype(str),
             "discharge_date": discharge.astype(str),
             "main_diagnosis": main.astype(str),
@@ -134,7 +160,7 @@ def claims_rows(
 ) -> tuple[pa.Table, list[tuple[int, str]]]:
     """DCIR-style outpatient claims, typed as the Parquet carries them."""
     import numpy as np
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
     counts = rng.poisson(per_person, len(persons))
     who = np.repeat(np.arange(len(persons)), counts)
@@ -220,8 +246,9 @@ def fhir_rows(
         else:
             out.lines["Patient"].append(_dump(patient))
         starts = _dates_after(rng, np.repeat(persons.birth[p], int(visits[k])))
+        visit_ids = rng.integers(0, 2**63, len(starts))
         for v, start in enumerate(starts.tolist()):
-            eid = f"{pid[:24]}e{v:07d}"
+            eid = f"{int(visit_ids[v]):016x}e{v}"
             day = str(start)
             end = str(start + np.timedelta64(int(rng.integers(0, 20)), "D"))
             subject = {"reference": f"Patient/{pid}"}
@@ -249,7 +276,10 @@ def fhir_rows(
                         "encounter": {"reference": f"Encounter/{eid}"},
                         "code": {
                             "coding": [
-                                {"system": "http://hl7.org/fhir/sid/icd-10", "code": f"{code[:3]}.{code[3:]}".rstrip(".")}
+                                {
+                                    "system": "http://hl7.org/fhir/sid/icd-10",
+                                    "code": f"{code[:3]}.{code[3:]}".rstrip("."),
+                                }
                             ]
                         },
                         "recordedDate": day,
@@ -267,7 +297,10 @@ def fhir_rows(
                             "status": "final",
                             "subject": subject,
                             "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
-                            "valueQuantity": {"value": round(float(rng.uniform(lo, hi)), 1), "unit": unit},
+                            "valueQuantity": {
+                                "value": round(float(rng.uniform(lo, hi)), 1),
+                                "unit": unit,
+                            },
                             "effectiveDateTime": day,
                         },
                     )

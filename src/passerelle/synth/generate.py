@@ -73,9 +73,9 @@ def synthesize(
 ) -> SynthResult:
     """Generate ``persons`` persons and their three extracts under ``out``."""
     import numpy as np
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.csv as pcsv  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
     if not 1 <= persons <= MAX_PERSONS:
         raise UsageError(f"--persons must be between 1 and {MAX_PERSONS:,}, not {persons:,}.")
@@ -119,16 +119,22 @@ def synthesize(
                 for row, kind in bad:
                     dw.writerow(["stays", "stays.csv", row, kind, expected_reason("stays", kind)])
                     defects["stays"] += 1
-                claims, bad = claims_rows(people, rng, rows["claims"], defect_rate, claims_per_person)
+                claims, bad = claims_rows(
+                    people, rng, rows["claims"], defect_rate, claims_per_person
+                )
                 claims_writer = claims_writer or pq.ParquetWriter(
                     str(root / "claims.parquet"), claims.schema, compression="zstd"
                 )
                 claims_writer.write_table(claims, row_group_size=256 * 1024)
                 rows["claims"] += claims.num_rows
                 for row, kind in bad:
-                    dw.writerow(["claims", "claims.parquet", row, kind, expected_reason("claims", kind)])
+                    dw.writerow(
+                        ["claims", "claims.parquet", row, kind, expected_reason("claims", kind)]
+                    )
                     defects["claims"] += 1
-                fhir = fhir_rows(people, rng, {t: rows[t] for t in FHIR_TYPES}, defect_rate, fhir_fraction)
+                fhir = fhir_rows(
+                    people, rng, {t: rows[t] for t in FHIR_TYPES}, defect_rate, fhir_fraction
+                )
                 for t in FHIR_TYPES:
                     lines = fhir.lines[t]
                     if lines:

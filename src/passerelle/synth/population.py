@@ -24,16 +24,69 @@ METRO_DEPARTEMENTS = tuple(
 )
 OVERSEAS = ("971", "972", "973", "974", "976")
 FIRST_NAMES_M = (
-    "JEAN", "PIERRE", "MICHEL", "ANDRE", "PHILIPPE", "NICOLAS", "LUCAS", "HUGO", "THOMAS",
-    "ANTOINE", "JULIEN", "MATHIEU", "YANNICK", "GILLES", "BERNARD", "KARIM", "MEHDI", "THEO",
+    "JEAN",
+    "PIERRE",
+    "MICHEL",
+    "ANDRE",
+    "PHILIPPE",
+    "NICOLAS",
+    "LUCAS",
+    "HUGO",
+    "THOMAS",
+    "ANTOINE",
+    "JULIEN",
+    "MATHIEU",
+    "YANNICK",
+    "GILLES",
+    "BERNARD",
+    "KARIM",
+    "MEHDI",
+    "THEO",
 )
 FIRST_NAMES_F = (
-    "MARIE", "NATHALIE", "ISABELLE", "SYLVIE", "CATHERINE", "JULIE", "CAMILLE", "EMMA",
-    "CHLOE", "SOPHIE", "AMELIE", "LAURENCE", "NADIA", "FATIMA", "CELINE", "MANON", "LOUISE",
+    "MARIE",
+    "NATHALIE",
+    "ISABELLE",
+    "SYLVIE",
+    "CATHERINE",
+    "JULIE",
+    "CAMILLE",
+    "EMMA",
+    "CHLOE",
+    "SOPHIE",
+    "AMELIE",
+    "LAURENCE",
+    "NADIA",
+    "FATIMA",
+    "CELINE",
+    "MANON",
+    "LOUISE",
 )
 _SYLLABLES = (
-    "KER", "VAL", "LOR", "BEN", "MAR", "TIN", "DUR", "GOU", "RIV", "BAL", "CHE", "NOV",
-    "PEL", "SAU", "TRI", "ZAR", "FON", "LAN", "MOR", "QUE", "ROC", "VIL", "BRE", "DAN",
+    "KER",
+    "VAL",
+    "LOR",
+    "BEN",
+    "MAR",
+    "TIN",
+    "DUR",
+    "GOU",
+    "RIV",
+    "BAL",
+    "CHE",
+    "NOV",
+    "PEL",
+    "SAU",
+    "TRI",
+    "ZAR",
+    "FON",
+    "LAN",
+    "MOR",
+    "QUE",
+    "ROC",
+    "VIL",
+    "BRE",
+    "DAN",
 )
 _KEY_NUMBER = {"2A": 19, "2B": 18}
 _SCRAMBLE = 1_000_003  # coprime with 96 million: index -> slot is a bijection
@@ -108,12 +161,17 @@ def persons_chunk(seed: int, chunk: int, total: int) -> Persons:
     res_dept = choices[rng.integers(0, len(choices), n)]
     res_dept = np.where(res_dept == "2A", "20", np.where(res_dept == "2B", "20", res_dept))
     tail = rng.integers(0, 1000, n)
-    corsica_tail = np.where(choices[rng.integers(0, 2, n) + 19] == "2A", tail % 200, 200 + tail % 500)
+    corsica_tail = np.where(
+        choices[rng.integers(0, 2, n) + 19] == "2A", tail % 200, 200 + tail % 500
+    )
     tail = np.where(res_dept == "20", corsica_tail, tail)
     postcode = np.char.add(res_dept, _strings(tail, 3))
     postcode = np.where(
         overseas,
-        np.char.add(np.array(OVERSEAS)[rng.integers(0, len(OVERSEAS), n)], _strings(rng.integers(0, 100, n), 2)),
+        np.char.add(
+            np.array(OVERSEAS)[rng.integers(0, len(OVERSEAS), n)],
+            _strings(rng.integers(0, 100, n), 2),
+        ),
         postcode,
     )
     phone = np.char.add(
