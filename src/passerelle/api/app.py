@@ -1,0 +1,57 @@
+"""The hub's HTTP API, built from a ``Hub`` (nothing happens at import time).
+
+Routes are thin: parse and validate the request, call one ``passerelle.hub``
+function with the authenticated ``Principal``, render its view. Permissions,
+states and the audit trail are the library's business.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from passerelle.hub.hub import Hub
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """\
+The passerelle hub: catalog, research projects, grants, users, tokens and the
+tamper-evident audit log. Every route but `/health` needs
+`Authorization: Bearer pst_...`. Every error has the body
+`{"error": {"status", "code", "message"}}`. See `docs/api.md`.
+"""
+
+_TAGS = [
+    {"name": "organizations", "description": "Organizations that supply data."},
+    {"name": "datasets", "description": "The catalog: datasets and their versions."},
+    {"name": "projects", "description": "Research projects, their status and members."},
+    {"name": "grants", "description": "Datasets granted to approved projects."},
+    {"name": "users", "description": "Users and their roles."},
+    {"name": "tokens", "description": "API tokens: hashed, expiring, revocable."},
+    {"name": "audit", "description": "The hash-chained audit log."},
+    {"name": "health", "description": "Liveness, without a token."},
+]
+
+
+def create_app(hub: Hub) -> FastAPI:
+    """The FastAPI application serving ``hub``."""
+    from fastapi import FastAPI
+
+    from passerelle import __version__
+    from passerelle.api import audit, datasets, grants, health, orgs, projects, tokens, users
+    from passerelle.api.errors import install_handlers
+
+    app = FastAPI(
+        title="passerelle hub",
+        version=__version__,
+        description=_DESCRIPTION,
+        openapi_tags=_TAGS,
+    )
+    app.state.hub = hub
+    install_handlers(app)
+    for module in (health, orgs, datasets, projects, grants, users, tokens, audit):
+        app.include_router(module.router())
+
+    return app

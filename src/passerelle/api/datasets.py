@@ -1,0 +1,92 @@
+"""``/datasets``: the catalog entries and their versions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from passerelle.api.auth import Actor, HubDep
+from passerelle.api.errors import ERROR_RESPONSES
+from passerelle.api.models import DatasetCreate, DatasetUpdate, ListPage, VersionCreate
+from passerelle.api.params import DatasetName, Limit, Offset, list_page
+from passerelle.hub.views import DatasetFile, DatasetVersionView, DatasetView, Page
+
+__all__ = ["router"]
+
+
+def router() -> APIRouter:
+    r = APIRouter(prefix="/datasets", tags=["datasets"], responses=ERROR_RESPONSES)
+
+    @r.post("", status_code=201, summary="Register a dataset (stewards)")
+    def create(body: DatasetCreate, hub: HubDep, actor: Actor) -> DatasetView:
+        from passerelle.hub import create_dataset
+
+        return create_dataset(
+            hub,
+            actor,
+            name=body.name,
+            organization=body.organization,
+            classification=body.classification,
+            description=body.description,
+            schema=[c.model_dump() for c in body.schema_],
+            format=body.format,
+            discoverable=body.discoverable,
+            locations=body.locations,
+        )
+
+    @r.get("", summary="List the catalog entries the caller may see")
+    def list_all(
+        hub: HubDep, actor: Actor, limit: Limit = 100, offset: Offset = 0
+    ) -> Page[DatasetView]:
+        from passerelle.hub import list_datasets
+
+        return list_datasets(hub, actor, limit=limit, offset=offset)
+
+    @r.get("/{name}", summary="Read a catalog entry")
+    def read(name: DatasetName, hub: HubDep, actor: Actor) -> DatasetView:
+        from passerelle.hub import get_dataset
+
+        return get_dataset(hub, actor, name)
+
+    @r.patch("/{name}", summary="Change a dataset's description, visibility or locations")
+    def update(name: DatasetName, body: DatasetUpdate, hub: HubDep, actor: Actor) -> DatasetView:
+        from passerelle.hub import update_dataset
+
+        return update_dataset(
+            hub,
+            actor,
+            name,
+            description=body.description,
+            discoverable=body.discoverable,
+            locations=body.locations,
+        )
+
+    @r.post(
+        "/{name}/versions",
+        status_code=201,
+        summary="Add a version (the same digest again returns the existing one)",
+    )
+    def add(
+        name: DatasetName, body: VersionCreate, hub: HubDep, actor: Actor
+    ) -> DatasetVersionView:
+        from passerelle.hub import add_version
+
+        return add_version(
+            hub,
+            actor,
+            name,
+            digest=body.digest,
+            schema=[c.model_dump() for c in body.schema_],
+            row_count=body.row_count,
+            files=[DatasetFile(**f.model_dump()) for f in body.files],
+            note=body.note,
+        )
+
+    @r.get("/{name}/versions", summary="A dataset's version history")
+    def versions(
+        name: DatasetName, hub: HubDep, actor: Actor, limit: Limit = 100, offset: Offset = 0
+    ) -> ListPage[DatasetVersionView]:
+        from passerelle.hub import list_versions
+
+        return list_page(list_versions(hub, actor, name), limit, offset)
+
+    return r

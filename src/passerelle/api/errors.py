@@ -1,0 +1,187 @@
+"""One error body for every failure the API returns, and the handlers that build it.
+
+Every 4xx/5xx answer looks the same::
+
+    {"error": {"status": 403, "code": "permission_denied", "message": "permission denied: ..."}}
+
+Request validation failures (422) add ``fields``: where each problem is and what
+it is. Library errors (``passerelle.errors``) map to statuses by class; unknown
+routes and methods get the same body; an unexpected bug is a 500 with a generic
+sentence (and a log line), never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from passerelle.errors import (
+    AuthenticationError,
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    PasserelleError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    TransientError,
+    UnsupportedOperationError,
+)
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
+__all__ = ["ERROR_RESPONSES", "ErrorBody", "ErrorDetail", "FieldProblem", "install_handlers"]
+
+log = logging.getLogger("passerelle.api")
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    500: "internal_error",
+    501: "not_implemented",
+    503: "unavailable",
+}
+
+
+class FieldProblem(BaseModel):
+    """One invalid part of a request."""
+
+    location: str = Field(description="Where: e.g. `body.title` or `query.limit`.")
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    status: int = Field(description="The HTTP status, repeated.")
+    code: str = Field(description="A stable machine-readable code, e.g. `permission_denied`.")
+    message: str = Field(description="One sentence: what is wrong and what to do.")
+    fields: list[FieldProblem] | None = Field(
+        default=None, description="For request validation errors: each invalid field."
+    )
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+def _doc(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _doc("Missing, unknown, expired or revoked token."),
+    403: _doc("The token's user may not do this (the refusal is audited)."),
+    404: _doc("No such resource, or one the caller may not know exists."),
+    409: _doc("The request clashes with the current state (duplicate, wrong status)."),
+    422: _doc("The request is malformed or a value is invalid."),
+    503: _doc("The hub's database or storage is unreachable or misconfigured; retry later."),
+}
+"""Error responses every authenticated route may return (for the OpenAPI document)."""
+
+
+def status_of(exc: PasserelleError) -> int:
+    """The HTTP status for a library error."""
+    if isinstance(exc, AuthenticationError):
+        return 401
+    if isinstance(exc, PermissionDeniedError):
+        return 403
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, ConflictError):
+        return 409
+    if isinstance(exc, PreconditionFailedError):
+        return 412
+    if isinstance(exc, ConfigError | TransientError):
+        return 503  # the hub's own setup or a backend, not the caller's input
+    if isinstance(exc, UnsupportedOperationError):
+        return 501
+    return 422  # UsageError and every other terminal error: the request cannot succeed as is
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    fields: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    from fastapi.responses import JSONResponse
+
+    detail = ErrorDetail(
+        status=status, code=_CODES.get(status, "error"), message=message, fields=fields
+    )
+    body = ErrorBody(error=detail).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _location(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    return ".".join(str(part) for part in loc) or "request"
+
+
+def _validation_fields(errors: Any) -> list[FieldProblem]:
+    return [FieldProblem(location=_location(e.get("loc", ())), message=e["msg"]) for e in errors]
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into the one error body."""
+    from fastapi.exceptions import RequestValidationError
+    from sqlalchemy.exc import DataError
+    from starlette.exceptions import HTTPException
+
+    async def on_library_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, PasserelleError)
+        status = status_of(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status == 503:
+            headers = {"Retry-After": "5"}
+            log.warning("hub unavailable: %s", exc)
+        return error_response(status, str(exc), headers=headers)
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        fields = _validation_fields(exc.errors())
+        first = fields[0] if fields else FieldProblem(location="request", message="invalid")
+        more = f" (and {len(fields) - 1} more problem(s))" if len(fields) > 1 else ""
+        message = f"invalid request: {first.location}: {first.message}{more}"
+        return error_response(422, message, fields=fields)
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        status = exc.status_code
+        if status == 404:
+            message = f"no route {request.url.path}: see /docs for the API's routes"
+        elif status == 405:
+            message = f"{request.method} is not allowed on {request.url.path}: see /docs"
+        else:
+            message = str(exc.detail)
+        return error_response(status, message, headers=getattr(exc, "headers", None))
+
+    async def on_database_value(request: Request, exc: Exception) -> JSONResponse:
+        log.info("database refused a value: %s", exc)
+        return error_response(
+            422, "a value is out of range or not storable in the hub database; check the input"
+        )
+
+    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(
+            500, "the hub failed unexpectedly; the error is logged, tell the hub's operator"
+        )
+
+    app.add_exception_handler(PasserelleError, on_library_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(DataError, on_database_value)
+    app.add_exception_handler(Exception, on_bug)

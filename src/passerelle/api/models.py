@@ -1,0 +1,232 @@
+"""Request and response bodies the library's views do not already describe.
+
+Requests are validated strictly before any library call: unknown fields are
+refused, strings are bounded (to what the database columns hold) and free of
+control characters, roles, kinds and classifications are enums, dates are
+ISO dates. The library still decides everything else (names, permissions,
+states); responses reuse its view dataclasses.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from passerelle.hub.rules import Role
+
+__all__ = [
+    "MAX_INT",
+    "AuditEventOut",
+    "AuditPage",
+    "Classification",
+    "ColumnIn",
+    "DatasetCreate",
+    "DatasetFileIn",
+    "DatasetUpdate",
+    "GrantCreate",
+    "Health",
+    "Ident",
+    "Line",
+    "ListPage",
+    "MemberAdd",
+    "OrganizationCreate",
+    "OrganizationKind",
+    "ProjectCreate",
+    "Prose",
+    "Title",
+    "TokenCreate",
+    "UserCreate",
+    "UserUpdate",
+    "VerifyOut",
+    "VersionCreate",
+    "WhoAmI",
+    "audit_time",
+]
+
+MAX_INT = 2**31 - 1
+"""Largest identifier or count the API accepts (the databases' INTEGER)."""
+
+_PRINTABLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+_ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+
+
+def _line(max_length: int, min_length: int = 0) -> StringConstraints:
+    return StringConstraints(min_length=min_length, max_length=max_length, pattern=_ONE_LINE)
+
+
+Ident = Annotated[str, _line(64, 1)]
+"""A name used as an identifier (user, organization code, dataset name)."""
+Line = Annotated[str, _line(200)]
+"""One line of text (labels, display names, legal references)."""
+Title = Annotated[str, _line(300, 1)]
+ColumnName = Annotated[str, _line(128, 1)]
+ColumnType = Annotated[str, _line(64, 1)]
+Format = Annotated[str, _line(32, 1)]
+Digest = Annotated[str, _line(80, 1)]
+Url = Annotated[str, _line(2000, 1)]
+Prose = Annotated[str, StringConstraints(max_length=10_000, pattern=_PRINTABLE)]
+"""Free text; tabs and newlines allowed, other control characters refused."""
+Count = Annotated[int, Field(ge=0, le=2**62)]
+
+Classification = Literal["health-identifying", "health-pseudonymized", "aggregate", "open"]
+OrganizationKind = Literal["hospital", "insurer", "registry", "research-institute"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    hub: str
+    database: str
+
+
+class WhoAmI(BaseModel):
+    id: int
+    name: str
+    roles: list[Role]
+
+
+class OrganizationCreate(_Strict):
+    code: Ident = Field(description="Short identifier, e.g. `CHU-LYON` or a FINESS number.")
+    name: Line
+    kind: OrganizationKind
+
+
+class ColumnIn(_Strict):
+    name: ColumnName
+    type: ColumnType
+    description: Prose = ""
+
+
+class DatasetCreate(_Strict):
+    name: Ident = Field(description="Lowercase letters, digits and `_` (a SQL table name).")
+    organization: Ident = Field(description="The supplying organization's code.")
+    classification: Classification
+    description: Prose = ""
+    schema_: list[ColumnIn] = Field(default=[], alias="schema", max_length=2000)
+    format: Format = "parquet"
+    discoverable: bool = True
+    locations: list[Url] = Field(default=[], max_length=100)
+
+
+class DatasetUpdate(_Strict):
+    description: Prose | None = None
+    discoverable: bool | None = None
+    locations: list[Url] | None = Field(default=None, max_length=100)
+
+
+class DatasetFileIn(_Strict):
+    url: Url
+    size: Count
+    sha256: Digest
+    rows: Count | None = None
+
+
+class VersionCreate(_Strict):
+    digest: Digest = Field(description="The version's content digest.")
+    schema_: list[ColumnIn] = Field(alias="schema", max_length=2000)
+    row_count: Count
+    files: list[DatasetFileIn] = Field(default=[], max_length=10_000)
+    note: Prose = ""
+
+
+class ProjectCreate(_Strict):
+    title: Title
+    purpose: Prose
+    legal_basis: Line = Field(description="E.g. `GDPR 9.2.j, public interest research`.")
+    authorization_ref: Line = Field(description="E.g. a CNIL decision number.")
+    start: date
+    end: date
+    principal_investigator: Ident | None = Field(
+        default=None, description="A researcher's user name; the submitter when omitted."
+    )
+    members: list[Ident] = Field(default=[], max_length=200)
+
+
+class MemberAdd(_Strict):
+    user: Ident
+
+
+class GrantCreate(_Strict):
+    dataset: Ident
+    expires_on: date | None = Field(
+        default=None, description="At most the project's end date, which is the default."
+    )
+    columns: list[ColumnName] | None = Field(
+        default=None, max_length=2000, description="A column subset; every column when omitted."
+    )
+
+
+class UserCreate(_Strict):
+    name: Ident
+    roles: list[Role] = Field(min_length=1, max_length=len(Role))
+    display_name: Line = ""
+
+
+class UserUpdate(_Strict):
+    roles: list[Role] | None = Field(default=None, min_length=1, max_length=len(Role))
+    active: bool | None = None
+
+
+class TokenCreate(_Strict):
+    user: Ident | None = Field(
+        default=None, description="Whose token (admins only for others); the caller's when omitted."
+    )
+    label: Line = ""
+    days: int | None = Field(default=None, ge=1, le=3650, description="Lifetime in days.")
+
+
+T = TypeVar("T")
+
+
+class ListPage(BaseModel, Generic[T]):
+    """A page of a list the library returns whole (tokens, versions, grants)."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditEventOut(BaseModel):
+    seq: int
+    at: str = Field(description="UTC time, ISO 8601 with microseconds.")
+    actor: str
+    action: str
+    target: str
+    decision: Literal["allowed", "denied"]
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    """Events in chain order; pass ``next_after`` as ``after`` for the next page."""
+
+    items: list[AuditEventOut]
+    limit: int
+    after: int
+    next_after: int | None = Field(description="The last event's `seq`, or null at the end.")
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    events: int
+    head_seq: int
+    head_hash: str
+    checkpoints: int
+    first_bad_seq: int | None
+    problem: str
+
+
+def audit_time(value: datetime | None) -> datetime | None:
+    """A filter time in UTC (naive input is taken as UTC)."""
+    from datetime import UTC
+
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

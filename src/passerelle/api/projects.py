@@ -1,0 +1,87 @@
+"""``/projects``: research projects, their status changes and members."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from passerelle.api.auth import Actor, HubDep
+from passerelle.api.errors import ERROR_RESPONSES
+from passerelle.api.models import MemberAdd, ProjectCreate
+from passerelle.api.params import ItemId, Limit, Offset, UserName
+from passerelle.hub.views import Page, ProjectView
+
+__all__ = ["router"]
+
+_CHANGES = {
+    "approve": "Approve a submitted project (a steward who did not submit it)",
+    "suspend": "Suspend an approved project: its access stops at once (stewards)",
+    "reinstate": "Reinstate a suspended project (stewards)",
+    "close": "Close a project for good (stewards or its principal investigator)",
+}
+
+
+def router() -> APIRouter:
+    r = APIRouter(prefix="/projects", tags=["projects"], responses=ERROR_RESPONSES)
+
+    @r.post("", status_code=201, summary="Submit a project (researchers)")
+    def submit(body: ProjectCreate, hub: HubDep, actor: Actor) -> ProjectView:
+        from passerelle.hub import submit_project
+
+        return submit_project(
+            hub,
+            actor,
+            title=body.title,
+            purpose=body.purpose,
+            legal_basis=body.legal_basis,
+            authorization_ref=body.authorization_ref,
+            start=body.start,
+            end=body.end,
+            principal_investigator=body.principal_investigator,
+            members=body.members,
+        )
+
+    @r.get("", summary="List the projects the caller may see")
+    def list_all(
+        hub: HubDep, actor: Actor, limit: Limit = 100, offset: Offset = 0
+    ) -> Page[ProjectView]:
+        from passerelle.hub import list_projects
+
+        return list_projects(hub, actor, limit=limit, offset=offset)
+
+    @r.get("/{project_id}", summary="Read a project")
+    def read(project_id: ItemId, hub: HubDep, actor: Actor) -> ProjectView:
+        from passerelle.hub import get_project
+
+        return get_project(hub, actor, project_id)
+
+    for verb, summary in _CHANGES.items():
+        r.add_api_route(
+            f"/{{project_id}}/{verb}",
+            _status_change(verb),
+            methods=["POST"],
+            summary=summary,
+            name=f"{verb}_project",
+        )
+
+    @r.post("/{project_id}/members", summary="Add a researcher to a project")
+    def add(project_id: ItemId, body: MemberAdd, hub: HubDep, actor: Actor) -> ProjectView:
+        from passerelle.hub import add_member
+
+        return add_member(hub, actor, project_id, body.user)
+
+    @r.delete("/{project_id}/members/{user}", summary="Remove a member from a project")
+    def remove(project_id: ItemId, user: UserName, hub: HubDep, actor: Actor) -> ProjectView:
+        from passerelle.hub import remove_member
+
+        return remove_member(hub, actor, project_id, user)
+
+    return r
+
+
+def _status_change(verb: str):  # type: ignore[no-untyped-def]
+    def change(project_id: ItemId, hub: HubDep, actor: Actor) -> ProjectView:
+        from passerelle.hub import change_status
+
+        return change_status(hub, actor, project_id, verb)
+
+    return change
