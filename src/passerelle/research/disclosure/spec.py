@@ -105,7 +105,10 @@ class ReleaseCheck:
 
     @property
     def suppressed_cells(self) -> int:
-        return sum(1 for f in self.findings if f.action in ("suppress", "redact"))
+        """Number of cells withheld (a cell touched by several rules counts once)."""
+        if self.table is None:
+            return 0
+        return sum(1 for hidden in self.table.column("suppressed").to_pylist() if hidden)
 
     def report(self) -> dict[str, Any]:
         """The checking report as JSON-ready data: verdict, counts per rule, every finding."""
