@@ -7,7 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from passerelle.errors import UsageError
-from passerelle.migration.decide import Action, KeyFilter, Prior, Side, decide, map_storage_class
+from passerelle.migration.decide import (
+    Action,
+    KeyFilter,
+    Prior,
+    Side,
+    decide,
+    map_storage_class,
+    same_etag,
+)
 from passerelle.migration.estimate import estimate_migration, parse_rate
 from passerelle.migration.limits import TokenBucket
 from passerelle.providers import profile_named
@@ -148,3 +156,16 @@ def test_limited_store_paces_requests_and_bytes() -> None:
     before = now[0]
     assert store.get("blob").read() == b"x" * 4000
     assert now[0] - before >= 3.0  # 4000 bytes at 1000 B/s after a 1000-byte burst
+
+
+def test_a_quoted_and_a_bare_etag_are_the_same_version() -> None:
+    """Azure lists ETags bare but returns them quoted on writes and reads."""
+    proven = Prior("0x1", 5, '"0x8D"', "ab" * 32)
+    assert decide(Side(5, "0x1"), Side(5, "0x8D"), proven)[0] is Action.IDENTICAL
+    assert decide(Side(5, "0x1"), Side(5, "0x8E"), proven)[0] is Action.CHANGED
+
+
+@given(st.text(alphabet="0123456789abcdefx-", max_size=20))
+def test_same_etag_ignores_only_the_quotes(tag: str) -> None:
+    assert same_etag(f'"{tag}"', tag)
+    assert not same_etag(tag, tag + "0")

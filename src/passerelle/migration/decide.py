@@ -19,6 +19,7 @@ __all__ = [
     "Side",
     "decide",
     "map_storage_class",
+    "same_etag",
 ]
 
 
@@ -75,15 +76,20 @@ def decide(source: Side | None, dest: Side | None, prior: Prior | None) -> tuple
         and prior.source_etag == source.etag
         and prior.source_size == source.size
         and prior.dest_etag is not None
-        and prior.dest_etag == dest.etag
+        and same_etag(prior.dest_etag, dest.etag)
         and dest.size == source.size
     ):
         return Action.IDENTICAL, "proven copy of this source version"
     if prior is not None and prior.source_etag != source.etag:
         return Action.CHANGED, "source changed since the last copy"
-    if prior is not None and prior.dest_etag != dest.etag:
+    if prior is not None and not same_etag(prior.dest_etag, dest.etag):
         return Action.CHANGED, "destination changed since the last copy"
     return Action.CHANGED, "present at both sides without proof they match"
+
+
+def same_etag(a: str | None, b: str | None) -> bool:
+    """ETags compared as values: Azure lists them bare but returns them quoted on reads."""
+    return (a or "").strip('"') == (b or "").strip('"')
 
 
 DEFAULT_TIER_MAP: Mapping[str, str | None] = {

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from passerelle.errors import ObjectNotFoundError, PasserelleError
 from passerelle.migration.copy import SHA256_KEY, hash_object
-from passerelle.migration.decide import KeyFilter
+from passerelle.migration.decide import KeyFilter, same_etag
 from passerelle.migration.journal import Journal, ObjectRow
 from passerelle.migration.planner import PlanOptions
 from passerelle.migration.runner import JournalLock
@@ -89,7 +89,7 @@ def _check(
     try:
         if size != row.size:
             return "size mismatch"
-        changed = bool(row.dest_etag and etag and etag != row.dest_etag)
+        changed = bool(row.dest_etag and etag and not same_etag(etag, row.dest_etag))
         if deep:
             got_size, digest = hash_object(dst, row.key)
             if got_size != row.size:
