@@ -1,0 +1,151 @@
+"""A real hub behind the real ASGI app, on SQLite and on PostgreSQL.
+
+The PostgreSQL variant needs ``PASSERELLE_TEST_POSTGRES_URL`` (start a server with
+``scripts/servers/postgres.sh``); each test gets its own fresh database on that
+server, dropped afterwards. Without the variable the variant is skipped, or fails
+when ``PASSERELLE_REQUIRE_SERVERS=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from passerelle.api import create_app
+from passerelle.hub import Hub, init_hub
+
+POSTGRES_VAR = "PASSERELLE_TEST_POSTGRES_URL"
+DATABASES = ("sqlite", "postgresql")
+
+
+def require_postgres() -> str:
+    url = os.environ.get(POSTGRES_VAR)
+    if url:
+        return url
+    message = f"PostgreSQL is not running ({POSTGRES_VAR} unset); start scripts/servers/postgres.sh"
+    if os.environ.get("PASSERELLE_REQUIRE_SERVERS") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _admin_url(url: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/postgres"
+
+
+def fresh_postgres_database(url: str) -> tuple[str, str]:
+    """Create a uniquely named database on the server of ``url``; return (its URL, its name)."""
+    from sqlalchemy import create_engine, text
+
+    name = f"h4_{uuid.uuid4().hex[:16]}"
+    engine = create_engine(_admin_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}", name
+
+
+def drop_postgres_database(url: str, name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(_admin_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """``None`` for the embedded SQLite default, else a fresh PostgreSQL database URL."""
+    if request.param == "sqlite":
+        yield None
+        return
+    server = require_postgres()
+    url, name = fresh_postgres_database(server)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(server, name)
+
+
+@dataclass
+class Api:
+    """The app's test client plus the hub and the tokens of the people in the story."""
+
+    client: TestClient
+    hub: Hub
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, who: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
+
+    def call(self, method: str, path: str, who: str | None, **kwargs: Any) -> Any:
+        return self.client.request(method, path, headers=self.headers(who), **kwargs)
+
+    def get(self, path: str, who: str | None, **kwargs: Any) -> Any:
+        return self.call("GET", path, who, **kwargs)
+
+    def post(self, path: str, who: str | None, **kwargs: Any) -> Any:
+        return self.call("POST", path, who, **kwargs)
+
+    def ok(self, method: str, path: str, who: str | None, **kwargs: Any) -> Any:
+        """Call and insist on success; the JSON body."""
+        response = self.call(method, path, who, **kwargs)
+        assert response.status_code < 300, (method, path, response.status_code, response.text)
+        return response.json()
+
+    def add_user(self, name: str, *roles: str) -> None:
+        self.ok("POST", "/users", "admin", json={"name": name, "roles": list(roles)})
+        issued = self.ok("POST", "/tokens", "admin", json={"user": name, "label": "tests"})
+        self.tokens[name] = issued["secret"]
+
+
+PEOPLE = {
+    "stella": ("steward",),
+    "simon": ("steward",),
+    "rita": ("researcher",),
+    "remy": ("researcher",),
+    "aude": ("auditor",),
+}
+
+
+@pytest.fixture
+def api(tmp_path: Path, database: str | None) -> Iterator[Api]:
+    """A new hub with an admin, two stewards, two researchers and an auditor."""
+    hub, issued = init_hub(tmp_path / "hub", database=database)
+    try:
+        with TestClient(create_app(hub)) as client:
+            out = Api(client, hub, {"admin": issued.secret})
+            for name, roles in PEOPLE.items():
+                out.add_user(name, *roles)
+            yield out
+    finally:
+        hub.close()
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The one error body: ``{"error": {"status", "code", "message"[, "fields"]}}``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) in ({"status", "code", "message"}, {"status", "code", "message", "fields"})
+    assert error["status"] == status
+    assert error["code"] == code
+    message = error["message"]
+    assert isinstance(message, str) and message and "\n" not in message
+    assert "Traceback" not in message
+    return dict(error)
