@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The README's test command: install everything the tests need, start the real
-# servers on 127.0.0.1 (Azurite, Ceph RGW, SeaweedFS), run ruff, mypy and pytest,
+# servers on 127.0.0.1 (Azurite, Ceph RGW, SeaweedFS, PostgreSQL), run ruff, mypy and pytest,
 # stop the servers.  Exits non-zero on any failure (and when no test ran).
 #   bash scripts/test.sh [PYTEST ARGS...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 log() { echo "[test] $*" >&2; }
-SERVERS=(azurite ceph-rgw seaweedfs)
+SERVERS=(azurite ceph-rgw seaweedfs postgres)
 
 # -- system packages (Ceph from Debian; curl for readiness probes) -------------
 need_apt=()

@@ -8,7 +8,18 @@ __all__ = ["build_app"]
 
 
 def build_app() -> typer.Typer:
-    from passerelle.cli import demo_cmd, migrate_cmd, providers_cmd, storage_cmd
+    from passerelle.cli import (
+        accounts_cmd,
+        audit_cmd,
+        catalog_cmd,
+        demo_cmd,
+        init_cmd,
+        migrate_cmd,
+        projects_cmd,
+        providers_cmd,
+        serve_cmd,
+        storage_cmd,
+    )
 
     app = typer.Typer(
         name="passerelle",
@@ -22,4 +33,10 @@ def build_app() -> typer.Typer:
     migrate_cmd.register(app)
     providers_cmd.register(app)
     demo_cmd.register(app)
+    init_cmd.register(app)
+    catalog_cmd.register(app)
+    projects_cmd.register(app)
+    accounts_cmd.register(app)
+    audit_cmd.register(app)
+    serve_cmd.register(app)
     return app

@@ -40,8 +40,11 @@ __all__ = [
     "VerifyReport",
     "append_event",
     "authorize",
+    "authorize_audit_read",
     "deny",
     "export_events",
+    "list_events",
+    "resolve_dataset_id",
     "verify_audit",
     "write_checkpoint",
 ]
@@ -307,6 +310,29 @@ def list_events(
                 if len(out) >= limit:
                     break
     return out
+
+
+def authorize_audit_read(hub: Hub, actor: Principal, details: Mapping[str, Any]) -> None:
+    """Check (and audit) that ``actor`` may read the trail."""
+    with hub.transaction() as session:
+        authorize(hub, session, actor, Action.AUDIT_READ, "audit", details)
+
+
+def resolve_dataset_id(hub: Hub, value: str | None) -> int | None:
+    """A dataset filter given by id or by name (a name that never existed is an error)."""
+    from sqlalchemy import select
+
+    from passerelle.hub.tables import Dataset
+
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    with hub.db.transaction() as session:
+        found = session.execute(select(Dataset.id).where(Dataset.name == value)).scalar()
+    if found is None:
+        raise UsageError(f"no dataset named {value!r}; give its id to filter on a removed one")
+    return int(found)
 
 
 def export_events(

@@ -1,0 +1,73 @@
+"""``passerelle init``: create a hub (config, keys, database, first admin token)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["register"]
+
+
+def _init(
+    hub: Annotated[
+        Path | None,
+        typer.Option("--hub", help="Folder to create the hub in (default ./passerelle-hub)."),
+    ] = None,
+    admin: Annotated[str, typer.Option(help="Name of the first admin user.")] = "admin",
+    name: Annotated[str | None, typer.Option(help="Hub name (default: the folder's name).")] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL, e.g. postgresql+psycopg://hub@db:5432/hub "
+            "(default: SQLite in the folder)."
+        ),
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Store URL for datasets (default file://data).")
+    ] = None,
+    checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            help="Store URL for signed audit checkpoints (default file://audit-checkpoints)."
+        ),
+    ] = None,
+    keys: Annotated[
+        str | None,
+        typer.Option(help="Key file name in the folder, or 'env' for PASSERELLE_KEY_* variables."),
+    ] = None,
+) -> None:
+    """Create a hub: hub.toml, fresh keys, the database schema and the first admin's token."""
+    from passerelle.cli.render import console
+    from passerelle.hub import init_hub
+    from passerelle.hub.hub import hub_dir_from_env
+
+    directory = hub_dir_from_env(hub)
+    created, issued = init_hub(
+        directory,
+        admin=admin,
+        name=name,
+        database=database,
+        store=store,
+        checkpoints=checkpoints,
+        keys=keys,
+    )
+    c = console()
+    c.print(f"hub [bold]{created.config.name}[/] created in {directory.resolve()}")
+    c.print(f"  database     {created.db.dialect} (schema {created.db.revision()})")
+    c.print(f"  datasets     {created.config.resolve_url(created.config.store)}")
+    c.print(f"  checkpoints  {created.config.resolve_url(created.config.checkpoints)}")
+    c.print(
+        f"  keys         {created.config.keys} "
+        "(back it up: without it the audit log cannot be verified)"
+    )
+    c.print(
+        f"admin [bold]{admin}[/] token (shown once, expires {issued.token.expires_at:%Y-%m-%d}):"
+    )
+    typer.echo(issued.secret)
+    created.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(_init)

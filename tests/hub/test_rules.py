@@ -1,0 +1,169 @@
+"""The access rules as a matrix: every role x action x project state x relation."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+
+import pytest
+
+from passerelle.hub.rules import (
+    Action,
+    DatasetFacts,
+    GrantFacts,
+    Principal,
+    ProjectFacts,
+    ProjectStatus,
+    Role,
+    decide,
+)
+
+TODAY = date(2026, 6, 1)
+ME = 7
+OTHER = 99
+RELATIONS = ("submitter", "pi", "member", "outsider")
+DATES = {
+    "current": (date(2026, 1, 1), date(2026, 12, 31)),
+    "ended": (date(2025, 1, 1), date(2026, 5, 31)),
+    "future": (date(2026, 7, 1), date(2027, 1, 1)),
+}
+PROJECT_ACTIONS = (
+    Action.PROJECT_READ, Action.PROJECT_APPROVE, Action.PROJECT_SUSPEND,
+    Action.PROJECT_REINSTATE, Action.PROJECT_CLOSE, Action.PROJECT_MANAGE_MEMBERS,
+    Action.GRANT_CREATE,
+)
+GLOBAL_ACTIONS = tuple(a for a in Action if a not in PROJECT_ACTIONS and "dataset.read" not in a)
+
+
+def principal(*roles: Role, active: bool = True) -> Principal:
+    return Principal(ME, "me", frozenset(roles), active)
+
+
+def project(status: ProjectStatus, relation: str, dates: str = "current") -> ProjectFacts:
+    start, end = DATES[dates]
+    return ProjectFacts(
+        id=1, status=status,
+        submitted_by=ME if relation == "submitter" else OTHER,
+        principal_investigator=ME if relation == "pi" else OTHER,
+        members=frozenset({ME, OTHER} if relation in ("member", "submitter", "pi") else {OTHER}),
+        start=start, end=end,
+    )
+
+
+ROLE_SETS = [frozenset({r}) for r in Role] + [frozenset({Role.STEWARD, Role.RESEARCHER})]
+
+
+@pytest.mark.parametrize("roles", ROLE_SETS, ids=lambda r: "+".join(sorted(r)))
+def test_project_matrix(roles: frozenset[Role]) -> None:
+    """Checks the stated rules for every action, state, relation and date window."""
+    actor = Principal(ME, "me", roles)
+    for action, status, relation, dates in itertools.product(
+        PROJECT_ACTIONS, ProjectStatus, RELATIONS, DATES
+    ):
+        facts = project(status, relation, dates)
+        d = decide(actor, action, today=TODAY, project=facts)
+        case = f"{sorted(roles)} {action} {status} {relation} {dates}"
+        steward = Role.STEWARD in roles
+        if action is Action.PROJECT_APPROVE:
+            assert d.allowed == (steward and relation != "submitter" and status == "submitted"), case
+        elif action is Action.PROJECT_SUSPEND:
+            assert d.allowed == (steward and relation != "submitter" and status == "approved"), case
+        elif action is Action.PROJECT_REINSTATE:
+            assert d.allowed == (steward and relation != "submitter" and status == "suspended"), case
+        elif action is Action.GRANT_CREATE:
+            expected = steward and relation != "submitter" and status == "approved" and dates != "ended"
+            assert d.allowed == expected, case
+        elif action is Action.PROJECT_CLOSE:
+            assert d.allowed == ((steward or relation == "pi") and status != "closed"), case
+        elif action is Action.PROJECT_READ:
+            sees = bool(roles & {Role.STEWARD, Role.ADMIN, Role.OUTPUT_CHECKER}) or (
+                Role.RESEARCHER in roles and relation != "outsider"
+            )
+            assert d.allowed == sees, case
+            assert d.hidden == (not sees), case
+        elif action is Action.PROJECT_MANAGE_MEMBERS:
+            assert d.allowed == ((steward or relation == "pi") and status != "closed"), case
+        if not d.allowed:
+            assert d.reason and d.reason != "allowed", case
+
+
+@pytest.mark.parametrize("roles", ROLE_SETS, ids=lambda r: "+".join(sorted(r)))
+def test_global_actions_by_role(roles: frozenset[Role]) -> None:
+    expected = {
+        Action.ORG_CREATE: {Role.STEWARD},
+        Action.DATASET_CREATE: {Role.STEWARD},
+        Action.DATASET_UPDATE: {Role.STEWARD},
+        Action.PROJECT_SUBMIT: {Role.RESEARCHER},
+        Action.USER_MANAGE: {Role.ADMIN},
+        Action.TOKEN_MANAGE_ANY: {Role.ADMIN},
+        Action.AUDIT_READ: {Role.ADMIN, Role.AUDITOR},
+        Action.MIGRATION_RUN: {Role.ADMIN, Role.OPERATOR},
+        Action.GRANT_REVOKE: {Role.STEWARD},
+        Action.USER_READ: {Role.ADMIN, Role.STEWARD},
+        Action.TOKEN_MANAGE_OWN: set(Role),
+        Action.ORG_READ: set(Role) - {Role.AUDITOR},
+    }
+    actor = Principal(ME, "me", roles)
+    for action in GLOBAL_ACTIONS:
+        allowed = decide(actor, action, today=TODAY).allowed
+        assert allowed == bool(roles & expected[action]), f"{sorted(roles)} {action}"
+
+
+def test_auditor_reads_the_trail_and_nothing_else() -> None:
+    auditor = principal(Role.AUDITOR)
+    allowed = [a for a in GLOBAL_ACTIONS if decide(auditor, a, today=TODAY).allowed]
+    assert set(allowed) == {Action.AUDIT_READ, Action.TOKEN_MANAGE_OWN}
+    facts = project(ProjectStatus.APPROVED, "outsider")
+    for action in PROJECT_ACTIONS:
+        assert not decide(auditor, action, today=TODAY, project=facts).allowed
+    data = DatasetFacts(3, True, ())
+    assert not decide(auditor, Action.DATASET_READ_ENTRY, today=TODAY, dataset=data).allowed
+
+
+def test_disabled_user_is_refused_everything() -> None:
+    ghost = principal(*Role, active=False)
+    for action in GLOBAL_ACTIONS:
+        assert not decide(ghost, action, today=TODAY).allowed
+
+
+GRANT_CASES = list(itertools.product(
+    ProjectStatus, ("member", "outsider"), DATES, ("valid", "expired", "revoked"), (True, False)
+))
+
+
+@pytest.mark.parametrize("roles", ROLE_SETS, ids=lambda r: "+".join(sorted(r)))
+def test_dataset_read_matrix(roles: frozenset[Role]) -> None:
+    actor = Principal(ME, "me", roles)
+    for status, relation, dates, grant_state, discoverable in GRANT_CASES:
+        facts = project(status, relation, dates)
+        grant = GrantFacts(
+            facts,
+            expires=date(2026, 5, 1) if grant_state == "expired" else facts.end,
+            revoked=grant_state == "revoked",
+        )
+        dataset = DatasetFacts(5, discoverable, (grant,))
+        case = f"{sorted(roles)} {status} {relation} {dates} {grant_state} disc={discoverable}"
+        active_grant = (
+            status == "approved" and dates == "current" and grant_state == "valid"
+            and relation == "member"
+        )
+        reads = decide(actor, Action.DATASET_READ_DATA, today=TODAY, dataset=dataset)
+        assert reads.allowed == (Role.RESEARCHER in roles and active_grant), case
+        entry = decide(actor, Action.DATASET_READ_ENTRY, today=TODAY, dataset=dataset)
+        sees = bool(roles & {Role.STEWARD, Role.OPERATOR}) or (
+            discoverable and bool(roles & {Role.RESEARCHER, Role.OUTPUT_CHECKER, Role.ADMIN})
+        ) or (Role.RESEARCHER in roles and active_grant)
+        assert entry.allowed == sees, case
+        assert entry.hidden == (not sees), case
+
+
+def test_the_submitter_never_approves_even_with_both_roles() -> None:
+    both = principal(Role.STEWARD, Role.RESEARCHER)
+    d = decide(both, Action.PROJECT_APPROVE, today=TODAY,
+               project=project(ProjectStatus.SUBMITTED, "submitter"))
+    assert not d.allowed and "submitted by me" in d.reason
+
+
+def test_missing_facts_is_a_programming_error() -> None:
+    with pytest.raises(ValueError):
+        decide(principal(Role.STEWARD), Action.PROJECT_APPROVE, today=TODAY)
