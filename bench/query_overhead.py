@@ -1,0 +1,134 @@
+"""Overhead of the research sandbox and the disclosure check over a bare DuckDB query.
+
+A 10-million-row stays dataset is written as Parquet through the storage layer
+into a ``file://`` store; the same grouped aggregate SQL then runs, alternating,
+(a) in a bare DuckDB connection over ``read_parquet`` of the same files and
+(b) through :func:`run_sandboxed` (SQL guard, locked DuckDB, Parquet read through
+the store) followed by :func:`check_release`.  Target: at most +10% wall time.
+Run: ``bash bench/run.sh query [--rows N] [--repeats R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+import duckdb  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from passerelle.research import QueryLimits, TableSource, run_sandboxed  # noqa: E402
+from passerelle.research.disclosure import (  # noqa: E402
+    check_release,
+    frequency_query,
+    magnitude_query,
+)
+from passerelle.storage import Store, open_store  # noqa: E402
+
+FILES = 8
+
+
+def write_dataset(store: Store, rows: int) -> int:
+    """Synthetic stays (3 million persons, 96 départements, 5 age groups) as Parquet."""
+    per_file = -(-rows // FILES)
+    con = duckdb.connect()
+    total = 0
+    for part in range(FILES):
+        lo, hi = part * per_file, min(rows, (part + 1) * per_file)
+        if lo >= hi:
+            break
+        table = con.sql(
+            f"""SELECT 'P' || lpad(((i * 7919) % 3000000)::VARCHAR, 8, '0') AS person_id,
+                   lpad(((i * 31) % 96 + 1)::VARCHAR, 2, '0') AS departement,
+                   ((i * 17) % 5) * 20 AS age_group,
+                   round(((i * 13) % 100000) / 10.0, 2) AS cost,
+                   (i % 30)::INTEGER AS los_days
+            FROM range({lo}, {hi}) t(i)"""
+        ).to_arrow_table()
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, row_group_size=256 * 1024, compression="zstd")
+        total += store.put(f"datasets/stays/v1/part-{part:03d}.parquet", buffer.getvalue()).size
+    con.close()
+    return total
+
+
+def bare(sql: str, folder: Path, threads: int) -> float:
+    started = time.perf_counter()
+    con = duckdb.connect(":memory:", config={"threads": threads})
+    con.execute(f"CREATE VIEW stays AS SELECT * FROM read_parquet('{folder}/*.parquet')")
+    con.sql(sql).to_arrow_table()
+    con.close()
+    return time.perf_counter() - started
+
+
+def sandboxed(sql: str, spec: object, source: TableSource, limits: QueryLimits) -> float:
+    started = time.perf_counter()
+    outcome = run_sandboxed(sql, {"stays": source}, limits)
+    check_release(outcome.result, spec)  # type: ignore[arg-type]
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="passerelle-query-bench-"))
+    try:
+        store = open_store(f"file://{workdir}")
+        started = time.perf_counter()
+        size = write_dataset(store, args.rows)
+        print(
+            f"dataset: {args.rows:,} rows, {FILES} Parquet files, {size / 1e6:.0f} MB, "
+            f"written in {time.perf_counter() - started:.1f} s"
+        )
+        source = TableSource(store, "datasets/stays/v1")
+        limits = QueryLimits(threads=args.threads, memory_limit="4GB", timeout_s=600)
+        queries = {
+            "frequency (count, distinct persons) by departement x age": frequency_query(
+                "stays", ["departement", "age_group"], "person_id"
+            ),
+            "magnitude (mean cost + dominance evidence) by departement x age": magnitude_query(
+                "stays", ["departement", "age_group"], "cost", "person_id", ["mean", "sum"]
+            ),
+        }
+        folder = workdir / "datasets" / "stays" / "v1"
+        print(f"threads: {args.threads}, repeats: {args.repeats} (alternating, after a warm-up)")
+        print(
+            "| query | bare DuckDB median (min) s | sandbox + check median (min) s "
+            "| overhead median | overhead min |"
+        )
+        print("|---|---|---|---|---|")
+        for label, (sql, spec) in queries.items():
+            bare(sql, folder, args.threads)
+            sandboxed(sql, spec, source, limits)
+            times: dict[str, list[float]] = {"bare": [], "sandbox": []}
+            for i in range(args.repeats):
+                order = ("bare", "sandbox") if i % 2 == 0 else ("sandbox", "bare")
+                for which in order:
+                    if which == "bare":
+                        times["bare"].append(bare(sql, folder, args.threads))
+                    else:
+                        times["sandbox"].append(sandboxed(sql, spec, source, limits))
+            b, s = statistics.median(times["bare"]), statistics.median(times["sandbox"])
+            b0, s0 = min(times["bare"]), min(times["sandbox"])
+            print(
+                f"| {label} | {b:.2f} ({b0:.2f}) | {s:.2f} ({s0:.2f}) "
+                f"| {100 * (s - b) / b:+.1f}% | {100 * (s0 - b0) / b0:+.1f}% |",
+                flush=True,
+            )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
