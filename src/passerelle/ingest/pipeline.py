@@ -13,11 +13,12 @@ import contextlib
 import hashlib
 import hmac
 import json
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
-from passerelle.errors import NotFoundError, SourceFormatError, UsageError
+from passerelle.errors import NotFoundError, PasserelleError, SourceFormatError, UsageError
 from passerelle.ingest.fhir import PatientIndex, fhir_batches, order_files
 from passerelle.ingest.model import IngestResult, OutputFile, TableResult
 from passerelle.ingest.output import PartWriter, verify_file
@@ -25,13 +26,20 @@ from passerelle.ingest.pseudonym import check_key
 from passerelle.ingest.schema import SourceSchema, ViewSpec, load_schema
 from passerelle.ingest.sources import digest_objects
 from passerelle.ingest.tabular import csv_batches, parquet_batches
-from passerelle.ingest.transform import RawBatch, output_schema, quarantine_schema, split_batch
+from passerelle.ingest.transform import (
+    RawBatch,
+    Split,
+    output_schema,
+    quarantine_schema,
+    split_batch,
+)
 from passerelle.storage import StorageConfig, Store, open_store, split_object_url
 
 __all__ = ["FORMAT", "MANIFEST", "ingest", "version_id"]
 
 FORMAT = "passerelle-ingest/1"
 MANIFEST = "_manifest.json"
+_WORKERS = 2
 
 
 def version_id(input_sha256: str, schema: SourceSchema, key: bytes) -> str:
@@ -102,27 +110,40 @@ class _Run:
         return self.writers[view.name]
 
     def feed(self, view: ViewSpec, batches: Iterator[RawBatch], key: bytes, source: str) -> None:
-        writer = self.writer(view)
+        """Split batches two at a time on worker threads (Arrow kernels release the GIL),
+        consuming the results in order; drained before returning."""
+        from concurrent.futures import ThreadPoolExecutor
+
         lookup = self.patients.lookup if view.person and view.person.reference else None
-        for batch in batches:
-            split = split_batch(view, batch, key=key, source=source, lookup=lookup)
-            writer.write(split.accepted)
-            if view.person and view.person.id is not None:
-                self.patients.add(split.values[view.person.id], split.accepted[view.person.column])
-            self.rows_in += batch.size
-            self.accepted += split.accepted.num_rows
-            if split.quarantine is not None:
-                self.quarantined += split.quarantine.num_rows
-                if view.name not in self.qwriters:
-                    self.qwriters[view.name] = PartWriter(
-                        self.qstore,
-                        f"{self.prefix}/_quarantine/{view.name}",
-                        quarantine_schema(view),
-                        rows_per_file=self.schema.rows_per_file,
-                    )
-                self.qwriters[view.name].write(split.quarantine)
-            for reasons in split.reasons:
-                self.reasons.update(reasons.split(";"))
+        pending: deque[tuple[RawBatch, Future[Split]]] = deque()
+        with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="ingest") as pool:
+            for batch in batches:
+                job = pool.submit(split_batch, view, batch, key=key, source=source, lookup=lookup)
+                pending.append((batch, job))
+                if len(pending) > _WORKERS:
+                    self._consume(view, *pending.popleft())
+            while pending:
+                self._consume(view, *pending.popleft())
+
+    def _consume(self, view: ViewSpec, batch: RawBatch, job: Future[Split]) -> None:
+        split = job.result()
+        self.writer(view).write(split.accepted)
+        if view.person and view.person.id is not None:
+            self.patients.add(split.values[view.person.id], split.accepted[view.person.column])
+        self.rows_in += batch.size
+        self.accepted += split.accepted.num_rows
+        if split.quarantine is not None:
+            self.quarantined += split.quarantine.num_rows
+            if view.name not in self.qwriters:
+                self.qwriters[view.name] = PartWriter(
+                    self.qstore,
+                    f"{self.prefix}/_quarantine/{view.name}",
+                    quarantine_schema(view),
+                    rows_per_file=self.schema.rows_per_file,
+                )
+            self.qwriters[view.name].write(split.quarantine)
+        for reasons in split.reasons:
+            self.reasons.update(reasons.split(";"))
 
     def written(self) -> list[tuple[Store, OutputFile]]:
         files = [(self.out, f) for w in self.writers.values() for f in w.files]
@@ -166,6 +187,9 @@ def ingest(
     existing = _existing(out, prefix, qstore)
     if existing is not None:
         return existing
+    for store in {id(out): out, id(qstore): qstore}.values():
+        with contextlib.suppress(PasserelleError):  # a folder may need creating; else put says why
+            store.create_container()
     run = _Run(schema, out, qstore, prefix)
     try:
         if schema.kind == "csv":
@@ -185,9 +209,9 @@ def ingest(
         for w in run.qwriters.values():
             w.close()
     except BaseException:
-        for store, f in run.written():
+        for written_to, f in run.written():
             with contextlib.suppress(Exception):  # best effort: the original error wins
-                store.delete(f.key)
+                written_to.delete(f.key)
         raise
     tables = tuple(
         TableResult(

@@ -81,6 +81,7 @@ def _arrow_error(exc: Exception, label: str, schema: SourceSchema) -> SourceForm
 
 def csv_batches(store: Store, key: str, schema: SourceSchema, label: str) -> Iterator[RawBatch]:
     """Parse the CSV object ``key`` in blocks; malformed rows come back as :class:`Broken`."""
+    import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.csv as pcsv  # type: ignore[import-untyped, unused-ignore]
 
@@ -120,7 +121,7 @@ def csv_batches(store: Store, key: str, schema: SourceSchema, label: str) -> Ite
                 batch = reader.read_next_batch()
             except StopIteration:
                 break
-            rows = pa.array(range(row, row + batch.num_rows), pa.int64())
+            rows = pa.array(np.arange(row, row + batch.num_rows, dtype=np.int64))
             row += batch.num_rows
             found, broken[:] = tuple(broken), []
             yield RawBatch({n: batch.column(n) for n in names}, rows, found)
@@ -138,6 +139,7 @@ def parquet_batches(
     store: Store, key: str, schema: SourceSchema, label: str, batch_rows: int
 ) -> Iterator[RawBatch]:
     """Read the Parquet object ``key`` row group by row group, every column cast to text."""
+    import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
@@ -166,7 +168,7 @@ def parquet_batches(
     try:
         for batch in pf.iter_batches(batch_size=batch_rows, columns=names):
             cols = {n: pc.cast(batch.column(n), pa.string()) for n in names}
-            yield RawBatch(cols, pa.array(range(row, row + batch.num_rows), pa.int64()))
+            yield RawBatch(cols, pa.array(np.arange(row, row + batch.num_rows, dtype=np.int64)))
             row += batch.num_rows
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceFormatError(
