@@ -19,6 +19,7 @@ def build_app() -> typer.Typer:
         providers_cmd,
         serve_cmd,
         storage_cmd,
+        synth_cmd,
     )
 
     app = typer.Typer(
@@ -39,4 +40,5 @@ def build_app() -> typer.Typer:
     accounts_cmd.register(app)
     audit_cmd.register(app)
     serve_cmd.register(app)
+    synth_cmd.register(app)
     return app
