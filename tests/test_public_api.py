@@ -20,6 +20,8 @@ PACKAGES = [
     "passerelle.migration",
     "passerelle.errors",
     "passerelle.demo",
+    "passerelle.research",
+    "passerelle.research.disclosure",
 ]
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
