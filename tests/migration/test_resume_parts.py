@@ -7,6 +7,7 @@ the object verifies deep, and no incomplete upload is left at the destination.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -112,6 +113,10 @@ def test_kill_9_mid_object_resumes_from_completed_parts(b: str, tmp_path: Path) 
     )
     assert stats["parts_reused"] == len(before)
     assert stats["parts_sent"] == total - len(before)
+    digests = dict(_rows(journal, "SELECT number, sha256 FROM upload_parts WHERE key = ?", BIG))
+    for number in range(1, total + 1):  # each part's SHA-256 is that of its source bytes
+        chunk = data[(number - 1) * PART : number * PART]
+        assert digests[number] == hashlib.sha256(chunk).hexdigest(), number
     assert dst.get(BIG).read() == data
     info = dst.head(BIG)
     assert info.content_type == "application/dicom"

@@ -138,9 +138,10 @@ def resumable_copy(
     room = threading.BoundedSemaphore(PARTS_IN_FLIGHT)
     pending: list[Future[None]] = []
 
-    def send(number: int, data: bytes, digest: str) -> None:
+    def send(number: int, data: bytes) -> None:
         try:
-            sent = upload.upload_part(number, data, sha256=digest)
+            sent = upload.upload_part(number, data)
+            digest = sent.sha256 or hashlib.sha256(data).hexdigest()  # hashed once either way
             with lock:
                 parts[number] = sent
                 slot.part(PartRecord(number, sent.size, sent.etag, digest))
@@ -150,9 +151,8 @@ def resumable_copy(
     def finish_part(number: int, data: bytes, pool: ThreadPoolExecutor) -> None:
         sha.update(data)
         md5.update(data)
-        digest = hashlib.sha256(data).hexdigest()
         if number in agreed:
-            if state.parts[number].sha256 != digest:
+            if state.parts[number].sha256 != hashlib.sha256(data).hexdigest():
                 raise PreconditionFailedError(
                     f"Part {number} of {key} differs from the part sent before under the "
                     "same source version; the source changed, it will be copied again."
@@ -160,7 +160,7 @@ def resumable_copy(
             slot.reused += 1
             return
         room.acquire()
-        pending.append(pool.submit(send, number, data, digest))
+        pending.append(pool.submit(send, number, data))
         for future in [f for f in pending if f.done()]:
             pending.remove(future)
             future.result()  # a failed part fails the copy now

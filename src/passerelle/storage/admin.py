@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from passerelle.storage.config import AZURITE_ACCOUNT, RemoteConfig
-from passerelle.storage.uploads import AzureUpload, S3Upload
+from passerelle.storage.uploads import AzureUpload, S3Upload, capture_payload_hash
 
 __all__ = ["AzureAdmin", "S3Admin"]
 
@@ -53,6 +53,7 @@ class S3Admin:
                         response_checksum_validation="when_required",
                     ),
                 )
+                capture_payload_hash(self._client)
             return self._client
 
     def start_upload(

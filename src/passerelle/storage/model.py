@@ -53,11 +53,16 @@ class PutResult:
 
 @dataclass(frozen=True, slots=True)
 class UploadedPart:
-    """One part the destination holds for a resumable upload (``etag``: its receipt)."""
+    """One part the destination holds for a resumable upload (``etag``: its receipt).
+
+    ``sha256`` is the hex digest of the part's bytes when sending it computed one
+    anyway (S3 signs the payload over plain HTTP), so callers need not hash twice.
+    """
 
     number: int
     size: int
     etag: str
+    sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

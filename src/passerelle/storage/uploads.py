@@ -11,17 +11,34 @@ through the store's ``call`` so callers see passerelle errors only.
 from __future__ import annotations
 
 import base64
+import re
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from passerelle.errors import ObjectNotFoundError
+from passerelle.errors import ObjectNotFoundError, ServiceError
 from passerelle.storage.model import PutResult, UploadedPart
 
-__all__ = ["AzureUpload", "S3Upload"]
+__all__ = ["AzureUpload", "S3Upload", "capture_payload_hash"]
 
 T = TypeVar("T")
 Call = Callable[[str, str | None, Callable[[], T]], T]
+
+_signed = threading.local()
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def capture_payload_hash(client: Any) -> None:
+    """Keep the SHA-256 botocore signs an UploadPart with (it hashes the body over HTTP)."""
+
+    def before_send(request: Any, **_: Any) -> None:
+        value = request.headers.get("X-Amz-Content-SHA256")
+        if isinstance(value, bytes):
+            value = value.decode("ascii", "replace")
+        _signed.value = value if value and _HEX64.fullmatch(value) else None
+
+    client.meta.events.register("before-send.s3.UploadPart", before_send)
 
 
 class S3Upload:
@@ -91,12 +108,16 @@ class S3Upload:
         client = self._admin.client
 
         def send() -> Any:
+            _signed.value = None
             return client.upload_part(
                 Body=data, ContentLength=len(data), PartNumber=number, **self._ids()
             )
 
         result = self._call("write", self._key, send)
-        return UploadedPart(number, len(data), result["ETag"])
+        signed = getattr(_signed, "value", None)
+        if sha256 is not None and signed is not None and signed != sha256:
+            raise ServiceError(f"Part {number} of {self._key} was signed with another digest.")
+        return UploadedPart(number, len(data), result["ETag"], sha256 or signed)
 
     def complete(
         self,
