@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from passerelle.synth.population import CHUNK, MAX_PERSONS, persons_chunk
 
 __all__ = ["FHIR_TYPES", "SynthResult", "expected_reason", "synthesize"]
 
+SOURCES = ("stays", "claims", "fhir")
 FHIR_TYPES = ("Patient", "Encounter", "Condition", "Observation")
 _REASON_COLUMN = {
     ("stays", "bad-nir-key"): "nir",
@@ -70,8 +72,13 @@ def synthesize(
     stays_per_person: float = 2.0,
     claims_per_person: float = 3.0,
     fhir_fraction: float = 0.2,
+    sources: Collection[str] = SOURCES,
 ) -> SynthResult:
-    """Generate ``persons`` persons and their three extracts under ``out``."""
+    """Generate ``persons`` persons and their extracts under ``out``.
+
+    ``sources`` picks which of ``stays``, ``claims``, ``fhir`` to write (all by default);
+    the persons register is always written.
+    """
     import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.csv as pcsv  # type: ignore[import-untyped, unused-ignore]
@@ -79,6 +86,8 @@ def synthesize(
 
     if not 1 <= persons <= MAX_PERSONS:
         raise UsageError(f"--persons must be between 1 and {MAX_PERSONS:,}, not {persons:,}.")
+    if unknown := set(sources) - set(SOURCES):
+        raise UsageError(f"Unknown source(s) {sorted(unknown)}; choose among {', '.join(SOURCES)}.")
     if not 0.0 <= defect_rate <= 0.5:
         raise UsageError(f"--defect-rate must be between 0 and 0.5, not {defect_rate}.")
     root = Path(out)
@@ -112,6 +121,8 @@ def synthesize(
                 )
                 persons_writer.write_table(register)
                 rows["persons"] += len(people)
+                if "stays" not in sources:
+                    stays_per_person = 0.0
                 stays, bad = stays_rows(people, rng, rows["stays"], defect_rate, stays_per_person)
                 stays_writer = stays_writer or pcsv.CSVWriter(str(root / "stays.csv"), stays.schema)
                 stays_writer.write_table(stays)
@@ -119,6 +130,8 @@ def synthesize(
                 for row, kind in bad:
                     dw.writerow(["stays", "stays.csv", row, kind, expected_reason("stays", kind)])
                     defects["stays"] += 1
+                if "claims" not in sources:
+                    claims_per_person = 0.0
                 claims, bad = claims_rows(
                     people, rng, rows["claims"], defect_rate, claims_per_person
                 )
@@ -132,6 +145,8 @@ def synthesize(
                         ["claims", "claims.parquet", row, kind, expected_reason("claims", kind)]
                     )
                     defects["claims"] += 1
+                if "fhir" not in sources:
+                    fhir_fraction = 0.0
                 fhir = fhir_rows(
                     people, rng, {t: rows[t] for t in FHIR_TYPES}, defect_rate, fhir_fraction
                 )
