@@ -64,8 +64,12 @@ def cast(db_kind: str, tmp_path: Path) -> Iterator[Cast]:
         tokens = {"admin": secret}
         people = {}
         for name, roles in [
-            ("steward", "steward"), ("steward2", "steward"), ("alice", "researcher"),
-            ("bob", "researcher"), ("checker", "output-checker"), ("auditor", "auditor"),
+            ("steward", "steward"),
+            ("steward2", "steward"),
+            ("alice", "researcher"),
+            ("bob", "researcher"),
+            ("checker", "output-checker"),
+            ("auditor", "auditor"),
             ("operator", "operator"),
         ]:
             H.create_user(hub, admin, name, roles)
@@ -76,10 +80,18 @@ def cast(db_kind: str, tmp_path: Path) -> Iterator[Cast]:
         hub.close()
 
 
-def approved_project(c: Cast, *, by: Principal | None = None, end: date = date(2026, 12, 31)) -> int:
+def approved_project(
+    c: Cast, *, by: Principal | None = None, end: date = date(2026, 12, 31)
+) -> int:
     p = H.submit_project(
-        c.hub, by or c.alice, title="Diabetes cohort", purpose="Outcomes after stay",
-        legal_basis="MR-004", authorization_ref="CNIL-2026-042", start=date(2026, 1, 1), end=end,
+        c.hub,
+        by or c.alice,
+        title="Diabetes cohort",
+        purpose="Outcomes after stay",
+        legal_basis="MR-004",
+        authorization_ref="CNIL-2026-042",
+        start=date(2026, 1, 1),
+        end=end,
     )
     H.change_status(c.hub, c.steward, p.id, "approve")
     return p.id
@@ -87,8 +99,12 @@ def approved_project(c: Cast, *, by: Principal | None = None, end: date = date(2
 
 def dataset(c: Cast, name: str = "pmsi_stays", *, discoverable: bool = True) -> str:
     H.create_dataset(
-        c.hub, c.steward, name=name, organization="750712184",
-        classification="health-pseudonymized", discoverable=discoverable,
+        c.hub,
+        c.steward,
+        name=name,
+        organization="750712184",
+        classification="health-pseudonymized",
+        discoverable=discoverable,
         schema=[{"name": "pseudonym", "type": "string"}, {"name": "dept", "type": "string"}],
     )
     return name

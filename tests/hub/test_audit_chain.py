@@ -22,9 +22,16 @@ KEY = b"k" * 32
 def build(n: int, key: bytes = KEY) -> list[ChainEvent]:
     events, prev = [], GENESIS
     for seq in range(1, n + 1):
-        fields = dict(seq=seq, at=f"2026-01-01T00:00:{seq:02d}", actor=f"u{seq % 3}",
-                      action="dataset.read-entry", target=f"dataset:{seq}", decision="allowed",
-                      details="{}", prev_hash=prev)
+        fields = dict(
+            seq=seq,
+            at=f"2026-01-01T00:00:{seq:02d}",
+            actor=f"u{seq % 3}",
+            action="dataset.read-entry",
+            target=f"dataset:{seq}",
+            decision="allowed",
+            details="{}",
+            prev_hash=prev,
+        )
         h = event_hash(key, **fields)  # type: ignore[arg-type]
         events.append(ChainEvent(**fields, hash=h))  # type: ignore[arg-type]
         prev = h
@@ -74,9 +81,16 @@ def test_reorder_is_named(n: int, data: st.DataObject) -> None:
 
 def test_insertion_with_renumbering_and_a_forged_hash_is_named() -> None:
     events = build(6)
-    forged_fields = dict(seq=4, at="2026-01-01T00:00:03", actor="mallory", action="grant.create",
-                         target="project:1", decision="allowed", details="{}",
-                         prev_hash=events[2].hash)
+    forged_fields = dict(
+        seq=4,
+        at="2026-01-01T00:00:03",
+        actor="mallory",
+        action="grant.create",
+        target="project:1",
+        decision="allowed",
+        details="{}",
+        prev_hash=events[2].hash,
+    )
     forged = ChainEvent(**forged_fields, hash=event_hash(b"guess" * 7, **forged_fields))  # type: ignore[arg-type]
     shifted = [dataclasses.replace(e, seq=e.seq + 1) for e in events[3:]]
     report = verify_chain(KEY, [*events[:3], forged, *shifted])

@@ -118,11 +118,14 @@ def test_whole_chain_replaced_by_an_older_copy(cast: Cast) -> None:
     assert cp is not None and cp.seq > len(old)
     raw(cast, "DELETE FROM audit_events")
     with cast.hub.db.engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO audit_events (seq, at, actor, action, target, decision, details, "
-            "prev_hash, hash) VALUES (:seq, :at, :actor, :action, :target, :decision, :details, "
-            ":prev_hash, :hash)"
-        ), old)
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (seq, at, actor, action, target, decision, details, "
+                "prev_hash, hash) VALUES (:seq, :at, :actor, :action, :target, :decision, :details, "
+                ":prev_hash, :hash)"
+            ),
+            old,
+        )
     report = verify_audit(cast.hub)
     assert not report.ok and "deleted from the tail" in report.problem
 
@@ -133,22 +136,28 @@ def test_whole_chain_rebuilt_without_the_key(cast: Cast) -> None:
     from passerelle.hub.audit_chain import GENESIS, event_hash
 
     with cast.hub.db.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(text(
-            "SELECT * FROM audit_events ORDER BY seq"))]
+        rows = [
+            dict(r._mapping) for r in conn.execute(text("SELECT * FROM audit_events ORDER BY seq"))
+        ]
     prev = GENESIS
     for r in rows:  # a consistent chain, but under a key the attacker made up
         r["actor"] = "mallory" if r["seq"] == 3 else r["actor"]
         r["prev_hash"] = prev
-        fields = {k: r[k] for k in ("seq", "at", "actor", "action", "target", "decision",
-                                    "details", "prev_hash")}
+        fields = {
+            k: r[k]
+            for k in ("seq", "at", "actor", "action", "target", "decision", "details", "prev_hash")
+        }
         r["hash"] = prev = event_hash(b"attacker" * 4, **fields)
     raw(cast, "DELETE FROM audit_events")
     with cast.hub.db.engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO audit_events (seq, at, actor, action, target, decision, details, "
-            "prev_hash, hash) VALUES (:seq, :at, :actor, :action, :target, :decision, :details, "
-            ":prev_hash, :hash)"
-        ), rows)
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (seq, at, actor, action, target, decision, details, "
+                "prev_hash, hash) VALUES (:seq, :at, :actor, :action, :target, :decision, :details, "
+                ":prev_hash, :hash)"
+            ),
+            rows,
+        )
     assert_bad_at(cast, 1, "modified")
 
 
@@ -163,13 +172,15 @@ def test_concurrent_writers_never_fork_the_chain(cast: Cast) -> None:
             me = H.authenticate(own, token)
             for _ in range(12):
                 H.list_datasets(own, me)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             own.close()
 
-    threads = [threading.Thread(target=worker, args=(cast.tokens[n],))
-               for n in ("alice", "bob", "steward", "operator")]
+    threads = [
+        threading.Thread(target=worker, args=(cast.tokens[n],))
+        for n in ("alice", "bob", "steward", "operator")
+    ]
     before = head(cast)
     for t in threads:
         t.start()

@@ -27,8 +27,16 @@ def events(c: Cast, **flt: object) -> list[dict[str, object]]:
 def test_the_done_when_story(cast: Cast) -> None:
     c = cast
     dataset(c)
-    p = H.submit_project(c.hub, c.alice, title="T", purpose="P", legal_basis="MR-004",
-                         authorization_ref="CNIL-1", start=date(2026, 1, 1), end=date(2026, 12, 31))
+    p = H.submit_project(
+        c.hub,
+        c.alice,
+        title="T",
+        purpose="P",
+        legal_basis="MR-004",
+        authorization_ref="CNIL-1",
+        start=date(2026, 1, 1),
+        end=date(2026, 12, 31),
+    )
     with pytest.raises(PermissionDeniedError, match="steward"):
         H.change_status(c.hub, c.alice, p.id, "approve")
     denied = [e for e in events(c, actor="alice") if e["decision"] == "denied"]
@@ -43,8 +51,16 @@ def test_a_steward_who_submitted_cannot_approve_nor_grant(cast: Cast) -> None:
     c = cast
     H.update_user(c.hub, c.admin, "steward", roles="steward,researcher")
     steward = H.authenticate(c.hub, c.tokens["steward"])
-    p = H.submit_project(c.hub, steward, title="T", purpose="P", legal_basis="b",
-                         authorization_ref="r", start=date(2026, 1, 1), end=date(2026, 12, 31))
+    p = H.submit_project(
+        c.hub,
+        steward,
+        title="T",
+        purpose="P",
+        legal_basis="b",
+        authorization_ref="r",
+        start=date(2026, 1, 1),
+        end=date(2026, 12, 31),
+    )
     with pytest.raises(PermissionDeniedError, match="submitted by steward"):
         H.change_status(c.hub, steward, p.id, "approve")
     H.change_status(c.hub, c.steward2, p.id, "approve")
@@ -139,8 +155,13 @@ def test_conflicts_and_bad_input(cast: Cast) -> None:
     with pytest.raises(ConflictError):
         dataset(c)
     with pytest.raises(UsageError, match="SQL table name"):
-        H.create_dataset(c.hub, c.steward, name="Robert'); DROP TABLE x;--",
-                         organization="750712184", classification="open")
+        H.create_dataset(
+            c.hub,
+            c.steward,
+            name="Robert'); DROP TABLE x;--",
+            organization="750712184",
+            classification="open",
+        )
     with pytest.raises(ConflictError):
         H.create_user(c.hub, c.admin, "alice", "researcher")
     with pytest.raises(UsageError, match="unknown role"):
@@ -171,8 +192,9 @@ def test_tokens_expire_and_revoke(cast: Cast) -> None:
         H.authenticate(c.hub, c.tokens["bob"])
     with pytest.raises(ConflictError):
         H.update_user(c.hub, c.admin, "admin", active=False)
-    secrets_in_db = json.dumps([t.__dict__ for t in H.list_tokens(c.hub, c.admin, user="alice")],
-                               default=str)
+    secrets_in_db = json.dumps(
+        [t.__dict__ for t in H.list_tokens(c.hub, c.admin, user="alice")], default=str
+    )
     assert issued.secret not in secrets_in_db
 
 
@@ -180,12 +202,33 @@ def test_dataset_versions_are_content_addressed(cast: Cast) -> None:
     c = cast
     dataset(c)
     files = [DatasetFile("file:///data/pmsi/v1/part-0.parquet", 10, "a" * 64, 5)]
-    v1 = H.add_version(c.hub, c.steward, "pmsi_stays", digest="sha256:1", row_count=5,
-                       schema=[{"name": "pseudonym", "type": "string"}], files=files)
-    again = H.add_version(c.hub, c.steward, "pmsi_stays", digest="sha256:1", row_count=5,
-                          schema=[{"name": "pseudonym", "type": "string"}], files=files)
-    v2 = H.add_version(c.hub, c.steward, "pmsi_stays", digest="sha256:2", row_count=7,
-                       schema=[{"name": "pseudonym", "type": "string"}], files=files)
+    v1 = H.add_version(
+        c.hub,
+        c.steward,
+        "pmsi_stays",
+        digest="sha256:1",
+        row_count=5,
+        schema=[{"name": "pseudonym", "type": "string"}],
+        files=files,
+    )
+    again = H.add_version(
+        c.hub,
+        c.steward,
+        "pmsi_stays",
+        digest="sha256:1",
+        row_count=5,
+        schema=[{"name": "pseudonym", "type": "string"}],
+        files=files,
+    )
+    v2 = H.add_version(
+        c.hub,
+        c.steward,
+        "pmsi_stays",
+        digest="sha256:2",
+        row_count=7,
+        schema=[{"name": "pseudonym", "type": "string"}],
+        files=files,
+    )
     assert (v1.version, again.version, v2.version) == (1, 1, 2)
     entry = H.get_dataset(c.hub, c.steward, "pmsi_stays")
     assert entry.current_version == 2 and entry.row_count == 7

@@ -28,8 +28,12 @@ DATES = {
     "future": (date(2026, 7, 1), date(2027, 1, 1)),
 }
 PROJECT_ACTIONS = (
-    Action.PROJECT_READ, Action.PROJECT_APPROVE, Action.PROJECT_SUSPEND,
-    Action.PROJECT_REINSTATE, Action.PROJECT_CLOSE, Action.PROJECT_MANAGE_MEMBERS,
+    Action.PROJECT_READ,
+    Action.PROJECT_APPROVE,
+    Action.PROJECT_SUSPEND,
+    Action.PROJECT_REINSTATE,
+    Action.PROJECT_CLOSE,
+    Action.PROJECT_MANAGE_MEMBERS,
     Action.GRANT_CREATE,
 )
 GLOBAL_ACTIONS = tuple(a for a in Action if a not in PROJECT_ACTIONS and "dataset.read" not in a)
@@ -42,11 +46,13 @@ def principal(*roles: Role, active: bool = True) -> Principal:
 def project(status: ProjectStatus, relation: str, dates: str = "current") -> ProjectFacts:
     start, end = DATES[dates]
     return ProjectFacts(
-        id=1, status=status,
+        id=1,
+        status=status,
         submitted_by=ME if relation == "submitter" else OTHER,
         principal_investigator=ME if relation == "pi" else OTHER,
         members=frozenset({ME, OTHER} if relation in ("member", "submitter", "pi") else {OTHER}),
-        start=start, end=end,
+        start=start,
+        end=end,
     )
 
 
@@ -65,13 +71,19 @@ def test_project_matrix(roles: frozenset[Role]) -> None:
         case = f"{sorted(roles)} {action} {status} {relation} {dates}"
         steward = Role.STEWARD in roles
         if action is Action.PROJECT_APPROVE:
-            assert d.allowed == (steward and relation != "submitter" and status == "submitted"), case
+            assert d.allowed == (steward and relation != "submitter" and status == "submitted"), (
+                case
+            )
         elif action is Action.PROJECT_SUSPEND:
             assert d.allowed == (steward and relation != "submitter" and status == "approved"), case
         elif action is Action.PROJECT_REINSTATE:
-            assert d.allowed == (steward and relation != "submitter" and status == "suspended"), case
+            assert d.allowed == (steward and relation != "submitter" and status == "suspended"), (
+                case
+            )
         elif action is Action.GRANT_CREATE:
-            expected = steward and relation != "submitter" and status == "approved" and dates != "ended"
+            expected = (
+                steward and relation != "submitter" and status == "approved" and dates != "ended"
+            )
             assert d.allowed == expected, case
         elif action is Action.PROJECT_CLOSE:
             assert d.allowed == ((steward or relation == "pi") and status != "closed"), case
@@ -126,9 +138,11 @@ def test_disabled_user_is_refused_everything() -> None:
         assert not decide(ghost, action, today=TODAY).allowed
 
 
-GRANT_CASES = list(itertools.product(
-    ProjectStatus, ("member", "outsider"), DATES, ("valid", "expired", "revoked"), (True, False)
-))
+GRANT_CASES = list(
+    itertools.product(
+        ProjectStatus, ("member", "outsider"), DATES, ("valid", "expired", "revoked"), (True, False)
+    )
+)
 
 
 @pytest.mark.parametrize("roles", ROLE_SETS, ids=lambda r: "+".join(sorted(r)))
@@ -144,23 +158,31 @@ def test_dataset_read_matrix(roles: frozenset[Role]) -> None:
         dataset = DatasetFacts(5, discoverable, (grant,))
         case = f"{sorted(roles)} {status} {relation} {dates} {grant_state} disc={discoverable}"
         active_grant = (
-            status == "approved" and dates == "current" and grant_state == "valid"
+            status == "approved"
+            and dates == "current"
+            and grant_state == "valid"
             and relation == "member"
         )
         reads = decide(actor, Action.DATASET_READ_DATA, today=TODAY, dataset=dataset)
         assert reads.allowed == (Role.RESEARCHER in roles and active_grant), case
         entry = decide(actor, Action.DATASET_READ_ENTRY, today=TODAY, dataset=dataset)
-        sees = bool(roles & {Role.STEWARD, Role.OPERATOR}) or (
-            discoverable and bool(roles & {Role.RESEARCHER, Role.OUTPUT_CHECKER, Role.ADMIN})
-        ) or (Role.RESEARCHER in roles and active_grant)
+        sees = (
+            bool(roles & {Role.STEWARD, Role.OPERATOR})
+            or (discoverable and bool(roles & {Role.RESEARCHER, Role.OUTPUT_CHECKER, Role.ADMIN}))
+            or (Role.RESEARCHER in roles and active_grant)
+        )
         assert entry.allowed == sees, case
         assert entry.hidden == (not sees), case
 
 
 def test_the_submitter_never_approves_even_with_both_roles() -> None:
     both = principal(Role.STEWARD, Role.RESEARCHER)
-    d = decide(both, Action.PROJECT_APPROVE, today=TODAY,
-               project=project(ProjectStatus.SUBMITTED, "submitter"))
+    d = decide(
+        both,
+        Action.PROJECT_APPROVE,
+        today=TODAY,
+        project=project(ProjectStatus.SUBMITTED, "submitter"),
+    )
     assert not d.allowed and "submitted by me" in d.reason
 
 

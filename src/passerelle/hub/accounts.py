@@ -110,9 +110,9 @@ def init_hub(
     if config.keys != "env":
         FileKeyStore.create((config.directory / config.keys).resolve())
     hub = Hub.from_config(config)
-    for which in ("store", "checkpoints"):
-        hub.store(which).create_container()
     hub.db.upgrade()
+    for which in ("store", "checkpoints"):
+        hub.open_url(config.resolve_url(getattr(config, which))).create_container()
     with hub.transaction() as session:
         from sqlalchemy import select
 

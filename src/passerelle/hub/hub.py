@@ -159,12 +159,26 @@ class Hub:
             self._last_checkpoint = head
 
     def store(self, which: str = "store") -> Store:
-        """The hub's data store (``store``) or checkpoint store (``checkpoints``)."""
+        """The hub's data store (``store``, routed by any live move) or ``checkpoints``."""
         if which not in self._stores:
+            if which == "store":
+                from passerelle.live.binding import live_store
+
+                self._stores[which] = live_store(self)
+            else:
+                self._stores[which] = self.open_url(
+                    self.config.resolve_url(getattr(self.config, which))
+                )
+        return self._stores[which]
+
+    def open_url(self, url: str) -> Store:
+        """A store by URL, opened once per hub."""
+        key = "url:" + url
+        if key not in self._stores:
             from passerelle.storage import open_store
 
-            self._stores[which] = open_store(self.config.resolve_url(getattr(self.config, which)))
-        return self._stores[which]
+            self._stores[key] = open_store(url)
+        return self._stores[key]
 
     def close(self) -> None:
         self.db.dispose()

@@ -30,9 +30,11 @@ __all__ = [
     "Dataset",
     "DatasetVersion",
     "Grant",
+    "MirrorDebt",
     "Organization",
     "Project",
     "ProjectMember",
+    "StorageBinding",
     "Token",
     "User",
     "utcnow",
@@ -184,3 +186,29 @@ class AuditEvent(Base):
     details: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class StorageBinding(Base):
+    """Which cloud the hub's data store is on, and the phase of a live move (one row)."""
+
+    __tablename__ = "storage_binding"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phase: Mapped[str] = mapped_column(String(16))
+    source_url: Mapped[str] = mapped_column(Text)
+    destination_url: Mapped[str | None] = mapped_column(Text)
+    journal: Mapped[str | None] = mapped_column(Text)
+    generation: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+    retired_url: Mapped[str | None] = mapped_column(Text)
+
+
+class MirrorDebt(Base):
+    """A write that reached the source but not the destination during mirroring."""
+
+    __tablename__ = "mirror_debt"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(Text)
+    operation: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+    repaired_at: Mapped[datetime | None]
