@@ -238,14 +238,6 @@ class AzureAdmin:
 
     def list_details(self, prefix: str | None) -> Iterator[dict[str, Any]]:
         """Every blob below ``prefix`` with its access tier, content type and metadata."""
-        container = self.service.get_container_client(self.container)
-        for blob in container.list_blobs(name_starts_with=prefix or None, include=["metadata"]):
-            yield {
-                "path": blob.name,
-                "size": blob.size,
-                "e_tag": blob.etag,
-                "last_modified": blob.last_modified,
-                "tier": str(blob.blob_tier) if blob.blob_tier else None,
-                "content_type": blob.content_settings.content_type,
-                "metadata": dict(blob.metadata or {}),
-            }
+        from passerelle.storage.azure_list import list_blobs
+
+        return list_blobs(self.service.get_container_client(self.container), prefix)
