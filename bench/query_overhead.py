@@ -4,7 +4,10 @@ A 10-million-row stays dataset is written as Parquet through the storage layer
 into a ``file://`` store; the same grouped aggregate SQL then runs, alternating,
 (a) in a bare DuckDB connection over ``read_parquet`` of the same files and
 (b) through :func:`run_sandboxed` (SQL guard, locked DuckDB, Parquet read through
-the store) followed by :func:`check_release`.  Target: at most +10% wall time.
+the store) followed by :func:`check_release`, in both scan modes (``stream``:
+pyarrow ranged reads through the store; ``copy``: files streamed from the store
+into a private folder, then DuckDB's native reader).  Target: at most +10% wall
+time.
 Run: ``bash bench/run.sh query [--rows N] [--repeats R]``.
 """
 
@@ -76,6 +79,20 @@ def sandboxed(sql: str, spec: object, source: TableSource, limits: QueryLimits) 
     return time.perf_counter() - started
 
 
+def row(times: dict[str, list[float]]) -> str:
+    """One Markdown row: median (and min) seconds per runner and the overheads over bare."""
+    med = {name: statistics.median(t) for name, t in times.items()}
+    low = {name: min(t) for name, t in times.items()}
+    cells = [f"{med['bare']:.2f} (min {low['bare']:.2f})"]
+    for name in ("stream", "copy"):
+        cells.append(f"{med[name]:.2f} (min {low[name]:.2f})")
+        cells.append(
+            f"{100 * (med[name] - med['bare']) / med['bare']:+.1f}% "
+            f"(min {100 * (low[name] - low['bare']) / low['bare']:+.1f}%)"
+        )
+    return " | ".join(cells)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -93,6 +110,9 @@ def main() -> None:
         )
         source = TableSource(store, "datasets/stays/v1")
         limits = QueryLimits(threads=args.threads, memory_limit="4GB", timeout_s=600)
+        copy_limits = QueryLimits(
+            threads=args.threads, memory_limit="4GB", timeout_s=600, scan="copy"
+        )
         queries = {
             "frequency (count, distinct persons) by departement x age": frequency_query(
                 "stays", ["departement", "age_group"], "person_id"
@@ -102,30 +122,26 @@ def main() -> None:
             ),
         }
         folder = workdir / "datasets" / "stays" / "v1"
-        print(f"threads: {args.threads}, repeats: {args.repeats} (alternating, after a warm-up)")
+        runners = {
+            "bare": lambda sql, spec: bare(sql, folder, args.threads),
+            "stream": lambda sql, spec: sandboxed(sql, spec, source, limits),
+            "copy": lambda sql, spec: sandboxed(sql, spec, source, copy_limits),
+        }
+        print(f"threads: {args.threads}, repeats: {args.repeats} (rotating order, after a warm-up)")
         print(
-            "| query | bare DuckDB median (min) s | sandbox + check median (min) s "
-            "| overhead median | overhead min |"
+            "| query | bare DuckDB s | sandbox+check, scan=stream s | overhead "
+            "| sandbox+check, scan=copy s | overhead |"
         )
-        print("|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|")
         for label, (sql, spec) in queries.items():
-            bare(sql, folder, args.threads)
-            sandboxed(sql, spec, source, limits)
-            times: dict[str, list[float]] = {"bare": [], "sandbox": []}
+            for run in runners.values():
+                run(sql, spec)
+            times: dict[str, list[float]] = {name: [] for name in runners}
+            names = list(runners)
             for i in range(args.repeats):
-                order = ("bare", "sandbox") if i % 2 == 0 else ("sandbox", "bare")
-                for which in order:
-                    if which == "bare":
-                        times["bare"].append(bare(sql, folder, args.threads))
-                    else:
-                        times["sandbox"].append(sandboxed(sql, spec, source, limits))
-            b, s = statistics.median(times["bare"]), statistics.median(times["sandbox"])
-            b0, s0 = min(times["bare"]), min(times["sandbox"])
-            print(
-                f"| {label} | {b:.2f} ({b0:.2f}) | {s:.2f} ({s0:.2f}) "
-                f"| {100 * (s - b) / b:+.1f}% | {100 * (s0 - b0) / b0:+.1f}% |",
-                flush=True,
-            )
+                for name in names[i % 3 :] + names[: i % 3]:
+                    times[name].append(runners[name](sql, spec))
+            print(f"| {label} | {row(times)} |", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -252,3 +252,52 @@ def test_results_are_written_inside_the_workspace_only(granted: dict[str, TableS
 def test_a_missing_dataset_location_is_one_clear_sentence(hub_store: Store) -> None:
     with pytest.raises(UsageError, match="No Parquet file"):
         run_sandboxed("SELECT * FROM gone", {"gone": TableSource(hub_store, "datasets/gone")})
+
+
+def test_copy_scan_gives_the_same_answers_and_leaves_nothing_behind(
+    granted: dict[str, TableSource], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    sql = "SELECT departement, count(*) AS n, count(DISTINCT person_id) AS p FROM stays GROUP BY 1 ORDER BY 1"
+    streamed = run_sandboxed(sql, granted)
+    copied = run_sandboxed(sql, granted, QueryLimits(scan="copy"))
+    assert streamed.result is not None and copied.result is not None
+    assert copied.result.equals(streamed.result)
+    assert copied.tables == ("stays",)
+    with pytest.raises(SandboxViolation):
+        run_sandboxed("SELECT * FROM secret", granted, QueryLimits(scan="copy"))
+    assert list(tmp_path.iterdir()) == []  # the private copies are gone
+
+
+def test_copy_scan_second_wall_allows_only_the_copies(
+    granted: dict[str, TableSource], tmp_path: Path
+) -> None:
+    (tmp_path / "leak.csv").write_text("a\n1\n")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    con = _connect(granted, QueryLimits(scan="copy"), workdir)
+    try:
+        assert con.execute("SELECT count(*) FROM stays").fetchall() == [(120,)]
+        with pytest.raises(duckdb.PermissionException):
+            con.execute(f"SELECT * FROM read_csv('{tmp_path}/leak.csv')").fetchall()
+        copy = next(workdir.rglob("*.parquet"))
+        with pytest.raises(duckdb.Error):
+            con.execute(f"COPY (SELECT 1 AS a) TO '{copy}'")
+        with pytest.raises(duckdb.Error):
+            con.execute("SET allowed_paths = ['/etc/passwd']")
+    finally:
+        con.close()
+
+
+def test_copy_scan_keeps_column_subset_grants_streamed(hub_store: Store, tmp_path: Path) -> None:
+    tables = {"stays": TableSource(hub_store, "datasets/stays/v1", columns=("departement",))}
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    con = _connect(tables, QueryLimits(scan="copy"), workdir)
+    try:
+        assert [r[0] for r in con.execute("DESCRIBE stays").fetchall()] == ["departement"]
+    finally:
+        con.close()
+    assert list(workdir.iterdir()) == []  # nothing of the hidden columns was copied

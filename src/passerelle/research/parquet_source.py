@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import ObjectNotFoundError, UsageError
@@ -21,7 +22,14 @@ if TYPE_CHECKING:
 
     from passerelle.storage.base import Store
 
-__all__ = ["StoreReadFile", "TableSource", "open_dataset", "store_filesystem"]
+__all__ = [
+    "StoreReadFile",
+    "TableSource",
+    "copy_to_folder",
+    "open_dataset",
+    "parquet_keys",
+    "store_filesystem",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +167,8 @@ def store_filesystem(store: Store) -> pafs.FileSystem:
     return pafs.PyFileSystem(_handler_class()(store))
 
 
-def open_dataset(source: TableSource) -> pads.Dataset:
-    """The Parquet files of ``source`` as one pyarrow dataset (no bytes read beyond footers)."""
-    import pyarrow.dataset as pads
-
+def parquet_keys(source: TableSource) -> list[str]:
+    """The keys of the Parquet files of ``source`` (one key, or every non-empty file below)."""
     prefix = source.prefix.strip("/")
     if prefix.endswith(".parquet"):
         files = [prefix]
@@ -176,6 +182,28 @@ def open_dataset(source: TableSource) -> pads.Dataset:
             f"No Parquet file was found at {source.store.url}/{prefix}; "
             "check the dataset's storage location."
         )
+    return files
+
+
+def copy_to_folder(source: TableSource, folder: Path) -> list[Path]:
+    """Stream the Parquet files of ``source`` from its store into ``folder`` (a private
+    per-query directory); return the local paths, in key order."""
+    paths = []
+    for index, key in enumerate(parquet_keys(source)):
+        path = folder / f"{index:06d}.parquet"
+        with path.open("wb") as out:
+            for chunk in source.store.get(key):
+                out.write(chunk)
+        paths.append(path)
+    return paths
+
+
+def open_dataset(source: TableSource) -> pads.Dataset:
+    """The Parquet files of ``source`` as one pyarrow dataset (no bytes read beyond footers)."""
+    import pyarrow.dataset as pads
+
+    prefix = source.prefix.strip("/")
+    files = parquet_keys(source)
     dataset = pads.dataset(files, format="parquet", filesystem=store_filesystem(source.store))
     if source.columns is None:
         return dataset
