@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -147,11 +148,22 @@ def _decide(sql: str, granted: set[str]) -> tuple[Refusal | None, set[str]]:
     return _walk_tree(tree, granted)
 
 
-def _serialize(sql: str) -> Any:
+_parsers = threading.local()
+
+
+def _parser() -> Any:
+    """This thread's parse-only DuckDB connection (no data, used for ``json_serialize_sql``)."""
     import duckdb
 
-    with duckdb.connect(":memory:") as parser:
-        row = parser.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
+    con = getattr(_parsers, "con", None)
+    if con is None:
+        con = duckdb.connect(":memory:")
+        _parsers.con = con
+    return con
+
+
+def _serialize(sql: str) -> Any:
+    row = _parser().execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
     tree = json.loads(row[0]) if row else None
     if not isinstance(tree, dict) or tree.get("error") or len(tree.get("statements", [])) != 1:
         return None
