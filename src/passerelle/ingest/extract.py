@@ -60,7 +60,8 @@ def extract_for_project(
             if person_columns is not None
             else tuple(c for c in declared.split(",") if c)
         )
-        table_name = key.rsplit("/", 2)[-2] if key.count("/") else "data"
+        parts = url.rstrip("/").rsplit("/", 2)
+        table_name = parts[-2] if len(parts) == 3 else "data"
         writer = PartWriter(
             out,
             f"{table_name}/{n:05d}",

@@ -99,9 +99,12 @@ def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[pa.Array, 
             )
         stamp = pc.strptime(text, format=col.format, unit="s", error_is_null=True)
         if iso:  # strptime rolls 02-30 over to 03-02: compare the day back
-            same = pc.equal(
-                pc.day(stamp), pc.cast(pc.utf8_slice_codeunits(text, 8, 10), pa.int64())
+            shaped = pc.match_substring_regex(text, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+            parsed = pc.if_else(
+                pc.and_(pc.is_valid(stamp), shaped), text, pa.scalar(None, pa.string())
             )
+            day = pc.cast(pc.utf8_slice_codeunits(parsed, 8, 10), pa.int64())
+            same = pc.equal(pc.day(stamp), day)
         else:
             same = pc.equal(pc.strftime(stamp, format=col.format), text)
         bad = pc.and_(pc.is_valid(text), pc.invert(pc.fill_null(same, False)))
