@@ -30,7 +30,7 @@ def _init(
     checkpoints: Annotated[
         str | None,
         typer.Option(
-            help="Store URL for signed audit checkpoints (default file://audit-checkpoints)."
+            help="Store URL for signed audit checkpoints (default: inside the data store)."
         ),
     ] = None,
     keys: Annotated[
@@ -57,7 +57,7 @@ def _init(
     c.print(f"hub [bold]{created.config.name}[/] created in {directory.resolve()}")
     c.print(f"  database     {created.db.dialect} (schema {created.db.revision()})")
     c.print(f"  datasets     {created.config.resolve_url(created.config.store)}")
-    c.print(f"  checkpoints  {created.config.resolve_url(created.config.checkpoints)}")
+    c.print(f"  checkpoints  {created.store('checkpoints').url}")
     c.print(
         f"  keys         {created.config.keys} "
         "(back it up: without it the audit log cannot be verified)"

@@ -111,8 +111,8 @@ def init_hub(
         FileKeyStore.create((config.directory / config.keys).resolve())
     hub = Hub.from_config(config)
     hub.db.upgrade()
-    for which in ("store", "checkpoints"):
-        hub.open_url(config.resolve_url(getattr(config, which))).create_container()
+    for url in {config.store, config.checkpoints} - {"store"}:
+        hub.open_url(config.resolve_url(url)).create_container()
     with hub.transaction() as session:
         from sqlalchemy import select
 

@@ -217,9 +217,9 @@ def verify_audit(hub: Hub) -> VerifyReport:
     from sqlalchemy import select
 
     key = hub.keys.key("audit")
-    with hub.db.transaction() as session:
+    checkpoints = read_checkpoints(hub)
+    with hub.db.read() as session:
         chain = verify_chain(key, _chain_events(session))
-        checkpoints = read_checkpoints(hub)
         positions = [cp.seq for cp in checkpoints]
         hashes: dict[int, str] = {}
         if positions:

@@ -92,6 +92,16 @@ class HubDatabase:
                     "the change clashes with data written at the same time; retry it"
                 ) from exc
 
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session that never waits for writers (SQLite WAL snapshot)."""
+        from sqlalchemy.orm import Session
+
+        with self._connect() as connection:
+            reader = connection.execution_options(passerelle_read_only=True)
+            with Session(bind=reader) as session, session.begin():
+                yield session
+
     def lock_audit(self, session: Session) -> None:
         """Serialize audit appends (PostgreSQL; SQLite's write lock already does)."""
         from sqlalchemy import text
@@ -121,7 +131,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get("passerelle_read_only")
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _db_errors() -> tuple[type[BaseException], ...]:

@@ -6,7 +6,8 @@ A hub lives in a directory holding ``hub.toml``::
     name = "hdh"
     database = "sqlite:///hub.db"            # or postgresql+psycopg://user@host:5432/hub
     store = "file://data"                    # where datasets and workspaces live (any store URL)
-    checkpoints = "file://audit-checkpoints" # signed audit-chain checkpoints (any store URL)
+    checkpoints = "store"                    # signed audit checkpoints: "store" (the data store,
+                                             # so they move with the hub) or any store URL
     keys = "keys.json"                       # a key file, or "env" for PASSERELLE_KEY_* variables
     checkpoint_every = 100                   # events between automatic checkpoints
     token_days = 90                          # default lifetime of API tokens
@@ -48,7 +49,7 @@ class HubConfig:
     name: str = "passerelle-hub"
     database: str = "sqlite:///hub.db"
     store: str = "file://data"
-    checkpoints: str = "file://audit-checkpoints"
+    checkpoints: str = "store"
     keys: str = "keys.json"
     checkpoint_every: int = 100
     token_days: int = 90
@@ -161,6 +162,8 @@ class Hub:
     def store(self, which: str = "store") -> Store:
         """The hub's data store (``store``, routed by any live move) or ``checkpoints``."""
         if which not in self._stores:
+            if which == "checkpoints" and self.config.checkpoints == "store":
+                return self.store("store")
             if which == "store":
                 from passerelle.live.binding import live_store
 

@@ -38,7 +38,7 @@ def load_binding(hub: Hub, session: Session) -> Binding:
 
 
 def current_binding(hub: Hub) -> Binding:
-    with hub.db.transaction() as session:
+    with hub.db.read() as session:
         return load_binding(hub, session)
 
 
