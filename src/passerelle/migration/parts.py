@@ -138,7 +138,7 @@ def resumable_copy(
     room = threading.BoundedSemaphore(PARTS_IN_FLIGHT)
     pending: list[Future[None]] = []
 
-    def send(number: int, data: bytes) -> None:
+    def send(number: int, data: bytearray) -> None:
         try:
             sent = upload.upload_part(number, data)
             digest = sent.sha256 or hashlib.sha256(data).hexdigest()  # hashed once either way
@@ -148,7 +148,7 @@ def resumable_copy(
         finally:
             room.release()
 
-    def finish_part(number: int, data: bytes, pool: ThreadPoolExecutor) -> None:
+    def finish_part(number: int, data: bytearray, pool: ThreadPoolExecutor) -> None:
         sha.update(data)
         md5.update(data)
         if number in agreed:
@@ -166,20 +166,23 @@ def resumable_copy(
             future.result()  # a failed part fails the copy now
 
     with ThreadPoolExecutor(PARTS_IN_FLIGHT, thread_name_prefix="passerelle-part") as pool:
-        buffer = bytearray()
-        number = 1
+        number, filled = 1, 0
+        buffer = bytearray(min(part, info.size))
         try:
-            for chunk in reader:
-                buffer += chunk
-                while len(buffer) >= part:
-                    with memoryview(buffer) as view:
-                        data = bytes(view[:part])
-                    del buffer[:part]
-                    finish_part(number, data, pool)
-                    number += 1
-            if buffer or number == 1:
-                finish_part(number, bytes(buffer), pool)
-                buffer.clear()
+            for chunk in reader:  # parts are filled in place: one copy of each byte
+                view = memoryview(chunk)
+                while view:
+                    take = min(len(view), part - filled)
+                    buffer[filled : filled + take] = view[:take]
+                    filled += take
+                    view = view[take:]
+                    if filled == part:
+                        finish_part(number, buffer, pool)
+                        number, filled = number + 1, 0
+                        buffer = bytearray(max(0, min(part, info.size - (number - 1) * part)))
+            if filled or number == 1:
+                del buffer[filled:]
+                finish_part(number, buffer, pool)
             else:
                 number -= 1
         except BaseException:

@@ -80,7 +80,9 @@ class ResumableUpload(Protocol):
         """The parts the destination holds now, by number (empty if the upload is gone)."""
         ...
 
-    def upload_part(self, number: int, data: bytes, *, sha256: str | None = None) -> UploadedPart:
+    def upload_part(
+        self, number: int, data: bytes | bytearray, *, sha256: str | None = None
+    ) -> UploadedPart:
         """Send part ``number`` (``sha256``: hex digest of ``data``, when the caller has it)."""
         ...
 
@@ -370,7 +372,9 @@ class _WrappedUpload:
         self._wrapper.before("list", self.key)
         return self._inner.parts()
 
-    def upload_part(self, number: int, data: bytes, *, sha256: str | None = None) -> UploadedPart:
+    def upload_part(
+        self, number: int, data: bytes | bytearray, *, sha256: str | None = None
+    ) -> UploadedPart:
         self._wrapper.before("put", self.key)
         return self._inner.upload_part(number, data, sha256=sha256)
 

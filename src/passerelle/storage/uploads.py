@@ -104,7 +104,9 @@ class S3Upload:
                 return found
             kwargs["PartNumberMarker"] = page["NextPartNumberMarker"]
 
-    def upload_part(self, number: int, data: bytes, *, sha256: str | None = None) -> UploadedPart:
+    def upload_part(
+        self, number: int, data: bytes | bytearray, *, sha256: str | None = None
+    ) -> UploadedPart:
         client = self._admin.client
 
         def send() -> Any:
@@ -262,7 +264,9 @@ class AzureUpload:
                 found.append(UploadedPart(number, int(block.size), block.id))
         return sorted(found, key=lambda p: p.number)
 
-    def upload_part(self, number: int, data: bytes, *, sha256: str | None = None) -> UploadedPart:
+    def upload_part(
+        self, number: int, data: bytes | bytearray, *, sha256: str | None = None
+    ) -> UploadedPart:
         block_id = self._block_id(number)
         self._call(
             "write", self._key, lambda: self._blob.stage_block(block_id, data, length=len(data))
