@@ -13,6 +13,7 @@ def build_app() -> typer.Typer:
         audit_cmd,
         catalog_cmd,
         demo_cmd,
+        hub_cmd,
         init_cmd,
         migrate_cmd,
         projects_cmd,
@@ -39,6 +40,7 @@ def build_app() -> typer.Typer:
     projects_cmd.register(app)
     accounts_cmd.register(app)
     audit_cmd.register(app)
+    hub_cmd.register(app)
     serve_cmd.register(app)
     synth_cmd.register(app)
     return app
