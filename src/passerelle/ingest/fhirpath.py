@@ -90,8 +90,6 @@ def compile_path(path: str) -> CompiledPath:
         items = [resource]
         for op in ops:
             items = op(items)
-            if not items:
-                break
         return items
 
     return evaluate
