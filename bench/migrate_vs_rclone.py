@@ -109,6 +109,20 @@ def populate(url: str, workload: str, scale: float) -> tuple[int, int]:
 CPU_SECONDS: list[float] = []
 
 
+def server_cpu() -> dict[str, float]:
+    """CPU seconds used so far by each server process (``BENCH_SERVER_PIDS``: name:pid,...)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for item in filter(None, os.environ.get("BENCH_SERVER_PIDS", "").split(",")):
+        name, _, pid = item.partition(":")
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        used[name] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
 def empty_bucket(url: str) -> None:
     """Delete a destination after a run: memstore Ceph keeps every byte in RAM."""
     from passerelle.storage import open_store
@@ -139,7 +153,9 @@ def run_passerelle(src: str, dst: str, env: dict[str, str], tmp: Path) -> tuple[
     return t1 + t2, max(r1, r2)
 
 
-def run_rclone(rclone: str, conf: Path, src: str, dst: str, env: dict[str, str]) -> tuple[float, float]:
+def run_rclone(
+    rclone: str, conf: Path, src: str, dst: str, env: dict[str, str]
+) -> tuple[float, float]:
     subprocess.run([rclone, "--config", str(conf), "mkdir", dst], check=True, env=env)
     return timed(
         [rclone, "--config", str(conf), "copy", src, dst, "--transfers", "16", "--checkers", "16"],
@@ -180,7 +196,9 @@ def main() -> None:
     parser.add_argument("--workloads", default="W1,W2,W3")
     parser.add_argument("--dest", default="ceph", choices=["ceph", "seaweed"])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--scale", type=float, default=1.0, help="shrink workloads for a quick look")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="shrink workloads for a quick look"
+    )
     parser.add_argument("--rclone", required=True)
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
@@ -203,47 +221,68 @@ def main() -> None:
         log(f"{workload}: {objects} objects, {total / 1e6:.1f} MB")
         runs: dict[str, list[tuple[float, float]]] = {"passerelle": [], "rclone": []}
         cpu: dict[str, list[float]] = {"passerelle": [], "rclone": []}
+        server: dict[str, list[float]] = {"passerelle": [], "rclone": []}
         for i in range(args.runs):
             for tool in ("passerelle", "rclone") if i % 2 == 0 else ("rclone", "passerelle"):
                 bucket = f"{tool[:4]}-{workload.lower()}-{uuid.uuid4().hex[:8]}"
                 remote = "ceph" if args.dest == "ceph" else "seaweed"
                 CPU_SECONDS.clear()
+                before = server_cpu()
                 if tool == "passerelle":
                     secs, rss = run_passerelle(src_url, f"s3://{remote}@{bucket}", env, tmp)
                 else:
-                    secs, rss = run_rclone(args.rclone, conf, f"az:{container}", f"{remote}:{bucket}", env)
+                    secs, rss = run_rclone(
+                        args.rclone, conf, f"az:{container}", f"{remote}:{bucket}", env
+                    )
+                after = server_cpu()
                 runs[tool].append((secs, rss))
                 cpu[tool].append(sum(CPU_SECONDS))
-                log(f"  {workload} run {i + 1} {tool:<10} {secs:7.2f} s  "
-                    f"{objects / secs:8.1f} obj/s  {total / secs / 1e6:8.1f} MB/s  {rss:6.0f} MB RSS"
-                    f"  {sum(CPU_SECONDS):6.1f} CPU s")
+                server[tool].append(sum(after[k] - before.get(k, 0.0) for k in after))
+                log(
+                    f"  {workload} run {i + 1} {tool:<10} {secs:7.2f} s  "
+                    f"{objects / secs:8.1f} obj/s  {total / secs / 1e6:8.1f} MB/s  "
+                    f"{rss:6.0f} MB RSS"
+                    f"  {sum(CPU_SECONDS):6.1f} CPU s  servers {server[tool][-1]:6.1f} CPU s "
+                    + " ".join(f"{k} {after[k] - before.get(k, 0.0):.1f}" for k in after)
+                )
                 empty_bucket(f"s3://{remote}@{bucket}")
         keys = [i.key for i in open_store(src_url).list()][:2000]
-        ceil_dst = f"s3://{'ceph' if args.dest == 'ceph' else 'seaweed'}@ceil-{uuid.uuid4().hex[:8]}"
+        ceil_dst = (
+            f"s3://{'ceph' if args.dest == 'ceph' else 'seaweed'}@ceil-{uuid.uuid4().hex[:8]}"
+        )
         open_store(ceil_dst).create_container()
         get_rate, put_rate = asyncio.run(_ceilings(src_url, ceil_dst, keys))
         empty_bucket(ceil_dst)
         med = {t: statistics.median(s for s, _ in r) for t, r in runs.items()}
         peak = {t: max(m for _, m in r) for t, r in runs.items()}
         row = {
-            "workload": workload, "dest": args.dest, "objects": objects, "bytes": total,
+            "workload": workload,
+            "dest": args.dest,
+            "objects": objects,
+            "bytes": total,
             "runs": args.runs,
             "passerelle_objects_per_s": objects / med["passerelle"],
             "rclone_objects_per_s": objects / med["rclone"],
             "passerelle_mb_per_s": total / med["passerelle"] / 1e6,
             "rclone_mb_per_s": total / med["rclone"] / 1e6,
             "ratio": med["rclone"] / med["passerelle"],
-            "passerelle_peak_rss_mb": peak["passerelle"], "rclone_peak_rss_mb": peak["rclone"],
+            "passerelle_peak_rss_mb": peak["passerelle"],
+            "rclone_peak_rss_mb": peak["rclone"],
             "passerelle_cpu_s": statistics.median(cpu["passerelle"]),
             "rclone_cpu_s": statistics.median(cpu["rclone"]),
-            "ceiling_get_objects_per_s": get_rate, "ceiling_put_objects_per_s": put_rate,
+            "passerelle_server_cpu_s": statistics.median(server["passerelle"] or [0.0]),
+            "rclone_server_cpu_s": statistics.median(server["rclone"] or [0.0]),
+            "ceiling_get_objects_per_s": get_rate,
+            "ceiling_put_objects_per_s": put_rate,
         }
         results.append(row)
         print(
             f"{workload} -> {args.dest}: passerelle {row['passerelle_objects_per_s']:.0f} obj/s "
             f"{row['passerelle_mb_per_s']:.1f} MB/s (RSS {peak['passerelle']:.0f} MB) | rclone "
             f"{row['rclone_objects_per_s']:.0f} obj/s {row['rclone_mb_per_s']:.1f} MB/s "
-            f"(RSS {peak['rclone']:.0f} MB) | ratio {row['ratio']:.2f}x | ceilings GET "
+            f"(RSS {peak['rclone']:.0f} MB) | ratio {row['ratio']:.2f}x | CPU s client "
+            f"{row['passerelle_cpu_s']:.1f}/{row['rclone_cpu_s']:.1f} servers "
+            f"{row['passerelle_server_cpu_s']:.1f}/{row['rclone_server_cpu_s']:.1f} | ceilings GET "
             f"{get_rate:.0f} PUT {put_rate:.0f} obj/s",
             flush=True,
         )

@@ -66,11 +66,21 @@ def main() -> None:
         now = time.perf_counter()
         if now - last[0] > 10:
             last[0] = now
-            print(f"  {stage}: {done:,} ({now - started:.0f} s, RSS {rss_mb():.0f} MB)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  {stage}: {done:,} ({now - started:.0f} s, RSS {rss_mb():.0f} MB)",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    summary = plan_migration("memory://plan10m-src", "memory://plan10m-dst", journal,
-                             PlanOptions(), source=src, dest=dst, on_progress=progress)
+    summary = plan_migration(
+        "memory://plan10m-src",
+        "memory://plan10m-dst",
+        journal,
+        PlanOptions(),
+        source=src,
+        dest=dst,
+        on_progress=progress,
+    )
     seconds = time.perf_counter() - started
     size = journal.stat().st_size
     print(
