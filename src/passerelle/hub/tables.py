@@ -34,6 +34,8 @@ __all__ = [
     "Organization",
     "Project",
     "ProjectMember",
+    "QueryRecord",
+    "ReleaseRequest",
     "StorageBinding",
     "Token",
     "User",
@@ -212,3 +214,38 @@ class MirrorDebt(Base):
     error: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]
     repaired_at: Mapped[datetime | None]
+
+
+class QueryRecord(Base):
+    """One researcher query run in a project's workspace, and where its result is."""
+
+    __tablename__ = "queries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    sql: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))
+    datasets: Mapped[list[Any]]
+    rows: Mapped[int]
+    truncated: Mapped[bool] = mapped_column(Boolean)
+    result_key: Mapped[str] = mapped_column(Text)
+    duration_s: Mapped[float]
+    created_at: Mapped[datetime]
+
+
+class ReleaseRequest(Base):
+    """A request to take a query result out of the hub, with its disclosure check."""
+
+    __tablename__ = "releases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    policy: Mapped[str] = mapped_column(String(32))
+    report: Mapped[dict[str, Any]]
+    output_key: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]

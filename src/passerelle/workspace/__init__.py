@@ -1,0 +1,24 @@
+"""Project workspaces: researchers' queries over granted data, and output release.
+
+The hub-side of the research sandbox: who may query what now (grants, project
+state), where results are kept (``workspaces/project-<id>/`` in the hub's data
+store), and the audit of every query.
+"""
+
+from passerelle.workspace.queries import (
+    QueryView,
+    get_query,
+    list_queries,
+    read_result,
+    run_query,
+    workspace_prefix,
+)
+
+__all__ = [
+    "QueryView",
+    "get_query",
+    "list_queries",
+    "read_result",
+    "run_query",
+    "workspace_prefix",
+]

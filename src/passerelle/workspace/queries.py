@@ -1,0 +1,206 @@
+"""Researchers' SQL over their project's granted datasets, kept in the project's workspace.
+
+``run_query`` resolves what the caller may read *now* (an active project they
+belong to, unexpired grants, granted columns only), runs the SQL in the
+research sandbox over the datasets' Parquet read through the hub's data store
+(whatever cloud it is on, and during a live move), stores the result as
+Parquet under ``workspaces/project-<id>/queries/`` and audits the query: actor,
+project, statement digest, datasets touched, rows, decision. Refusals are
+audited too, then raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from passerelle.errors import NotFoundError, QueryError, SandboxViolation
+from passerelle.hub.audit import append_event, authorize
+from passerelle.hub.projects import GrantedDataset, granted_datasets, project_facts
+from passerelle.hub.rules import Action, Principal
+from passerelle.hub.tables import Project, QueryRecord, User
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    from passerelle.hub.hub import Hub
+    from passerelle.research import QueryLimits
+
+__all__ = ["QueryView", "get_query", "list_queries", "read_result", "run_query", "workspace_prefix"]
+
+
+@dataclass(frozen=True)
+class QueryView:
+    id: int
+    project_id: int
+    user: str
+    sql: str
+    digest: str
+    datasets: list[str]
+    rows: int
+    truncated: bool
+    result_key: str
+    duration_s: float
+    created_at: str
+
+
+def workspace_prefix(project_id: int) -> str:
+    return f"workspaces/project-{project_id}"
+
+
+def _table_prefix(dataset: GrantedDataset) -> str:
+    """The folder holding the dataset's current Parquet files."""
+    keys = [f.url for f in dataset.files]
+    if not keys:
+        return f"datasets/{dataset.name}/none/"
+    folders = {k.rsplit("/", 1)[0] for k in keys}
+    return folders.pop() + "/" if len(folders) == 1 else _common_folder(keys)
+
+
+def _common_folder(keys: list[str]) -> str:
+    parts = [k.split("/")[:-1] for k in keys]
+    common: list[str] = []
+    for level in zip(*parts, strict=False):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return "/".join(common) + "/"
+
+
+def _view(q: QueryRecord, user: str) -> QueryView:
+    return QueryView(
+        q.id,
+        q.project_id,
+        user,
+        q.sql,
+        q.digest,
+        list(q.datasets),
+        q.rows,
+        q.truncated,
+        q.result_key,
+        q.duration_s,
+        q.created_at.isoformat(),
+    )
+
+
+def run_query(
+    hub: Hub,
+    actor: Principal,
+    project_id: int,
+    sql: str,
+    limits: QueryLimits | None = None,
+) -> tuple[QueryView, pa.Table]:
+    """Run ``sql`` for ``actor`` in ``project_id``; return the record and the result table."""
+    from passerelle.research import QueryLimits, TableSource, run_sandboxed, write_result
+
+    with hub.transaction() as session:
+        granted = granted_datasets(hub, actor, project_id, session)
+    store = hub.store()
+    tables = {
+        g.name: TableSource(store, _table_prefix(g), tuple(g.columns) if g.columns else None)
+        for g in granted
+    }
+    try:
+        outcome = run_sandboxed(sql, tables, limits or QueryLimits())
+    except (SandboxViolation, QueryError) as exc:
+        details = exc.details.audit_details() if hasattr(exc.details, "audit_details") else {}
+        with hub.transaction() as session:
+            append_event(
+                hub,
+                session,
+                actor=actor.name,
+                action="query.run",
+                target=f"project:{project_id}",
+                decision="denied" if isinstance(exc, SandboxViolation) else "error",
+                details={"project": project_id, **details, "message": str(exc)},
+            )
+        raise
+    assert outcome.result is not None
+    with hub.transaction() as session:
+        record = QueryRecord(
+            project_id=project_id,
+            user_id=actor.user_id,
+            sql=sql,
+            digest=outcome.digest,
+            datasets=list(outcome.tables),
+            rows=outcome.rows,
+            truncated=outcome.truncated,
+            result_key="",
+            duration_s=outcome.duration_s,
+            created_at=hub.now(),
+        )
+        session.add(record)
+        session.flush()
+        record.result_key = f"{workspace_prefix(project_id)}/queries/query-{record.id}.parquet"
+        append_event(
+            hub,
+            session,
+            actor=actor.name,
+            action="query.run",
+            target=f"project:{project_id}",
+            decision="allowed",
+            details={"project": project_id, "query": record.id, **outcome.audit_details()},
+        )
+        view = _view(record, actor.name)
+    write_result(
+        outcome.result, store, f"{workspace_prefix(project_id)}/queries", f"query-{view.id}"
+    )
+    return view, outcome.result
+
+
+def _query_for(hub: Hub, actor: Principal, query_id: int, why: str) -> QueryView:
+    with hub.transaction() as session:
+        q = session.get(QueryRecord, query_id)
+        if q is None:
+            raise NotFoundError(f"no query {query_id} is visible to you; check the identifier")
+        p = session.get_one(Project, q.project_id)
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.PROJECT_READ,
+            f"project:{p.id}",
+            {"project": p.id, "query": q.id, why: True},
+            project=project_facts(session, p),
+        )
+        return _view(q, session.get_one(User, q.user_id).name)
+
+
+def get_query(hub: Hub, actor: Principal, query_id: int) -> QueryView:
+    return _query_for(hub, actor, query_id, "read")
+
+
+def read_result(hub: Hub, actor: Principal, query_id: int) -> pa.Table:
+    """A query's stored result, for members of its project (and output checkers)."""
+    import io
+
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    view = _query_for(hub, actor, query_id, "result")
+    data = hub.store().get(view.result_key).read()
+    return pq.read_table(io.BytesIO(data))
+
+
+def list_queries(hub: Hub, actor: Principal, project_id: int) -> list[QueryView]:
+    from sqlalchemy import select
+
+    with hub.transaction() as session:
+        p = session.get(Project, project_id)
+        if p is None:
+            raise NotFoundError(f"no project {project_id} is visible to you; check the identifier")
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.PROJECT_READ,
+            f"project:{p.id}",
+            {"project": p.id, "queries": True},
+            project=project_facts(session, p),
+        )
+        rows = session.execute(
+            select(QueryRecord, User.name)
+            .join(User, User.id == QueryRecord.user_id)
+            .where(QueryRecord.project_id == p.id)
+            .order_by(QueryRecord.id)
+        )
+        return [_view(q, name) for q, name in rows]
