@@ -18,6 +18,7 @@ def build_app() -> typer.Typer:
         migrate_cmd,
         projects_cmd,
         providers_cmd,
+        research_cmd,
         serve_cmd,
         storage_cmd,
         synth_cmd,
@@ -41,6 +42,7 @@ def build_app() -> typer.Typer:
     accounts_cmd.register(app)
     audit_cmd.register(app)
     hub_cmd.register(app)
+    research_cmd.register(app)
     serve_cmd.register(app)
     synth_cmd.register(app)
     return app
