@@ -23,6 +23,8 @@ from passerelle.hub import Hub, init_hub
 
 POSTGRES_VAR = "PASSERELLE_TEST_POSTGRES_URL"
 DATABASES = ("sqlite", "postgresql")
+SQLITE_ONLY = pytest.mark.parametrize("seeded_hub", ["sqlite"], indirect=True)
+"""For request checks the database never sees (validation, routing): SQLite is enough."""
 
 
 def require_postgres() -> str:
@@ -66,16 +68,96 @@ def drop_postgres_database(url: str, name: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture(params=DATABASES)
-def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """``None`` for the embedded SQLite default, else a fresh PostgreSQL database URL."""
-    if request.param == "sqlite":
-        yield None
-        return
-    server = require_postgres()
-    url, name = fresh_postgres_database(server)
+@dataclass(frozen=True)
+class Seed:
+    """A hub made once per session, copied for each test (a SQLite file or a PostgreSQL template)."""
+
+    directory: Path
+    tokens: dict[str, str]
+    database: str | None = None  # the template database's name on PostgreSQL
+
+
+PEOPLE = {
+    "stella": ("steward",),
+    "simon": ("steward",),
+    "rita": ("researcher",),
+    "remy": ("researcher",),
+    "aude": ("auditor",),
+}
+
+
+def _seed(directory: Path, database: str | None) -> dict[str, str]:
+    """A new hub with an admin, two stewards, two researchers and an auditor; their tokens."""
+    from passerelle.hub import authenticate, create_user, issue_token
+
+    hub, issued = init_hub(directory, database=database)
     try:
-        yield url
+        tokens = {"admin": issued.secret}
+        admin = authenticate(hub, issued.secret)
+        for name, roles in PEOPLE.items():
+            create_user(hub, admin, name, list(roles))
+            tokens[name] = issue_token(hub, admin, user=name, label="tests").secret
+        return tokens
+    finally:
+        hub.close()
+
+
+@pytest.fixture(scope="session")
+def seeds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Seed]]:
+    made: dict[str, Seed] = {}
+    yield made
+    server = os.environ.get(POSTGRES_VAR)
+    for seed in made.values():
+        if seed.database and server:
+            drop_postgres_database(server, seed.database)
+
+
+def _seed_for(kind: str, seeds: dict[str, Seed], factory: pytest.TempPathFactory) -> Seed:
+    if kind not in seeds:
+        directory = factory.mktemp(f"seed-{kind}") / "hub"
+        if kind == "sqlite":
+            seeds[kind] = Seed(directory, _seed(directory, None))
+        else:
+            url, name = fresh_postgres_database(require_postgres())
+            seeds[kind] = Seed(directory, _seed(directory, url), name)
+    return seeds[kind]
+
+
+@pytest.fixture(params=DATABASES)
+def seeded_hub(
+    request: pytest.FixtureRequest,
+    seeds: dict[str, Seed],
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A fresh copy of the seeded hub: its folder and the people's tokens."""
+    import shutil
+
+    kind = str(request.param)
+    if kind == "postgresql":
+        require_postgres()
+    seed = _seed_for(kind, seeds, tmp_path_factory)
+    directory = tmp_path / "hub"
+    shutil.copytree(seed.directory, directory)
+    if seed.database is None:
+        yield directory, seed.tokens
+        return
+    from sqlalchemy import create_engine, text
+
+    server = require_postgres()
+    name = f"h4_{uuid.uuid4().hex[:16]}"
+    engine = create_engine(_admin_url(server), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{seed.database}"'))
+    finally:
+        engine.dispose()
+    config = directory / "hub.toml"
+    template_url = server.rpartition("/")[0] + "/" + seed.database
+    copy_url = server.rpartition("/")[0] + "/" + name
+    config.write_text(config.read_text().replace(template_url, copy_url))
+    try:
+        yield directory, seed.tokens
     finally:
         drop_postgres_database(server, name)
 
@@ -112,25 +194,14 @@ class Api:
         self.tokens[name] = issued["secret"]
 
 
-PEOPLE = {
-    "stella": ("steward",),
-    "simon": ("steward",),
-    "rita": ("researcher",),
-    "remy": ("researcher",),
-    "aude": ("auditor",),
-}
-
-
 @pytest.fixture
-def api(tmp_path: Path, database: str | None) -> Iterator[Api]:
-    """A new hub with an admin, two stewards, two researchers and an auditor."""
-    hub, issued = init_hub(tmp_path / "hub", database=database)
+def api(seeded_hub: tuple[Path, dict[str, str]]) -> Iterator[Api]:
+    """The app on a fresh hub with an admin, two stewards, two researchers and an auditor."""
+    directory, tokens = seeded_hub
+    hub = Hub.open(directory)
     try:
         with TestClient(create_app(hub)) as client:
-            out = Api(client, hub, {"admin": issued.secret})
-            for name, roles in PEOPLE.items():
-                out.add_user(name, *roles)
-            yield out
+            yield Api(client, hub, dict(tokens))
     finally:
         hub.close()
 

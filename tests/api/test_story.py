@@ -30,7 +30,9 @@ def test_the_governance_story(api: Api) -> None:
         "GET", "/audit/events", "aude", params={"actor": "rita", "project": pid, "limit": 1000}
     )["items"]
     assert any(
-        e["action"] == "project.approve" and e["decision"] == "denied" and e["target"] == f"project:{pid}"
+        e["action"] == "project.approve"
+        and e["decision"] == "denied"
+        and e["target"] == f"project:{pid}"
         for e in denied
     ), denied
 

@@ -134,6 +134,18 @@ def _validation_fields(errors: Any) -> list[FieldProblem]:
     return [FieldProblem(location=_location(e.get("loc", ())), message=e["msg"]) for e in errors]
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route offers on this path (Starlette names only the first route's)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods - {"HEAD"})) or "GET"
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every failure into the one error body."""
     from fastapi.exceptions import RequestValidationError
@@ -163,7 +175,9 @@ def install_handlers(app: FastAPI) -> None:
         if status == 404:
             message = f"no route {request.url.path}: see /docs for the API's routes"
         elif status == 405:
-            message = f"{request.method} is not allowed on {request.url.path}: see /docs"
+            allowed = _allowed_methods(request)
+            message = f"{request.method} is not allowed on {request.url.path}: use {allowed}"
+            return error_response(status, message, headers={"Allow": allowed})
         else:
             message = str(exc.detail)
         return error_response(status, message, headers=getattr(exc, "headers", None))
@@ -184,4 +198,5 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(DataError, on_database_value)
+    app.add_exception_handler(UnicodeError, on_database_value)
     app.add_exception_handler(Exception, on_bug)
