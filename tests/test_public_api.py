@@ -22,6 +22,9 @@ PACKAGES = [
     "passerelle.demo",
     "passerelle.research",
     "passerelle.research.disclosure",
+    "passerelle.hub",
+    "passerelle.live",
+    "passerelle.workspace",
 ]
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
