@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import resource
 import shutil
 import statistics
 import sys
@@ -63,32 +64,40 @@ def write_dataset(store: Store, rows: int) -> int:
     return total
 
 
-def bare(sql: str, folder: Path, threads: int) -> float:
-    started = time.perf_counter()
+def cpu_seconds() -> float:
+    """User + system CPU of this process (DuckDB and pyarrow threads included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bare(sql: str, folder: Path, threads: int) -> tuple[float, float]:
+    started, cpu = time.perf_counter(), cpu_seconds()
     con = duckdb.connect(":memory:", config={"threads": threads})
     con.execute(f"CREATE VIEW stays AS SELECT * FROM read_parquet('{folder}/*.parquet')")
     con.sql(sql).to_arrow_table()
     con.close()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu_seconds() - cpu
 
 
-def sandboxed(sql: str, spec: object, source: TableSource, limits: QueryLimits) -> float:
-    started = time.perf_counter()
+def sandboxed(
+    sql: str, spec: object, source: TableSource, limits: QueryLimits
+) -> tuple[float, float]:
+    started, cpu = time.perf_counter(), cpu_seconds()
     outcome = run_sandboxed(sql, {"stays": source}, limits)
     check_release(outcome.result, spec)  # type: ignore[arg-type]
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu_seconds() - cpu
 
 
-def row(times: dict[str, list[float]]) -> str:
-    """One Markdown row: median (and min) seconds per runner and the overheads over bare."""
-    med = {name: statistics.median(t) for name, t in times.items()}
-    low = {name: min(t) for name, t in times.items()}
-    cells = [f"{med['bare']:.2f} (min {low['bare']:.2f})"]
+def row(times: dict[str, list[tuple[float, float]]]) -> str:
+    """One Markdown row: median wall (and CPU) seconds per runner, overheads over bare."""
+    wall = {name: statistics.median(t[0] for t in runs) for name, runs in times.items()}
+    cpu = {name: statistics.median(t[1] for t in runs) for name, runs in times.items()}
+    cells = [f"{wall['bare']:.2f} (cpu {cpu['bare']:.2f})"]
     for name in ("stream", "copy"):
-        cells.append(f"{med[name]:.2f} (min {low[name]:.2f})")
+        cells.append(f"{wall[name]:.2f} (cpu {cpu[name]:.2f})")
         cells.append(
-            f"{100 * (med[name] - med['bare']) / med['bare']:+.1f}% "
-            f"(min {100 * (low[name] - low['bare']) / low['bare']:+.1f}%)"
+            f"{100 * (wall[name] - wall['bare']) / wall['bare']:+.1f}% "
+            f"(cpu {100 * (cpu[name] - cpu['bare']) / cpu['bare']:+.1f}%)"
         )
     return " | ".join(cells)
 
@@ -129,14 +138,14 @@ def main() -> None:
         }
         print(f"threads: {args.threads}, repeats: {args.repeats} (rotating order, after a warm-up)")
         print(
-            "| query | bare DuckDB s | sandbox+check, scan=stream s | overhead "
-            "| sandbox+check, scan=copy s | overhead |"
+            "| query | bare DuckDB: median wall s (CPU s) | sandbox + check, scan=stream "
+            "| overhead wall (CPU) | sandbox + check, scan=copy | overhead wall (CPU) |"
         )
         print("|---|---|---|---|---|---|")
         for label, (sql, spec) in queries.items():
             for run in runners.values():
                 run(sql, spec)
-            times: dict[str, list[float]] = {name: [] for name in runners}
+            times: dict[str, list[tuple[float, float]]] = {name: [] for name in runners}
             names = list(runners)
             for i in range(args.repeats):
                 for name in names[i % 3 :] + names[: i % 3]:

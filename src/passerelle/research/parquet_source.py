@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,8 +101,9 @@ def _handler_class() -> type:
     class StoreFileSystemHandler(pafs.FileSystemHandler):  # type: ignore[misc]
         """Read-only pyarrow filesystem over a :class:`Store`; writes are refused."""
 
-        def __init__(self, store: Store) -> None:
+        def __init__(self, store: Store, sizes: Mapping[str, int] | None = None) -> None:
             self.store = store
+            self.sizes = dict(sizes or {})
 
         def __eq__(self, other: object) -> bool:
             return isinstance(other, StoreFileSystemHandler) and other.store is self.store
@@ -117,6 +119,8 @@ def _handler_class() -> type:
 
         def _info(self, path: str) -> pafs.FileInfo:
             key = path.strip("/")
+            if key in self.sizes:
+                return pafs.FileInfo(path, pafs.FileType.File, size=self.sizes[key])
             try:
                 info = self.store.head(key)
             except ObjectNotFoundError:
@@ -145,7 +149,7 @@ def _handler_class() -> type:
             import pyarrow as pa
 
             key = path.strip("/")
-            size = self.store.head(key).size
+            size = self.sizes[key] if key in self.sizes else self.store.head(key).size
             return pa.PythonFile(StoreReadFile(self.store, key, size), mode="r")
 
         def open_input_stream(self, path: str) -> Any:
@@ -160,23 +164,25 @@ def _handler_class() -> type:
     return StoreFileSystemHandler
 
 
-def store_filesystem(store: Store) -> pafs.FileSystem:
+def store_filesystem(store: Store, sizes: Mapping[str, int] | None = None) -> pafs.FileSystem:
     """A read-only :class:`pyarrow.fs.PyFileSystem` whose reads go through ``store``."""
     import pyarrow.fs as pafs
 
-    return pafs.PyFileSystem(_handler_class()(store))
+    return pafs.PyFileSystem(_handler_class()(store, sizes))
 
 
-def parquet_keys(source: TableSource) -> list[str]:
-    """The keys of the Parquet files of ``source`` (one key, or every non-empty file below)."""
+def parquet_keys(source: TableSource) -> dict[str, int]:
+    """The Parquet files of ``source`` (one key, or every non-empty file below), key -> size."""
     prefix = source.prefix.strip("/")
     if prefix.endswith(".parquet"):
-        files = [prefix]
+        files = {prefix: source.store.head(prefix).size}
     else:
         below = prefix + "/" if prefix else ""
-        files = sorted(
-            o.key for o in source.store.list(below) if o.key.endswith(".parquet") and o.size
-        )
+        files = {
+            o.key: o.size
+            for o in sorted(source.store.list(below), key=lambda o: o.key)
+            if o.key.endswith(".parquet") and o.size
+        }
     if not files:
         raise UsageError(
             f"No Parquet file was found at {source.store.url}/{prefix}; "
@@ -204,7 +210,8 @@ def open_dataset(source: TableSource) -> pads.Dataset:
 
     prefix = source.prefix.strip("/")
     files = parquet_keys(source)
-    dataset = pads.dataset(files, format="parquet", filesystem=store_filesystem(source.store))
+    filesystem = store_filesystem(source.store, files)
+    dataset = pads.dataset(list(files), format="parquet", filesystem=filesystem)
     if source.columns is None:
         return dataset
     missing = [c for c in source.columns if c not in dataset.schema.names]
@@ -216,6 +223,4 @@ def open_dataset(source: TableSource) -> pads.Dataset:
     import pyarrow as pa
 
     schema = pa.schema([dataset.schema.field(c) for c in source.columns])
-    return pads.dataset(
-        files, schema=schema, format="parquet", filesystem=store_filesystem(source.store)
-    )
+    return pads.dataset(list(files), schema=schema, format="parquet", filesystem=filesystem)
