@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import io
-from typing import TYPE_CHECKING
+import tempfile
+from typing import IO, TYPE_CHECKING
 
 from passerelle.ingest.model import OutputFile
 from passerelle.storage import Store
@@ -16,12 +16,18 @@ if TYPE_CHECKING:
 __all__ = ["PartWriter", "verify_file"]
 
 PASSERELLE_META = b"passerelle.person_columns"
+_CHUNK = 8 * 1024 * 1024
+
+
+def _spool() -> IO[bytes]:
+    """A part being written: in memory up to 16 MiB, then in a private temporary file."""
+    return tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
 
 
 class PartWriter:
     """Append batches; every ``rows_per_file`` rows become one ``part-NNNNN.parquet``
-    object under ``prefix`` (written with :meth:`Store.put`).  Holds at most one
-    compressed part in memory."""
+    object under ``prefix`` (streamed with :meth:`Store.put`).  A part is spooled to
+    a private temporary file beyond 16 MiB, so memory does not grow with its size."""
 
     def __init__(
         self,
@@ -36,7 +42,7 @@ class PartWriter:
         self.schema = schema.with_metadata(meta)
         self.files: list[OutputFile] = []
         self._store, self._prefix, self._limit = store, prefix.rstrip("/"), rows_per_file
-        self._buffer: io.BytesIO | None = None
+        self._buffer: IO[bytes] | None = None
         self._writer: pq.ParquetWriter | None = None
         self._rows = 0
         self.rows = 0
@@ -47,7 +53,7 @@ class PartWriter:
         at = 0
         while at < table.num_rows:
             if self._writer is None:
-                self._buffer = io.BytesIO()
+                self._buffer = _spool()
                 self._writer = pq.ParquetWriter(
                     self._buffer, self.schema, compression="zstd", compression_level=1
                 )
@@ -65,13 +71,23 @@ class PartWriter:
         if self._writer is None or self._buffer is None:
             return
         self._writer.close()
-        data = self._buffer.getvalue()
+        buffer = self._buffer
+        size = buffer.tell()
+        digest = hashlib.sha256()
+        buffer.seek(0)
+        for chunk in iter(lambda: buffer.read(_CHUNK), b""):
+            digest.update(chunk)
+        buffer.seek(0)
         key = f"{self._prefix}/part-{len(self.files):05d}.parquet"
-        self._store.put(key, data, content_type="application/vnd.apache.parquet")
-        url = f"{self._store.url.rstrip('/')}/{key}"
-        self.files.append(
-            OutputFile(url, key, len(data), hashlib.sha256(data).hexdigest(), self._rows)
+        self._store.put(
+            key,
+            iter(lambda: buffer.read(_CHUNK), b""),
+            size=size,
+            content_type="application/vnd.apache.parquet",
         )
+        buffer.close()
+        url = f"{self._store.url.rstrip('/')}/{key}"
+        self.files.append(OutputFile(url, key, size, digest.hexdigest(), self._rows))
         self._writer, self._buffer, self._rows = None, None, 0
 
     def close(self) -> list[OutputFile]:
@@ -83,7 +99,7 @@ class PartWriter:
             if self._writer is None:
                 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
-                self._buffer = io.BytesIO()
+                self._buffer = _spool()
                 self._writer = pq.ParquetWriter(self._buffer, self.schema)
         self._flush()
         return self.files
