@@ -172,6 +172,11 @@ def install_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         status = exc.status_code
+        if status == 400:  # FastAPI could not decode the body: malformed input, like bad JSON
+            location = FieldProblem(location="body", message="not valid UTF-8 JSON")
+            return error_response(
+                422, "invalid request: the body is not valid UTF-8 JSON", fields=[location]
+            )
         if status == 404:
             message = f"no route {request.url.path}: see /docs for the API's routes"
         elif status == 405:
