@@ -34,7 +34,7 @@ PROJECT_ACTIONS = (
     Action.PROJECT_REINSTATE,
     Action.PROJECT_CLOSE,
     Action.PROJECT_MANAGE_MEMBERS,
-    Action.GRANT_CREATE,
+    Action.GRANT_CREATE, Action.RELEASE_REQUEST, Action.RELEASE_DECIDE,
 )
 GLOBAL_ACTIONS = tuple(a for a in Action if a not in PROJECT_ACTIONS and "dataset.read" not in a)
 
@@ -67,7 +67,8 @@ def test_project_matrix(roles: frozenset[Role]) -> None:
         PROJECT_ACTIONS, ProjectStatus, RELATIONS, DATES
     ):
         facts = project(status, relation, dates)
-        d = decide(actor, action, today=TODAY, project=facts)
+        requester = ME if relation == "submitter" else OTHER
+        d = decide(actor, action, today=TODAY, project=facts, requested_by=requester)
         case = f"{sorted(roles)} {action} {status} {relation} {dates}"
         steward = Role.STEWARD in roles
         if action is Action.PROJECT_APPROVE:
@@ -93,6 +94,13 @@ def test_project_matrix(roles: frozenset[Role]) -> None:
             )
             assert d.allowed == sees, case
             assert d.hidden == (not sees), case
+        elif action is Action.RELEASE_REQUEST:
+            expected = (Role.RESEARCHER in roles and relation != "outsider"
+                        and status == "approved" and dates == "current")
+            assert d.allowed == expected, case
+        elif action is Action.RELEASE_DECIDE:  # "submitter" stands for the requester here
+            expected = Role.OUTPUT_CHECKER in roles and relation != "submitter"
+            assert d.allowed == expected, case
         elif action is Action.PROJECT_MANAGE_MEMBERS:
             assert d.allowed == ((steward or relation == "pi") and status != "closed"), case
         if not d.allowed:
@@ -127,7 +135,7 @@ def test_auditor_reads_the_trail_and_nothing_else() -> None:
     assert set(allowed) == {Action.AUDIT_READ, Action.TOKEN_MANAGE_OWN}
     facts = project(ProjectStatus.APPROVED, "outsider")
     for action in PROJECT_ACTIONS:
-        assert not decide(auditor, action, today=TODAY, project=facts).allowed
+        assert not decide(auditor, action, today=TODAY, project=facts, requested_by=OTHER).allowed
     data = DatasetFacts(3, True, ())
     assert not decide(auditor, Action.DATASET_READ_ENTRY, today=TODAY, dataset=data).allowed
 

@@ -14,7 +14,8 @@ The rules, in words:
 - ``researcher`` submits projects, sees discoverable catalog entries and those
   granted to their active projects, and reads only datasets granted to an active
   project they belong to (approved, within its dates, grant not expired/revoked).
-- ``output-checker`` sees discoverable entries and the projects it checks.
+- ``output-checker`` sees discoverable entries and projects, and approves or
+  rejects flagged releases, never one they asked for (two-person rule).
 - ``auditor`` reads the audit trail, nothing else.
 - ``operator`` runs migrations and reads catalog entries (to know locations).
 
@@ -83,6 +84,8 @@ class Action(StrEnum):
     TOKEN_MANAGE_ANY = "token.manage-any"
     AUDIT_READ = "audit.read"
     MIGRATION_RUN = "migration.run"
+    RELEASE_REQUEST = "release.request"
+    RELEASE_DECIDE = "release.decide"
 
 
 @dataclass(frozen=True)
@@ -200,10 +203,15 @@ def decide(
     today: date,
     project: ProjectFacts | None = None,
     dataset: DatasetFacts | None = None,
+    requested_by: int | None = None,
 ) -> Decision:
     """Decide whether ``actor`` may perform ``action`` given the facts."""
     if not actor.active:
         return _deny(f"user {actor.name} is disabled")
+    if action is Action.RELEASE_REQUEST:
+        return _request_release(actor, _need(project, action), today)
+    if action is Action.RELEASE_DECIDE:
+        return _decide_release(actor, _need(project, action), _need(requested_by, action))
     if action is Action.DATASET_READ_ENTRY:
         return _read_entry(actor, _need(dataset, action), today)
     if action is Action.DATASET_READ_DATA:
@@ -305,6 +313,26 @@ def _read_entry(actor: Principal, dataset: DatasetFacts, today: date) -> Decisio
     if actor.has(Role.RESEARCHER) and _researcher_grant(actor, dataset, today):
         return _allow()
     return _deny(f"no dataset {dataset.id} is visible to {actor.name}", hidden=True)
+
+
+def _request_release(actor: Principal, project: ProjectFacts, today: date) -> Decision:
+    if not (actor.has(Role.RESEARCHER) and actor.user_id in project.members):
+        if _sees_project(actor, project):
+            return _deny("only a researcher member of the project may ask for a release")
+        return _deny(f"no project {project.id} is visible to {actor.name}", hidden=True)
+    if not project.is_active(today):
+        return _deny(f"project {project.id} is not active ({project.status}, ends {project.end})")
+    return _allow()
+
+
+def _decide_release(actor: Principal, project: ProjectFacts, requested_by: int) -> Decision:
+    if not actor.has(Role.OUTPUT_CHECKER):
+        if _sees_project(actor, project):
+            return _deny("only an output-checker may approve or reject a release")
+        return _deny(f"no project {project.id} is visible to {actor.name}", hidden=True)
+    if actor.user_id == requested_by:
+        return _deny("the two-person rule: whoever asked for a release cannot approve it")
+    return _allow()
 
 
 def _read_data(actor: Principal, dataset: DatasetFacts, today: date) -> Decision:

@@ -13,12 +13,24 @@ from passerelle.workspace.queries import (
     run_query,
     workspace_prefix,
 )
+from passerelle.workspace.releases import (
+    ReleaseView,
+    decide_release,
+    get_release,
+    list_releases,
+    request_release,
+)
 
 __all__ = [
     "QueryView",
+    "ReleaseView",
+    "decide_release",
     "get_query",
+    "get_release",
     "list_queries",
+    "list_releases",
     "read_result",
+    "request_release",
     "run_query",
     "workspace_prefix",
 ]

@@ -1,0 +1,302 @@
+"""Taking a query result out of the hub: disclosure control, then two people.
+
+``request_release`` checks a stored query result with the hub's disclosure
+policy (``passerelle.research.disclosure``). A ``pass`` is released at once; a
+``review`` (cells suppressed, or something needing judgement) waits for an
+output-checker who is not the requester (``decide_release``); a ``fail``
+(row-level data, pseudonyms, free text) is refused for good. The released file
+is the checked table (suppressed cells empty, the evidence columns dropped),
+written with its checking report under ``releases/project-<id>/`` in the hub's
+data store. Every step is audited.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from passerelle.errors import ConflictError, NotFoundError, UsageError
+from passerelle.hub.audit import append_event, authorize
+from passerelle.hub.projects import project_facts
+from passerelle.hub.rules import Action, Principal
+from passerelle.hub.tables import Dataset, Project, QueryRecord, ReleaseRequest, User
+from passerelle.workspace.queries import read_result
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped]
+    from sqlalchemy.orm import Session
+
+    from passerelle.hub.hub import Hub
+
+__all__ = ["ReleaseView", "decide_release", "get_release", "list_releases", "request_release"]
+
+_EVIDENCE = ("total", "top1", "top2", "n_negative", "suppressed")
+
+
+@dataclass(frozen=True)
+class ReleaseView:
+    id: int
+    query_id: int
+    project_id: int
+    requested_by: str
+    status: str
+    policy: str
+    report: dict[str, Any]
+    output_key: str | None
+    decided_by: str | None
+    comment: str
+
+
+def _view(session: Session, r: ReleaseRequest) -> ReleaseView:
+    names = dict(
+        session.query(User.id, User.name)
+        .filter(User.id.in_({r.requested_by, r.decided_by or 0}))
+        .all()
+    )
+    return ReleaseView(
+        r.id,
+        r.query_id,
+        r.project_id,
+        names[r.requested_by],
+        r.status,
+        r.policy,
+        r.report,
+        r.output_key,
+        names.get(r.decided_by) if r.decided_by else None,
+        r.comment,
+    )
+
+
+def _spec_for(
+    table: pa.Table,
+    identifying: frozenset[str],
+    groups: list[str] | None,
+    statistics: list[str] | None,
+) -> Any:
+    import pyarrow.types as pat  # type: ignore[import-untyped]
+
+    from passerelle.research.disclosure import DOMINANCE_COLUMNS, PERSONS_COLUMN, TableSpec
+
+    names = table.column_names
+    skip = {PERSONS_COLUMN, *DOMINANCE_COLUMNS}
+    numeric = [
+        n
+        for n in names
+        if n not in skip
+        and (
+            pat.is_integer(table.schema.field(n).type)
+            or pat.is_floating(table.schema.field(n).type)
+            or pat.is_decimal(table.schema.field(n).type)
+        )
+    ]
+    stats = statistics or numeric
+    group_cols = groups if groups is not None else [n for n in names if n not in skip | set(stats)]
+    kind = "magnitude" if all(c in names for c in DOMINANCE_COLUMNS[:3]) else "frequency"
+    return TableSpec(tuple(group_cols), tuple(stats), kind, identifying)  # type: ignore[arg-type]
+
+
+def _identifying_columns(session: Session, dataset_names: list[str]) -> frozenset[str]:
+    from passerelle.research.disclosure import looks_identifying
+
+    out: set[str] = set()
+    for d in session.query(Dataset).filter(Dataset.name.in_(dataset_names)):
+        for column in d.schema:
+            name = str(column.get("name", ""))
+            if looks_identifying(name) or "pseudonym" in str(column.get("description", "")):
+                out.add(name)
+    return frozenset(out)
+
+
+def _publish(hub: Hub, r: ReleaseRequest, table: pa.Table) -> str:
+    """Write the released table (CSV) and its report beside it; return the CSV key."""
+    import pyarrow.csv as pacsv  # type: ignore[import-untyped]
+
+    keep = [c for c in table.column_names if c not in _EVIDENCE]
+    buffer = io.BytesIO()
+    pacsv.write_csv(table.select(keep), buffer)
+    base = f"releases/project-{r.project_id}/release-{r.id}"
+    store = hub.store()
+    body = buffer.getvalue()
+    store.put(f"{base}.csv", body, size=len(body), content_type="text/csv")
+    report = json.dumps(r.report, indent=2, sort_keys=True, default=str).encode()
+    store.put(f"{base}.report.json", report, size=len(report), content_type="application/json")
+    return f"{base}.csv"
+
+
+def _pending_table(hub: Hub, r: ReleaseRequest) -> pa.Table:
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    data = hub.store().get(f"releases/project-{r.project_id}/pending/release-{r.id}.parquet").read()
+    return pq.read_table(io.BytesIO(data))
+
+
+def request_release(
+    hub: Hub,
+    actor: Principal,
+    query_id: int,
+    *,
+    policy: str = "sacro",
+    groups: list[str] | None = None,
+    statistics: list[str] | None = None,
+) -> ReleaseView:
+    """Check a query's result for release; release it at once only when nothing is flagged."""
+    import pyarrow.parquet as pq
+
+    from passerelle.research.disclosure import (
+        Finding,
+        ReleaseCheck,
+        check_release,
+        policy_named,
+    )
+
+    chosen = policy_named(policy)
+    result = read_result(hub, actor, query_id)
+    with hub.transaction() as session:
+        q = session.get(QueryRecord, query_id)
+        if q is None:
+            raise NotFoundError(f"no query {query_id} is visible to you; check the identifier")
+        p = session.get_one(Project, q.project_id)
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.RELEASE_REQUEST,
+            f"project:{p.id}",
+            {"project": p.id, "query": q.id},
+            project=project_facts(session, p),
+        )
+        identifying = _identifying_columns(session, list(q.datasets))
+    try:
+        spec = _spec_for(result, identifying, groups, statistics)
+    except UsageError as exc:
+        if groups is not None or statistics is not None:
+            raise UsageError(f"this result cannot be checked for release: {exc}") from None
+        check = ReleaseCheck(
+            "fail",
+            chosen.name,
+            (
+                Finding(
+                    "structure",
+                    "fail",
+                    "the result has no statistic column: row-level data never leaves the hub",
+                ),
+            ),
+            None,
+        )
+    else:
+        check = check_release(result, spec, chosen)
+    status = {"pass": "released", "review": "pending", "fail": "rejected"}[check.status]
+    with hub.transaction() as session:
+        r = ReleaseRequest(
+            query_id=query_id,
+            project_id=q.project_id,
+            requested_by=actor.user_id,
+            status=status,
+            policy=chosen.name,
+            report=check.report(),
+            output_key=None,
+            decided_by=None,
+            decided_at=None,
+            comment="",
+            created_at=hub.now(),
+        )
+        session.add(r)
+        session.flush()
+        append_event(
+            hub,
+            session,
+            actor=actor.name,
+            action="release.request",
+            target=f"project:{q.project_id}",
+            decision="allowed" if status != "rejected" else "denied",
+            details={
+                "project": q.project_id,
+                "query": query_id,
+                "release": r.id,
+                "status": status,
+                "policy": chosen.name,
+                "findings_per_rule": r.report.get("findings_per_rule", {}),
+            },
+        )
+        release_id = r.id
+    if check.table is not None:
+        buffer = io.BytesIO()
+        pq.write_table(check.table, buffer)
+        body = buffer.getvalue()
+        hub.store().put(
+            f"releases/project-{q.project_id}/pending/release-{release_id}.parquet",
+            body,
+            size=len(body),
+        )
+    with hub.transaction() as session:
+        r = session.get_one(ReleaseRequest, release_id)
+        if status == "released" and check.table is not None:
+            r.output_key = _publish(hub, r, check.table)
+        return _view(session, r)
+
+
+def decide_release(
+    hub: Hub, actor: Principal, release_id: int, *, approve: bool, comment: str = ""
+) -> ReleaseView:
+    """An output-checker (not the requester) approves or rejects a flagged release."""
+    with hub.transaction() as session:
+        r = session.get(ReleaseRequest, release_id)
+        if r is None:
+            raise NotFoundError(f"no release {release_id} is visible to you; check the identifier")
+        p = session.get_one(Project, r.project_id)
+        verdict = "approve" if approve else "reject"
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.RELEASE_DECIDE,
+            f"project:{p.id}",
+            {"project": p.id, "release": r.id, "decision": verdict, "comment": comment},
+            project=project_facts(session, p),
+            requested_by=r.requested_by,
+        )
+        if r.status != "pending":
+            raise ConflictError(f"release {r.id} is {r.status}; only pending releases are decided")
+        r.decided_by, r.decided_at, r.comment = actor.user_id, hub.now(), comment
+        r.status = "released" if approve else "rejected"
+        if approve:
+            r.output_key = _publish(hub, r, _pending_table(hub, r))
+        return _view(session, r)
+
+
+def get_release(hub: Hub, actor: Principal, release_id: int) -> ReleaseView:
+    with hub.transaction() as session:
+        r = session.get(ReleaseRequest, release_id)
+        if r is None:
+            raise NotFoundError(f"no release {release_id} is visible to you; check the identifier")
+        p = session.get_one(Project, r.project_id)
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.PROJECT_READ,
+            f"project:{p.id}",
+            {"project": p.id, "release": r.id},
+            project=project_facts(session, p),
+        )
+        return _view(session, r)
+
+
+def list_releases(hub: Hub, actor: Principal, project_id: int) -> list[ReleaseView]:
+    with hub.transaction() as session:
+        p = session.get(Project, project_id)
+        if p is None:
+            raise NotFoundError(f"no project {project_id} is visible to you; check the identifier")
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.PROJECT_READ,
+            f"project:{p.id}",
+            {"project": p.id, "releases": True},
+            project=project_facts(session, p),
+        )
+        rows = session.query(ReleaseRequest).filter(ReleaseRequest.project_id == p.id)
+        return [_view(session, r) for r in rows.order_by(ReleaseRequest.id)]
