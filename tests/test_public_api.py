@@ -25,6 +25,8 @@ PACKAGES = [
     "passerelle.hub",
     "passerelle.live",
     "passerelle.workspace",
+    "passerelle.ingest",
+    "passerelle.synth",
 ]
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
