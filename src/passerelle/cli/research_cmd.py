@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -66,6 +67,130 @@ def _list(
     )
 
 
+releases = typer.Typer(
+    help="Outputs asked to leave the hub, and their checks.", no_args_is_help=True
+)
+
+
+def _release(
+    project: Annotated[int, typer.Option("--project", "-p", help="Your project's id.")],
+    query: Annotated[int, typer.Option("--query", "-q", help="The query whose result to release.")],
+    policy: Annotated[str, typer.Option(help="Disclosure policy: sacro or opensafely.")] = "sacro",
+    group: Annotated[list[str] | None, typer.Option(help="A group column (repeatable).")] = None,
+    statistic: Annotated[
+        list[str] | None, typer.Option(help="A statistic column (repeatable).")
+    ] = None,
+    hub: HubOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ask to release a query result: disclosure control now, an output-checker if flagged."""
+    from passerelle.cli.render import console
+    from passerelle.errors import UsageError
+    from passerelle.workspace import get_query, request_release
+
+    h, me = open_as(hub, token)
+    if get_query(h, me, query).project_id != project:
+        raise UsageError(f"query {query} does not belong to project {project}")
+    view = request_release(h, me, query, policy=policy, groups=group, statistics=statistic)
+    if as_json:
+        emit(view, True)
+        return
+    _print_release(view)
+    console().print(
+        {
+            "released": f"released as {view.output_key}",
+            "pending": "flagged: an output-checker who is not you must approve it",
+            "rejected": "refused: this result can never leave the hub",
+        }[view.status]
+    )
+
+
+def _print_release(view: object) -> None:
+    from rich.table import Table
+
+    from passerelle.cli.render import console
+
+    report = getattr(view, "report")  # noqa: B009
+    console().print(
+        f"release {getattr(view, 'id')}: [bold]{getattr(view, 'status')}[/] "  # noqa: B009
+        f"(policy {report.get('policy')}, {report.get('suppressed_cells', 0)} cells suppressed)"
+    )
+    findings = report.get("findings", [])
+    if findings:
+        table = Table("rule", "action", "cell", "column", "value", "why")
+        for f in findings:
+            table.add_row(
+                f["rule"],
+                f["action"],
+                str(f.get("cell") or "-"),
+                str(f.get("column") or "-"),
+                str(f.get("value") if f.get("value") is not None else "-"),
+                f["detail"],
+            )
+        console().print(table)
+
+
+@releases.command("list")
+def _releases_list(
+    project: Annotated[int, typer.Option("--project", "-p", help="Project id.")],
+    hub: HubOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Release requests of a project."""
+    from passerelle.workspace import list_releases
+
+    h, me = open_as(hub, token)
+    emit(
+        list_releases(h, me, project),
+        as_json,
+        ["id", "query_id", "requested_by", "status", "policy", "decided_by", "output_key"],
+    )
+
+
+@releases.command("show")
+def _releases_show(
+    release: int, hub: HubOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
+) -> None:
+    """One release with its checking report (which rule touched which cell, and why)."""
+    from passerelle.workspace import get_release
+
+    h, me = open_as(hub, token)
+    view = get_release(h, me, release)
+    if as_json:
+        emit(view, True)
+    else:
+        _print_release(view)
+
+
+def _decide(approve: bool) -> Callable[..., None]:
+    def command(
+        release: int,
+        comment: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+        hub: HubOpt = None,
+        token: TokenOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        from passerelle.workspace import decide_release
+
+        h, me = open_as(hub, token)
+        emit(decide_release(h, me, release, approve=approve, comment=comment), as_json, None)
+
+    command.__doc__ = (
+        "Approve a flagged release (output-checkers, never your own request)."
+        if approve
+        else "Reject a flagged release (output-checkers)."
+    )
+    return command
+
+
+releases.command("approve")(_decide(True))
+releases.command("reject")(_decide(False))
+
+
 def register(app: typer.Typer) -> None:
     app.command("query")(_query)
     app.add_typer(queries, name="queries")
+    app.command("release")(_release)
+    app.add_typer(releases, name="releases")
