@@ -174,6 +174,15 @@ class Hub:
                 )
         return self._stores[which]
 
+    def store_at(self, prefix: str) -> Store:
+        """The hub's data store seen from ``prefix`` (keys relative to it), live-routed."""
+        key = "at:" + prefix.strip("/")
+        if key not in self._stores:
+            from passerelle.live.binding import live_store
+
+            self._stores[key] = live_store(self, prefix)
+        return self._stores[key]
+
     def open_url(self, url: str) -> Store:
         """A store by URL, opened once per hub."""
         key = "url:" + url

@@ -176,6 +176,8 @@ def ingest(
     quarantine_url: str | None = None,
     batch_rows: int = 65_536,
     config: StorageConfig | None = None,
+    output_store: Store | None = None,
+    quarantine_store: Store | None = None,
 ) -> IngestResult:
     """Ingest one source into a pseudonymized dataset version under ``output_url``.
 
@@ -184,6 +186,9 @@ def ingest(
     ``v<version>/<table>/part-NNNNN.parquet`` and ``v<version>/_manifest.json``;
     quarantine under ``v<version>/_quarantine/<table>/`` of ``quarantine_url``
     (default: ``output_url``).  The key is used, never stored or shown.
+    ``output_store`` / ``quarantine_store``, when given, are written instead of
+    opening the URLs (the hub passes its live-routed data store); ``output_url``
+    still names the files in the result.
     """
     check_key(pseudonym_key)
     _return_large_buffers_to_the_os()
@@ -198,8 +203,10 @@ def ingest(
     labels = [(k if schema.kind == "fhir-ndjson" else "", k) for k in keys]
     input_sha, input_bytes = digest_objects(src, labels)
     version = version_id(input_sha, schema, pseudonym_key)
-    out = open_store(output_url, config=config)
-    qstore = open_store(quarantine_url, config=config) if quarantine_url else out
+    out = output_store or open_store(output_url, config=config)
+    qstore = quarantine_store or (
+        open_store(quarantine_url, config=config) if quarantine_url else out
+    )
     prefix = f"v{version}"
     existing = _existing(out, prefix, qstore)
     if existing is not None:

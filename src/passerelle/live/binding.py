@@ -12,6 +12,8 @@ from passerelle.live.phases import Binding, Phase, route
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from passerelle.storage import Store
+
     from passerelle.hub.hub import Hub
 
 __all__ = ["BINDING_TTL", "current_binding", "live_store", "load_binding", "record_debt"]
@@ -55,8 +57,9 @@ def record_debt(hub: Hub, key: str, operation: str, error: str) -> None:
 
 
 class _Resolver:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, prefix: str = "") -> None:
         self._hub = hub
+        self._prefix = prefix.strip("/")
         self._lock = threading.Lock()
         self._read_at = 0.0
         self._route: LiveRoute | None = None
@@ -67,20 +70,29 @@ class _Resolver:
             if self._route is None or now - self._read_at > BINDING_TTL:
                 r = route(current_binding(self._hub))
                 self._route = LiveRoute(
-                    self._hub.open_url(r.read),
-                    self._hub.open_url(r.fallback) if r.fallback else None,
-                    tuple(self._hub.open_url(u) for u in r.writes),
+                    self._open(r.read),
+                    self._open(r.fallback) if r.fallback else None,
+                    tuple(self._open(u) for u in r.writes),
                 )
                 self._read_at = now
             return self._route
+
+    def _open(self, url: str) -> Store:
+        return self._hub.open_url(f"{url.rstrip('/')}/{self._prefix}" if self._prefix else url)
 
     def invalidate(self) -> None:
         with self._lock:
             self._route = None
 
 
-def live_store(hub: Hub) -> LiveStore:
-    resolver = _Resolver(hub)
-    store = LiveStore(resolver, lambda k, op, err: record_debt(hub, k, op, err))
+def live_store(hub: Hub, prefix: str = "") -> LiveStore:
+    """The hub's data store (below ``prefix``), following the phase of any live move."""
+    resolver = _Resolver(hub, prefix)
+    root = prefix.strip("/")
+
+    def owe(key: str, operation: str, error: str) -> None:
+        record_debt(hub, f"{root}/{key}" if root else key, operation, error)
+
+    store = LiveStore(resolver, owe)
     store.invalidate = resolver.invalidate  # type: ignore[attr-defined]
     return store
