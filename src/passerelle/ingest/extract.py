@@ -16,7 +16,7 @@ from passerelle.ingest.model import ExtractResult, OutputFile
 from passerelle.ingest.output import PASSERELLE_META, PartWriter
 from passerelle.ingest.pseudonym import check_key, rekey
 from passerelle.ingest.sources import READ_CHUNK, RangeFile
-from passerelle.storage import StorageConfig, open_store, split_object_url
+from passerelle.storage import StorageConfig, Store, open_store, split_object_url
 
 __all__ = ["extract_for_project"]
 
@@ -29,6 +29,7 @@ def extract_for_project(
     person_columns: Sequence[str] | None = None,
     rows_per_file: int = 1_000_000,
     config: StorageConfig | None = None,
+    output_store: Store | None = None,
 ) -> ExtractResult:
     """Re-key the person columns of the Parquet ``files`` (object URLs) into ``output_url``.
 
@@ -39,7 +40,7 @@ def extract_for_project(
     import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
     check_key(project_key, "project key")
-    out = open_store(output_url, config=config)
+    out = output_store or open_store(output_url, config=config)
     written: list[OutputFile] = []
     rows = 0
     rekeyed: set[str] = set()
