@@ -14,6 +14,7 @@ def build_app() -> typer.Typer:
         catalog_cmd,
         demo_cmd,
         hub_cmd,
+        ingest_cmd,
         init_cmd,
         migrate_cmd,
         projects_cmd,
@@ -43,6 +44,7 @@ def build_app() -> typer.Typer:
     audit_cmd.register(app)
     hub_cmd.register(app)
     research_cmd.register(app)
+    ingest_cmd.register(app)
     serve_cmd.register(app)
     synth_cmd.register(app)
     return app

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -178,9 +178,13 @@ class Hub:
         """The hub's data store seen from ``prefix`` (keys relative to it), live-routed."""
         key = "at:" + prefix.strip("/")
         if key not in self._stores:
+            from passerelle.errors import PasserelleError
             from passerelle.live.binding import live_store
 
-            self._stores[key] = live_store(self, prefix)
+            store = live_store(self, prefix)
+            with suppress(PasserelleError):  # local folders need creating; buckets exist
+                store.create_container()
+            self._stores[key] = store
         return self._stores[key]
 
     def open_url(self, url: str) -> Store:

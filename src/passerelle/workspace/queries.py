@@ -3,7 +3,8 @@
 ``run_query`` resolves what the caller may read *now* (an active project they
 belong to, unexpired grants, granted columns only), runs the SQL in the
 research sandbox over the datasets' Parquet read through the hub's data store
-(whatever cloud it is on, and during a live move), stores the result as
+(whatever cloud it is on, and during a live move; the project's own extract,
+with project-keyed pseudonyms, when a steward made one), stores the result as
 Parquet under ``workspaces/project-<id>/queries/`` and audits the query: actor,
 project, statement digest, datasets touched, rows, decision. Refusals are
 audited too, then raised.
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from passerelle.hub.hub import Hub
     from passerelle.research import QueryLimits
+    from passerelle.storage import Store
 
 __all__ = ["QueryView", "get_query", "list_queries", "read_result", "run_query", "workspace_prefix"]
 
@@ -55,6 +57,14 @@ def _table_prefix(dataset: GrantedDataset) -> str:
         return f"datasets/{dataset.name}/none/"
     folders = {k.rsplit("/", 1)[0] for k in keys}
     return folders.pop() + "/" if len(folders) == 1 else _common_folder(keys)
+
+
+def _source_prefix(store: Store, project_id: int, dataset: GrantedDataset) -> str:
+    """The project's own extract of the dataset when there is one, else the dataset."""
+    extract = f"{workspace_prefix(project_id)}/extracts/{dataset.name}/"
+    if next(iter(store.list(extract, page_size=1)), None) is not None:
+        return extract
+    return _table_prefix(dataset)
 
 
 def _common_folder(keys: list[str]) -> str:
@@ -97,7 +107,9 @@ def run_query(
         granted = granted_datasets(hub, actor, project_id, session)
     store = hub.store()
     tables = {
-        g.name: TableSource(store, _table_prefix(g), tuple(g.columns) if g.columns else None)
+        g.name: TableSource(
+            store, _source_prefix(store, project_id, g), tuple(g.columns) if g.columns else None
+        )
         for g in granted
     }
     try:

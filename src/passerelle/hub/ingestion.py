@@ -1,0 +1,247 @@
+"""Ingestion into the hub: pseudonymize a source, register it in the catalog, audit it.
+
+``ingest_dataset`` runs the ingestion pipeline (``passerelle.ingest``) with the
+hub's pseudonymization key, writing into the hub's live-routed data store under
+``datasets/<name>/`` (quarantine under ``quarantine/<name>/``, never granted to
+anyone), then registers each output table as a catalog dataset version: the
+source's name for a one-table source, ``<name>_<table>`` for a FHIR export.
+Re-ingesting the same input gives the same content digest, hence the same
+version and no duplicate files. ``extract_dataset`` writes a project's own copy
+of a dataset with person pseudonyms re-keyed by the project's key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from passerelle.errors import NotFoundError
+from passerelle.hub.audit import append_event, authorize
+from passerelle.hub.catalog import add_version, create_dataset
+from passerelle.hub.keys import derive_project_key
+from passerelle.hub.rules import Action, Principal
+from passerelle.hub.tables import Dataset, DatasetVersion, Project
+from passerelle.hub.views import DatasetFile
+
+if TYPE_CHECKING:
+    from passerelle.hub.hub import Hub
+    from passerelle.ingest import IngestResult, SourceSchema
+
+__all__ = ["ExtractReport", "IngestReport", "extract_dataset", "ingest_dataset"]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    datasets: list[tuple[str, int]]  # (catalog name, version number)
+    version: str
+    rows_in: int
+    rows_accepted: int
+    rows_quarantined: int
+    reasons: list[tuple[str, int]]
+    quarantine_files: list[str]
+    reused: bool
+
+
+@dataclass(frozen=True)
+class ExtractReport:
+    project_id: int
+    dataset: str
+    prefix: str
+    files: int
+    rows: int
+    rekeyed_columns: list[str]
+
+
+def _schema(schema: SourceSchema | str | Path) -> SourceSchema:
+    from passerelle.ingest import SourceSchema, load_schema, shipped_schema
+
+    if isinstance(schema, SourceSchema):
+        return schema
+    text = str(schema)
+    if not text.endswith(".toml") and "/" not in text:
+        return shipped_schema(text)
+    return load_schema(text)
+
+
+def _exists(hub: Hub, name: str) -> bool:
+    from sqlalchemy import select
+
+    with hub.db.read() as session:
+        return session.execute(select(Dataset.id).where(Dataset.name == name)).first() is not None
+
+
+def ingest_dataset(
+    hub: Hub,
+    actor: Principal,
+    *,
+    dataset: str,
+    organization: str,
+    source_url: str,
+    schema: SourceSchema | str | Path,
+    kind: str | None = None,
+    classification: str = "health-pseudonymized",
+    description: str = "",
+    discoverable: bool = True,
+) -> IngestReport:
+    """Ingest ``source_url`` as catalog dataset(s) ``dataset`` (stewards)."""
+    from passerelle.ingest import ingest
+
+    spec = _schema(schema)
+    with hub.transaction() as session:
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.DATASET_UPDATE,
+            f"dataset:{dataset}",
+            {"ingest": source_url, "organization": organization},
+        )
+    root = f"datasets/{dataset}"
+    result = ingest(
+        source_url,
+        schema=spec,
+        pseudonym_key=hub.keys.key("pseudonym"),
+        output_url=f"hub:{root}",
+        kind=kind,
+        quarantine_url=f"hub:quarantine/{dataset}",
+        output_store=hub.store_at(root),
+        quarantine_store=hub.store_at(f"quarantine/{dataset}"),
+    )
+    registered = _register(
+        hub, actor, result, dataset, root, organization, classification, description, discoverable
+    )
+    with hub.transaction() as session:
+        append_event(
+            hub,
+            session,
+            actor=actor.name,
+            action="ingest.run",
+            target=f"dataset:{dataset}",
+            decision="allowed",
+            details={
+                "source": source_url,
+                "version": result.version,
+                "rows_in": result.rows_in,
+                "rows_accepted": result.rows_accepted,
+                "rows_quarantined": result.rows_quarantined,
+                "reused": result.reused,
+                "datasets": [name for name, _ in registered],
+            },
+        )
+    return IngestReport(
+        registered,
+        result.version,
+        result.rows_in,
+        result.rows_accepted,
+        result.rows_quarantined,
+        [(r, n) for r, n in result.reasons],
+        [f"quarantine/{dataset}/{f.key}" for f in result.quarantine_files],
+        result.reused,
+    )
+
+
+def _register(
+    hub: Hub,
+    actor: Principal,
+    result: IngestResult,
+    dataset: str,
+    root: str,
+    organization: str,
+    classification: str,
+    description: str,
+    discoverable: bool,
+) -> list[tuple[str, int]]:
+    registered = []
+    single = len(result.tables) == 1
+    for table in result.tables:
+        name = dataset if single else f"{dataset}_{table.name}"
+        columns = [
+            {
+                "name": c,
+                "type": t,
+                "description": "person pseudonym" if c == table.person_column else "",
+            }
+            for c, t in table.columns
+        ]
+        if not _exists(hub, name):
+            create_dataset(
+                hub,
+                actor,
+                name=name,
+                organization=organization,
+                classification=classification,
+                description=description or f"ingested from {result.source_url}",
+                schema=columns,
+                discoverable=discoverable,
+            )
+        files = [DatasetFile(f"{root}/{f.key}", f.size, f.sha256, f.rows) for f in table.files]
+        version = add_version(
+            hub,
+            actor,
+            name,
+            digest=f"{result.version}:{table.name}",
+            schema=columns,
+            row_count=table.rows,
+            files=files,
+            note=f"{result.rows_quarantined} rows quarantined of {result.rows_in}",
+        )
+        registered.append((name, version.version))
+    return registered
+
+
+def extract_dataset(hub: Hub, actor: Principal, project_id: int, dataset: str) -> ExtractReport:
+    """Write ``dataset``'s current version for ``project_id`` with project-keyed pseudonyms."""
+    from sqlalchemy import select
+
+    from passerelle.hub.projects import project_facts
+    from passerelle.ingest import extract_for_project
+    from passerelle.live.binding import current_binding
+    from passerelle.live.phases import route
+
+    with hub.transaction() as session:
+        p = session.get(Project, project_id)
+        d = session.execute(select(Dataset).where(Dataset.name == dataset)).scalar_one_or_none()
+        if p is None or d is None:
+            raise NotFoundError(f"no project {project_id} or dataset {dataset!r}; check both")
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.GRANT_CREATE,
+            f"project:{p.id}",
+            {"project": p.id, "dataset": d.id, "extract": True},
+            project=project_facts(session, p),
+        )
+        v = session.execute(
+            select(DatasetVersion).where(
+                DatasetVersion.dataset_id == d.id, DatasetVersion.version == d.current_version
+            )
+        ).scalar_one_or_none()
+        keys = [str(f["url"]) for f in (v.files if v else [])]
+    read_url = route(current_binding(hub)).read.rstrip("/")
+    prefix = f"workspaces/project-{project_id}/extracts/{dataset}"
+    result = extract_for_project(
+        [f"{read_url}/{k}" for k in keys],
+        project_key=derive_project_key(hub.keys.key("project"), project_id),
+        output_url=f"hub:{prefix}",
+        output_store=hub.store_at(prefix),
+    )
+    with hub.transaction() as session:
+        append_event(
+            hub,
+            session,
+            actor=actor.name,
+            action="extract.run",
+            target=f"project:{project_id}",
+            decision="allowed",
+            details={
+                "project": project_id,
+                "dataset": d.id,
+                "rows": result.rows,
+                "files": len(result.files),
+            },
+        )
+    return ExtractReport(
+        project_id, dataset, prefix, len(result.files), result.rows, list(result.rekeyed_columns)
+    )
