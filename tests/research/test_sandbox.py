@@ -301,3 +301,17 @@ def test_copy_scan_keeps_column_subset_grants_streamed(hub_store: Store, tmp_pat
     finally:
         con.close()
     assert list(workdir.iterdir()) == []  # nothing of the hidden columns was copied
+
+
+def test_a_failing_store_surfaces_its_own_error(granted: dict[str, TableSource]) -> None:
+    from passerelle.errors import TransientError
+    from passerelle.storage import FaultInjectingStore, FaultPlan
+
+    flaky = FaultInjectingStore(
+        granted["stays"].store, FaultPlan(seed=1, transient=1.0, operations=frozenset({"get"}))
+    )
+    tables = {"stays": TableSource(flaky, granted["stays"].prefix)}
+    for limits in (QueryLimits(), QueryLimits(scan="copy")):
+        with pytest.raises(TransientError) as caught:
+            run_sandboxed("SELECT count(*) FROM stays", tables, limits)
+        assert caught.value.retryable

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from passerelle.errors import ObjectNotFoundError, UsageError
+from passerelle.errors import ObjectNotFoundError, PasserelleError, UsageError
 
 if TYPE_CHECKING:
     import pyarrow.dataset as pads  # type: ignore[import-untyped]
@@ -50,9 +50,12 @@ class TableSource:
 class StoreReadFile(io.RawIOBase):
     """A seekable, read-only file over one object, each read a ranged ``get``."""
 
-    def __init__(self, store: Store, key: str, size: int) -> None:
+    def __init__(
+        self, store: Store, key: str, size: int, errors: list[BaseException] | None = None
+    ) -> None:
         super().__init__()
         self._store = store
+        self._errors = errors
         self._key = key
         self._size = size
         self._pos = 0
@@ -81,7 +84,12 @@ class StoreReadFile(io.RawIOBase):
             end = self._size if size is None or size < 0 else min(self._size, start + size)
             if end <= start:
                 return b""
-            data = self._store.get(self._key, start=start, end=end).read()
+            try:
+                data = self._store.get(self._key, start=start, end=end).read()
+            except PasserelleError as exc:  # kept so the caller sees it, not pyarrow's wrapper
+                if self._errors is not None:
+                    self._errors.append(exc)
+                raise
             self._pos = start + len(data)
             return data
 
@@ -101,9 +109,15 @@ def _handler_class() -> type:
     class StoreFileSystemHandler(pafs.FileSystemHandler):  # type: ignore[misc]
         """Read-only pyarrow filesystem over a :class:`Store`; writes are refused."""
 
-        def __init__(self, store: Store, sizes: Mapping[str, int] | None = None) -> None:
+        def __init__(
+            self,
+            store: Store,
+            sizes: Mapping[str, int] | None = None,
+            errors: list[BaseException] | None = None,
+        ) -> None:
             self.store = store
             self.sizes = dict(sizes or {})
+            self.errors = errors
 
         def __eq__(self, other: object) -> bool:
             return isinstance(other, StoreFileSystemHandler) and other.store is self.store
@@ -150,7 +164,7 @@ def _handler_class() -> type:
 
             key = path.strip("/")
             size = self.sizes[key] if key in self.sizes else self.store.head(key).size
-            return pa.PythonFile(StoreReadFile(self.store, key, size), mode="r")
+            return pa.PythonFile(StoreReadFile(self.store, key, size, self.errors), mode="r")
 
         def open_input_stream(self, path: str) -> Any:
             return self.open_input_file(path)
@@ -164,11 +178,20 @@ def _handler_class() -> type:
     return StoreFileSystemHandler
 
 
-def store_filesystem(store: Store, sizes: Mapping[str, int] | None = None) -> pafs.FileSystem:
-    """A read-only :class:`pyarrow.fs.PyFileSystem` whose reads go through ``store``."""
+def store_filesystem(
+    store: Store,
+    sizes: Mapping[str, int] | None = None,
+    errors: list[BaseException] | None = None,
+) -> pafs.FileSystem:
+    """A read-only :class:`pyarrow.fs.PyFileSystem` whose reads go through ``store``.
+
+    ``sizes`` (key -> size, from a listing) spares a HEAD per file; storage errors
+    met while reading are appended to ``errors`` so the caller can raise them as
+    they are (pyarrow and DuckDB wrap them into their own exceptions).
+    """
     import pyarrow.fs as pafs
 
-    return pafs.PyFileSystem(_handler_class()(store, sizes))
+    return pafs.PyFileSystem(_handler_class()(store, sizes, errors))
 
 
 def parquet_keys(source: TableSource) -> dict[str, int]:
@@ -204,13 +227,14 @@ def copy_to_folder(source: TableSource, folder: Path) -> list[Path]:
     return paths
 
 
-def open_dataset(source: TableSource) -> pads.Dataset:
-    """The Parquet files of ``source`` as one pyarrow dataset (no bytes read beyond footers)."""
+def open_dataset(source: TableSource, errors: list[BaseException] | None = None) -> pads.Dataset:
+    """The Parquet files of ``source`` as one pyarrow dataset (no bytes read beyond footers);
+    storage errors met by later reads are appended to ``errors``."""
     import pyarrow.dataset as pads
 
     prefix = source.prefix.strip("/")
     files = parquet_keys(source)
-    filesystem = store_filesystem(source.store, files)
+    filesystem = store_filesystem(source.store, files, errors)
     dataset = pads.dataset(list(files), format="parquet", filesystem=filesystem)
     if source.columns is None:
         return dataset

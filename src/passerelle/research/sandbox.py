@@ -155,7 +155,10 @@ def _literal(text: str) -> str:
 
 
 def _connect(
-    tables: Mapping[str, TableSource], limits: QueryLimits, workdir: Path | None = None
+    tables: Mapping[str, TableSource],
+    limits: QueryLimits,
+    workdir: Path | None = None,
+    errors: list[BaseException] | None = None,
 ) -> Any:
     """A fresh DuckDB that sees ``tables`` only, then is locked.
 
@@ -181,7 +184,7 @@ def _connect(
         allowed: list[str] = []
         for index, (name, source) in enumerate(tables.items()):
             if workdir is None or source.columns is not None:
-                con.register(name, open_dataset(source))
+                con.register(name, open_dataset(source, errors))
                 continue
             folder = workdir / str(index)
             folder.mkdir()
@@ -228,7 +231,8 @@ def _run(
     import duckdb
     import pyarrow as pa
 
-    con = _connect(tables, limits, workdir)
+    store_errors: list[BaseException] = []
+    con = _connect(tables, limits, workdir, store_errors)
     timed_out = threading.Event()
     lock = threading.Lock()
     closed = False
@@ -255,6 +259,8 @@ def _run(
                 truncated = True
                 break
     except duckdb.Error as exc:
+        if store_errors:  # the store failed under the scan: raise its own error (retryable?)
+            raise store_errors[0] from exc
         _refuse(
             _engine_refusal(exc, timed_out.is_set(), limits),
             sql,
