@@ -39,6 +39,7 @@ from passerelle.hub import (
     issue_token,
     submit_project,
 )
+from tests.api.conftest import drop_postgres_database, fresh_postgres_database, require_postgres
 
 CHECKS = [
     not_a_server_error,
@@ -49,7 +50,9 @@ CHECKS = [
 ]
 FUZZERS = ("fuzz-admin", "fuzz-steward")
 MAX_EXAMPLES = int(os.environ.get("PASSERELLE_FUZZ_EXAMPLES", "15"))
-"""Examples per operation and role; raise it (e.g. 200) for a deeper run."""
+"""Examples per operation and role; raise it (e.g. 200) for a deeper run.
+
+``PASSERELLE_FUZZ_ON_POSTGRES=1`` fuzzes a PostgreSQL hub instead of SQLite."""
 
 
 @dataclass
@@ -69,7 +72,11 @@ def fuzz_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzHub]:
     from datetime import timedelta
 
     directory: Path = tmp_path_factory.mktemp("fuzz") / "hub"
-    hub, issued = init_hub(directory, admin="fuzz-admin")
+    server, database, name = None, None, ""
+    if os.environ.get("PASSERELLE_FUZZ_ON_POSTGRES") == "1":  # a deeper, slower run
+        server = require_postgres()
+        database, name = fresh_postgres_database(server)
+    hub, issued = init_hub(directory, admin="fuzz-admin", database=database)
     admin = authenticate(hub, issued.secret)
     create_user(hub, admin, "fuzz-steward", ["steward"])
     create_user(hub, admin, "other-steward", ["steward"])
@@ -103,6 +110,8 @@ def fuzz_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzHub]:
         fuzz.renew(who)
     yield fuzz
     hub.close()
+    if server:
+        drop_postgres_database(server, name)
 
 
 def _operations() -> list[tuple[str, str]]:
