@@ -4,8 +4,10 @@ Each key is claimed (``copying``) in the journal before it is copied and
 recorded ``done`` only after the destination holds the bytes and their digests.
 After a crash, keys left ``copying`` are checked at the destination: a finished
 copy of the same source version is adopted, anything else is copied again, and
-incomplete uploads are aborted first.  A single writer (this thread) touches
-the journal; worker threads only move bytes.
+incomplete uploads are aborted first -- except the journaled resumable upload of
+a large object, which continues from its completed parts (:mod:`.parts`).  A
+single writer (this thread) touches the journal; worker threads only move bytes
+and queue upload events for it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 __all__ = ["UPLOAD_SCHEMA", "PartRecord", "UploadEvent", "UploadLog", "UploadState"]
 
@@ -127,10 +126,3 @@ class UploadLog:
         else:  # abandoned: nothing of it can be resumed any more
             conn.execute("DELETE FROM upload_parts WHERE key = ?", (event.key,))
             conn.execute("DELETE FROM uploads WHERE key = ?", (event.key,))
-
-    def upload_parts_by_pass(self, key: str) -> dict[int | None, int]:
-        """{pass id: parts of ``key`` it sent} (how a resume shows what it reused)."""
-        rows: list[Any] = self._conn.execute(
-            "SELECT pass_id, COUNT(*) FROM upload_parts WHERE key = ? GROUP BY pass_id", (key,)
-        ).fetchall()
-        return {r[0]: int(r[1]) for r in rows}
