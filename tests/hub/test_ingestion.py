@@ -1,0 +1,123 @@
+"""Ingestion through the hub: catalog versions, linkage, quarantine, extracts, no leaks."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from passerelle import hub as H
+from passerelle.errors import PermissionDeniedError
+from passerelle.hub.ingestion import IngestReport, extract_dataset, ingest_dataset
+from passerelle.synth import synthesize
+from passerelle.workspace import run_query
+from tests.hub.conftest import Cast, approved_project
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth")
+    synthesize(out, persons=400, seed=7, defect_rate=0.05, fhir_fraction=0.5)
+    return out
+
+
+def ingest_all(c: Cast, src: Path) -> dict[str, IngestReport]:
+    reports = {}
+    for name, url, schema in (
+        ("pmsi_stays", f"file://{src}/stays.csv", "pmsi_stays"),
+        ("dcir_claims", f"file://{src}/claims.parquet", "dcir_claims"),
+        ("fhir", f"file://{src}/fhir", "fhir_bulk"),
+    ):
+        reports[name] = ingest_dataset(
+            c.hub, c.steward, dataset=name, organization="750712184", source_url=url, schema=schema
+        )
+    return reports
+
+
+def test_three_sources_land_in_the_catalog_and_link(cast: Cast, sources: Path) -> None:
+    reports = ingest_all(cast, sources)
+    for report in reports.values():
+        assert report.rows_in == report.rows_accepted + report.rows_quarantined
+        assert report.rows_quarantined > 0  # the planted defects
+    names = {d.name for d in H.list_datasets(cast.hub, cast.steward).items}
+    assert {"pmsi_stays", "dcir_claims", "fhir_patient", "fhir_encounter"} <= names
+    pid = approved_project(cast)
+    for name in ("pmsi_stays", "dcir_claims", "fhir_patient"):
+        H.create_grant(cast.hub, cast.steward, pid, name)
+    _, linked = run_query(
+        cast.hub,
+        cast.alice,
+        pid,
+        "SELECT count(DISTINCT s.person_id) AS both_sources FROM pmsi_stays s "
+        "JOIN dcir_claims c USING (person_id)",
+    )
+    _, fhir = run_query(
+        cast.hub,
+        cast.alice,
+        pid,
+        "SELECT count(*) AS n FROM fhir_patient p JOIN pmsi_stays s ON s.person_id = p.person_id",
+    )
+    assert linked.column("both_sources")[0].as_py() > 100
+    assert fhir.column("n")[0].as_py() > 0
+    again = ingest_dataset(
+        cast.hub,
+        cast.steward,
+        dataset="pmsi_stays",
+        organization="750712184",
+        source_url=f"file://{sources}/stays.csv",
+        schema="pmsi_stays",
+    )
+    assert again.reused and again.datasets == [("pmsi_stays", 1)]
+    assert [v.version for v in H.list_versions(cast.hub, cast.steward, "pmsi_stays")] == [1]
+
+
+def test_nothing_identifying_reaches_the_hub_store(cast: Cast, sources: Path) -> None:
+    ingest_all(cast, sources)
+    with (sources / "persons.csv").open() as handle:
+        people = list(csv.DictReader(handle))
+    secrets = {p["nir"] for p in people} | {
+        p["last_name"] for p in people if len(p["last_name"]) > 5
+    }
+    store = cast.hub.store()
+    blobs = [store.get(i.key).read() for i in store.list("datasets/")]
+    assert blobs
+    for blob in blobs:
+        for secret in secrets:
+            assert secret.encode() not in blob
+
+
+def test_extracts_of_two_projects_do_not_join(cast: Cast, sources: Path) -> None:
+    ingest_all(cast, sources)
+    pa_id, pb_id = approved_project(cast, by=cast.alice), approved_project(cast, by=cast.bob)
+    for pid in (pa_id, pb_id):
+        H.create_grant(cast.hub, cast.steward, pid, "pmsi_stays")
+        H.create_grant(cast.hub, cast.steward, pid, "dcir_claims")
+        extract_dataset(cast.hub, cast.steward, pid, "pmsi_stays")
+        extract_dataset(cast.hub, cast.steward, pid, "dcir_claims")
+    sql = "SELECT DISTINCT person_id FROM pmsi_stays ORDER BY 1"
+    _, a = run_query(cast.hub, cast.alice, pa_id, sql)
+    _, b = run_query(cast.hub, cast.bob, pb_id, sql)
+    assert a.num_rows == b.num_rows > 0
+    assert not set(a.column("person_id").to_pylist()) & set(b.column("person_id").to_pylist())
+    _, inside = run_query(  # inside one project the extracts still link
+        cast.hub,
+        cast.alice,
+        pa_id,
+        "SELECT count(DISTINCT person_id) AS n FROM pmsi_stays JOIN dcir_claims USING (person_id)",
+    )
+    assert inside.column("n")[0].as_py() > 100
+    with pytest.raises(PermissionDeniedError):
+        extract_dataset(cast.hub, cast.alice, pa_id, "pmsi_stays")
+
+
+def test_only_stewards_ingest(cast: Cast, sources: Path) -> None:
+    with pytest.raises(PermissionDeniedError):
+        ingest_dataset(
+            cast.hub,
+            cast.alice,
+            dataset="x_stays",
+            organization="750712184",
+            source_url=f"file://{sources}/stays.csv",
+            schema="pmsi_stays",
+        )
