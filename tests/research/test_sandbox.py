@@ -168,6 +168,8 @@ def test_the_second_wall_duckdb_itself_refuses_files_and_settings(
         with pytest.raises(duckdb.Error):
             con.execute("INSTALL httpfs")
         with pytest.raises(duckdb.Error):
+            con.execute("SELECT getenv('HOME')").fetchall()
+        with pytest.raises(duckdb.Error):
             con.execute(f"ATTACH '{tmp_path}/x.duckdb'")
         local_variable_table = pa.table({"a": [1]})  # noqa: F841 - a Python replacement scan target
         with pytest.raises(duckdb.Error):
