@@ -216,15 +216,18 @@ def parquet_keys(source: TableSource) -> dict[str, int]:
 
 def copy_to_folder(source: TableSource, folder: Path) -> list[Path]:
     """Stream the Parquet files of ``source`` from its store into ``folder`` (a private
-    per-query directory); return the local paths, in key order."""
-    paths = []
-    for index, key in enumerate(parquet_keys(source)):
-        path = folder / f"{index:06d}.parquet"
+    per-query directory), four at a time; return the local paths, in key order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fetch(item: tuple[int, str]) -> Path:
+        path = folder / f"{item[0]:06d}.parquet"
         with path.open("wb") as out:
-            for chunk in source.store.get(key):
+            for chunk in source.store.get(item[1]):
                 out.write(chunk)
-        paths.append(path)
-    return paths
+        return path
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(fetch, enumerate(parquet_keys(source))))
 
 
 def open_dataset(source: TableSource, errors: list[BaseException] | None = None) -> pads.Dataset:
