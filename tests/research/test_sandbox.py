@@ -317,3 +317,21 @@ def test_a_failing_store_surfaces_its_own_error(granted: dict[str, TableSource])
         with pytest.raises(TransientError) as caught:
             run_sandboxed("SELECT count(*) FROM stays", tables, limits)
         assert caught.value.retryable
+
+
+def test_the_store_filesystem_reads_ranges_and_refuses_writes(hub_store: Store) -> None:
+    from passerelle.research import store_filesystem
+
+    fs = store_filesystem(hub_store)
+    key = "datasets/stays/v1/part-0.parquet"
+    whole = hub_store.get(key).read()
+    with fs.open_input_file(key) as handle:
+        assert handle.size() == len(whole)
+        handle.seek(4)
+        assert handle.read(8) == whole[4:12]
+        assert handle.read_at(4, len(whole) - 4) == whole[-4:]
+    assert pq.read_table(key, filesystem=fs).num_rows == 60
+    with pytest.raises(PermissionError):
+        fs.open_output_stream("datasets/stays/v1/evil.parquet")
+    with pytest.raises(PermissionError):
+        fs.delete_file(key)

@@ -8,6 +8,7 @@ come through our store (retries, fault injection, encryption wrappers).
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
 from collections.abc import Mapping
@@ -103,6 +104,7 @@ class StoreReadFile(io.RawIOBase):
         return len(data)
 
 
+@functools.cache
 def _handler_class() -> type:
     import pyarrow.fs as pafs
 
