@@ -1,4 +1,4 @@
-"""``passerelle demo``: the guided tour a new user runs first."""
+"""``passerelle demo``: the story a new user runs first."""
 
 from __future__ import annotations
 
@@ -12,56 +12,86 @@ __all__ = ["register"]
 
 def _demo(
     workdir: Annotated[
-        Path | None, typer.Option(help="Folder for the demo's two 'clouds'.")
+        Path | None, typer.Option(help="Folder for the demo's hub and its two 'clouds'.")
     ] = None,
-    objects: Annotated[
-        int, typer.Option(min=1, max=100_000, help="How many objects to move.")
-    ] = 200,
+    source: Annotated[
+        str | None, typer.Option("--from", help="First cloud (default: a local folder).")
+    ] = None,
+    destination: Annotated[
+        str | None, typer.Option("--to", help="Second cloud (default: another local folder).")
+    ] = None,
+    persons: Annotated[
+        int, typer.Option(min=100, max=1_000_000, help="Synthetic persons in the hub.")
+    ] = 2000,
 ) -> None:
-    """Walk through passerelle end to end on two local folders (no server needed)."""
+    """Build a synthetic hub, keep researchers querying, move it live to a second cloud."""
     import tempfile
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from passerelle.cli.render import console, human_size
-    from passerelle.demo import run_storage_tour
+    from passerelle.demo import run_live_demo
     from passerelle.errors import TerminalError
 
     base = workdir or Path(tempfile.mkdtemp(prefix="passerelle-demo-"))
     c = console()
-    c.print(f"[bold]passerelle demo[/]: two local folders stand in for two clouds, under {base}")
-    with Progress(
-        TextColumn("{task.description:<8}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=c,
-        transient=True,
-    ) as progress:
-        tasks: dict[str, object] = {}
+    c.print(f"[bold]passerelle demo[/]: a research hub moved live between two clouds ({base})")
+    started = [0.0]
 
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done)  # type: ignore[arg-type]
+    def step(text: str) -> None:
+        c.print(f"  [green]✓[/] {text}")
 
-        result = run_storage_tour(base, objects=objects, on_progress=on_progress)
-    rate = result.bytes / result.seconds if result.seconds else 0.0
-    c.print(f"1. wrote {result.objects} synthetic extract files to {result.source_url}")
-    c.print(
-        f"2. planned and migrated them to {result.destination_url}: "
-        f"{human_size(result.bytes)} in {result.seconds:.2f} s ({human_size(int(rate))}/s), "
-        "hashing every byte (SHA-256 + MD5); the journal is demo.journal"
-    )
-    c.print(
-        f"3. re-read the destination: {result.verified}/{result.objects} objects match "
-        "the digest computed at the source and the one stored on the object"
-    )
-    if not result.ok:
-        raise TerminalError(
-            f"{len(result.mismatches)} objects failed verification, "
-            f"first {result.mismatches[0]}; see {base}."
+    import time
+
+    started[0] = time.perf_counter()
+    with c.status("working...", spinner="dots"):
+        story = run_live_demo(
+            base, source_url=source, destination_url=destination, persons=persons, on_step=step
         )
-    c.print("[green]proof complete[/]: every byte accounted for.")
+    total = time.perf_counter() - started[0]
+    r = story.researchers
+    lat = r.summary()
+    rate = story.bytes_moved / story.move_seconds if story.move_seconds else 0.0
+    c.print()
+    c.print("[bold]What moved[/]")
+    c.print(
+        f"  {story.persons:,} synthetic persons; {story.rows_in:,} source rows ingested = "
+        f"{story.rows_accepted:,} accepted + {story.rows_quarantined:,} quarantined with reasons"
+    )
+    c.print(
+        f"  {story.objects_moved:,} objects ({human_size(story.bytes_moved)}) from "
+        f"{story.source_url} to {story.destination_url}"
+    )
+    c.print(
+        f"  writes during the move, mirrored to both clouds: {'; '.join(story.writes_during_move)}"
+    )
+    c.print("[bold]How fast[/]")
+    c.print(
+        f"  live move in {story.move_seconds:.1f} s ({human_size(int(rate))}/s), "
+        f"whole demo in {total:.1f} s"
+    )
+    c.print("[bold]The proof[/]")
+    c.print(
+        f"  {story.verified_deep:,} objects re-read at the destination and their SHA-256 matched "
+        f"the digest computed while copying; {story.mirrored_writes_proven} mirrored writes "
+        "proven by digests on both sides"
+    )
+    c.print(
+        f"  audit chain {'verified' if story.audit_ok else '[red]BROKEN[/]'}: "
+        f"{story.audit_events:,} events, every access decision and phase change"
+    )
+    c.print("[bold]What the researchers saw[/]")
+    c.print(
+        f"  {r.queries} queries, {len(r.failures)} failures, "
+        f"{len(r.different)} results different from before the move"
+    )
+    c.print(
+        f"  latency median {lat['idle_median_ms']:.0f} ms idle, "
+        f"{lat['move_median_ms']:.0f} ms during the move (p99 {lat['idle_p99_ms']:.0f} / "
+        f"{lat['move_p99_ms']:.0f} ms)"
+    )
+    if not story.ok:
+        first = (r.failures or r.different or ["audit chain"])[0]
+        raise TerminalError(f"the demo found a problem: {first}; see {base}")
+    c.print("[green bold]zero failed researcher queries; nothing lost; proof complete.[/]")
 
 
 def register(app: typer.Typer) -> None:

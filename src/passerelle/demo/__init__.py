@@ -1,5 +1,5 @@
-"""The demo: a guided walk through passerelle on embedded defaults."""
+"""The demo: a synthetic hub moved live between two clouds while researchers work."""
 
-from passerelle.demo.storage_tour import TourResult, run_storage_tour
+from passerelle.demo.live_hub import DemoStory, ResearcherLog, run_live_demo
 
-__all__ = ["TourResult", "run_storage_tour"]
+__all__ = ["DemoStory", "ResearcherLog", "run_live_demo"]
