@@ -23,6 +23,7 @@ PACKAGES = [
     "passerelle.research",
     "passerelle.research.disclosure",
     "passerelle.hub",
+    "passerelle.api",
     "passerelle.live",
     "passerelle.workspace",
     "passerelle.ingest",
