@@ -47,6 +47,7 @@ class S3Admin:
                     config=Config(
                         s3={"addressing_style": "path" if remote.path_style else "virtual"},
                         connect_timeout=remote.connect_timeout_s,
+                        read_timeout=remote.request_timeout_s,  # as obstore: copies can be long
                         retries={"max_attempts": max(1, remote.max_retries), "mode": "standard"},
                         max_pool_connections=32,
                         request_checksum_calculation="when_required",
