@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Run a benchmark with the real servers: bash bench/run.sh migrate|plan10m|query|ingest [ARGS...]
+# Run a benchmark with the real servers: bash bench/run.sh migrate|plan10m|query|ingest|live [ARGS...]
 #   migrate   bench/migrate_vs_rclone.py (Azurite -> Ceph RGW / SeaweedFS vs rclone)
 #   plan10m   bench/plan_10m.py (inventory + plan of 10 million objects, peak RSS)
 #   query     bench/query_overhead.py (research sandbox + disclosure check vs bare DuckDB)
 #   ingest    bench/ingest_vs_duckdb.py (10M-row CSV ingest vs DuckDB's CSV-to-Parquet, peak RSS)
+#   live      bench/live_latency.py (researchers' query latency during a live move, Azurite -> Ceph)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what="${1:?usage: bench/run.sh migrate|plan10m|query|ingest [ARGS...]}"; shift
+what="${1:?usage: bench/run.sh migrate|plan10m|query|ingest|live [ARGS...]}"; shift
 bash scripts/install.sh
 # Byte-compile once, as `pip install` does: where PYTHONDONTWRITEBYTECODE is set and
 # uv installed without --compile-bytecode, every process start would compile every
@@ -31,4 +32,5 @@ done
 # Server processes whose CPU each run costs (to show where the machine's time goes).
 BENCH_SERVER_PIDS="azurite:$(cat "$STATE/azurite/server.pid"),rgw:$(cat "$STATE/ceph-rgw/run/rgw.pid"),osd:$(cat "$STATE/ceph-rgw/run/osd.pid"),seaweedfs:$(cat "$STATE/seaweedfs/server.pid")"
 export BENCH_SERVER_PIDS
+if [[ "$what" == live ]]; then .venv/bin/python bench/live_latency.py "$@"; exit $?; fi
 .venv/bin/python bench/migrate_vs_rclone.py --rclone "$TOOLS/rclone/bin/rclone" "$@"
