@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 import pyarrow as pa
@@ -19,16 +20,21 @@ from passerelle.research import (
     statement_digest,
     write_result,
 )
-from passerelle.research.sandbox import _connect
+from passerelle.research.sandbox import _connect, _copies
 from passerelle.storage import Store, open_store
 from tests.research.conftest import STAYS, put_parquet
 
+SCANS = pytest.mark.parametrize("scan", ["stream", "copy", "auto"])
 
-def test_granted_tables_return_the_right_answer(granted: dict[str, TableSource]) -> None:
+
+@SCANS
+def test_granted_tables_return_the_right_answer(
+    granted: dict[str, TableSource], scan: Literal["stream", "copy", "auto"]
+) -> None:
     sql = (
         "SELECT departement, count(*) AS n, sum(los_days) AS days FROM stays GROUP BY 1 ORDER BY 1"
     )
-    outcome = run_sandboxed(sql, granted)
+    outcome = run_sandboxed(sql, granted, QueryLimits(scan=scan))
     expected = {
         d: (
             sum(1 for x in STAYS.column("departement").to_pylist() if x == d),
@@ -56,7 +62,10 @@ def test_granted_tables_return_the_right_answer(granted: dict[str, TableSource])
     assert details["statement_sha256"] == statement_digest(sql)
 
 
-def test_reads_go_through_the_store(granted: dict[str, TableSource]) -> None:
+@SCANS
+def test_reads_go_through_the_store(
+    granted: dict[str, TableSource], scan: Literal["stream", "copy", "auto"]
+) -> None:
     calls: list[tuple[str, str | None]] = []
 
     from passerelle.storage import StoreWrapper
@@ -66,7 +75,7 @@ def test_reads_go_through_the_store(granted: dict[str, TableSource]) -> None:
             calls.append((op, key))
 
     spied = {"stays": TableSource(Spy(granted["stays"].store), granted["stays"].prefix)}
-    outcome = run_sandboxed("SELECT count(*) AS n FROM stays", spied)
+    outcome = run_sandboxed("SELECT count(*) AS n FROM stays", spied, QueryLimits(scan=scan))
     assert outcome.result is not None and outcome.result.column("n").to_pylist() == [120]
     assert ("get", "datasets/stays/v1/part-0.parquet") in calls
     assert ("get", "datasets/stays/v1/part-1.parquet") in calls
@@ -263,7 +272,7 @@ def test_copy_scan_gives_the_same_answers_and_leaves_nothing_behind(
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     sql = "SELECT departement, count(*) AS n, count(DISTINCT person_id) AS p FROM stays GROUP BY 1 ORDER BY 1"
-    streamed = run_sandboxed(sql, granted)
+    streamed = run_sandboxed(sql, granted, QueryLimits(scan="stream"))
     copied = run_sandboxed(sql, granted, QueryLimits(scan="copy"))
     assert streamed.result is not None and copied.result is not None
     assert copied.result.equals(streamed.result)
@@ -335,3 +344,14 @@ def test_the_store_filesystem_reads_ranges_and_refuses_writes(hub_store: Store) 
         fs.open_output_stream("datasets/stays/v1/evil.parquet")
     with pytest.raises(PermissionError):
         fs.delete_file(key)
+
+
+def test_auto_scan_copies_small_whole_datasets_only(hub_store: Store) -> None:
+    whole = TableSource(hub_store, "datasets/stays/v1")
+    subset = TableSource(hub_store, "datasets/stays/v1", columns=("departement",))
+    files = {"a.parquet": 600, "b.parquet": 500}
+    assert _copies(whole, files, QueryLimits(copy_max_bytes=1100))
+    assert not _copies(whole, files, QueryLimits(copy_max_bytes=1099))
+    assert _copies(whole, files, QueryLimits(scan="copy", copy_max_bytes=1))
+    assert not _copies(whole, files, QueryLimits(scan="stream"))
+    assert not _copies(subset, files, QueryLimits(scan="copy"))

@@ -216,9 +216,12 @@ def parquet_keys(source: TableSource) -> dict[str, int]:
     return files
 
 
-def copy_to_folder(source: TableSource, folder: Path) -> list[Path]:
-    """Stream the Parquet files of ``source`` from its store into ``folder`` (a private
-    per-query directory), four at a time; return the local paths, in key order."""
+def copy_to_folder(
+    source: TableSource, folder: Path, files: Mapping[str, int] | None = None
+) -> list[Path]:
+    """Stream the Parquet files of ``source`` (``files``: key -> size, else listed) from its
+    store into ``folder`` (a private per-query directory), four at a time; return the local
+    paths, in key order."""
     from concurrent.futures import ThreadPoolExecutor
 
     def fetch(item: tuple[int, str]) -> Path:
@@ -229,16 +232,20 @@ def copy_to_folder(source: TableSource, folder: Path) -> list[Path]:
         return path
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(fetch, enumerate(parquet_keys(source))))
+        return list(pool.map(fetch, enumerate(files or parquet_keys(source))))
 
 
-def open_dataset(source: TableSource, errors: list[BaseException] | None = None) -> pads.Dataset:
+def open_dataset(
+    source: TableSource,
+    errors: list[BaseException] | None = None,
+    files: Mapping[str, int] | None = None,
+) -> pads.Dataset:
     """The Parquet files of ``source`` as one pyarrow dataset (no bytes read beyond footers);
     storage errors met by later reads are appended to ``errors``."""
     import pyarrow.dataset as pads
 
     prefix = source.prefix.strip("/")
-    files = parquet_keys(source)
+    files = files or parquet_keys(source)
     filesystem = store_filesystem(source.store, files, errors)
     dataset = pads.dataset(list(files), format="parquet", filesystem=filesystem)
     if source.columns is None:

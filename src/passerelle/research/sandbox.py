@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 from passerelle.errors import QueryError, SandboxViolation, UsageError
 from passerelle.research.disclosure.queries import quote_identifier
 from passerelle.research.guard import Refusal, check_sql, statement_digest
-from passerelle.research.parquet_source import TableSource, copy_to_folder, open_dataset
+from passerelle.research.parquet_source import (
+    TableSource,
+    copy_to_folder,
+    open_dataset,
+    parquet_keys,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]
@@ -40,9 +45,11 @@ class QueryLimits:
     ``memory_limit`` bounds DuckDB's own memory (the Arrow scan buffers of the
     Parquet reader come on top, a few row groups at most).  ``scan`` is how the
     granted Parquet reaches DuckDB: ``stream`` (ranged reads through the store,
-    only the columns and row groups the query needs, via pyarrow) or ``copy``
-    (the files streamed from the store into a private per-query folder, deleted
-    after, and read by DuckDB's native reader: faster on CPU, reads whole files).
+    only the columns and row groups the query needs, via pyarrow), ``copy`` (the
+    files streamed from the store into a private per-query folder, deleted after,
+    and read by DuckDB's native reader: less CPU, but whole files) or ``auto``
+    (``copy`` for a dataset of at most ``copy_max_bytes``, else ``stream``).
+    Column-subset grants always stream.
     """
 
     max_rows: int = 100_000
@@ -51,15 +58,16 @@ class QueryLimits:
     threads: int = 2
     row_limit_action: Literal["truncate", "refuse"] = "truncate"
     max_sql_chars: int = 100_000
-    scan: Literal["stream", "copy"] = "stream"
+    scan: Literal["auto", "stream", "copy"] = "auto"
+    copy_max_bytes: int = 2 * 1024**3
 
     def __post_init__(self) -> None:
         if self.max_rows < 1 or self.timeout_s <= 0 or self.threads < 1:
             raise UsageError("Query limits must be positive (max_rows, timeout_s, threads).")
         if self.row_limit_action not in ("truncate", "refuse"):
             raise UsageError("row_limit_action must be 'truncate' or 'refuse'.")
-        if self.scan not in ("stream", "copy"):
-            raise UsageError("scan must be 'stream' or 'copy'.")
+        if self.scan not in ("auto", "stream", "copy"):
+            raise UsageError("scan must be 'auto', 'stream' or 'copy'.")
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,13 @@ def _refuse(
     raise SandboxViolation(refusal.message, reason=refusal.reason, details=outcome)
 
 
+def _copies(source: TableSource, files: Mapping[str, int], limits: QueryLimits) -> bool:
+    """Whether ``source`` is copied to local disk for DuckDB's native reader (pure)."""
+    if source.columns is not None or limits.scan == "stream":
+        return False
+    return limits.scan == "copy" or sum(files.values()) <= limits.copy_max_bytes
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -162,10 +177,10 @@ def _connect(
 ) -> Any:
     """A fresh DuckDB that sees ``tables`` only, then is locked.
 
-    With ``workdir`` (``scan="copy"``), whole-dataset grants are streamed from the
-    store into that private folder and read by DuckDB's own Parquet reader, with
-    ``allowed_paths`` naming exactly those copies; column-subset grants always
-    stream through pyarrow so the other columns never reach DuckDB.
+    Datasets that :func:`_copies` are streamed from the store into ``workdir`` (a
+    private folder) and read by DuckDB's own Parquet reader, with ``allowed_paths``
+    naming exactly those copies; the others (and every column-subset grant) are
+    scanned through pyarrow so hidden columns never reach DuckDB or the disk.
     """
     import duckdb
 
@@ -183,12 +198,13 @@ def _connect(
     try:
         allowed: list[str] = []
         for index, (name, source) in enumerate(tables.items()):
-            if workdir is None or source.columns is not None:
-                con.register(name, open_dataset(source, errors))
+            files = parquet_keys(source)
+            if not _copies(source, files, limits) or workdir is None:
+                con.register(name, open_dataset(source, errors, files))
                 continue
             folder = workdir / str(index)
             folder.mkdir()
-            paths = [str(p) for p in copy_to_folder(source, folder)]
+            paths = [str(p) for p in copy_to_folder(source, folder, files)]
             allowed.extend(paths)
             listed = ", ".join(_literal(p) for p in paths)
             view = quote_identifier(name)
@@ -211,7 +227,7 @@ def _execute(
     started: float,
 ) -> tuple[pa.Table, bool]:
     workdir = (
-        Path(tempfile.mkdtemp(prefix="passerelle-sandbox-")) if limits.scan == "copy" else None
+        Path(tempfile.mkdtemp(prefix="passerelle-sandbox-")) if limits.scan != "stream" else None
     )
     try:
         return _run(sql, tables, limits, touched, started, workdir)
