@@ -63,15 +63,20 @@ def main() -> None:
     if not args.local:
         source, dest = _server_config(work)
     started = time.perf_counter()
-    story = run_live_demo(work / "demo", source_url=source, destination_url=dest,
-                          persons=args.persons)
+    story = run_live_demo(
+        work / "demo", source_url=source, destination_url=dest, persons=args.persons
+    )
     r = story.researchers
     lat = r.summary()
     print(f"live move {story.source_url} -> {story.destination_url}, {args.persons:,} persons")
-    print(f"moved {story.objects_moved:,} objects ({story.bytes_moved / 1e6:.1f} MB) in "
-          f"{story.move_seconds:.1f} s; whole run {time.perf_counter() - started:.1f} s")
-    print(f"queries {r.queries} ({len(r.idle_latencies)} idle, {len(r.move_latencies)} during "
-          f"the move), failures {len(r.failures)}, results changed {len(r.different)}")
+    print(
+        f"moved {story.objects_moved:,} objects ({story.bytes_moved / 1e6:.1f} MB) in "
+        f"{story.move_seconds:.1f} s; whole run {time.perf_counter() - started:.1f} s"
+    )
+    print(
+        f"queries {r.queries} ({len(r.idle_latencies)} idle, {len(r.move_latencies)} during "
+        f"the move), failures {len(r.failures)}, results changed {len(r.different)}"
+    )
     print("| latency | idle | during the move | ratio |")
     print("|---|---|---|---|")
     for stat in ("median", "p99"):

@@ -31,13 +31,39 @@ def test_governance_story_then_a_hand_edited_row(db_kind: str, tmp_path: Path) -
             cli(admin, "users", "add", name, "--roles", roles)
             tokens[name] = cli(admin, "tokens", "create", "--user", name).strip()
         cli(tokens["sam"], "orgs", "add", "750712184", "--name", "AP-HP", "--kind", "hospital")
-        cli(tokens["sam"], "datasets", "add", "pmsi_stays", "--org", "750712184",
-            "--classification", "health-pseudonymized")
-        cli(tokens["rob"], "projects", "submit", "--title", "Diabetes", "--purpose", "Cohort",
-            "--legal-basis", "MR-004", "--authorization", "CNIL-2026-001",
-            "--start", "2026-01-01", "--end", "2030-12-31")
-        refused = run_cli("projects", "approve", "1",
-                          env={"PASSERELLE_HUB": hub, "PASSERELLE_TOKEN": tokens["rob"]})
+        cli(
+            tokens["sam"],
+            "datasets",
+            "add",
+            "pmsi_stays",
+            "--org",
+            "750712184",
+            "--classification",
+            "health-pseudonymized",
+        )
+        cli(
+            tokens["rob"],
+            "projects",
+            "submit",
+            "--title",
+            "Diabetes",
+            "--purpose",
+            "Cohort",
+            "--legal-basis",
+            "MR-004",
+            "--authorization",
+            "CNIL-2026-001",
+            "--start",
+            "2026-01-01",
+            "--end",
+            "2030-12-31",
+        )
+        refused = run_cli(
+            "projects",
+            "approve",
+            "1",
+            env={"PASSERELLE_HUB": hub, "PASSERELLE_TOKEN": tokens["rob"]},
+        )
         assert_one_sentence(refused, "permission denied", "steward")
         cli(tokens["sue"], "projects", "approve", "1")
         cli(tokens["sue"], "grants", "add", "1", "pmsi_stays")
@@ -72,7 +98,11 @@ def test_user_errors_are_one_sentence(tmp_path: Path) -> None:
     assert_one_sentence(run_cli("orgs", "list", env=env), "no valid API token")
     assert_one_sentence(run_cli("orgs", "list", "--token", "pst_nope", env=env), "unknown")
     env["PASSERELLE_TOKEN"] = admin
-    assert_one_sentence(run_cli("users", "add", "xavier", "--roles", "king", env=env), "unknown role")
+    assert_one_sentence(
+        run_cli("users", "add", "xavier", "--roles", "king", env=env), "unknown role"
+    )
     assert_one_sentence(run_cli("projects", "show", "42", env=env), "no project 42")
-    assert_one_sentence(run_cli("orgs", "add", "1", "--name", "A", "--kind", "hospital", env=env),
-                        "needs the role steward")
+    assert_one_sentence(
+        run_cli("orgs", "add", "1", "--name", "A", "--kind", "hospital", env=env),
+        "needs the role steward",
+    )

@@ -34,7 +34,9 @@ PROJECT_ACTIONS = (
     Action.PROJECT_REINSTATE,
     Action.PROJECT_CLOSE,
     Action.PROJECT_MANAGE_MEMBERS,
-    Action.GRANT_CREATE, Action.RELEASE_REQUEST, Action.RELEASE_DECIDE,
+    Action.GRANT_CREATE,
+    Action.RELEASE_REQUEST,
+    Action.RELEASE_DECIDE,
 )
 GLOBAL_ACTIONS = tuple(a for a in Action if a not in PROJECT_ACTIONS and "dataset.read" not in a)
 
@@ -95,8 +97,12 @@ def test_project_matrix(roles: frozenset[Role]) -> None:
             assert d.allowed == sees, case
             assert d.hidden == (not sees), case
         elif action is Action.RELEASE_REQUEST:
-            expected = (Role.RESEARCHER in roles and relation != "outsider"
-                        and status == "approved" and dates == "current")
+            expected = (
+                Role.RESEARCHER in roles
+                and relation != "outsider"
+                and status == "approved"
+                and dates == "current"
+            )
             assert d.allowed == expected, case
         elif action is Action.RELEASE_DECIDE:  # "submitter" stands for the requester here
             expected = Role.OUTPUT_CHECKER in roles and relation != "submitter"

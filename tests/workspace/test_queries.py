@@ -24,7 +24,10 @@ from tests.hub.conftest import Cast, approved_project
 
 def publish(c: Cast, name: str, table: pa.Table) -> None:
     H.create_dataset(
-        c.hub, c.steward, name=name, organization="750712184",
+        c.hub,
+        c.steward,
+        name=name,
+        organization="750712184",
         classification="health-pseudonymized",
         schema=[{"name": f.name, "type": str(f.type)} for f in table.schema],
     )
@@ -33,16 +36,24 @@ def publish(c: Cast, name: str, table: pa.Table) -> None:
     key = f"datasets/{name}/v1/part-00000.parquet"
     body = buffer.getvalue()
     c.hub.store().put(key, body, size=len(body))
-    H.add_version(c.hub, c.steward, name, digest=f"sha256:{name}", row_count=table.num_rows,
-                  schema=[{"name": f.name, "type": str(f.type)} for f in table.schema],
-                  files=[DatasetFile(key, len(body), "0" * 64, table.num_rows)])
+    H.add_version(
+        c.hub,
+        c.steward,
+        name,
+        digest=f"sha256:{name}",
+        row_count=table.num_rows,
+        schema=[{"name": f.name, "type": str(f.type)} for f in table.schema],
+        files=[DatasetFile(key, len(body), "0" * 64, table.num_rows)],
+    )
 
 
-STAYS = pa.table({
-    "pseudonym": [f"p{i % 40}" for i in range(200)],
-    "dept": [["75", "13", "69", "2A"][i % 4] for i in range(200)],
-    "los": [i % 9 for i in range(200)],
-})
+STAYS = pa.table(
+    {
+        "pseudonym": [f"p{i % 40}" for i in range(200)],
+        "dept": [["75", "13", "69", "2A"][i % 4] for i in range(200)],
+        "los": [i % 9 for i in range(200)],
+    }
+)
 
 
 @pytest.fixture
@@ -56,7 +67,9 @@ def project(cast: Cast) -> int:
 
 def test_a_member_counts_stays_by_department(cast: Cast, project: int) -> None:
     view, table = run_query(
-        cast.hub, cast.alice, project,
+        cast.hub,
+        cast.alice,
+        project,
         "SELECT dept, count(*) AS n FROM stays GROUP BY dept ORDER BY dept",
     )
     assert table.to_pydict() == {"dept": ["13", "2A", "69", "75"], "n": [50, 50, 50, 50]}
@@ -64,8 +77,11 @@ def test_a_member_counts_stays_by_department(cast: Cast, project: int) -> None:
     assert read_result(cast.hub, cast.alice, view.id).equals(table)
     assert view.result_key.startswith(f"workspaces/project-{project}/queries/")
     assert [q.id for q in list_queries(cast.hub, cast.alice, project)] == [view.id]
-    audited = [e for e in list_events(cast.hub, cast.auditor, AuditFilter(project=project),
-                                      limit=10_000) if e["action"] == "query.run"]
+    audited = [
+        e
+        for e in list_events(cast.hub, cast.auditor, AuditFilter(project=project), limit=10_000)
+        if e["action"] == "query.run"
+    ]
     assert audited[-1]["details"]["statement_sha256"] == view.digest  # type: ignore[index]
     assert audited[-1]["details"]["rows"] == 4  # type: ignore[index]
 
@@ -76,11 +92,17 @@ def test_ungranted_columns_and_datasets_are_invisible(cast: Cast, project: int) 
     with pytest.raises(SandboxViolation):
         run_query(cast.hub, cast.alice, project, "SELECT * FROM registry")
     with pytest.raises(SandboxViolation):
-        run_query(cast.hub, cast.alice, project,
-                  "SELECT * FROM read_parquet('datasets/registry/v1/part-00000.parquet')")
-    denied = [e for e in list_events(cast.hub, cast.auditor, AuditFilter(actor="alice"),
-                                     limit=10_000)
-              if e["action"] == "query.run" and e["decision"] in ("denied", "error")]
+        run_query(
+            cast.hub,
+            cast.alice,
+            project,
+            "SELECT * FROM read_parquet('datasets/registry/v1/part-00000.parquet')",
+        )
+    denied = [
+        e
+        for e in list_events(cast.hub, cast.auditor, AuditFilter(actor="alice"), limit=10_000)
+        if e["action"] == "query.run" and e["decision"] in ("denied", "error")
+    ]
     assert [e["decision"] for e in denied] == ["error", "denied", "denied"]
 
 

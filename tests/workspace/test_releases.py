@@ -24,10 +24,13 @@ ROWS = (
     + [("69", "18-64", f"e{i}") for i in range(22)]
     + [("69", "65+", f"f{i}") for i in range(18)]
 )
-STAYS = pa.table({
-    "dept": [r[0] for r in ROWS], "age_group": [r[1] for r in ROWS],
-    "pseudonym": [r[2] for r in ROWS],
-})
+STAYS = pa.table(
+    {
+        "dept": [r[0] for r in ROWS],
+        "age_group": [r[1] for r in ROWS],
+        "pseudonym": [r[2] for r in ROWS],
+    }
+)
 COUNT_SQL = (
     "SELECT dept, age_group, count(*) AS n_stays, count(DISTINCT pseudonym) AS n_persons "
     "FROM stays GROUP BY dept, age_group ORDER BY dept, age_group"
@@ -70,10 +73,15 @@ def test_small_cells_are_suppressed_then_a_second_person_approves(cast: Cast, pr
     assert "top1" not in out and "suppressed" not in out
     with pytest.raises(ConflictError):
         decide_release(cast.hub, cast.checker, release.id, approve=False)
-    actions = {(e["action"], e["decision"]) for e in list_events(
-        cast.hub, cast.auditor, AuditFilter(project=project), limit=10_000)}
-    assert {("release.request", "allowed"), ("release.decide", "allowed"),
-            ("release.decide", "denied")} <= actions
+    actions = {
+        (e["action"], e["decision"])
+        for e in list_events(cast.hub, cast.auditor, AuditFilter(project=project), limit=10_000)
+    }
+    assert {
+        ("release.request", "allowed"),
+        ("release.decide", "allowed"),
+        ("release.decide", "denied"),
+    } <= actions
 
 
 def test_row_level_results_never_leave(cast: Cast, project: int) -> None:
@@ -86,7 +94,9 @@ def test_row_level_results_never_leave(cast: Cast, project: int) -> None:
 
 def test_a_clean_table_is_released_at_once(cast: Cast, project: int) -> None:
     view, _ = run_query(
-        cast.hub, cast.alice, project,
+        cast.hub,
+        cast.alice,
+        project,
         "SELECT dept, count(*) AS n_stays, count(DISTINCT pseudonym) AS n_persons FROM stays "
         "WHERE dept <> '13' GROUP BY dept ORDER BY dept",
     )

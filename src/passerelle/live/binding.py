@@ -12,9 +12,8 @@ from passerelle.live.phases import Binding, Phase, route
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from passerelle.storage import Store
-
     from passerelle.hub.hub import Hub
+    from passerelle.storage import Store
 
 __all__ = ["BINDING_TTL", "current_binding", "live_store", "load_binding", "record_debt"]
 
