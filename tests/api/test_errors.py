@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -243,3 +244,19 @@ def test_unstorable_text_is_422_not_500(api: Api, value: str) -> None:
         headers={**api.headers("stella"), "Content-Type": "application/json"},
     )
     assert_error(response, 422, "invalid_request")
+
+
+@SQLITE_ONLY
+def test_a_body_over_the_limit_is_413_declared_or_streamed(api: Api) -> None:
+    from passerelle.api.errors import MAX_BODY_BYTES
+
+    big = b'{"name": "' + b"a" * MAX_BODY_BYTES + b'"}'
+    headers = {**api.headers("admin"), "Content-Type": "application/json"}
+    assert_error(api.client.post("/users", content=big, headers=headers), 413, "too_large")
+
+    def stream() -> Iterator[bytes]:
+        for start in range(0, len(big), 1 << 20):
+            yield big[start : start + (1 << 20)]
+
+    assert_error(api.client.post("/users", content=stream(), headers=headers), 413, "too_large")
+    assert api.ok("GET", "/users", "admin")["total"] == 6

@@ -32,10 +32,22 @@ from passerelle.errors import (
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["ERROR_RESPONSES", "ErrorBody", "ErrorDetail", "FieldProblem", "install_handlers"]
+__all__ = [
+    "ERROR_RESPONSES",
+    "MAX_BODY_BYTES",
+    "ErrorBody",
+    "ErrorDetail",
+    "FieldProblem",
+    "install_handlers",
+]
 
 log = logging.getLogger("passerelle.api")
+
+MAX_BODY_MIB = 16
+MAX_BODY_BYTES = MAX_BODY_MIB * 1024 * 1024
+"""Larger request bodies are refused with 413 before they are read."""
 
 _CODES = {
     400: "bad_request",
@@ -85,6 +97,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _doc("The token's user may not do this (the refusal is audited)."),
     404: _doc("No such resource, or one the caller may not know exists."),
     409: _doc("The request clashes with the current state (duplicate, wrong status)."),
+    413: _doc(f"The request body is over {MAX_BODY_MIB} MiB."),
     422: _doc("The request is malformed or a value is invalid."),
     503: _doc("The hub's database or storage is unreachable or misconfigured; retry later."),
 }
@@ -146,6 +159,46 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods - {"HEAD"})) or "GET"
 
 
+def _too_large() -> JSONResponse:
+    return error_response(413, f"the request body is over {MAX_BODY_MIB} MiB: send less at once")
+
+
+class _BodyTooLarge(Exception):
+    """A streamed request body went over the limit."""
+
+
+class _BodyLimit:
+    """Refuse request bodies over ``MAX_BODY_BYTES`` with the error body (ASGI middleware).
+
+    A declared ``Content-Length`` is refused before anything is read; a streamed
+    body is counted as it arrives and refused when it passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
+                await _too_large()(scope, receive, send)
+                return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > MAX_BODY_BYTES:
+                    raise _BodyTooLarge
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every failure into the one error body."""
     from fastapi.exceptions import RequestValidationError
@@ -172,6 +225,8 @@ def install_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         status = exc.status_code
+        if status == 413 or isinstance(exc.__cause__, _BodyTooLarge):
+            return _too_large()
         if status == 400:  # FastAPI could not decode the body: malformed input, like bad JSON
             location = FieldProblem(location="body", message="not valid UTF-8 JSON")
             return error_response(
@@ -205,3 +260,5 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DataError, on_database_value)
     app.add_exception_handler(UnicodeError, on_database_value)
     app.add_exception_handler(Exception, on_bug)
+    app.add_exception_handler(_BodyTooLarge, lambda request, exc: _too_large())
+    app.add_middleware(_BodyLimit)
