@@ -31,7 +31,9 @@ def _needles(ingested: Ingested) -> list[str]:
 def test_no_identifier_in_any_output_file(ingested: Ingested) -> None:
     needles = _needles(ingested)
     assert len(needles) > 2000
-    pattern = re.compile("|".join(re.escape(n) for n in sorted(set(needles), key=len, reverse=True)))
+    pattern = re.compile(
+        "|".join(re.escape(n) for n in sorted(set(needles), key=len, reverse=True))
+    )
     store = open_store(f"file://{ingested.out}")
     scanned = parquet = 0
     for info in store.list():

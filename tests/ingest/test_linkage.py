@@ -37,7 +37,9 @@ def test_every_stay_carries_its_persons_pseudonym(ingested: Ingested) -> None:
         assert row["postcode"] == (
             ("2A" if s["postcode"] < "20200" else "2B")
             if s["postcode"].startswith("20")
-            else s["postcode"][:3] if s["postcode"][:2] in ("97", "98") else s["postcode"][:2]
+            else s["postcode"][:3]
+            if s["postcode"][:2] in ("97", "98")
+            else s["postcode"][:2]
         )
         assert "nir" not in row and "last_name" not in row and "notes" not in row
         assert row["discharge_mode"] == s["discharge_mode"]  # declared safe free text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import uuid
 from dataclasses import replace
@@ -68,7 +69,10 @@ def test_latin1_is_refused_unless_declared(stays_bytes: bytes) -> None:
 def test_byte_order_mark_is_ignored(stays_bytes: bytes) -> None:
     plain = _ingest(_put(stays_bytes))
     bom = _ingest(_put(b"\xef\xbb\xbf" + stays_bytes))
-    assert (bom.rows_accepted, bom.rows_quarantined) == (plain.rows_accepted, plain.rows_quarantined)
+    assert (bom.rows_accepted, bom.rows_quarantined) == (
+        plain.rows_accepted,
+        plain.rows_quarantined,
+    )
     assert read_files(bom.files).equals(read_files(plain.files))
 
 
@@ -80,16 +84,34 @@ def test_wrong_delimiter_is_named(stays_bytes: bytes) -> None:
 
 
 def test_ten_megabyte_field(stays_bytes: bytes) -> None:
-    header, first, *rest = stays_bytes.splitlines(keepends=True)
-    huge = first.replace(b'"RAS"', b'"' + b"A" * (10 * 2**20) + b'"')
-    huge = huge.replace(b'"domicile"', b'"' + b"d" * (10 * 2**20) + b'"')
-    data = header + huge + b"".join(rest)
-    r = _ingest(_put(data))
-    assert r.rows_in == 200 and r.rows_in == r.rows_accepted + r.rows_quarantined
-    if b'"RAS"' in first or b'"domicile"' in first:
-        q = read_files(r.quarantine_files).to_pylist()
-        reasons = {row["_reason"] for row in q}
-        assert any("too-long" in x for x in reasons) or b'"domicile"' not in first
+    header, *rows = stays_bytes.decode().splitlines(keepends=True)
+    names = next(csv.reader([header]))
+    first = dict(zip(names, next(csv.reader([rows[0]])), strict=True))
+    big = 10 * 2**20
+    dropped = {**first, "stay_id": "S9999999998", "notes": "A" * big}  # free text, dropped
+    too_long = {**first, "stay_id": "S9999999999", "discharge_mode": "d" * big}  # max 40
+    out = io.StringIO()
+    writer = csv.DictWriter(out, names, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerows([dropped, too_long])
+    view = STAYS.views[0]
+    roomy = replace(
+        STAYS,
+        views=(
+            replace(
+                view,
+                columns=tuple(
+                    replace(c, max_length=2 * big) if c.name == "notes" else c for c in view.columns
+                ),
+            ),
+        ),
+    )
+    r = _ingest(_put((header + out.getvalue() + "".join(rows)).encode()), roomy)
+    assert r.rows_in == 202 and r.rows_in == r.rows_accepted + r.rows_quarantined
+    accepted = read_files(r.files).column("stay_id").to_pylist()
+    assert "S9999999998" in accepted and "S9999999999" not in accepted
+    q = read_files(r.quarantine_files).to_pylist()
+    kept = [row for row in q if row["_reason"] == "too-long:discharge_mode"]
+    assert len(kept) == 1 and len(kept[0]["discharge_mode"]) == big  # nothing lost
 
 
 def test_invalid_json_lines_are_quarantined(ingested: Ingested) -> None:
@@ -118,20 +140,19 @@ def test_header_only_gives_an_empty_version(stays_bytes: bytes) -> None:
 
 
 def test_schema_that_does_not_match(stays_bytes: bytes, ingested: Ingested) -> None:
+    view = STAYS.views[0]
+    fewer = replace(STAYS, views=(replace(view, columns=view.columns[:-1]),))
     with pytest.raises(SchemaMismatchError) as err:
-        _ingest(_put(stays_bytes), shipped_schema("dcir_claims").__class__(
-            **{**STAYS.__dict__} if False else {}
-        ) if False else replace(STAYS, views=(replace(STAYS.views[0], columns=STAYS.views[0].columns[:-1]),)))
+        _ingest(_put(stays_bytes), fewer)
     assert "notes" in _one_sentence(err.value)  # an undeclared column is refused
+    claims_schema = shipped_schema("dcir_claims")
+    cview = claims_schema.views[0]
+    extra = replace(cview.columns[0], name="extra")
+    more = replace(claims_schema, views=(replace(cview, columns=(*cview.columns, extra)),))
     claims = (ingested.src / "claims.parquet").read_bytes()
     with pytest.raises(SchemaMismatchError) as err:
-        _ingest(_put(claims, "claims.parquet"), replace(shipped_schema("dcir_claims"), views=(
-            replace(shipped_schema("dcir_claims").views[0], columns=(
-                *shipped_schema("dcir_claims").views[0].columns,
-                replace(shipped_schema("dcir_claims").views[0].columns[0], name="extra"),
-            )),
-        )))
-    assert "extra" in _one_sentence(err.value)
+        _ingest(_put(claims, "claims.parquet"), more)
+    assert "extra" in _one_sentence(err.value)  # a declared column is missing
 
 
 def test_truncated_parquet(ingested: Ingested) -> None:
@@ -169,7 +190,12 @@ def test_failed_ingest_leaves_no_parts(ingested: Ingested) -> None:
     out = f"memory://fail-{uuid.uuid4().hex[:8]}"
     small = replace(shipped_schema("dcir_claims"), rows_per_file=100)
     with pytest.raises(SourceFormatError) as err:
-        ingest(_put(bytes(data), "c.parquet"), schema=small, pseudonym_key=KEY, output_url=out,
-               batch_rows=100)
+        ingest(
+            _put(bytes(data), "c.parquet"),
+            schema=small,
+            pseudonym_key=KEY,
+            output_url=out,
+            batch_rows=100,
+        )
     assert "past row" in _one_sentence(err.value) and "past row 0 " not in str(err.value)
     assert list(open_store(out).list()) == []

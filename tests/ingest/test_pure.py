@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from importlib.resources import files
 
 import pyarrow as pa
 import pytest
@@ -37,7 +38,9 @@ def test_pseudonym_is_the_documented_hmac() -> None:
 def test_normalization_gives_one_pseudonym_per_person() -> None:
     nir = with_key("290012A123456")
     spaced = f"2 90 01 2a {nir[7:10]} {nir[10:13]} {nir[13:]}"
-    forms = {pseudonym(KEY, n, "1990-01-15", s) for n in (nir, spaced) for s in ("2", "F", "female")}
+    forms = {
+        pseudonym(KEY, n, "1990-01-15", s) for n in (nir, spaced) for s in ("2", "F", "female")
+    }
     assert len(forms) == 1
     assert pseudonym(KEY, nir, "1990-01-16", "2") not in forms
     assert pseudonym(KEY[::-1], nir, "1990-01-15", "2") not in forms
@@ -131,10 +134,7 @@ def test_shipped_schemas_load_and_policy_changes_the_version() -> None:
     for name in ("pmsi_stays", "dcir_claims", "fhir_bulk"):
         assert shipped_schema(name).name == name
     s = shipped_schema("pmsi_stays")
-    text = (
-        __import__("importlib.resources").resources.files("passerelle.ingest")
-        .joinpath("schemas").joinpath("pmsi_stays.toml").read_text()
-    )
+    text = files("passerelle.ingest").joinpath("schemas").joinpath("pmsi_stays.toml").read_text()
     other = parse_schema(text.replace('generalize = "year-month"', 'generalize = "year"'))
     assert version_id("0" * 64, s, KEY) != version_id("0" * 64, other, KEY)
     assert version_id("0" * 64, s, KEY) == version_id("0" * 64, shipped_schema("pmsi_stays"), KEY)

@@ -44,7 +44,11 @@ def test_fhir_quarantine_is_the_manifest(ingested: Ingested) -> None:
 
 
 def test_reason_counts_add_up(ingested: Ingested) -> None:
-    for result, source in ((ingested.stays, "stays"), (ingested.claims, "claims"), (ingested.fhir, "fhir")):
+    for result, source in (
+        (ingested.stays, "stays"),
+        (ingested.claims, "claims"),
+        (ingested.fhir, "fhir"),
+    ):
         counts = Counter(reason for _f, _r, reason in _expected(ingested, source))
         assert dict(result.reasons) == dict(counts)
 

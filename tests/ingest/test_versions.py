@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from pathlib import Path
 
@@ -46,10 +47,18 @@ def test_a_damaged_version_is_rewritten(tmp_path: Path, ingested: Ingested) -> N
 
 def test_other_key_or_input_is_another_version(ingested: Ingested) -> None:
     out = f"memory://versions-{uuid.uuid4().hex[:8]}"
-    a = ingest(f"file://{ingested.src}/claims.parquet", schema=shipped_schema("dcir_claims"),
-               pseudonym_key=KEY, output_url=out)
-    b = ingest(f"file://{ingested.src}/claims.parquet", schema=shipped_schema("dcir_claims"),
-               pseudonym_key=KEY[::-1], output_url=out)
+    a = ingest(
+        f"file://{ingested.src}/claims.parquet",
+        schema=shipped_schema("dcir_claims"),
+        pseudonym_key=KEY,
+        output_url=out,
+    )
+    b = ingest(
+        f"file://{ingested.src}/claims.parquet",
+        schema=shipped_schema("dcir_claims"),
+        pseudonym_key=KEY[::-1],
+        output_url=out,
+    )
     assert a.version != b.version
     ids_a = set(read_files(a.files).column("person_id").to_pylist())
     ids_b = set(read_files(b.files).column("person_id").to_pylist())
@@ -81,7 +90,7 @@ def test_project_extracts_join_inside_and_not_across(ingested: Ingested) -> None
         other = read_files(stays)
         assert other.num_rows == ingested.stays.rows_accepted
         meta = pq.read_schema(
-            __import__("io").BytesIO(open_store(r.output_url).get(stays[0].key).read())
+            io.BytesIO(open_store(r.output_url).get(stays[0].key).read())
         ).metadata
         assert meta[b"passerelle.person_columns"] == b"person_id"
     assert not ids["a"] & ids["b"]  # two projects' extracts cannot be joined

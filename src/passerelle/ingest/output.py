@@ -37,7 +37,9 @@ class PartWriter:
         *,
         rows_per_file: int,
         person_columns: tuple[str, ...] = (),
+        base_url: str | None = None,
     ) -> None:
+        self._base_url = (base_url or store.url).rstrip("/")
         meta = {PASSERELLE_META: ",".join(person_columns).encode()}
         self.schema = schema.with_metadata(meta)
         self.files: list[OutputFile] = []
@@ -86,7 +88,7 @@ class PartWriter:
             content_type="application/vnd.apache.parquet",
         )
         buffer.close()
-        url = f"{self._store.url.rstrip('/')}/{key}"
+        url = f"{self._base_url}/{key}"
         self.files.append(OutputFile(url, key, size, digest.hexdigest(), self._rows))
         self._writer, self._buffer, self._rows = None, None, 0
 

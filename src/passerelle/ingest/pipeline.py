@@ -26,7 +26,13 @@ from passerelle.ingest.output import PartWriter, verify_file
 from passerelle.ingest.pseudonym import check_key
 from passerelle.ingest.schema import SourceSchema, ViewSpec, load_schema
 from passerelle.ingest.sources import digest_objects
-from passerelle.ingest.tabular import csv_batches, parquet_batches
+from passerelle.ingest.tabular import (
+    BLOCK_SIZE,
+    LARGE_BLOCK_SIZE,
+    RowTooLongForBlock,
+    csv_batches,
+    parquet_batches,
+)
 from passerelle.ingest.transform import (
     RawBatch,
     Split,
@@ -44,18 +50,20 @@ _WORKERS = 2
 
 
 def _return_large_buffers_to_the_os() -> None:
-    """Fix glibc's mmap threshold at 1 MiB (once per process, Linux only).
+    """Fix glibc's mmap threshold at 1 MiB and use at most two heaps (Linux only).
 
-    Streaming reads hand over many 8-16 MiB buffers from several threads; with
-    glibc's default sliding threshold they end up in per-thread heaps that are
-    never trimmed, and RSS grows to several times the data in flight.
+    Streaming reads hand over many 8-16 MiB buffers between threads; with glibc's
+    default sliding threshold and one heap per thread they end up in heaps that
+    are never trimmed, and RSS grows to several times the data in flight.
     """
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-8, 2)  # M_ARENA_MAX, as the CLI sets it
 
 
 def version_id(input_sha256: str, schema: SourceSchema, key: bytes) -> str:
@@ -105,8 +113,11 @@ def _existing(out: Store, prefix: str, quarantine: Store) -> IngestResult | None
 class _Run:
     """Mutable state of one ingest: writers per view, counters, patient index."""
 
-    def __init__(self, schema: SourceSchema, out: Store, qstore: Store, prefix: str) -> None:
+    def __init__(
+        self, schema: SourceSchema, out: Store, qstore: Store, prefix: str, urls: tuple[str, str]
+    ) -> None:
         self.schema, self.out, self.qstore, self.prefix = schema, out, qstore, prefix
+        self.out_url, self.q_url = urls
         self.writers: dict[str, PartWriter] = {}
         self.qwriters: dict[str, PartWriter] = {}
         self.reasons: Counter[str] = Counter()
@@ -122,6 +133,7 @@ class _Run:
                 output_schema(view),
                 rows_per_file=self.schema.rows_per_file,
                 person_columns=persons,
+                base_url=self.out_url,
             )
         return self.writers[view.name]
 
@@ -136,7 +148,7 @@ class _Run:
             for batch in batches:
                 job = pool.submit(split_batch, view, batch, key=key, source=source, lookup=lookup)
                 pending.append((batch, job))
-                if len(pending) > _WORKERS:
+                if len(pending) >= _WORKERS:
                     self._consume(view, *pending.popleft())
             while pending:
                 self._consume(view, *pending.popleft())
@@ -156,6 +168,7 @@ class _Run:
                     f"{self.prefix}/_quarantine/{view.name}",
                     quarantine_schema(view),
                     rows_per_file=self.schema.rows_per_file,
+                    base_url=self.q_url,
                 )
             self.qwriters[view.name].write(split.quarantine)
         for reasons in split.reasons:
@@ -164,6 +177,46 @@ class _Run:
     def written(self) -> list[tuple[Store, OutputFile]]:
         files = [(self.out, f) for w in self.writers.values() for f in w.files]
         return files + [(self.qstore, f) for w in self.qwriters.values() for f in w.files]
+
+
+def _write_version(
+    schema: SourceSchema,
+    src: Store,
+    keys: list[str],
+    base: str,
+    out: Store,
+    qstore: Store,
+    prefix: str,
+    key: bytes,
+    batch_rows: int,
+    urls: tuple[str, str],
+    *,
+    block_size: int = BLOCK_SIZE,
+) -> _Run:
+    """Stream every batch into parts; on any failure delete the parts written so far."""
+    run = _Run(schema, out, qstore, prefix, urls)
+    try:
+        if schema.kind == "csv":
+            label = f"{base}/{keys[0]}"
+            batches = csv_batches(src, keys[0], schema, label, block_size)
+            run.feed(schema.views[0], batches, key, keys[0])
+        elif schema.kind == "parquet":
+            label = f"{base}/{keys[0]}"
+            batches = parquet_batches(src, keys[0], schema, label, batch_rows)
+            run.feed(schema.views[0], batches, key, keys[0])
+        else:
+            for name, view in order_files(keys, schema):
+                run.feed(view, fhir_batches(src, name, view, batch_rows), key, name)
+        for view in schema.views:
+            run.writer(view).close()
+        for w in run.qwriters.values():
+            w.close()
+    except BaseException:
+        for written_to, f in run.written():
+            with contextlib.suppress(Exception):  # best effort: the original error wins
+                written_to.delete(f.key)
+        raise
+    return run
 
 
 def ingest(
@@ -214,29 +267,13 @@ def ingest(
     for store in {id(out): out, id(qstore): qstore}.values():
         with contextlib.suppress(PasserelleError):  # a folder may need creating; else put says why
             store.create_container()
-    run = _Run(schema, out, qstore, prefix)
+    out_url = output_url.rstrip("/")
+    urls = (out_url, quarantine_url.rstrip("/") if quarantine_url else out_url)
+    args = (schema, src, keys, base, out, qstore, prefix, pseudonym_key, batch_rows, urls)
     try:
-        if schema.kind == "csv":
-            label = f"{base}/{keys[0]}"
-            run.feed(
-                schema.views[0], csv_batches(src, keys[0], schema, label), pseudonym_key, keys[0]
-            )
-        elif schema.kind == "parquet":
-            label = f"{base}/{keys[0]}"
-            batches = parquet_batches(src, keys[0], schema, label, batch_rows)
-            run.feed(schema.views[0], batches, pseudonym_key, keys[0])
-        else:
-            for key, view in order_files(keys, schema):
-                run.feed(view, fhir_batches(src, key, view, batch_rows), pseudonym_key, key)
-        for view in schema.views:
-            run.writer(view).close()
-        for w in run.qwriters.values():
-            w.close()
-    except BaseException:
-        for written_to, f in run.written():
-            with contextlib.suppress(Exception):  # best effort: the original error wins
-                written_to.delete(f.key)
-        raise
+        run = _write_version(*args)
+    except RowTooLongForBlock:
+        run = _write_version(*args, block_size=LARGE_BLOCK_SIZE)
     tables = tuple(
         TableResult(
             name=view.name,
@@ -261,7 +298,7 @@ def ingest(
         rows_quarantined=run.quarantined,
         quarantine_files=tuple(f for w in run.qwriters.values() for f in w.files),
         reasons=tuple(sorted(run.reasons.items())),
-        manifest_url=f"{out.url.rstrip('/')}/{prefix}/{MANIFEST}",
+        manifest_url=f"{urls[0]}/{prefix}/{MANIFEST}",
     )
     assert result.rows_in == result.rows_accepted + result.rows_quarantined
     manifest = json.dumps(result.as_dict(), indent=1, sort_keys=True).encode()

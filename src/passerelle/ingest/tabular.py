@@ -16,10 +16,22 @@ from passerelle.storage import Store
 if TYPE_CHECKING:
     pass
 
-__all__ = ["BLOCK_SIZE", "check_columns", "csv_batches", "parquet_batches"]
+__all__ = [
+    "BLOCK_SIZE",
+    "LARGE_BLOCK_SIZE",
+    "RowTooLongForBlock",
+    "check_columns",
+    "csv_batches",
+    "parquet_batches",
+]
 
-BLOCK_SIZE = 16 * 1024 * 1024
-"""CSV parse block: a row (with all its fields) must fit in one block."""
+BLOCK_SIZE = 8 * 1024 * 1024
+"""CSV parse block; a file with a longer row is read again with :data:`LARGE_BLOCK_SIZE`."""
+LARGE_BLOCK_SIZE = 64 * 1024 * 1024
+
+
+class RowTooLongForBlock(Exception):
+    """A CSV row does not fit the parse block: read the file again with larger blocks."""
 
 
 def check_columns(label: str, found: list[str], view: ViewSpec, delimiter: str) -> None:
@@ -66,21 +78,29 @@ def _encoding_error(label: str, schema: SourceSchema) -> SourceFormatError:
     )
 
 
-def _arrow_error(exc: Exception, label: str, schema: SourceSchema) -> SourceFormatError:
+def _arrow_error(exc: Exception, label: str, schema: SourceSchema, block_size: int) -> Exception:
     msg = str(exc)
     if "UTF8" in msg or "UTF-8" in msg or "utf-8" in msg:
         return _encoding_error(label, schema)
     if "straddling" in msg or "block" in msg:
+        if block_size < LARGE_BLOCK_SIZE:
+            return RowTooLongForBlock(label)
         return SourceFormatError(
-            f"{label} has a row longer than {BLOCK_SIZE // 2**20} MiB (or an unclosed quote); "
+            f"{label} has a row longer than {block_size // 2**20} MiB (or an unclosed quote); "
             "check the quoting of the export."
         )
     first = msg.splitlines()[0] if msg else type(exc).__name__
     return SourceFormatError(f"{label} cannot be read as CSV ({first}); check the export.")
 
 
-def csv_batches(store: Store, key: str, schema: SourceSchema, label: str) -> Iterator[RawBatch]:
-    """Parse the CSV object ``key`` in blocks; malformed rows come back as :class:`Broken`."""
+def csv_batches(
+    store: Store, key: str, schema: SourceSchema, label: str, block_size: int = BLOCK_SIZE
+) -> Iterator[RawBatch]:
+    """Parse the CSV object ``key`` in blocks; malformed rows come back as :class:`Broken`.
+
+    Raises :class:`RowTooLongForBlock` when a row exceeds ``block_size`` (below
+    :data:`LARGE_BLOCK_SIZE`), so the caller can start again with larger blocks.
+    """
     import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.csv as pcsv  # type: ignore[import-untyped, unused-ignore]
@@ -105,7 +125,7 @@ def csv_batches(store: Store, key: str, schema: SourceSchema, label: str) -> Ite
     try:
         reader = pcsv.open_csv(
             io.BufferedReader(StreamFile(all_chunks()), buffer_size=READ_CHUNK),
-            read_options=pcsv.ReadOptions(block_size=BLOCK_SIZE, encoding=schema.encoding),
+            read_options=pcsv.ReadOptions(block_size=block_size, encoding=schema.encoding),
             parse_options=pcsv.ParseOptions(
                 delimiter=schema.delimiter, invalid_row_handler=on_invalid
             ),
@@ -132,7 +152,7 @@ def csv_batches(store: Store, key: str, schema: SourceSchema, label: str) -> Ite
                 tuple(broken),
             )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
-        raise _arrow_error(exc, label, schema) from None
+        raise _arrow_error(exc, label, schema, block_size) from None
 
 
 def parquet_batches(
