@@ -110,7 +110,7 @@ def test_suspension_and_expiry_cut_access_at_once(cast: Cast) -> None:
     c.clock.set_day(date(2026, 9, 1))  # project ended
     with pytest.raises(PermissionDeniedError, match="ended on 2026-08-31"):
         readable()
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(ConflictError, match="ended"):
         H.create_grant(c.hub, c.steward, pid, "pmsi_stays")
 
 
@@ -167,7 +167,7 @@ def test_conflicts_and_bad_input(cast: Cast) -> None:
     with pytest.raises(UsageError, match="unknown role"):
         H.create_user(c.hub, c.admin, "zed", "superuser")
     pid = approved_project(c)
-    with pytest.raises(PermissionDeniedError, match="cannot be approved"):
+    with pytest.raises(ConflictError, match="cannot be approved"):
         H.change_status(c.hub, c.steward2, pid, "approve")
 
 

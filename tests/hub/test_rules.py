@@ -111,6 +111,8 @@ def test_project_matrix(roles: frozenset[Role]) -> None:
             assert d.allowed == ((steward or relation == "pi") and status != "closed"), case
         if not d.allowed:
             assert d.reason and d.reason != "allowed", case
+            if d.conflict:  # a state refusal only for someone who could act in another state
+                assert not d.hidden, case
 
 
 @pytest.mark.parametrize("roles", ROLE_SETS, ids=lambda r: "+".join(sorted(r)))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from passerelle.errors import NotFoundError, PermissionDeniedError, UsageError
+from passerelle.errors import ConflictError, NotFoundError, PermissionDeniedError, UsageError
 from passerelle.hub.audit_chain import (
     GENESIS,
     ChainEvent,
@@ -131,6 +131,8 @@ def authorize(
         session.commit()
         if decision.hidden:
             raise NotFoundError(f"{decision.reason}; check the identifier")
+        if decision.conflict:
+            raise ConflictError(f"{decision.reason}; check its status first")
         raise PermissionDeniedError(f"permission denied: {decision.reason}")
     return decision
 
@@ -212,10 +214,16 @@ def last_checkpoint_seq(hub: Hub) -> int:
     return newest
 
 
-def verify_audit(hub: Hub) -> VerifyReport:
-    """Verify the whole chain, then compare it with the signed checkpoints."""
+def verify_audit(hub: Hub, actor: Principal | None = None) -> VerifyReport:
+    """Verify the whole chain, then compare it with the signed checkpoints.
+
+    Front-ends pass the caller, who must be allowed to read the trail (and the
+    check is audited); ``None`` is the hub checking itself (demo, tests, cutover).
+    """
     from sqlalchemy import select
 
+    if actor is not None:
+        authorize_audit_read(hub, actor, {"verify": True})
     key = hub.keys.key("audit")
     checkpoints = read_checkpoints(hub)
     with hub.db.read() as session:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import ConflictError, NotFoundError, UsageError
-from passerelle.hub.audit import authorize
+from passerelle.hub.audit import append_event, authorize
 from passerelle.hub.rules import Action, DatasetFacts, GrantFacts, Principal, decide
 from passerelle.hub.tables import Dataset, DatasetVersion, Grant, Organization, User
 from passerelle.hub.views import (
@@ -199,6 +198,15 @@ def create_dataset(
         )
         session.add(d)
         session.flush()
+        append_event(
+            hub,
+            session,
+            actor=actor.name,
+            action="dataset.created",
+            target=f"dataset:{d.id}",
+            decision="allowed",
+            details={"dataset": d.id, "name": name},
+        )
         return _dataset_view(d, org)
 
 
@@ -273,8 +281,6 @@ def list_datasets(
 
 
 def authorize_list(hub: Hub, session: Session, actor: Principal, visible: int) -> None:
-    from passerelle.hub.audit import append_event
-
     append_event(
         hub,
         session,
@@ -406,6 +412,3 @@ def list_versions(hub: Hub, actor: Principal, name: str) -> list[DatasetVersionV
         )
         return [_version_view(session, d, v) for (v,) in rows]
 
-
-def _today(hub: Hub) -> date:
-    return hub.now().date()

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from passerelle.errors import ConfigError, ConflictError, EndpointUnreachableError
+from passerelle.errors import ConfigError, ConflictError, EndpointUnreachableError, UsageError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -43,7 +43,7 @@ class HubDatabase:
                 event.listen(engine, "connect", _sqlite_on_connect)
                 event.listen(engine, "begin", _sqlite_begin_immediate)
             elif url.startswith("postgresql"):
-                engine = create_engine(url, pool_pre_ping=True)
+                engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40)
             else:
                 raise ConfigError(
                     f"unsupported hub database {url!r}: use sqlite:///PATH or "
@@ -91,6 +91,11 @@ class HubDatabase:
                 raise ConflictError(
                     "the change clashes with data written at the same time; retry it"
                 ) from exc
+            except _data_errors() as exc:
+                raise UsageError(
+                    "a value is too long or holds characters the database refuses; shorten "
+                    "or clean it"
+                ) from exc
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -137,8 +142,15 @@ def _sqlite_begin_immediate(connection: Any) -> None:
 
 def _db_errors() -> tuple[type[BaseException], ...]:
     from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    return (OperationalError,)
+    return (OperationalError, PoolTimeout)
+
+
+def _data_errors() -> tuple[type[BaseException], ...]:
+    from sqlalchemy.exc import DataError
+
+    return (DataError,)
 
 
 def _integrity_errors() -> tuple[type[BaseException], ...]:

@@ -148,9 +148,12 @@ class DatasetFacts:
 
 @dataclass(frozen=True)
 class Decision:
+    """``hidden``: answer "not found"; ``conflict``: the actor may, but not in this state."""
+
     allowed: bool
     reason: str
     hidden: bool = False
+    conflict: bool = False
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -162,6 +165,10 @@ def _allow(reason: str = "allowed") -> Decision:
 
 def _deny(reason: str, *, hidden: bool = False) -> Decision:
     return Decision(False, reason, hidden)
+
+
+def _conflict(reason: str) -> Decision:
+    return Decision(False, reason, conflict=True)
 
 
 _ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
@@ -250,7 +257,7 @@ def _transition(actor: Principal, action: Action, project: ProjectFacts) -> Deci
             f"project {project.id} was submitted by {actor.name}, who cannot have it {verb}"
         )
     if project.status not in sources:
-        return _deny(f"project {project.id} is {project.status} and cannot be {verb}")
+        return _conflict(f"project {project.id} is {project.status} and cannot be {verb}")
     return _allow()
 
 
@@ -260,7 +267,7 @@ def _close_project(actor: Principal, project: ProjectFacts) -> Decision:
             return _deny(f"no project {project.id} is visible to {actor.name}", hidden=True)
         return _deny("only a steward or the principal investigator may close a project")
     if project.status is ProjectStatus.CLOSED:
-        return _deny(f"project {project.id} is already closed")
+        return _conflict(f"project {project.id} is already closed")
     return _allow()
 
 
@@ -270,16 +277,18 @@ def _grant(actor: Principal, project: ProjectFacts, today: date) -> Decision:
             f"project {project.id} was submitted by {actor.name}, who cannot grant it data"
         )
     if project.status is not ProjectStatus.APPROVED:
-        return _deny(f"project {project.id} is {project.status}; only approved projects get grants")
+        return _conflict(
+            f"project {project.id} is {project.status}; only approved projects get grants"
+        )
     if today > project.end:
-        return _deny(f"project {project.id} ended on {project.end.isoformat()}")
+        return _conflict(f"project {project.id} ended on {project.end.isoformat()}")
     return _allow()
 
 
 def _manage_members(actor: Principal, project: ProjectFacts) -> Decision:
     if actor.has(Role.STEWARD) or actor.user_id == project.principal_investigator:
         if project.status is ProjectStatus.CLOSED:
-            return _deny(f"project {project.id} is closed")
+            return _conflict(f"project {project.id} is closed")
         return _allow()
     if _sees_project(actor, project):
         return _deny("only a steward or the principal investigator may change members")
@@ -321,7 +330,9 @@ def _request_release(actor: Principal, project: ProjectFacts, today: date) -> De
             return _deny("only a researcher member of the project may ask for a release")
         return _deny(f"no project {project.id} is visible to {actor.name}", hidden=True)
     if not project.is_active(today):
-        return _deny(f"project {project.id} is not active ({project.status}, ends {project.end})")
+        return _conflict(
+            f"project {project.id} is not active ({project.status}, ends {project.end})"
+        )
     return _allow()
 
 
