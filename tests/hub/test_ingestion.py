@@ -42,6 +42,12 @@ def test_three_sources_land_in_the_catalog_and_link(cast: Cast, sources: Path) -
         assert report.rows_quarantined > 0  # the planted defects
     names = {d.name for d in H.list_datasets(cast.hub, cast.steward).items}
     assert {"pmsi_stays", "dcir_claims", "fhir_patient", "fhir_encounter"} <= names
+    quarantine = H.get_dataset(cast.hub, cast.steward, "pmsi_stays_quarantine")
+    assert quarantine.row_count == reports["pmsi_stays"].rows_quarantined
+    assert not quarantine.discoverable
+    assert "pmsi_stays_quarantine" not in {
+        d.name for d in H.list_datasets(cast.hub, cast.alice).items
+    }
     pid = approved_project(cast)
     for name in ("pmsi_stays", "dcir_claims", "fhir_patient"):
         H.create_grant(cast.hub, cast.steward, pid, name)
@@ -68,7 +74,7 @@ def test_three_sources_land_in_the_catalog_and_link(cast: Cast, sources: Path) -
         source_url=f"file://{sources}/stays.csv",
         schema="pmsi_stays",
     )
-    assert again.reused and again.datasets == [("pmsi_stays", 1)]
+    assert again.reused and again.datasets == [("pmsi_stays", 1), ("pmsi_stays_quarantine", 1)]
     assert [v.version for v in H.list_versions(cast.hub, cast.steward, "pmsi_stays")] == [1]
 
 

@@ -2,9 +2,10 @@
 
 ``ingest_dataset`` runs the ingestion pipeline (``passerelle.ingest``) with the
 hub's pseudonymization key, writing into the hub's live-routed data store under
-``datasets/<name>/`` (quarantine under ``quarantine/<name>/``, never granted to
-anyone), then registers each output table as a catalog dataset version: the
-source's name for a one-table source, ``<name>_<table>`` for a FHIR export.
+``datasets/<name>/`` (quarantine under ``quarantine/<name>/``), then registers
+each output table as a catalog dataset version: the source's name for a
+one-table source, ``<name>_<table>`` for a FHIR export, and the quarantine as
+the non-discoverable ``<name>_quarantine`` (stewards see it; it is never granted).
 Re-ingesting the same input gives the same content digest, hence the same
 version and no duplicate files. ``extract_dataset`` writes a project's own copy
 of a dataset with person pseudonyms re-keyed by the project's key.
@@ -185,6 +186,34 @@ def _register(
             row_count=table.rows,
             files=files,
             note=f"{result.rows_quarantined} rows quarantined of {result.rows_in}",
+        )
+        registered.append((name, version.version))
+    if result.quarantine_files:
+        name = f"{dataset}_quarantine"
+        if not _exists(hub, name):
+            create_dataset(
+                hub,
+                actor,
+                name=name,
+                organization=organization,
+                classification="health-pseudonymized",
+                discoverable=False,
+                description=f"rows of {dataset} refused at ingestion, with their reasons "
+                "(identifiers kept as shapes only); never granted",
+            )
+        files = [
+            DatasetFile(f"quarantine/{dataset}/{f.key}", f.size, f.sha256, f.rows)
+            for f in result.quarantine_files
+        ]
+        version = add_version(
+            hub,
+            actor,
+            name,
+            digest=f"{result.version}:quarantine",
+            schema=[],
+            row_count=result.rows_quarantined,
+            files=files,
+            note=", ".join(f"{count} x {reason}" for reason, count in result.reasons),
         )
         registered.append((name, version.version))
     return registered
