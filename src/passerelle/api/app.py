@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 __all__ = ["create_app"]
 
 _DESCRIPTION = """\
-The passerelle hub: catalog, research projects, grants, users, tokens and the
-tamper-evident audit log. Every route but `/health` needs
+The passerelle hub: catalog, research projects, grants, users, tokens, the
+tamper-evident audit log, research queries and releases, ingestion and the live
+storage move. Every route but `/health` and `/metrics` needs
 `Authorization: Bearer pst_...`. Every error has the body
 `{"error": {"status", "code", "message"}}`. See `docs/api.md`.
 """
@@ -31,6 +32,11 @@ _TAGS = [
     {"name": "users", "description": "Users and their roles."},
     {"name": "tokens", "description": "API tokens: hashed, expiring, revocable."},
     {"name": "audit", "description": "The hash-chained audit log."},
+    {"name": "research", "description": "SQL over a project's granted datasets, and results."},
+    {"name": "releases", "description": "Query results checked for disclosure, then released."},
+    {"name": "ingestion", "description": "Sources ingested as datasets; project extracts."},
+    {"name": "migration", "description": "Moving the hub's storage live to another cloud."},
+    {"name": "metrics", "description": "Prometheus metrics of the live move, without a token."},
     {"name": "health", "description": "Liveness, without a token."},
 ]
 
@@ -40,7 +46,20 @@ def create_app(hub: Hub) -> FastAPI:
     from fastapi import FastAPI
 
     from passerelle import __version__
-    from passerelle.api import audit, datasets, grants, health, orgs, projects, tokens, users
+    from passerelle.api import (
+        audit,
+        datasets,
+        grants,
+        health,
+        ingests,
+        migration,
+        orgs,
+        projects,
+        queries,
+        releases,
+        tokens,
+        users,
+    )
     from passerelle.api.errors import install_handlers
 
     app = FastAPI(
@@ -51,7 +70,9 @@ def create_app(hub: Hub) -> FastAPI:
     )
     app.state.hub = hub
     install_handlers(app)
-    for module in (health, orgs, datasets, projects, grants, users, tokens, audit):
+    modules = (health, orgs, datasets, projects, grants, users, tokens, audit)
+    for module in (*modules, queries, releases, ingests, migration):
         app.include_router(module.router())
+    app.include_router(migration.metrics_router())
 
     return app

@@ -80,6 +80,11 @@ class ErrorDetail(BaseModel):
     fields: list[FieldProblem] | None = Field(
         default=None, description="For request validation errors: each invalid field."
     )
+    reason: str | None = Field(
+        default=None,
+        description="For research queries the sandbox refused or DuckDB could not run: "
+        "the rule, e.g. `file-access`.",
+    )
 
 
 class ErrorBody(BaseModel):
@@ -129,11 +134,16 @@ def error_response(
     *,
     fields: list[FieldProblem] | None = None,
     headers: dict[str, str] | None = None,
+    reason: str | None = None,
 ) -> JSONResponse:
     from fastapi.responses import JSONResponse
 
     detail = ErrorDetail(
-        status=status, code=_CODES.get(status, "error"), message=message, fields=fields
+        status=status,
+        code=_CODES.get(status, "error"),
+        message=message,
+        fields=fields,
+        reason=reason,
     )
     body = ErrorBody(error=detail).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status, headers=headers)
@@ -212,7 +222,10 @@ def install_handlers(app: FastAPI) -> None:
         if status == 503:
             headers = {"Retry-After": "5"}
             log.warning("hub unavailable: %s", exc)
-        return error_response(status, str(exc), headers=headers)
+        reason = getattr(exc, "reason", None)  # SandboxViolation, QueryError
+        return error_response(
+            status, str(exc), headers=headers, reason=reason if isinstance(reason, str) else None
+        )
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from passerelle.hub.rules import Role
+from passerelle.workspace.queries import QueryView
 
 __all__ = [
     "MAX_INT",
@@ -22,19 +23,29 @@ __all__ = [
     "AuditPage",
     "Classification",
     "ColumnIn",
+    "ColumnOut",
+    "CutoverOut",
     "DatasetCreate",
     "DatasetFileIn",
     "DatasetUpdate",
+    "ExtractCreate",
     "GrantCreate",
     "Health",
     "Ident",
+    "IngestCreate",
     "Line",
     "ListPage",
     "MemberAdd",
+    "MigrationStart",
     "OrganizationCreate",
     "OrganizationKind",
     "ProjectCreate",
     "Prose",
+    "QueryCreate",
+    "QueryRun",
+    "ReleaseCreate",
+    "ReleaseDecision",
+    "ResultPage",
     "Title",
     "TokenCreate",
     "UserCreate",
@@ -221,6 +232,104 @@ class VerifyOut(BaseModel):
     checkpoints: int
     first_bad_seq: int | None
     problem: str
+
+
+class QueryCreate(_Strict):
+    sql: Annotated[str, StringConstraints(min_length=1, max_length=100_000, pattern=_PRINTABLE)] = (
+        Field(description="One SELECT over the project's granted datasets (DuckDB SQL).")
+    )
+    max_rows: int = Field(
+        default=100_000, ge=1, le=100_000, description="Rows kept in the result (more are cut)."
+    )
+    timeout_s: float = Field(
+        default=60.0, ge=1, le=300, allow_inf_nan=False, description="Seconds before it stops."
+    )
+    preview_rows: int = Field(
+        default=100, ge=0, le=1000, description="Rows of the result returned in this answer."
+    )
+
+
+class ColumnOut(BaseModel):
+    name: str
+    type: str = Field(description="The Arrow type, e.g. `int64`, `string`, `date32[day]`.")
+
+
+class QueryRun(BaseModel):
+    """A query just run: its record and the first rows of its result."""
+
+    query: QueryView
+    columns: list[ColumnOut]
+    rows: list[list[Any]] = Field(
+        description="Rows as arrays in `columns` order; dates and times as ISO strings, "
+        "decimals as strings, NaN and infinities as null, bytes as hex."
+    )
+
+
+class ResultPage(BaseModel):
+    """A page of a stored query result."""
+
+    query_id: int
+    columns: list[ColumnOut]
+    rows: list[list[Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+class ReleaseCreate(_Strict):
+    policy: Literal["sacro", "opensafely"] = Field(
+        default="sacro", description="SACRO/ACRO rules, or OpenSAFELY's redact-and-round."
+    )
+    groups: list[ColumnName] | None = Field(
+        default=None, max_length=200, description="The grouping columns; guessed when omitted."
+    )
+    statistics: list[ColumnName] | None = Field(
+        default=None, max_length=200, description="The statistic columns; the numeric ones."
+    )
+
+
+class ReleaseDecision(_Strict):
+    comment: Annotated[str, StringConstraints(max_length=2000, pattern=_PRINTABLE)] = ""
+
+
+class IngestCreate(_Strict):
+    dataset: Ident = Field(description="The catalog name (a SQL table name).")
+    organization: Ident = Field(description="The supplying organization's code.")
+    source_url: Url = Field(
+        description="The source, read by the hub through its storage layer: `az://`, `s3://`, "
+        "`file:///` (a folder for FHIR Bulk exports)."
+    )
+    schema_: Literal["pmsi_stays", "dcir_claims", "fhir_bulk"] = Field(
+        alias="schema", description="A schema shipped with passerelle (no server paths)."
+    )
+    kind: Literal["csv", "parquet", "fhir-ndjson"] | None = Field(
+        default=None, description="Must match the schema's kind when given."
+    )
+    classification: Classification = "health-pseudonymized"
+    description: Prose = ""
+
+
+class ExtractCreate(_Strict):
+    dataset: Ident
+
+
+class MigrationStart(_Strict):
+    destination_url: Url = Field(description="The store the hub moves to, e.g. `s3://remote@b`.")
+    require: list[Literal["hds", "secnumcloud", "eea", "eu-jurisdiction"]] = Field(
+        default=[], max_length=4, description="Rules the destination's provider must meet."
+    )
+
+
+class CutoverOut(BaseModel):
+    """The evidence of a cutover or finish step."""
+
+    ok: bool
+    synced_objects: int
+    checked: int
+    verified_deep: int
+    mirrored_writes_proven: int
+    debts_repaired: int
+    problems: list[str]
 
 
 def audit_time(value: datetime | None) -> datetime | None:

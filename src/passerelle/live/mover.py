@@ -32,6 +32,7 @@ __all__ = [
     "MoveStatus",
     "cutover",
     "finish",
+    "migration_status",
     "move_status",
     "rollback",
     "run_backlog",
@@ -384,6 +385,19 @@ def rollback(hub: Hub, actor: Principal) -> MoveStatus:
             },
         )
     _invalidate(hub)
+    return move_status(hub)
+
+
+def migration_status(hub: Hub, actor: Principal) -> MoveStatus:
+    """``move_status`` for operators, admins and auditors; the read is audited."""
+    from passerelle.hub.rules import decide
+
+    today = hub.now().date()
+    action = Action.MIGRATION_RUN
+    if not decide(actor, action, today=today) and decide(actor, Action.AUDIT_READ, today=today):
+        action = Action.AUDIT_READ
+    with hub.transaction() as session:
+        authorize(hub, session, actor, action, "hub:storage", {"step": "status"})
     return move_status(hub)
 
 

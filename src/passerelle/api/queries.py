@@ -1,0 +1,109 @@
+"""Research queries: ``/projects/{id}/queries``, ``/queries/{id}`` and its stored result."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from passerelle.api.auth import Actor, HubDep
+from passerelle.api.errors import ERROR_RESPONSES
+from passerelle.api.models import ListPage, QueryCreate, QueryRun, ResultPage
+from passerelle.api.params import ItemId, Limit, Offset, list_page
+from passerelle.workspace.queries import QueryView
+
+__all__ = ["PARQUET", "router"]
+
+PARQUET = "application/vnd.apache.parquet"
+ResultFormat = Annotated[
+    Literal["json", "csv", "parquet"],
+    Query(description="`json` (one page, by `limit` and `offset`), `csv` or `parquet` (whole)."),
+]
+
+_RESULT_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "model": ResultPage,
+        "description": "A page of rows (json), or the whole result as CSV or Parquet.",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            PARQUET: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def router() -> APIRouter:
+    r = APIRouter(tags=["research"], responses=ERROR_RESPONSES)
+
+    @r.post(
+        "/projects/{project_id}/queries",
+        status_code=201,
+        summary="Run SQL over the project's granted datasets (its researchers)",
+    )
+    def run(project_id: ItemId, body: QueryCreate, hub: HubDep, actor: Actor) -> QueryRun:
+        from passerelle.api.tables import json_rows
+        from passerelle.research import QueryLimits
+        from passerelle.workspace import run_query
+
+        limits = QueryLimits(max_rows=body.max_rows, timeout_s=body.timeout_s)
+        view, table = run_query(hub, actor, project_id, body.sql, limits)
+        return QueryRun(query=view, **json_rows(table, 0, body.preview_rows))
+
+    @r.get("/projects/{project_id}/queries", summary="The queries run in a project")
+    def list_all(
+        project_id: ItemId, hub: HubDep, actor: Actor, limit: Limit = 100, offset: Offset = 0
+    ) -> ListPage[QueryView]:
+        from passerelle.workspace import list_queries
+
+        return list_page(list_queries(hub, actor, project_id), limit, offset)
+
+    @r.get("/queries/{query_id}", summary="Read a query's record")
+    def read(query_id: ItemId, hub: HubDep, actor: Actor) -> QueryView:
+        from passerelle.workspace import get_query
+
+        return get_query(hub, actor, query_id)
+
+    @r.get(
+        "/queries/{query_id}/result",
+        summary="A query's stored result: a JSON page, CSV or Parquet",
+        response_class=Response,
+        response_model=None,
+        responses=_RESULT_RESPONSES,
+    )
+    def result(
+        query_id: ItemId,
+        hub: HubDep,
+        actor: Actor,
+        format: ResultFormat = "json",
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> Response:
+        from fastapi.responses import JSONResponse
+
+        from passerelle.api.tables import csv_bytes, json_rows, parquet_bytes
+        from passerelle.workspace import read_result
+
+        table = read_result(hub, actor, query_id)
+        if format == "csv":
+            return _download(csv_bytes(table), "text/csv", f"query-{query_id}.csv")
+        if format == "parquet":
+            return _download(parquet_bytes(table), PARQUET, f"query-{query_id}.parquet")
+        page = ResultPage(
+            query_id=query_id,
+            total=table.num_rows,
+            limit=limit,
+            offset=offset,
+            **json_rows(table, offset, limit),
+        )
+        return JSONResponse(page.model_dump(mode="json"))
+
+    return r
+
+
+def _download(body: bytes, media_type: str, filename: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
