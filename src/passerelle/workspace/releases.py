@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,29 +70,35 @@ def _view(session: Session, r: ReleaseRequest) -> ReleaseView:
     )
 
 
+_STATISTIC_NAME = re.compile(
+    r"^(n|count|sum|mean|avg|median|total|min|max|pct|p\d+)(_|$)|_(n|count|sum|mean|avg|median|"
+    r"total|eur|amount|rate)$",
+    re.IGNORECASE,
+)
+
+
 def _spec_for(
     table: pa.Table,
     identifying: frozenset[str],
     groups: list[str] | None,
     statistics: list[str] | None,
 ) -> Any:
+    """Read a result as a table: statistics are numeric columns named like one (``n_...``,
+    ``..._sum``...), groups are the rest; ``--group``/``--statistic`` say it exactly."""
     import pyarrow.types as pat  # type: ignore[import-untyped]
 
     from passerelle.research.disclosure import DOMINANCE_COLUMNS, PERSONS_COLUMN, TableSpec
 
     names = table.column_names
     skip = {PERSONS_COLUMN, *DOMINANCE_COLUMNS}
-    numeric = [
-        n
-        for n in names
-        if n not in skip
-        and (
-            pat.is_integer(table.schema.field(n).type)
-            or pat.is_floating(table.schema.field(n).type)
-            or pat.is_decimal(table.schema.field(n).type)
-        )
+
+    def numeric(name: str) -> bool:
+        kind = table.schema.field(name).type
+        return bool(pat.is_integer(kind) or pat.is_floating(kind) or pat.is_decimal(kind))
+
+    stats = statistics or [
+        n for n in names if n not in skip and numeric(n) and _STATISTIC_NAME.search(n)
     ]
-    stats = statistics or numeric
     group_cols = groups if groups is not None else [n for n in names if n not in skip | set(stats)]
     kind = "magnitude" if all(c in names for c in DOMINANCE_COLUMNS[:3]) else "frequency"
     return TableSpec(tuple(group_cols), tuple(stats), kind, identifying)  # type: ignore[arg-type]
