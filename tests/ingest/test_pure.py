@@ -158,3 +158,42 @@ def test_bad_schema_files_say_what_is_wrong(text: str, words: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_schema(text)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+@settings(deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.none(), st.text("0123456789-", min_size=0, max_size=12), st.dates().map(str)),
+        max_size=40,
+    ),
+    st.integers(0, 3),
+)
+def test_integer_date_check_agrees_with_the_calendar(values: list[str | None], cut: int) -> None:
+    from datetime import date
+
+    from passerelle.ingest.fastcheck import fixed_width, iso_dates
+
+    arr = pa.array(["1999-01-01"] * cut + values).slice(cut)  # also a non-zero offset
+    valid, days = iso_dates(*fixed_width(arr, 10))
+    for text, ok, n in zip(values, valid, days, strict=True):
+        try:
+            expected = date.fromisoformat(text) if text and len(text) == 10 else None
+        except ValueError:
+            expected = None
+        if expected is not None and expected.year < 1:
+            expected = None
+        assert ok == (expected is not None), text
+        if expected is not None:
+            assert n == (expected - date(1970, 1, 1)).days
+
+
+@settings(deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.text("0123456789AB", min_size=13, max_size=16)), max_size=40)
+)
+def test_integer_nir_check_agrees_with_the_definition(values: list[str | None]) -> None:
+    from passerelle.ingest.fastcheck import fixed_width, nir_checks
+    from passerelle.ingest.nir import nir_key_ok
+
+    _fmt, ok = nir_checks(*fixed_width(pa.array(values, pa.string()), 15))
+    assert ok.tolist() == [bool(v) and nir_key_ok(v) for v in values]

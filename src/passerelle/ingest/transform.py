@@ -102,9 +102,10 @@ def _person(
         return lookup(values[person.reference])
     assert person.nir and person.birth_date and person.sex
     nir, birth, sex = values[person.nir], values[person.birth_date], values[person.sex]
-    from passerelle.ingest.nir import nir_keys_ok
+    from passerelle.ingest.fastcheck import fixed_width, nir_checks
 
-    ok = pc.and_(pc.and_(nir_keys_ok(nir), pc.is_valid(birth)), pc.is_valid(sex))
+    _fmt, key_ok = nir_checks(*fixed_width(nir, 15))
+    ok = pc.and_(pc.and_(pa.array(key_ok), pc.is_valid(birth)), pc.is_valid(sex))
     null = pa.scalar(None, pa.string())
     iso = pc.cast(birth, pa.string())
     return pseudonymize(

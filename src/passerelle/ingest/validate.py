@@ -10,9 +10,10 @@ every column.  Reason codes: ``missing``, ``too-long``, ``pattern``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import date
+from typing import TYPE_CHECKING, TypeAlias
 
-from passerelle.ingest.nir import nir_keys_ok
+from passerelle.ingest.fastcheck import fixed_width, iso_dates, nir_checks
 from passerelle.ingest.schema import ColumnSpec, ViewSpec
 
 if TYPE_CHECKING:
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["Checked", "check_batch", "mask_shape"]
+if TYPE_CHECKING:
+    Mask: TypeAlias = pa.Array | npt.NDArray[np.bool_]
 
 _NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 _INTEGER = r"^[+-]?[0-9]+$"
@@ -44,8 +47,12 @@ def mask_shape(text: str) -> str:
     return "".join("9" if ch.isdigit() else "x" if ch.isalpha() else ch for ch in text)
 
 
-def _np(mask: pa.Array) -> npt.NDArray[np.bool_]:
+def _np(mask: Mask) -> npt.NDArray[np.bool_]:
+    import numpy as np
     import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
+
+    if isinstance(mask, np.ndarray):
+        return mask
 
     return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
 
@@ -68,12 +75,21 @@ def _pattern_fails(col: ColumnSpec, text: pa.Array) -> pa.Array:
     return pa.array(rows)
 
 
-def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[pa.Array, str]], pa.Array]:
+def _bounds(col: ColumnSpec, value: pa.Array, fails: list[tuple[Mask, str]]) -> None:
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
+
+    for bound, op in ((col.min, pc.less), (col.max, pc.greater)):
+        if bound is not None:
+            fails.append((op(value, pa.scalar(date.fromisoformat(bound))), f"range:{col.name}"))
+
+
+def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[Mask, str]], pa.Array]:
     """(failure masks with reasons, typed values) for one column."""
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
-    fails: list[tuple[pa.Array, str]] = []
+    fails: list[tuple[Mask, str]] = []
     present = pc.fill_null(pc.not_equal(raw, ""), False)
     text = pc.if_else(present, raw, pa.scalar(None, pa.string()))
     if col.required:
@@ -82,11 +98,15 @@ def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[pa.Array, 
     fails.append((long, f"too-long:{col.name}"))
     text = pc.if_else(pc.fill_null(long, False), pa.scalar(None, pa.string()), text)
     if col.nir:
-        text = pc.utf8_upper(pc.replace_substring_regex(text, r"[\s.\-]", ""))
-        fmt = pc.match_substring_regex(text, r"^[0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{8}$")
-        ok = nir_keys_ok(text)
-        fails.append((pc.invert(fmt), f"nir-format:{col.name}"))
-        fails.append((pc.and_(fmt, pc.invert(ok)), f"nir-key:{col.name}"))
+        text = pc.ascii_upper(text)
+        m, ok = fixed_width(text, 15)
+        given = _np(pc.is_valid(text))
+        if (given & ~ok).any():  # spaces, dots or dashes somewhere: normalize first
+            text = pc.replace_substring_regex(text, r"[\s.\-]", "")
+            m, ok = fixed_width(text, 15)
+        fmt, key_ok = nir_checks(m, ok)
+        fails.append((given & ~fmt, f"nir-format:{col.name}"))
+        fails.append((fmt & ~key_ok, f"nir-key:{col.name}"))
     if col.pattern is not None:
         fails.append((_pattern_fails(col, text), f"pattern:{col.name}"))
     value: pa.Array = text
@@ -97,6 +117,15 @@ def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[pa.Array, 
             text = pc.if_else(
                 pc.fill_null(is_dt, False), pc.utf8_slice_codeunits(text, 0, 10), text
             )
+        given = _np(pc.is_valid(text))
+        m, ok = fixed_width(text, 10)
+        if iso and not (given & ~ok).any():  # every date is YYYY-MM-DD wide: integer checks
+            valid, days = iso_dates(m, ok)
+            fails.append((given & ~valid, f"date:{col.name}"))
+            value = pa.array(days, pa.int32()).cast(pa.date32())
+            value = pc.if_else(pa.array(valid), value, pa.scalar(None, pa.date32()))
+            _bounds(col, value, fails)
+            return fails, value
         stamp = pc.strptime(text, format=col.format, unit="s", error_is_null=True)
         if iso:  # strptime rolls 02-30 over to 03-02: compare the day back
             shaped = pc.match_substring_regex(text, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -110,11 +139,7 @@ def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[pa.Array, 
         bad = pc.and_(pc.is_valid(text), pc.invert(pc.fill_null(same, False)))
         fails.append((bad, f"date:{col.name}"))
         value = pc.cast(pc.if_else(bad, pa.scalar(None, pa.timestamp("s")), stamp), pa.date32())
-        for bound, op in ((col.min, pc.less), (col.max, pc.greater)):
-            if bound is not None:
-                from datetime import date
-
-                fails.append((op(value, pa.scalar(date.fromisoformat(bound))), f"range:{col.name}"))
+        _bounds(col, value, fails)
     elif col.type in ("integer", "number"):
         bad = pc.invert(
             pc.match_substring_regex(text, _INTEGER if col.type == "integer" else _NUMBER)
