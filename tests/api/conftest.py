@@ -207,16 +207,26 @@ def api(seeded_hub: tuple[Path, dict[str, str]]) -> Iterator[Api]:
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The one error body: ``{"error": {"status", "code", "message"[, "fields"]}}``."""
+    """The one error body: ``{"error": {"status", "code", "message"[, "fields" | "reason"]}}``."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
     assert set(body) == {"error"}
     error = body["error"]
-    assert set(error) in ({"status", "code", "message"}, {"status", "code", "message", "fields"})
+    assert set(error) - {"fields", "reason"} == {"status", "code", "message"}, error
     assert error["status"] == status
     assert error["code"] == code
     message = error["message"]
     assert isinstance(message, str) and message and "\n" not in message
     assert "Traceback" not in message
     return dict(error)
+
+
+@pytest.fixture(scope="session")
+def synth_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic population's extracts (stays.csv, claims.parquet, fhir/), made once."""
+    from passerelle.synth import synthesize
+
+    out = tmp_path_factory.mktemp("synth")
+    synthesize(out, persons=300, seed=5, defect_rate=0.02, fhir_fraction=0.3)
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from tests.api.conftest import Api
@@ -51,3 +52,23 @@ def approved_project(api: Api, who: str = "rita", title: str = "Sepsis outcomes"
     project = api.ok("POST", "/projects", who, json=project_body(api, title))
     api.ok("POST", f"/projects/{project['id']}/approve", "simon")
     return int(project["id"])
+
+
+def ingest_body(sources: Path, dataset: str = "pmsi_stays", **extra: Any) -> dict[str, Any]:
+    """The body of ``POST /ingests`` for the synthetic hospital stays."""
+    return {
+        "dataset": dataset,
+        "organization": "CHU-LYON",
+        "source_url": f"file://{sources}/stays.csv",
+        "schema": "pmsi_stays",
+        **extra,
+    }
+
+
+def published_project(api: Api, sources: Path) -> int:
+    """Stella ingests the synthetic stays; Rita's project is approved and granted them."""
+    api.ok("POST", "/organizations", "stella", json=org_body())
+    api.ok("POST", "/ingests", "stella", json=ingest_body(sources))
+    pid = approved_project(api)
+    api.ok("POST", f"/projects/{pid}/grants", "simon", json={"dataset": "pmsi_stays"})
+    return pid
