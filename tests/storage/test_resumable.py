@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from passerelle.errors import ObjectNotFoundError, UnsupportedOperationError
 from passerelle.storage import Store, open_store
 from passerelle.storage.model import MiB
+from tests.backends import new_store_url
 
 PART = 5 * MiB
 
@@ -74,3 +77,18 @@ def test_abort_leaves_nothing_and_keep_spares_one_upload(store: Store) -> None:
             other.parts()
     with pytest.raises(ObjectNotFoundError):
         store.head("k.bin")
+
+
+def test_a_resumed_upload_keeps_its_storage_class(tmp_path: Path) -> None:
+    """The metadata rewrite at completion must not drop the class back to STANDARD."""
+    store = open_store(new_store_url("seaweedfs", tmp_path))  # Ceph here has no other class
+    first = store.start_upload("cold.bin", storage_class="STANDARD_IA")
+    first.upload_part(1, b"c" * PART)
+    again = open_store(store.url).resume_upload(
+        "cold.bin", first.upload_id, storage_class="STANDARD_IA"
+    )
+    again.complete(again.parts(), metadata={"passerelle_sha256": "x"})
+    admin: Any = store._admin  # type: ignore[attr-defined]
+    head = admin.client.head_object(Bucket=admin.bucket, Key="cold.bin")
+    assert head.get("StorageClass") == "STANDARD_IA"
+    assert (store.head("cold.bin").metadata or {}).get("passerelle_sha256") == "x"

@@ -74,7 +74,7 @@ def _usable_part_size(state: UploadState, size: int, dst: Store) -> bool:
 
 
 def _reopen(
-    dst: Store, slot: ResumeSlot, size: int, etag: str | None
+    dst: Store, slot: ResumeSlot, size: int, etag: str | None, storage_class: str | None
 ) -> tuple[ResumableUpload, dict[int, UploadedPart]] | None:
     """The journaled upload and the parts both sides agree on, or ``None`` to start over."""
     state = slot.state
@@ -83,7 +83,7 @@ def _reopen(
     if state.source_etag != etag or not _usable_part_size(state, size, dst):
         slot.abandon(dst)
         return None
-    upload = dst.resume_upload(state.key, state.upload_id)
+    upload = dst.resume_upload(state.key, state.upload_id, storage_class=storage_class)
     try:
         held = {p.number: p for p in upload.parts()}
     except ObjectNotFoundError:  # the upload is gone (aborted or expired)
@@ -118,7 +118,7 @@ def resumable_copy(
     etag = info.etag.strip('"') if info.etag else None
     metadata = copy_metadata(info)
     special = storage_class if storage_class and storage_class.upper() != "STANDARD" else None
-    reopened = _reopen(dst, slot, info.size, etag)
+    reopened = _reopen(dst, slot, info.size, etag, special)
     if reopened is None:
         part = choose_part_size(info.size, dst.limits, part_size or 8 * 1024 * 1024)
         upload = dst.start_upload(

@@ -78,9 +78,15 @@ class S3Admin:
         )
 
     def resume_upload(
-        self, key: str, path: str, upload_id: str, call: Callable[..., Any]
+        self,
+        key: str,
+        path: str,
+        upload_id: str,
+        call: Callable[..., Any],
+        *,
+        storage_class: str | None = None,
     ) -> S3Upload:
-        return S3Upload(self, key, path, upload_id, call)
+        return S3Upload(self, key, path, upload_id, call, storage_class=storage_class)
 
     def create_container(self) -> None:
         """Create the bucket (idempotent: a bucket we already own is fine)."""
@@ -206,9 +212,15 @@ class AzureAdmin:
         )
 
     def resume_upload(
-        self, key: str, path: str, upload_id: str, call: Callable[..., Any]
+        self,
+        key: str,
+        path: str,
+        upload_id: str,
+        call: Callable[..., Any],
+        *,
+        storage_class: str | None = None,
     ) -> AzureUpload:
-        return AzureUpload(self, key, path, upload_id, call)
+        return AzureUpload(self, key, path, upload_id, call, storage_class=storage_class)
 
     def create_container(self) -> None:
         from azure.core.exceptions import ResourceExistsError

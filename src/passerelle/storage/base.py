@@ -221,8 +221,13 @@ class Store(Protocol):
         """Begin a resumable multipart upload (needs ``capabilities.resumable_upload``)."""
         ...
 
-    def resume_upload(self, key: str, upload_id: str) -> ResumableUpload:
-        """The upload ``upload_id`` of ``key`` begun earlier, maybe by a dead process."""
+    def resume_upload(
+        self, key: str, upload_id: str, *, storage_class: str | None = None
+    ) -> ResumableUpload:
+        """The upload ``upload_id`` of ``key`` begun earlier, maybe by a dead process.
+
+        ``storage_class`` is the one given to :meth:`start_upload` (kept on completion).
+        """
         ...
 
 
@@ -349,8 +354,12 @@ class StoreWrapper:
         )
         return _WrappedUpload(self, upload)
 
-    def resume_upload(self, key: str, upload_id: str) -> ResumableUpload:
-        return _WrappedUpload(self, self.inner.resume_upload(key, upload_id))
+    def resume_upload(
+        self, key: str, upload_id: str, *, storage_class: str | None = None
+    ) -> ResumableUpload:
+        return _WrappedUpload(
+            self, self.inner.resume_upload(key, upload_id, storage_class=storage_class)
+        )
 
 
 class _WrappedUpload:

@@ -485,11 +485,15 @@ class ObstoreStore:
             ),
         )
 
-    def resume_upload(self, key: str, upload_id: str) -> ResumableUpload:
+    def resume_upload(
+        self, key: str, upload_id: str, *, storage_class: str | None = None
+    ) -> ResumableUpload:
         """The upload ``upload_id`` of ``key``, begun earlier (no request is sent)."""
         path = self._path(key)
+        admin = self._resumable_admin()
         return cast(
-            ResumableUpload, self._resumable_admin().resume_upload(key, path, upload_id, self._call)
+            ResumableUpload,
+            admin.resume_upload(key, path, upload_id, self._call, storage_class=storage_class),
         )
 
     def _resumable_admin(self) -> Any:
