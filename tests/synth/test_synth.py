@@ -59,9 +59,17 @@ def test_manifest_lists_exactly_the_planted_defects(tmp_path: Path) -> None:
     for d in defects:
         by_source[d["source"]] = by_source.get(d["source"], 0) + 1
     assert by_source == result.defects
-    stays = pcsv.read_csv(tmp_path / "stays.csv", convert_options=pcsv.ConvertOptions(
-        column_types={"nir": "string"})).column("nir").to_pylist()
-    bad_keys = {int(d["row"]) for d in defects if d["source"] == "stays" and d["kind"] == "bad-nir-key"}
+    stays = (
+        pcsv.read_csv(
+            tmp_path / "stays.csv",
+            convert_options=pcsv.ConvertOptions(column_types={"nir": "string"}),
+        )
+        .column("nir")
+        .to_pylist()
+    )
+    bad_keys = {
+        int(d["row"]) for d in defects if d["source"] == "stays" and d["kind"] == "bad-nir-key"
+    }
     assert bad_keys
     assert {i for i, n in enumerate(stays) if not nir_key_ok(n)} == bad_keys
     claims = pq.read_table(tmp_path / "claims.parquet")
