@@ -25,24 +25,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-PASSERELLE = """
+PASSERELLE = (
+    """
 import sys
 from passerelle.ingest import ingest, shipped_schema
 r = ingest("file://" + sys.argv[1], schema=shipped_schema("pmsi_stays"),
            pseudonym_key=b"benchmark-key-0123456789abcdef", output_url="file://" + sys.argv[2])
 print(r.rows_in, r.rows_accepted, r.rows_quarantined, len(r.files))
 """
-DUCKDB = """
+    + "\n"
+    + "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])\n"
+)
+DUCKDB = (
+    """
 import sys, duckdb
 src, out = sys.argv[1], sys.argv[2] + "/out.parquet"
 duckdb.sql("SET enable_progress_bar = false")
 duckdb.sql(f"COPY (SELECT * FROM read_csv('{src}')) TO '{out}' (FORMAT parquet)")
 print(duckdb.sql(f"SELECT count(*) FROM '{out}'").fetchall()[0][0])
 """
+    + "\n"
+    + "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])\n"
+)
 
 
 def run_child(code: str, csv_path: Path, out: Path) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, stdout) of one child process."""
+    """(wall seconds, peak RSS MiB, stdout) of one child process.
+
+    The peak is the child's own VmHWM (printed last by the child): ``wait4``'s
+    ``ru_maxrss`` would also count the forked copy of this (larger) process.
+    """
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     start = time.perf_counter()
@@ -53,11 +65,12 @@ def run_child(code: str, csv_path: Path, out: Path) -> tuple[float, float, str]:
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     stdout = proc.stdout.read() if proc.stdout else ""
-    _pid, status, usage = os.wait4(proc.pid, 0)
+    _pid, status, _usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"child failed ({status}): {stdout}")
-    return wall, usage.ru_maxrss / 1024, stdout.strip()
+    *lines, hwm_kib = stdout.strip().splitlines()
+    return wall, int(hwm_kib) / 1024, " ".join(lines)
 
 
 def main() -> None:
