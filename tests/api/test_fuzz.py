@@ -39,6 +39,8 @@ from passerelle.hub import (
     issue_token,
     submit_project,
 )
+from passerelle.hub.ingestion import ingest_dataset
+from passerelle.workspace import request_release, run_query
 from tests.api.conftest import drop_postgres_database, fresh_postgres_database, require_postgres
 
 CHECKS = [
@@ -61,6 +63,10 @@ class FuzzHub:
     admin: Principal
     app: Any
     tokens: dict[str, str]
+    scratch: Path  # where generated local store URLs are sent instead of the real places
+    project: int = 0  # rita's approved project, granted pmsi_stays
+    query: int = 0  # one of rita's queries in it
+    release: int = 0
 
     def renew(self, who: str) -> None:
         """A fresh token for ``who`` (the fuzzer may have revoked the last one)."""
@@ -68,7 +74,7 @@ class FuzzHub:
 
 
 @pytest.fixture(scope="module")
-def fuzz_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzHub]:
+def fuzz_hub(tmp_path_factory: pytest.TempPathFactory, synth_sources: Path) -> Iterator[FuzzHub]:
     from datetime import timedelta
 
     directory: Path = tmp_path_factory.mktemp("fuzz") / "hub"
@@ -105,8 +111,23 @@ def fuzz_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzHub]:
     )
     change_status(hub, steward, project.id, "approve")
     create_grant(hub, steward, project.id, "pmsi_mco")
-    fuzz = FuzzHub(hub, admin, create_app(hub), {})
-    for who in FUZZERS:
+    ingest_dataset(
+        hub,
+        steward,
+        dataset="pmsi_stays",
+        organization="CHU-LYON",
+        source_url=f"file://{synth_sources}/stays.csv",
+        schema="pmsi_stays",
+    )
+    create_grant(hub, steward, project.id, "pmsi_stays")
+    query, _ = run_query(
+        hub, rita, project.id, "SELECT sex, count(*) AS n FROM pmsi_stays GROUP BY 1"
+    )
+    release = request_release(hub, rita, query.id)
+    fuzz = FuzzHub(
+        hub, admin, create_app(hub), {}, directory.parent, project.id, query.id, release.id
+    )
+    for who in (*FUZZERS, "rita"):
         fuzz.renew(who)
     yield fuzz
     hub.close()
@@ -118,6 +139,42 @@ def _operations() -> list[tuple[str, str]]:
     """Every (method, path) of the OpenAPI document (the app is built without a hub)."""
     document = create_app(cast(Hub, None)).openapi()
     return [(m.upper(), p) for p, ops in document["paths"].items() for m in ops]
+
+
+URL_FIELDS = ("source_url", "destination_url")
+"""Store URLs the hub opens server-side (ingest sources, move destinations)."""
+
+
+def _reaches_out(url: str) -> bool:
+    """Whether the hub would open ``url`` as a real folder or a cloud endpoint."""
+    from passerelle.errors import PasserelleError
+    from passerelle.storage.urls import parse_store_url
+
+    try:
+        return parse_store_url(url).scheme != "memory"
+    except PasserelleError:
+        return False  # garbage: the API must answer 4xx, which is what is tested
+    except Exception:
+        return True
+
+
+def contained(case: Any, scratch: Path) -> Any:
+    """The case, with any store URL the hub would open redirected to a folder under ``scratch``.
+
+    A generated ``/``, ``0`` or ``s3://x`` would otherwise make the hub walk the
+    machine's root, create folders in the working directory or wait on the
+    network; garbage and ``memory://`` URLs are sent as generated.
+    """
+    import hashlib
+
+    body = case.body
+    if isinstance(body, dict):
+        for field in URL_FIELDS:
+            url = body.get(field)
+            if isinstance(url, str) and _reaches_out(url):
+                name = hashlib.sha256(url.encode("utf-8", "replace")).hexdigest()[:12]
+                body[field] = f"file://{scratch}/{name}"
+    return case
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +193,7 @@ def test_no_server_error_and_every_answer_is_documented(
     cases = st.one_of(
         operation.as_strategy(GenerationMode.POSITIVE),
         operation.as_strategy(GenerationMode.NEGATIVE),
-    )
+    ).map(lambda case: contained(case, fuzz_hub.scratch))
 
     @hypothesis.given(case=cases)
     @hypothesis.settings(
@@ -152,5 +209,128 @@ def test_no_server_error_and_every_answer_is_documented(
             response = case.call_and_validate(headers=headers, checks=CHECKS)
             if response.status_code == 401:
                 fuzz_hub.renew(who)
+
+    fuzz()
+
+
+RESEARCH = [
+    ("POST", "/projects/{project_id}/queries"),
+    ("GET", "/queries/{query_id}/result"),
+    ("POST", "/queries/{query_id}/releases"),
+    ("POST", "/releases/{release_id}/approve"),
+    ("GET", "/releases/{release_id}/output"),
+]
+"""Operations whose interesting paths need a member of the project, on its own ids."""
+
+
+@pytest.mark.parametrize(("method", "path"), RESEARCH)
+def test_a_member_of_the_project_gets_no_server_error(
+    method: str, path: str, api_schema: Any, fuzz_hub: FuzzHub
+) -> None:
+    """Generated SQL, release specs and formats reach the sandbox and the disclosure check."""
+    from hypothesis import strategies as st
+    from schemathesis import GenerationMode
+
+    ids = {"project_id": fuzz_hub.project, "query_id": fuzz_hub.query}
+    ids["release_id"] = fuzz_hub.release
+
+    def pinned(case: Any) -> Any:
+        for name in list(case.path_parameters or {}):
+            case.path_parameters[name] = ids[name]
+        return case
+
+    operation = api_schema[path][method]
+    cases = st.one_of(
+        operation.as_strategy(GenerationMode.POSITIVE),
+        operation.as_strategy(GenerationMode.NEGATIVE),
+    ).map(pinned)
+
+    @hypothesis.given(case=cases)
+    @hypothesis.settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+        database=None,
+        derandomize=True,
+    )
+    def fuzz(case: Any) -> None:
+        headers = {"Authorization": f"Bearer {fuzz_hub.tokens['rita']}"}
+        response = case.call_and_validate(headers=headers, checks=CHECKS)
+        if response.status_code == 401:
+            fuzz_hub.renew("rita")
+
+    fuzz()
+
+
+SQL_WORDS = (
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "GROUP BY",
+    "ORDER BY",
+    "LIMIT",
+    "UNION",
+    "JOIN",
+    "ON",
+    "AS",
+    "pmsi_stays",
+    "pmsi_mco",
+    "sex",
+    "person_id",
+    "admission_date",
+    "*",
+    "count(*)",
+    "(",
+    ")",
+    ",",
+    ";",
+    "1",
+    "'x'",
+    "NULL",
+    "read_csv('/etc/passwd')",
+    "read_parquet('datasets/*')",
+    "getenv('HOME')",
+    "ATTACH 'x.db'",
+    "COPY",
+    "TO '/tmp/out.csv'",
+    "SET threads = 8",
+    "PRAGMA version",
+    "INSTALL httpfs",
+    "range(1e9)",
+    "CAST(sex AS INTEGER)",
+    "1/0",
+    "'2026-13-45'::DATE",
+    "[1, 2]",
+    "{'a': 1}",
+    "glob('/*')",
+    "$$",
+    "--",
+    "/*",
+)
+
+
+def test_sql_made_of_sql_words_is_never_a_server_error(fuzz_hub: FuzzHub) -> None:
+    """Statements built from SQL words, escapes included, answer 201, 403 or 422."""
+    from fastapi.testclient import TestClient
+    from hypothesis import strategies as st
+
+    client = TestClient(fuzz_hub.app)
+    path = f"/projects/{fuzz_hub.project}/queries"
+
+    @hypothesis.given(words=st.lists(st.sampled_from(SQL_WORDS), min_size=1, max_size=12))
+    @hypothesis.settings(
+        max_examples=MAX_EXAMPLES * 2,
+        deadline=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+        database=None,
+        derandomize=True,
+    )
+    def fuzz(words: list[str]) -> None:
+        sql = " ".join(words)
+        headers = {"Authorization": f"Bearer {fuzz_hub.tokens['rita']}"}
+        response = client.post(path, json={"sql": sql, "timeout_s": 5}, headers=headers)
+        assert response.status_code in (201, 403, 422), (sql, response.text)
+        if response.status_code != 201:
+            assert set(response.json()["error"]) == {"status", "code", "message", "reason"}
 
     fuzz()
