@@ -52,8 +52,12 @@ def test_a_move_start_to_finish(api: Api, tmp_path: Path) -> None:
     started = api.ok("POST", "/hub/migration/start", "otto", json={"destination_url": destination})
     assert started["phase"] == "mirroring" and started["destination_url"] == destination
     assert started["objects_total"] >= 12 and started["generation"] == before["generation"] + 1
-    status = api.ok("GET", "/hub/migration", "aude")  # auditors may watch
+    status = api.ok("GET", "/hub/migration", "aude")  # auditors may watch, audited as such
     assert status["phase"] == "mirroring"
+    watched = api.ok("GET", "/audit/events", "aude", params={"actor": "aude", "limit": 1000})
+    assert any(
+        e["action"] == "audit.read" and e["target"] == "hub:storage" for e in watched["items"]
+    )
     seen = metrics(api)
     assert seen['passerelle_migration_phase{phase="mirroring"}'] == "1"
     assert seen['passerelle_migration_phase{phase="single"}'] == "0"
