@@ -53,6 +53,7 @@ provider = "ceph"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=20_000)
+    parser.add_argument("--archive", type=int, default=2000, help="64 KiB files in the backlog")
     parser.add_argument("--local", action="store_true", help="two local folders, no servers")
     args = parser.parse_args()
 

@@ -23,6 +23,9 @@ def _demo(
     persons: Annotated[
         int, typer.Option(min=100, max=1_000_000, help="Synthetic persons in the hub.")
     ] = 2000,
+    archive: Annotated[
+        int, typer.Option(min=0, max=100_000, help="Archived 64 KiB files the hub also holds.")
+    ] = 200,
 ) -> None:
     """Build a synthetic hub, keep researchers querying, move it live to a second cloud."""
     import tempfile
@@ -44,7 +47,12 @@ def _demo(
     started[0] = time.perf_counter()
     with c.status("working...", spinner="dots"):
         story = run_live_demo(
-            base, source_url=source, destination_url=destination, persons=persons, on_step=step
+            base,
+            source_url=source,
+            destination_url=destination,
+            persons=persons,
+            archive_objects=archive,
+            on_step=step,
         )
     total = time.perf_counter() - started[0]
     r = story.researchers
@@ -71,8 +79,8 @@ def _demo(
     c.print("[bold]The proof[/]")
     c.print(
         f"  {story.verified_deep:,} objects re-read at the destination and their SHA-256 matched "
-        f"the digest computed while copying; {story.mirrored_writes_proven} mirrored writes "
-        "proven by digests on both sides"
+        f"the digest computed while copying; {story.mirrored_writes_proven} mirrored "
+        f"write{'' if story.mirrored_writes_proven == 1 else 's'} proven by digests on both sides"
     )
     c.print(
         f"  audit chain {'verified' if story.audit_ok else '[red]BROKEN[/]'}: "

@@ -159,6 +159,8 @@ def run_live_demo(
     destination_url: str | None = None,
     persons: int = 2000,
     seed: int = 2026,
+    archive_objects: int = 200,
+    archive_object_size: int = 64 * 1024,
     on_step: Step | None = None,
     on_copy: Callable[[int, int], None] | None = None,
 ) -> DemoStory:
@@ -232,6 +234,15 @@ def run_live_demo(
     for name in ("pmsi_stays", "dcir_claims", "fhir_patient"):
         H.create_grant(hub, who["claire"], project, name)
     mark("a researcher's project was approved and granted three datasets")
+    if archive_objects:
+        import random
+
+        noise = random.Random(seed)
+        store = hub.store_at("archive")
+        for i in range(archive_objects):
+            body = noise.randbytes(archive_object_size)
+            store.put(f"imaging/{i:05d}.bin", body, size=len(body))
+        mark(f"the hub also holds {archive_objects} archived files (older extracts, imaging)")
 
     log = ResearcherLog()
     for name, sql in QUERIES.items():
