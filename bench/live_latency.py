@@ -65,7 +65,11 @@ def main() -> None:
         source, dest = _server_config(work)
     started = time.perf_counter()
     story = run_live_demo(
-        work / "demo", source_url=source, destination_url=dest, persons=args.persons
+        work / "demo",
+        source_url=source,
+        destination_url=dest,
+        persons=args.persons,
+        archive_objects=args.archive,
     )
     r = story.researchers
     lat = r.summary()
