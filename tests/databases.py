@@ -41,8 +41,9 @@ def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
         yield server.rsplit("/", 1)[0] + "/" + name
     finally:
         with admin.connect() as conn:
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
-            ), {"n": name})
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()

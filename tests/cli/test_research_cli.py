@@ -19,8 +19,9 @@ AGE_SQL = (
 def test_synth_ingest_query_release(tmp_path: Path) -> None:
     hub = str(tmp_path / "hub")
     incoming = tmp_path / "incoming"
-    synth = run_cli("synth", "--persons", "1500", "--seed", "5", "--out", str(incoming),
-                    "--defect-rate", "0.02")
+    synth = run_cli(
+        "synth", "--persons", "1500", "--seed", "5", "--out", str(incoming), "--defect-rate", "0.02"
+    )
     assert synth.returncode == 0, synth.stderr
     admin = run_cli("init", "--hub", hub).stdout.strip().splitlines()[-1]
     env = {"PASSERELLE_HUB": hub}
@@ -42,31 +43,68 @@ def test_synth_ingest_query_release(tmp_path: Path) -> None:
         ("dcir_claims", incoming / "claims.parquet", "dcir_claims"),
         ("fhir", incoming / "fhir", "fhir_bulk"),
     ):
-        report = json.loads(cli(claire, "ingest", f"file://{source}", "--org", "750712184",
-                                "--dataset", dataset, "--schema", schema, "--json"))
+        report = json.loads(
+            cli(
+                claire,
+                "ingest",
+                f"file://{source}",
+                "--org",
+                "750712184",
+                "--dataset",
+                dataset,
+                "--schema",
+                schema,
+                "--json",
+            )
+        )
         assert report["rows_in"] == report["rows_accepted"] + report["rows_quarantined"]
         quarantined += report["rows_quarantined"]
     with (incoming / "defects.csv").open() as handle:
         assert quarantined == sum(1 for _ in csv.DictReader(handle))
 
-    cli(rita, "projects", "submit", "--title", "Stays", "--purpose", "Counts", "--legal-basis",
-        "MR-004", "--authorization", "CNIL-1", "--start", "2026-01-01", "--end", "2030-12-31")
+    cli(
+        rita,
+        "projects",
+        "submit",
+        "--title",
+        "Stays",
+        "--purpose",
+        "Counts",
+        "--legal-basis",
+        "MR-004",
+        "--authorization",
+        "CNIL-1",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2030-12-31",
+    )
     cli(claire, "projects", "approve", "1")
     for name in ("pmsi_stays", "dcir_claims", "fhir_patient"):
         cli(claire, "grants", "add", "1", name)
-    linked = json.loads(cli(rita, "query", "--project", "1", "--json",
-                            "SELECT count(DISTINCT person_id) AS n FROM pmsi_stays "
-                            "JOIN dcir_claims USING (person_id) JOIN fhir_patient USING (person_id)"))
+    linked = json.loads(
+        cli(
+            rita,
+            "query",
+            "--project",
+            "1",
+            "--json",
+            "SELECT count(DISTINCT person_id) AS n FROM pmsi_stays "
+            "JOIN dcir_claims USING (person_id) JOIN fhir_patient USING (person_id)",
+        )
+    )
     assert linked["rows"][0]["n"] > 0  # the three sources link on the pseudonym
 
     full = json.loads(cli(rita, "query", "--project", "1", "--json", "--show", "1000", AGE_SQL))
     assert min(r["n_stays"] for r in full["rows"]) < 10  # small cells exist in the workspace
-    release = json.loads(cli(rita, "release", "--project", "1", "--query", str(full["query"]["id"]),
-                             "--json"))
+    release = json.loads(
+        cli(rita, "release", "--project", "1", "--query", str(full["query"]["id"]), "--json")
+    )
     assert release["status"] == "pending"
     assert release["report"]["findings_per_rule"].get("threshold")
-    refused = run_cli("releases", "approve", str(release["id"]),
-                      env={**env, "PASSERELLE_TOKEN": rita})
+    refused = run_cli(
+        "releases", "approve", str(release["id"]), env={**env, "PASSERELLE_TOKEN": rita}
+    )
     assert_one_sentence(refused, "output-checker")
     approved = json.loads(cli(oscar, "releases", "approve", str(release["id"]), "--json"))
     assert approved["status"] == "released"
@@ -75,11 +113,18 @@ def test_synth_ingest_query_release(tmp_path: Path) -> None:
     counts = [int(r["n_stays"]) for r in rows if r["n_stays"] not in ("", "null")]
     assert counts and min(counts) >= 10
 
-    escape = run_cli("query", "--project", "1",
-                     "SELECT * FROM read_parquet('datasets/pmsi_stays/**/*.parquet')",
-                     env={**env, "PASSERELLE_TOKEN": rita})
+    escape = run_cli(
+        "query",
+        "--project",
+        "1",
+        "SELECT * FROM read_parquet('datasets/pmsi_stays/**/*.parquet')",
+        env={**env, "PASSERELLE_TOKEN": rita},
+    )
     assert_one_sentence(escape)
     audit = cli(admin, "audit", "export", "--actor", "rita")
-    refusals = [json.loads(line) for line in audit.splitlines()
-                if '"query.run"' in line and '"denied"' in line]
+    refusals = [
+        json.loads(line)
+        for line in audit.splitlines()
+        if '"query.run"' in line and '"denied"' in line
+    ]
     assert refusals and refusals[-1]["details"]["reason"]

@@ -411,4 +411,3 @@ def list_versions(hub: Hub, actor: Principal, name: str) -> list[DatasetVersionV
             .order_by(DatasetVersion.version)
         )
         return [_version_view(session, d, v) for (v,) in rows]
-

@@ -179,7 +179,9 @@ class LiveStore(StoreWrapper):
             "the hub's live store does not take resumable uploads; use put"
         )
 
-    def resume_upload(self, key: str, upload_id: str) -> ResumableUpload:
+    def resume_upload(
+        self, key: str, upload_id: str, *, storage_class: str | None = None
+    ) -> ResumableUpload:
         raise UnsupportedOperationError(
             "the hub's live store does not take resumable uploads; use put"
         )
