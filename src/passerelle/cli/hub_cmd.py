@@ -51,18 +51,29 @@ def _status(hub: HubOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
 @migrate.command("run")
 def _run(
     concurrency: Annotated[int, typer.Option(help="Objects copied at once.")] = 16,
+    max_bandwidth: Annotated[
+        str | None, typer.Option(help="Cap, e.g. 200MB/s, so researchers feel less of the move.")
+    ] = None,
+    max_requests_per_second: Annotated[
+        float | None, typer.Option(help="Cap on requests per second to the destination.")
+    ] = None,
     hub: HubOpt = None,
     token: TokenOpt = None,
 ) -> None:
     """Copy the backlog (safe to kill and re-run: it resumes)."""
     from passerelle.cli.render import console
     from passerelle.live import run_backlog
-    from passerelle.migration import RunOptions
+    from passerelle.migration import RunOptions, parse_rate
 
     h, me = open_as(hub, token)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    summary = run_backlog(h, me, RunOptions(concurrency=concurrency), stop=stop)
+    options = RunOptions(
+        concurrency=concurrency,
+        max_bandwidth=parse_rate(max_bandwidth) if max_bandwidth else None,
+        max_requests_per_second=max_requests_per_second,
+    )
+    summary = run_backlog(h, me, options, stop=stop)
     console().print(
         f"copied {summary.copied} objects ({summary.bytes} bytes), {summary.remaining} remaining, "
         f"{len(summary.failed)} failed"
