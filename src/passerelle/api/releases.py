@@ -102,13 +102,6 @@ def router() -> APIRouter:
 
 
 def _released_csv(hub: Hub, actor: Principal, release_id: int) -> bytes:
-    """The released CSV of a release the caller may read; not found until it is released."""
-    from passerelle.errors import NotFoundError
-    from passerelle.workspace import get_release
+    from passerelle.workspace import read_release_output
 
-    view = get_release(hub, actor, release_id)
-    if view.status != "released" or not view.output_key:
-        raise NotFoundError(
-            f"release {release_id} is {view.status}: there is no output to download"
-        )
-    return hub.store().get(view.output_key).read()
+    return read_release_output(hub, actor, release_id)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from passerelle.errors import NotFoundError
+from passerelle.errors import ConfigError, NotFoundError, UsageError
 from passerelle.hub.audit import append_event, authorize
 from passerelle.hub.catalog import add_version, create_dataset
 from passerelle.hub.keys import derive_project_key
@@ -61,7 +61,10 @@ def _schema(schema: SourceSchema | str | Path) -> SourceSchema:
         return schema
     text = str(schema)
     if not text.endswith(".toml") and "/" not in text:
-        return shipped_schema(text)
+        try:
+            return shipped_schema(text)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
     return load_schema(text)
 
 

@@ -18,6 +18,7 @@ from passerelle.workspace.releases import (
     decide_release,
     get_release,
     list_releases,
+    read_release_output,
     request_release,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "get_release",
     "list_queries",
     "list_releases",
+    "read_release_output",
     "read_result",
     "request_release",
     "run_query",

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from passerelle.errors import ConflictError, NotFoundError, UsageError
+from passerelle.errors import ConfigError, ConflictError, NotFoundError, UsageError
 from passerelle.hub.audit import append_event, authorize
 from passerelle.hub.projects import project_facts
 from passerelle.hub.rules import Action, Principal
@@ -31,7 +31,14 @@ if TYPE_CHECKING:
 
     from passerelle.hub.hub import Hub
 
-__all__ = ["ReleaseView", "decide_release", "get_release", "list_releases", "request_release"]
+__all__ = [
+    "ReleaseView",
+    "decide_release",
+    "get_release",
+    "list_releases",
+    "read_release_output",
+    "request_release",
+]
 
 _EVIDENCE = ("total", "top1", "top2", "n_negative", "suppressed")
 
@@ -158,7 +165,10 @@ def request_release(
         policy_named,
     )
 
-    chosen = policy_named(policy)
+    try:
+        chosen = policy_named(policy)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     result = read_result(hub, actor, query_id)
     with hub.transaction() as session:
         q = session.get(QueryRecord, query_id)
@@ -289,6 +299,16 @@ def get_release(hub: Hub, actor: Principal, release_id: int) -> ReleaseView:
             project=project_facts(session, p),
         )
         return _view(session, r)
+
+
+def read_release_output(hub: Hub, actor: Principal, release_id: int) -> bytes:
+    """The released CSV of a release the caller may see; not found until it is released."""
+    view = get_release(hub, actor, release_id)
+    if view.status != "released" or not view.output_key:
+        raise NotFoundError(
+            f"release {release_id} is {view.status}: there is no output to download"
+        )
+    return hub.store().get(view.output_key).read()
 
 
 def list_releases(hub: Hub, actor: Principal, project_id: int) -> list[ReleaseView]:
