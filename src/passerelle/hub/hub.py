@@ -35,6 +35,7 @@ from passerelle.hub.tables import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from passerelle.research import ScanCache
     from passerelle.storage import Store
 
 __all__ = ["DEFAULT_HUB_DIR", "Hub", "HubConfig", "hub_dir_from_env", "load_config"]
@@ -115,6 +116,7 @@ class Hub:
     clock: Callable[[], datetime] = field(default=utcnow)
     _stores: dict[str, Store] = field(default_factory=dict)
     _last_checkpoint: int | None = None
+    _scan_cache: ScanCache | None = None
 
     @classmethod
     def open(cls, directory: str | Path | None = None) -> Hub:
@@ -186,6 +188,14 @@ class Hub:
                 store.create_container()
             self._stores[key] = store
         return self._stores[key]
+
+    def scan_cache(self) -> ScanCache:
+        """Local copies of granted Parquet kept between queries (``cache/scan``, mode 0700)."""
+        if self._scan_cache is None:
+            from passerelle.research import ScanCache
+
+            self._scan_cache = ScanCache(self.config.directory / "cache" / "scan")
+        return self._scan_cache
 
     def open_url(self, url: str) -> Store:
         """A store by URL, opened once per hub."""

@@ -12,11 +12,13 @@ from passerelle.research.guard import Refusal, SqlCheck, check_sql, statement_di
 from passerelle.research.parquet_source import TableSource, open_dataset, store_filesystem
 from passerelle.research.results import write_result
 from passerelle.research.sandbox import QueryLimits, QueryOutcome, run_sandboxed
+from passerelle.research.scan_cache import ScanCache
 
 __all__ = [
     "QueryLimits",
     "QueryOutcome",
     "Refusal",
+    "ScanCache",
     "SqlCheck",
     "TableSource",
     "check_sql",

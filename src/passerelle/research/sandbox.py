@@ -32,6 +32,8 @@ from passerelle.research.parquet_source import (
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]
 
+    from passerelle.research.scan_cache import ScanCache
+
 __all__ = ["QueryLimits", "QueryOutcome", "run_sandboxed"]
 
 
@@ -103,9 +105,15 @@ class QueryOutcome:
 
 
 def run_sandboxed(
-    sql: str, tables: Mapping[str, TableSource], limits: QueryLimits | None = None
+    sql: str,
+    tables: Mapping[str, TableSource],
+    limits: QueryLimits | None = None,
+    cache: ScanCache | None = None,
 ) -> QueryOutcome:
     """Run ``sql`` over the granted ``tables`` (name -> source) and return its outcome.
+
+    With a ``cache``, datasets read in ``copy`` mode are copied once into it and
+    reused by later queries instead of being copied into a per-query folder.
 
     Raises :class:`SandboxViolation` (``.reason`` a stable code, ``.details`` the
     refused :class:`QueryOutcome`) for anything the sandbox refuses, and
@@ -125,7 +133,7 @@ def run_sandboxed(
         syntax = check.refusal.reason == "syntax"
         _refuse(check.refusal, sql, (), started, decision="error" if syntax else "refused")
     used = {name: tables[name] for name in check.tables}
-    result, truncated = _execute(sql, used, limits, check.tables, started)
+    result, truncated = _execute(sql, used, limits, check.tables, started, cache)
     return QueryOutcome(
         digest=check.digest,
         tables=check.tables,
@@ -174,6 +182,7 @@ def _connect(
     limits: QueryLimits,
     workdir: Path | None = None,
     errors: list[BaseException] | None = None,
+    cache: ScanCache | None = None,
 ) -> Any:
     """A fresh DuckDB that sees ``tables`` only, then is locked.
 
@@ -199,12 +208,16 @@ def _connect(
         allowed: list[str] = []
         for index, (name, source) in enumerate(tables.items()):
             files = parquet_keys(source)
-            if not _copies(source, files, limits) or workdir is None:
+            if not _copies(source, files, limits) or (workdir is None and cache is None):
                 con.register(name, open_dataset(source, errors, files))
                 continue
-            folder = workdir / str(index)
-            folder.mkdir()
-            paths = [str(p) for p in copy_to_folder(source, folder, files)]
+            if cache is not None:
+                paths = [str(p) for p in cache.fetch(source, files)]
+            else:
+                assert workdir is not None
+                folder = workdir / str(index)
+                folder.mkdir()
+                paths = [str(p) for p in copy_to_folder(source, folder, files)]
             allowed.extend(paths)
             listed = ", ".join(_literal(p) for p in paths)
             view = quote_identifier(name)
@@ -225,12 +238,15 @@ def _execute(
     limits: QueryLimits,
     touched: tuple[str, ...],
     started: float,
+    cache: ScanCache | None = None,
 ) -> tuple[pa.Table, bool]:
     workdir = (
-        Path(tempfile.mkdtemp(prefix="passerelle-sandbox-")) if limits.scan != "stream" else None
+        Path(tempfile.mkdtemp(prefix="passerelle-sandbox-"))
+        if limits.scan != "stream" and cache is None
+        else None
     )
     try:
-        return _run(sql, tables, limits, touched, started, workdir)
+        return _run(sql, tables, limits, touched, started, workdir, cache)
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -243,12 +259,13 @@ def _run(
     touched: tuple[str, ...],
     started: float,
     workdir: Path | None,
+    cache: ScanCache | None = None,
 ) -> tuple[pa.Table, bool]:
     import duckdb
     import pyarrow as pa
 
     store_errors: list[BaseException] = []
-    con = _connect(tables, limits, workdir, store_errors)
+    con = _connect(tables, limits, workdir, store_errors, cache)
     timed_out = threading.Event()
     lock = threading.Lock()
     closed = False

@@ -113,7 +113,7 @@ def run_query(
         for g in granted
     }
     try:
-        outcome = run_sandboxed(sql, tables, limits or QueryLimits())
+        outcome = run_sandboxed(sql, tables, limits or QueryLimits(), hub.scan_cache())
     except (SandboxViolation, QueryError) as exc:
         details = exc.details.audit_details() if hasattr(exc.details, "audit_details") else {}
         with hub.transaction() as session:
