@@ -11,4 +11,7 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 UV="$(command -v uv || echo "$HOME/.local/bin/uv")"
 log "syncing .venv from uv.lock"
-"$UV" sync --frozen --quiet >&2
+# Byte-compiled once here: where PYTHONDONTWRITEBYTECODE is set, every process
+# start would otherwise compile every module it imports again.
+"$UV" sync --frozen --quiet --compile-bytecode >&2
+.venv/bin/python -m compileall -q src >/dev/null 2>&1 || true
