@@ -113,6 +113,21 @@ def test_synth_ingest_query_release(tmp_path: Path) -> None:
     counts = [int(r["n_stays"]) for r in rows if r["n_stays"] not in ("", "null")]
     assert counts and min(counts) >= 10
 
+    by_hub = json.loads(
+        cli(
+            rita,
+            "release",
+            "--project",
+            "1",
+            "--table",
+            "pmsi_stays",
+            "--group",
+            "postcode",
+            "--json",
+        )
+    )
+    assert by_hub["report"]["computed_by"] == "hub" and by_hub["status"] in ("pending", "released")
+
     escape = run_cli(
         "query",
         "--project",

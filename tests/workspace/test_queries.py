@@ -31,6 +31,11 @@ def publish(c: Cast, name: str, table: pa.Table) -> None:
         classification="health-pseudonymized",
         schema=[{"name": f.name, "type": str(f.type)} for f in table.schema],
     )
+    publish_version(c, name, table)
+
+
+def publish_version(c: Cast, name: str, table: pa.Table) -> None:
+    """Write ``table`` as the dataset's version 1 (keeping the schema the catalog has)."""
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     key = f"datasets/{name}/v1/part-00000.parquet"
@@ -42,7 +47,7 @@ def publish(c: Cast, name: str, table: pa.Table) -> None:
         name,
         digest=f"sha256:{name}",
         row_count=table.num_rows,
-        schema=[{"name": f.name, "type": str(f.type)} for f in table.schema],
+        schema=H.get_dataset(c.hub, c.steward, name).schema,
         files=[DatasetFile(key, len(body), "0" * 64, table.num_rows)],
     )
 

@@ -11,9 +11,14 @@ import pytest
 from passerelle import hub as H
 from passerelle.errors import ConflictError, NotFoundError, PermissionDeniedError
 from passerelle.hub.audit import AuditFilter, list_events
-from passerelle.workspace import decide_release, request_release, run_query
+from passerelle.workspace import (
+    decide_release,
+    request_release,
+    request_table_release,
+    run_query,
+)
 from tests.hub.conftest import Cast, approved_project
-from tests.workspace.test_queries import publish
+from tests.workspace.test_queries import publish, publish_version
 
 # 3 departments x 2 age groups; one cell of 4 persons must go, and a partner with it
 ROWS = (
@@ -112,3 +117,30 @@ def test_outsiders_cannot_request(cast: Cast, project: int) -> None:
     bob = H.authenticate(cast.hub, cast.tokens["bob"])
     with pytest.raises(NotFoundError):
         request_release(cast.hub, bob, view.id)
+
+
+def test_a_table_the_hub_computes_cannot_be_faked(cast: Cast, project: int) -> None:
+    H.create_dataset(  # a dataset whose person column the catalog names
+        cast.hub,
+        cast.steward,
+        name="stays2",
+        organization="750712184",
+        classification="health-pseudonymized",
+        schema=[
+            {"name": "dept", "type": "string"},
+            {"name": "age_group", "type": "string"},
+            {"name": "pseudonym", "type": "string", "description": "person pseudonym"},
+        ],
+    )
+    publish_version(cast, "stays2", STAYS)
+    H.create_grant(cast.hub, cast.steward, project, "stays2")
+    faked, _ = run_query(  # a researcher's own n_persons is taken as given...
+        cast.hub,
+        cast.alice,
+        project,
+        "SELECT dept, age_group, count(*) AS n_stays, 100 AS n_persons FROM stays GROUP BY 1, 2",
+    )
+    assert request_release(cast.hub, cast.alice, faked.id).report["computed_by"] == "researcher"
+    release = request_table_release(cast.hub, cast.alice, project, "stays2", ["dept", "age_group"])
+    assert release.report["computed_by"] == "hub"
+    assert release.status == "pending" and release.report["findings_per_rule"].get("threshold")

@@ -74,7 +74,19 @@ releases = typer.Typer(
 
 def _release(
     project: Annotated[int, typer.Option("--project", "-p", help="Your project's id.")],
-    query: Annotated[int, typer.Option("--query", "-q", help="The query whose result to release.")],
+    query: Annotated[
+        int | None, typer.Option("--query", "-q", help="The query whose result to release.")
+    ] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(help="Or: a granted dataset the hub tabulates itself by the --group columns."),
+    ] = None,
+    value: Annotated[
+        str | None, typer.Option(help="With --table: the numeric column to summarise.")
+    ] = None,
+    stat: Annotated[
+        list[str] | None, typer.Option(help="With --value: sum, mean or count (repeatable).")
+    ] = None,
     policy: Annotated[str, typer.Option(help="Disclosure policy: sacro or opensafely.")] = "sacro",
     group: Annotated[list[str] | None, typer.Option(help="A group column (repeatable).")] = None,
     statistic: Annotated[
@@ -84,15 +96,33 @@ def _release(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ask to release a query result: disclosure control now, an output-checker if flagged."""
+    """Ask to release a query result (or a table the hub computes): disclosure control now,
+    an output-checker if flagged."""
     from passerelle.cli.render import console
     from passerelle.errors import UsageError
-    from passerelle.workspace import get_query, request_release
+    from passerelle.workspace import get_query, request_release, request_table_release
 
+    if (query is None) == (table is None):
+        raise UsageError("give either --query ID or --table DATASET (with --group columns)")
     h, me = open_as(hub, token)
-    if get_query(h, me, query).project_id != project:
-        raise UsageError(f"query {query} does not belong to project {project}")
-    view = request_release(h, me, query, policy=policy, groups=group, statistics=statistic)
+    if table is not None:
+        if not group:
+            raise UsageError("--table needs at least one --group column")
+        view = request_table_release(
+            h,
+            me,
+            project,
+            table,
+            group,
+            value=value,
+            statistics=tuple(stat or ["mean"]),
+            policy=policy,
+        )
+    else:
+        assert query is not None
+        if get_query(h, me, query).project_id != project:
+            raise UsageError(f"query {query} does not belong to project {project}")
+        view = request_release(h, me, query, policy=policy, groups=group, statistics=statistic)
     if as_json:
         emit(view, True)
         return

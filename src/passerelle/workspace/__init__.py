@@ -20,6 +20,7 @@ from passerelle.workspace.releases import (
     list_releases,
     read_release_output,
     request_release,
+    request_table_release,
 )
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "read_release_output",
     "read_result",
     "request_release",
+    "request_table_release",
     "run_query",
     "workspace_prefix",
 ]

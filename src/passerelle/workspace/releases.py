@@ -38,6 +38,7 @@ __all__ = [
     "list_releases",
     "read_release_output",
     "request_release",
+    "request_table_release",
 ]
 
 _EVIDENCE = ("total", "top1", "top2", "n_negative", "suppressed")
@@ -154,8 +155,14 @@ def request_release(
     policy: str = "sacro",
     groups: list[str] | None = None,
     statistics: list[str] | None = None,
+    computed_by_hub: bool = False,
 ) -> ReleaseView:
-    """Check a query's result for release; release it at once only when nothing is flagged."""
+    """Check a query's result for release; release it at once only when nothing is flagged.
+
+    The report says whether the hub wrote the SQL (``request_table_release``) or the
+    researcher did, in which case ``n_persons`` and any dominance evidence are the
+    researcher's own computation: an output checker should read the query.
+    """
     import pyarrow.parquet as pq
 
     from passerelle.research.disclosure import (
@@ -212,7 +219,7 @@ def request_release(
             requested_by=actor.user_id,
             status=status,
             policy=chosen.name,
-            report=check.report(),
+            report={**check.report(), "computed_by": "hub" if computed_by_hub else "researcher"},
             output_key=None,
             decided_by=None,
             decided_at=None,
@@ -252,6 +259,59 @@ def request_release(
         if status == "released" and check.table is not None:
             r.output_key = _publish(hub, r, check.table)
         return _view(session, r)
+
+
+def request_table_release(
+    hub: Hub,
+    actor: Principal,
+    project_id: int,
+    dataset: str,
+    groups: list[str],
+    *,
+    value: str | None = None,
+    statistics: tuple[str, ...] = ("mean",),
+    policy: str = "sacro",
+) -> ReleaseView:
+    """Release a table the hub computes itself from a granted dataset.
+
+    The hub writes the SQL (``frequency_query`` counts rows and distinct persons
+    per group; with ``value``, ``magnitude_query`` adds the statistics and the
+    dominance evidence), runs it in the project's sandbox, then checks it: no
+    researcher-supplied ``n_persons`` or ``top1``/``top2`` is trusted.
+    """
+    from passerelle.research.disclosure import frequency_query, magnitude_query
+    from passerelle.workspace.queries import run_query
+
+    person = _person_column(hub, dataset)
+    if value is None:
+        sql, spec = frequency_query(dataset, groups, person)
+    else:
+        sql, spec = magnitude_query(dataset, groups, value, person, statistics)
+    view, _ = run_query(hub, actor, project_id, sql)
+    return request_release(
+        hub,
+        actor,
+        view.id,
+        policy=policy,
+        groups=list(spec.groups),
+        statistics=list(spec.statistics),
+        computed_by_hub=True,
+    )
+
+
+def _person_column(hub: Hub, dataset: str) -> str:
+    from sqlalchemy import select
+
+    with hub.db.read() as session:
+        d = session.execute(select(Dataset).where(Dataset.name == dataset)).scalar_one_or_none()
+        columns = list(d.schema) if d is not None else []
+    for column in columns:
+        if column.get("description") == "person pseudonym":
+            return str(column["name"])
+    raise UsageError(
+        f"dataset {dataset!r} has no person pseudonym column the hub can count persons with; "
+        "release a query result instead"
+    )
 
 
 def decide_release(
