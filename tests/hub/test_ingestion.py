@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from passerelle import hub as H
 from passerelle.errors import PermissionDeniedError
-from passerelle.hub.ingestion import IngestReport, extract_dataset, ingest_dataset
+from passerelle.hub.ingestion import (
+    IngestReport,
+    extract_dataset,
+    ingest_dataset,
+    source_allowed,
+)
 from passerelle.synth import synthesize
 from passerelle.workspace import run_query
 from tests.hub.conftest import Cast, approved_project
@@ -127,3 +133,40 @@ def test_only_stewards_ingest(cast: Cast, sources: Path) -> None:
             source_url=f"file://{sources}/stays.csv",
             schema="pmsi_stays",
         )
+
+
+def test_source_allow_list_is_pure_and_blocks_traversal() -> None:
+    prefixes = ("file:///srv/landing/", "az://landing@drop/")
+    assert source_allowed((), "file:///etc/passwd")
+    assert source_allowed(prefixes, "file:///srv/landing/aphp/stays.csv")
+    assert source_allowed(prefixes, "/srv/landing/aphp/stays.csv")
+    assert source_allowed(prefixes, "az://landing@drop/x.parquet")
+    assert not source_allowed(prefixes, "file:///etc/passwd")
+    assert not source_allowed(prefixes, "file:///srv/landing/../../etc/passwd")
+    assert not source_allowed(prefixes, "file:///srv/landing-other/x.csv")
+    assert not source_allowed(prefixes, "az://landing@drop-evil/x.parquet")
+    assert not source_allowed(prefixes, "s3://other@bucket/x.csv")
+
+
+def test_a_hub_with_an_allow_list_refuses_other_sources(cast: Cast, sources: Path) -> None:
+    cast.hub.config = dataclasses.replace(
+        cast.hub.config, ingest_sources=(f"file://{sources}/fhir/",)
+    )
+    with pytest.raises(PermissionDeniedError, match="ingest_sources"):
+        ingest_dataset(
+            cast.hub,
+            cast.steward,
+            dataset="pmsi_stays",
+            organization="750712184",
+            source_url=f"file://{sources}/stays.csv",
+            schema="pmsi_stays",
+        )
+    report = ingest_dataset(
+        cast.hub,
+        cast.steward,
+        dataset="fhir",
+        organization="750712184",
+        source_url=f"file://{sources}/fhir",
+        schema="fhir_bulk",
+    )
+    assert report.rows_accepted > 0

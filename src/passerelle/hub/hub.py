@@ -11,6 +11,8 @@ A hub lives in a directory holding ``hub.toml``::
     keys = "keys.json"                       # a key file, or "env" for PASSERELLE_KEY_* variables
     checkpoint_every = 100                   # events between automatic checkpoints
     token_days = 90                          # default lifetime of API tokens
+    ingest_sources = ["az://landing@drop/"]  # URL prefixes stewards may ingest from
+                                             # (unset: any URL the server can read)
 
 Relative paths (in ``sqlite:///`` and ``file://`` URLs and ``keys``) are taken
 from the hub directory. ``open_hub(path)`` reads it; ``init_hub`` writes it.
@@ -54,6 +56,7 @@ class HubConfig:
     keys: str = "keys.json"
     checkpoint_every: int = 100
     token_days: int = 90
+    ingest_sources: tuple[str, ...] = ()
 
     def resolved_database(self) -> str:
         prefix = "sqlite:///"
@@ -74,6 +77,9 @@ class HubConfig:
             lines.append(f'{key} = "{getattr(self, key)}"')
         lines.append(f"checkpoint_every = {self.checkpoint_every}")
         lines.append(f"token_days = {self.token_days}")
+        if self.ingest_sources:
+            listed = ", ".join(f'"{u}"' for u in self.ingest_sources)
+            lines.append(f"ingest_sources = [{listed}]")
         return "\n".join(lines) + "\n"
 
 
@@ -100,6 +106,11 @@ def load_config(directory: Path) -> HubConfig:
     unknown = set(section) - allowed
     if unknown:
         raise ConfigError(f"{path}: unknown setting {sorted(unknown)[0]!r} in [hub]")
+    if "ingest_sources" in section:
+        sources = section["ingest_sources"]
+        if not isinstance(sources, list) or not all(isinstance(u, str) for u in sources):
+            raise ConfigError(f"{path}: ingest_sources must be a list of URL prefixes")
+        section = {**section, "ingest_sources": tuple(sources)}
     try:
         return HubConfig(directory=directory.resolve(), **section)
     except TypeError as exc:

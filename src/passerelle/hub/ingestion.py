@@ -13,12 +13,13 @@ of a dataset with person pseudonyms re-keyed by the project's key.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from passerelle.errors import ConfigError, NotFoundError, UsageError
-from passerelle.hub.audit import append_event, authorize
+from passerelle.hub.audit import append_event, authorize, deny
 from passerelle.hub.catalog import add_version, create_dataset
 from passerelle.hub.keys import derive_project_key
 from passerelle.hub.rules import Action, Principal
@@ -29,7 +30,13 @@ if TYPE_CHECKING:
     from passerelle.hub.hub import Hub
     from passerelle.ingest import IngestResult, SourceSchema
 
-__all__ = ["ExtractReport", "IngestReport", "extract_dataset", "ingest_dataset"]
+__all__ = [
+    "ExtractReport",
+    "IngestReport",
+    "extract_dataset",
+    "ingest_dataset",
+    "source_allowed",
+]
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,30 @@ def _schema(schema: SourceSchema | str | Path) -> SourceSchema:
     return load_schema(text)
 
 
+def source_allowed(prefixes: tuple[str, ...], url: str) -> bool:
+    """Whether ``url`` lies under one of ``prefixes`` (none: anything); pure.
+
+    Paths are normalised first, so ``..`` cannot climb out of an allowed folder.
+    """
+    if not prefixes:
+        return True
+
+    def norm(u: str) -> str:
+        scheme, sep, rest = u.partition("://")
+        if not sep:
+            scheme, rest = "file", u
+        lead = "/" if rest.startswith("/") else ""
+        path = posixpath.normpath(rest).lstrip("/") if rest.strip("/") else ""
+        return f"{scheme}://{lead}{'' if path == '.' else path}"
+
+    target = norm(url)
+    for prefix in prefixes:
+        base = norm(prefix)
+        if target == base or target.startswith(base.rstrip("/") + "/"):
+            return True
+    return False
+
+
 def _exists(hub: Hub, name: str) -> bool:
     from sqlalchemy import select
 
@@ -101,6 +132,17 @@ def ingest_dataset(
             f"dataset:{dataset}",
             {"ingest": source_url, "organization": organization},
         )
+        if not source_allowed(hub.config.ingest_sources, source_url):
+            deny(
+                hub,
+                session,
+                actor,
+                "ingest.run",
+                f"dataset:{dataset}",
+                f"{source_url} is not under the hub's ingest_sources; ask an admin to add "
+                "its landing area to hub.toml",
+                {"source": source_url},
+            )
     root = f"datasets/{dataset}"
     result = ingest(
         source_url,
