@@ -106,3 +106,19 @@ def test_user_errors_are_one_sentence(tmp_path: Path) -> None:
         run_cli("orgs", "add", "1", "--name", "A", "--kind", "hospital", env=env),
         "needs the role steward",
     )
+
+
+def test_init_from_a_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "hub-settings.toml"
+    config.write_text('[hub]\nname = "hdh"\ntoken_days = 30\ningest_sources = ["file:///srv/"]\n')
+    hub = tmp_path / "hub"
+    assert run_cli("init", "--hub", str(hub), "--config", str(config)).returncode == 0
+    written = (hub / "hub.toml").read_text()
+    assert 'name = "hdh"' in written and "token_days = 30" in written
+    assert 'ingest_sources = ["file:///srv/"]' in written
+    config.write_text("[hub]\nbogus = 1\n")
+    assert_one_sentence(
+        run_cli("init", "--hub", str(tmp_path / "h2"), "--config", str(config)),
+        "unknown setting 'bogus' in [hub]",
+    )
+    assert not (tmp_path / "h2").exists()

@@ -34,9 +34,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="passerelle", standalone_mode=True)
     except PasserelleError as exc:
+        from rich.markup import escape
+
         from passerelle.cli.render import error_console
 
-        error_console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        error_console().print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -15,6 +15,10 @@ def _init(
         Path | None,
         typer.Option("--hub", help="Folder to create the hub in (default ./passerelle-hub)."),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="A TOML file with a [hub] section (flags win over it)."),
+    ] = None,
     admin: Annotated[str, typer.Option(help="Name of the first admin user.")] = "admin",
     name: Annotated[str | None, typer.Option(help="Hub name (default: the folder's name).")] = None,
     database: Annotated[
@@ -41,11 +45,12 @@ def _init(
     """Create a hub: hub.toml, fresh keys, the database schema and the first admin's token."""
     from passerelle.cli.render import console
     from passerelle.hub import init_hub
-    from passerelle.hub.hub import hub_dir_from_env
+    from passerelle.hub.hub import hub_dir_from_env, read_settings
 
     directory = hub_dir_from_env(hub)
     created, issued = init_hub(
         directory,
+        settings=read_settings(config) if config else None,
         admin=admin,
         name=name,
         database=database,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import (
     AuthenticationError,
@@ -92,21 +93,33 @@ def init_hub(
     store: str | None = None,
     checkpoints: str | None = None,
     keys: str | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> tuple[Hub, IssuedToken]:
-    """Create a hub: config file, keys, database schema, first admin and its token."""
+    """Create a hub: config file, keys, database schema, first admin and its token.
+
+    ``settings`` are ``[hub]`` values (e.g. from ``read_settings``); the named
+    arguments, when given, win over them.
+    """
     if (directory / CONFIG_NAME).exists():
         raise ConflictError(f"a hub already exists at {directory}; use it or pick another folder")
     _check_name(admin)
     directory.mkdir(parents=True, exist_ok=True)
     defaults = HubConfig(directory=directory.resolve())
-    config = HubConfig(
-        directory=directory.resolve(),
-        name=name or directory.resolve().name or defaults.name,
-        database=database or defaults.database,
-        store=store or defaults.store,
-        checkpoints=checkpoints or defaults.checkpoints,
-        keys=keys or defaults.keys,
-    )
+    chosen = dict(settings or {})
+    for key, value in (
+        ("name", name),
+        ("database", database),
+        ("store", store),
+        ("checkpoints", checkpoints),
+        ("keys", keys),
+    ):
+        if value is not None:
+            chosen[key] = value
+    chosen.setdefault("name", directory.resolve().name or defaults.name)
+    try:
+        config = HubConfig(directory=directory.resolve(), **chosen)
+    except TypeError as exc:
+        raise ConfigError(f"invalid hub settings: {exc}") from None
     if config.keys != "env":
         FileKeyStore.create((config.directory / config.keys).resolve())
     hub = Hub.from_config(config)

@@ -27,7 +27,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import ConfigError
 from passerelle.hub.database import HubDatabase
@@ -40,7 +40,14 @@ if TYPE_CHECKING:
     from passerelle.research import ScanCache
     from passerelle.storage import Store
 
-__all__ = ["DEFAULT_HUB_DIR", "Hub", "HubConfig", "hub_dir_from_env", "load_config"]
+__all__ = [
+    "DEFAULT_HUB_DIR",
+    "Hub",
+    "HubConfig",
+    "hub_dir_from_env",
+    "load_config",
+    "read_settings",
+]
 
 DEFAULT_HUB_DIR = "passerelle-hub"
 CONFIG_NAME = "hub.toml"
@@ -88,15 +95,12 @@ def hub_dir_from_env(explicit: str | Path | None = None) -> Path:
     return Path(explicit or os.environ.get("PASSERELLE_HUB") or DEFAULT_HUB_DIR)
 
 
-def load_config(directory: Path) -> HubConfig:
-    path = directory / CONFIG_NAME
+def read_settings(path: Path) -> dict[str, Any]:
+    """The ``[hub]`` settings of a TOML file, checked (``hub.toml`` or an ``init --config``)."""
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(
-            f"no hub at {directory} ({CONFIG_NAME} missing): run `passerelle init` "
-            "or point --hub / PASSERELLE_HUB at an existing hub"
-        ) from None
+        raise ConfigError(f"{path} does not exist; check the path") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     section = data.get("hub")
@@ -111,6 +115,17 @@ def load_config(directory: Path) -> HubConfig:
         if not isinstance(sources, list) or not all(isinstance(u, str) for u in sources):
             raise ConfigError(f"{path}: ingest_sources must be a list of URL prefixes")
         section = {**section, "ingest_sources": tuple(sources)}
+    return section
+
+
+def load_config(directory: Path) -> HubConfig:
+    path = directory / CONFIG_NAME
+    if not path.exists():
+        raise ConfigError(
+            f"no hub at {directory} ({CONFIG_NAME} missing): run `passerelle init` "
+            "or point --hub / PASSERELLE_HUB at an existing hub"
+        )
+    section = read_settings(path)
     try:
         return HubConfig(directory=directory.resolve(), **section)
     except TypeError as exc:
