@@ -42,6 +42,7 @@ __all__ = [
     "parse_roles",
     "revoke_token",
     "update_user",
+    "user_named",
 ]
 
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
@@ -233,7 +234,8 @@ def authenticate(hub: Hub, secret: str | None) -> Principal:
     return principal
 
 
-def _user_named(session: Session, name: str) -> User:
+def user_named(session: Session, name: str) -> User:
+    """The user called ``name``; not found says where to look."""
     from sqlalchemy import select
 
     user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
@@ -276,7 +278,7 @@ def update_user(
     active: bool | None = None,
 ) -> UserView:
     with hub.transaction() as session:
-        user = _user_named(session, name)
+        user = user_named(session, name)
         details: dict[str, object] = {}
         if roles is not None:
             details["roles"] = sorted(parse_roles(roles))
@@ -308,7 +310,7 @@ def issue_token(
     hub: Hub, actor: Principal, *, user: str | None = None, label: str = "", days: int | None = None
 ) -> IssuedToken:
     with hub.transaction() as session:
-        owner = _user_named(session, user or actor.name)
+        owner = user_named(session, user or actor.name)
         action = Action.TOKEN_MANAGE_OWN if owner.id == actor.user_id else Action.TOKEN_MANAGE_ANY
         authorize(hub, session, actor, action, f"user:{owner.id}", {"label": label})
         return _issue(hub, session, owner, label or "api", days=days or hub.config.token_days)
@@ -331,7 +333,7 @@ def list_tokens(hub: Hub, actor: Principal, *, user: str | None = None) -> list[
     from sqlalchemy import select
 
     with hub.transaction() as session:
-        owner = _user_named(session, user or actor.name)
+        owner = user_named(session, user or actor.name)
         action = Action.TOKEN_MANAGE_OWN if owner.id == actor.user_id else Action.TOKEN_MANAGE_ANY
         authorize(hub, session, actor, action, f"user:{owner.id}", {"list": True})
         tokens = session.execute(select(Token).where(Token.user_id == owner.id).order_by(Token.id))

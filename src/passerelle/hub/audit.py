@@ -243,7 +243,7 @@ def write_checkpoint(hub: Hub) -> Checkpoint | None:
     """Sign the chain's head and keep it in the checkpoint store."""
     from sqlalchemy import select
 
-    with hub.db.transaction() as session:
+    with hub.db.read() as session:
         head = session.execute(
             select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
         ).first()

@@ -179,7 +179,7 @@ class Hub:
         every = self.config.checkpoint_every
         if every <= 0:
             return
-        with self.db.transaction() as session:
+        with self.db.read() as session:  # no write lock after every transaction
             head = session.execute(select(func.max(AuditEvent.seq))).scalar() or 0
         if self._last_checkpoint is None:
             self._last_checkpoint = last_checkpoint_seq(self)

@@ -14,6 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from passerelle.errors import ConflictError, NotFoundError, UsageError
+from passerelle.hub.accounts import user_named
 from passerelle.hub.audit import append_event, authorize, deny
 from passerelle.hub.catalog import _dataset_named, dataset_facts, parse_schema
 from passerelle.hub.rules import Action, Principal, ProjectFacts, ProjectStatus, Role, decide
@@ -35,6 +36,7 @@ __all__ = [
     "list_grants",
     "list_projects",
     "project_facts",
+    "readable_project",
     "remove_member",
     "revoke_grant",
     "submit_project",
@@ -100,19 +102,27 @@ def _project_view(session: Session, p: Project, today: date) -> ProjectView:
     )
 
 
-def _user_named(session: Session, name: str) -> User:
-    from sqlalchemy import select
-
-    user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
-    if user is None:
-        raise NotFoundError(f"no user named {name!r}")
-    return user
-
-
 def _project(session: Session, project_id: int) -> Project:
     p = session.get(Project, project_id)
     if p is None:
         raise NotFoundError(f"no project {project_id} is visible to you; check the identifier")
+    return p
+
+
+def readable_project(
+    hub: Hub, session: Session, actor: Principal, project_id: int, details: dict[str, object]
+) -> Project:
+    """The project, once ``actor`` may read it (decision audited); else not found."""
+    p = _project(session, project_id)
+    authorize(
+        hub,
+        session,
+        actor,
+        Action.PROJECT_READ,
+        f"project:{p.id}",
+        {"project": p.id, **details},
+        project=project_facts(session, p),
+    )
     return p
 
 
@@ -135,7 +145,7 @@ def submit_project(
         raise UsageError(f"the project ends ({end}) before it starts ({start})")
     with hub.transaction() as session:
         authorize(hub, session, actor, Action.PROJECT_SUBMIT, "project:new", {"title": title})
-        pi = _user_named(session, principal_investigator) if principal_investigator else None
+        pi = user_named(session, principal_investigator) if principal_investigator else None
         pi_id = pi.id if pi else actor.user_id
         now = hub.now()
         p = Project(
@@ -173,7 +183,7 @@ def submit_project(
 
 
 def _researcher(session: Session, name: str) -> User:
-    user = _user_named(session, name)
+    user = user_named(session, name)
     if Role.RESEARCHER.value not in user.roles.split(","):
         raise UsageError(f"{name} is not a researcher; only researchers can be project members")
     return user
@@ -181,16 +191,7 @@ def _researcher(session: Session, name: str) -> User:
 
 def get_project(hub: Hub, actor: Principal, project_id: int) -> ProjectView:
     with hub.transaction() as session:
-        p = _project(session, project_id)
-        authorize(
-            hub,
-            session,
-            actor,
-            Action.PROJECT_READ,
-            f"project:{p.id}",
-            {"project": p.id},
-            project=project_facts(session, p),
-        )
+        p = readable_project(hub, session, actor, project_id, {})
         return _project_view(session, p, hub.now().date())
 
 
@@ -266,7 +267,7 @@ def add_member(hub: Hub, actor: Principal, project_id: int, user: str) -> Projec
 def remove_member(hub: Hub, actor: Principal, project_id: int, user: str) -> ProjectView:
     with hub.transaction() as session:
         p = _project(session, project_id)
-        member = _user_named(session, user)
+        member = user_named(session, user)
         authorize(
             hub,
             session,
@@ -385,16 +386,7 @@ def list_grants(hub: Hub, actor: Principal, project_id: int) -> list[GrantView]:
     from sqlalchemy import select
 
     with hub.transaction() as session:
-        p = _project(session, project_id)
-        authorize(
-            hub,
-            session,
-            actor,
-            Action.PROJECT_READ,
-            f"project:{p.id}",
-            {"project": p.id, "grants": True},
-            project=project_facts(session, p),
-        )
+        p = readable_project(hub, session, actor, project_id, {"grants": True})
         rows = session.execute(select(Grant).where(Grant.project_id == p.id).order_by(Grant.id))
         return [_grant_view(session, g, hub.now().date()) for (g,) in rows]
 

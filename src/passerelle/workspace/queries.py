@@ -16,10 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from passerelle.errors import NotFoundError, QueryError, SandboxViolation
-from passerelle.hub.audit import append_event, authorize
-from passerelle.hub.projects import GrantedDataset, granted_datasets, project_facts
-from passerelle.hub.rules import Action, Principal
-from passerelle.hub.tables import Project, QueryRecord, User
+from passerelle.hub.audit import append_event
+from passerelle.hub.projects import (
+    GrantedDataset,
+    granted_datasets,
+    readable_project,
+)
+from passerelle.hub.rules import Principal
+from passerelle.hub.tables import QueryRecord, User
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]
@@ -165,16 +169,7 @@ def _query_for(hub: Hub, actor: Principal, query_id: int, why: str) -> QueryView
         q = session.get(QueryRecord, query_id)
         if q is None:
             raise NotFoundError(f"no query {query_id} is visible to you; check the identifier")
-        p = session.get_one(Project, q.project_id)
-        authorize(
-            hub,
-            session,
-            actor,
-            Action.PROJECT_READ,
-            f"project:{p.id}",
-            {"project": p.id, "query": q.id, why: True},
-            project=project_facts(session, p),
-        )
+        readable_project(hub, session, actor, q.project_id, {"query": q.id, why: True})
         return _view(q, session.get_one(User, q.user_id).name)
 
 
@@ -197,18 +192,7 @@ def list_queries(hub: Hub, actor: Principal, project_id: int) -> list[QueryView]
     from sqlalchemy import select
 
     with hub.transaction() as session:
-        p = session.get(Project, project_id)
-        if p is None:
-            raise NotFoundError(f"no project {project_id} is visible to you; check the identifier")
-        authorize(
-            hub,
-            session,
-            actor,
-            Action.PROJECT_READ,
-            f"project:{p.id}",
-            {"project": p.id, "queries": True},
-            project=project_facts(session, p),
-        )
+        p = readable_project(hub, session, actor, project_id, {"queries": True})
         rows = session.execute(
             select(QueryRecord, User.name)
             .join(User, User.id == QueryRecord.user_id)

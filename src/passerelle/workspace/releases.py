@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import ConfigError, ConflictError, NotFoundError, UsageError
 from passerelle.hub.audit import append_event, authorize
-from passerelle.hub.projects import project_facts
+from passerelle.hub.projects import project_facts, readable_project
 from passerelle.hub.rules import Action, Principal
 from passerelle.hub.tables import Dataset, Project, QueryRecord, ReleaseRequest, User
 from passerelle.workspace.queries import read_result
@@ -348,16 +348,7 @@ def get_release(hub: Hub, actor: Principal, release_id: int) -> ReleaseView:
         r = session.get(ReleaseRequest, release_id)
         if r is None:
             raise NotFoundError(f"no release {release_id} is visible to you; check the identifier")
-        p = session.get_one(Project, r.project_id)
-        authorize(
-            hub,
-            session,
-            actor,
-            Action.PROJECT_READ,
-            f"project:{p.id}",
-            {"project": p.id, "release": r.id},
-            project=project_facts(session, p),
-        )
+        readable_project(hub, session, actor, r.project_id, {"release": r.id})
         return _view(session, r)
 
 
@@ -373,17 +364,6 @@ def read_release_output(hub: Hub, actor: Principal, release_id: int) -> bytes:
 
 def list_releases(hub: Hub, actor: Principal, project_id: int) -> list[ReleaseView]:
     with hub.transaction() as session:
-        p = session.get(Project, project_id)
-        if p is None:
-            raise NotFoundError(f"no project {project_id} is visible to you; check the identifier")
-        authorize(
-            hub,
-            session,
-            actor,
-            Action.PROJECT_READ,
-            f"project:{p.id}",
-            {"project": p.id, "releases": True},
-            project=project_facts(session, p),
-        )
+        p = readable_project(hub, session, actor, project_id, {"releases": True})
         rows = session.query(ReleaseRequest).filter(ReleaseRequest.project_id == p.id)
         return [_view(session, r) for r in rows.order_by(ReleaseRequest.id)]
