@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: install everything the tests need, start the real
-# servers on 127.0.0.1 (Azurite, Ceph RGW, SeaweedFS, PostgreSQL), run ruff, mypy and pytest,
+# servers on 127.0.0.1 (Azurite, Ceph RGW, SeaweedFS, PostgreSQL), run ruff, mypy, deptry, a
+# plain-pip install of the wheel (synth + demo) and pytest,
 # stop the servers.  Exits non-zero on any failure (and when no test ran).
 #   bash scripts/test.sh [PYTEST ARGS...]
 set -euo pipefail
@@ -48,6 +49,10 @@ log "ruff"
 .venv/bin/ruff check src tests || status=1
 log "mypy"
 .venv/bin/mypy src || status=1
+log "deptry (every imported package declared, none unused)"
+.venv/bin/deptry src || status=1
+log "a newcomer's install: the wheel with plain pip, then synth and demo"
+bash scripts/smoke-wheel.sh || status=1
 log "pytest"
 set +e
 .venv/bin/python -m pytest "$@"
