@@ -23,6 +23,7 @@ def build_app() -> typer.Typer:
         serve_cmd,
         storage_cmd,
         synth_cmd,
+        upgrade_cmd,
     )
 
     app = typer.Typer(
@@ -47,4 +48,5 @@ def build_app() -> typer.Typer:
     ingest_cmd.register(app)
     serve_cmd.register(app)
     synth_cmd.register(app)
+    upgrade_cmd.register(app)
     return app

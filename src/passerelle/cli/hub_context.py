@@ -36,8 +36,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 def open_as(hub_dir: Path | None, token: str | None) -> tuple[Hub, Principal]:
     """Open the hub and authenticate the caller's token."""
     from passerelle.hub import Hub, authenticate
+    from passerelle.hub.schema_revision import require_current_schema
 
     hub = Hub.open(hub_dir)
+    require_current_schema(hub)
     return hub, authenticate(hub, token)
 
 

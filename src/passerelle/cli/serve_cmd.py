@@ -23,14 +23,11 @@ def _serve(
 
     from passerelle.api import create_app
     from passerelle.cli.render import console, error_console
-    from passerelle.errors import ConfigError
     from passerelle.hub import Hub
+    from passerelle.hub.schema_revision import require_current_schema
 
     opened = Hub.open(hub)
-    if opened.db.revision() is None:
-        raise ConfigError(
-            f"the hub database {opened.db.url.split('@')[-1]} is empty: run `passerelle init`"
-        )
+    require_current_schema(opened)
     if host not in ("127.0.0.1", "localhost", "::1"):
         error_console().print(
             f"[yellow]warning:[/] listening on {host} without TLS: put a TLS-terminating "

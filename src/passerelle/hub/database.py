@@ -58,18 +58,33 @@ class HubDatabase:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def upgrade(self) -> None:
-        """Create or migrate the schema to the newest Alembic revision."""
+    def upgrade(self, revision: str = "head") -> None:
+        """Create or migrate the schema to ``revision`` (the newest by default)."""
         from alembic import command
+
+        with self._connect() as connection:
+            config = self._alembic_config(connection)
+            command.upgrade(config, revision)
+            connection.commit()
+
+    def downgrade(self, revision: str) -> None:
+        """Take the schema back to ``revision`` (tests of ``passerelle upgrade`` use it)."""
+        from alembic import command
+
+        with self._connect() as connection:
+            config = self._alembic_config(connection)
+            command.downgrade(config, revision)
+            connection.commit()
+
+    @staticmethod
+    def _alembic_config(connection: Any) -> Any:
         from alembic.config import Config
 
         config = Config()
         location = resources.files("passerelle.hub") / "migrations"
         config.set_main_option("script_location", str(location))
-        with self._connect() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-            connection.commit()
+        config.attributes["connection"] = connection
+        return config
 
     def revision(self) -> str | None:
         """The schema's Alembic revision, or None for an empty database."""
