@@ -90,7 +90,7 @@ def require_current_schema(hub: Hub) -> None:
 
 def upgrade_hub(hub: Hub) -> UpgradeView:
     """Apply every missing revision, then record the change in the audit log."""
-    from passerelle.hub.audit import append_event
+    from passerelle.hub.audit import SYSTEM, append_event
 
     known = known_revisions()
     before = hub.db.revision()
@@ -112,7 +112,7 @@ def upgrade_hub(hub: Hub) -> UpgradeView:
         append_event(
             hub,
             session,
-            actor="system",
+            actor=SYSTEM,
             action="hub.upgrade",
             target=f"schema:{after}",
             decision="allowed",
