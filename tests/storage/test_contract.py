@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -327,3 +328,155 @@ def test_failed_streamed_put_leaves_nothing_visible(store: Store) -> None:
     with pytest.raises(ObjectNotFoundError):
         store.head("short.bin")
     assert [i.key for i in store.list()] == []
+
+
+# -- hostile keys: every backend and every wrapper refuses them before any request --
+
+HOSTILE_KEYS = [
+    "",
+    "../escape",
+    "a/../../b",
+    "..",
+    ".",
+    "a/..",
+    "./a",
+    "a/./b",
+    "/abs",
+    "//double",
+    "a//b",
+    "dir/",
+    "a\\b",
+    "..\\..\\escape",
+    "nul\x00byte",
+    "new\nline",
+    "carriage\rreturn",
+    "tab\tkey",
+    "del\x7fkey",
+    "nel\x85key",
+    "bidi\u202egnp.exe",
+    "isolate\u2066x",
+    "line\u2028sep",
+    "lone\ud800surrogate",
+    "k" * 1025,
+    "é" * 513,
+]
+HOSTILE_PREFIXES = ["..", "../", "a/..", "/abs", "/", "a//b", "a\\b", "x\x00", "x\n/"]
+WRAPPERS = ("bare", "live", "limited", "faults")
+
+
+class _Probe:
+    """Counts every time a wrapper goes past its key check (route lookups, tokens, faults)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def touch(self) -> None:
+        self.calls += 1
+
+
+def _wrapped(kind: str, inner: Store, probe: _Probe) -> Store:
+    if kind == "bare":
+        return inner
+    if kind == "live":
+        from passerelle.live.live_store import LiveRoute, LiveStore
+
+        def resolve() -> LiveRoute:
+            probe.touch()
+            return LiveRoute(inner, None, (inner,))
+
+        return LiveStore(resolve, lambda *_: probe.touch())
+    if kind == "limited":
+        from passerelle.migration.limits import LimitedStore, TokenBucket
+
+        def clock() -> float:
+            probe.touch()
+            return 0.0
+
+        return LimitedStore(inner, requests=TokenBucket(1000.0, clock=clock))
+    from passerelle.storage.faults import FaultInjectingStore, FaultPlan
+
+    return FaultInjectingStore(inner, FaultPlan(seed=1, transient=1.0))
+
+
+def _operations(store: Store, key: str) -> dict[str, Callable[[], object]]:
+    """Every operation that takes a key, as thunks (copy both ways, uploads, metadata)."""
+    return {
+        "put": lambda: store.put(key, b"x"),
+        "put-stream": lambda: store.put(key, iter([b"x"]), size=1),
+        "get": lambda: store.get(key).read(),
+        "head": lambda: store.head(key),
+        "delete": lambda: store.delete(key),
+        "copy-to": lambda: store.copy("ok.txt", key),
+        "copy-from": lambda: store.copy(key, "copied.txt"),
+        "update_metadata": lambda: store.update_metadata(key, {"v": "1"}),
+        "start_upload": lambda: store.start_upload(key),
+        "resume_upload": lambda: store.resume_upload(key, "an-upload-id"),
+        "abort_uploads": lambda: store.abort_uploads(key),
+    }
+
+
+def _lister(store: Store, prefix: str) -> Callable[[], object]:
+    return lambda: list(store.list(prefix))
+
+
+def _dir_lister(store: Store, prefix: str) -> Callable[[], object]:
+    return lambda: store.list_dir(prefix)
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS)
+def test_hostile_keys_are_refused_by_every_operation(
+    backend: str, wrapper: str, tmp_path: Path
+) -> None:
+    url = new_store_url(backend, tmp_path)
+    inner = open_store(url)
+    inner.put("ok.txt", b"fine")
+    probe = _Probe()
+    store = _wrapped(wrapper, inner, probe)
+    wrong: list[str] = []
+    calls = [
+        (f"{op}({key!r})", call)
+        for key in HOSTILE_KEYS
+        for op, call in _operations(store, key).items()
+    ]
+    calls += [(f"list({p!r})", _lister(store, p)) for p in HOSTILE_PREFIXES]
+    calls += [(f"list_dir({p!r})", _dir_lister(store, p)) for p in HOSTILE_PREFIXES]
+    for label, call in calls:
+        try:
+            call()
+        except UsageError:
+            continue
+        except Exception as exc:  # any other outcome is a hole: name it
+            wrong.append(f"{label} raised {type(exc).__name__}: {exc}")
+        else:
+            wrong.append(f"{label} was accepted")
+    assert wrong == []
+    assert probe.calls == 0, "a wrapper acted (routed, paced or faulted) before checking the key"
+    assert [i.key for i in inner.list()] == ["ok.txt"]
+    if backend == "file":
+        root = Path(url.removeprefix("file://"))
+        assert sorted(os.listdir(root.parent)) == [root.name]  # nothing beside the store
+        assert [str(p.relative_to(root)) for p in root.rglob("*")] == ["ok.txt"]
+
+
+LONGEST_KEY = "/".join(["s" * 200] * 5) + "/" + "é" * 9 + "e"
+"""Exactly 1024 bytes of UTF-8, in segments every file system accepts."""
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        LONGEST_KEY,
+        "a/%2e%2e/%2e%2e/literal",
+        "a/.../b",
+        ".hidden/..ext",
+        "espace et accents/é à ü/ß.txt",
+    ],
+    ids=["1024-bytes", "percent-dots", "three-dots", "dot-names", "unicode"],
+)
+def test_legitimate_edge_keys_still_work(store: Store, key: str) -> None:
+    store.put(key, b"kept")
+    assert store.get(key).read() == b"kept"
+    assert [i.key for i in store.list()] == [key]
+    store.copy(key, "copy")
+    store.delete(key)
+    assert [i.key for i in store.list()] == ["copy"]

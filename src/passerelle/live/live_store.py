@@ -6,7 +6,7 @@ without a restart. Reads go to the route's read store and, when an object is not
 found there, to its fallback. Writes go to every write store in order: the first
 (the authoritative source) must succeed; a failure on a later one does not fail
 the caller but is reported to ``on_debt`` so the move repairs it before
-finishing.
+finishing. Every key is checked (``storage.keys``) before any store is asked.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import IO
 
 from passerelle.errors import ObjectNotFoundError, PasserelleError, UnsupportedOperationError
 from passerelle.storage.base import ObjectReader, PutData, ResumableUpload, Store, StoreWrapper
+from passerelle.storage.keys import check_key
 from passerelle.storage.model import Capabilities, ObjectInfo, PutResult
 
 __all__ = ["LiveRoute", "LiveStore"]
@@ -54,6 +55,7 @@ class LiveStore(StoreWrapper):
         return dataclasses.replace(self._resolve().read.capabilities, resumable_upload=False)
 
     def head(self, key: str) -> ObjectInfo:
+        check_key(key)
         r = self._resolve()
         try:
             return r.read.head(key)
@@ -71,6 +73,7 @@ class LiveStore(StoreWrapper):
         if_match: str | None = None,
         chunk_size: int = _CHUNK,
     ) -> ObjectReader:
+        check_key(key)
         r = self._resolve()
         try:
             return r.read.get(key, start=start, end=end, if_match=if_match, chunk_size=chunk_size)
@@ -103,6 +106,7 @@ class LiveStore(StoreWrapper):
         metadata: Mapping[str, str] | None = None,
         part_size: int | None = None,
     ) -> PutResult:
+        check_key(key)
         writes = self._resolve().writes
         if len(writes) == 1 or isinstance(data, bytes | bytearray | memoryview):
             payload = data
@@ -141,9 +145,12 @@ class LiveStore(StoreWrapper):
         return result
 
     def delete(self, key: str) -> None:
+        check_key(key)
         self._each_write(key, "delete", lambda s: s.delete(key))
 
     def copy(self, src_key: str, dst_key: str) -> None:
+        check_key(src_key)
+        check_key(dst_key)
         self._each_write(dst_key, "copy", lambda s: s.copy(src_key, dst_key))
 
     def create_container(self) -> None:
@@ -157,6 +164,7 @@ class LiveStore(StoreWrapper):
         content_type: str | None = None,
         storage_class: str | None = None,
     ) -> ObjectInfo:
+        check_key(key)
         result = self._each_write(
             key,
             "metadata",
@@ -175,6 +183,7 @@ class LiveStore(StoreWrapper):
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
     ) -> ResumableUpload:
+        check_key(key)
         raise UnsupportedOperationError(
             "the hub's live store does not take resumable uploads; use put"
         )
@@ -182,6 +191,7 @@ class LiveStore(StoreWrapper):
     def resume_upload(
         self, key: str, upload_id: str, *, storage_class: str | None = None
     ) -> ResumableUpload:
+        check_key(key)
         raise UnsupportedOperationError(
             "the hub's live store does not take resumable uploads; use put"
         )

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from passerelle.errors import TruncatedReadError
+from passerelle.storage.keys import check_key, check_prefix
 from passerelle.storage.model import (
     Capabilities,
     Listing,
@@ -234,9 +235,11 @@ class Store(Protocol):
 class StoreWrapper:
     """Base for stores that wrap another: delegates everything.
 
-    Every delegated call first passes through :meth:`before` (operation name and
-    key), and every read through :meth:`wrap_reader`: a wrapper that paces,
-    fails or observes calls overrides those two hooks, not each operation.
+    Every delegated call first checks its keys (:mod:`passerelle.storage.keys`: a key
+    that could leave the store's root is refused before any hook or request), then
+    passes through :meth:`before` (operation name and key), and every read
+    through :meth:`wrap_reader`: a wrapper that paces, fails or observes calls
+    overrides those two hooks, not each operation.
     Operation names: ``list``, ``head``, ``get``, ``put``, ``delete``, ``copy``,
     ``create``, ``abort`` (an in-place metadata update counts as ``put``).
     """
@@ -270,15 +273,17 @@ class StoreWrapper:
     def list(
         self, prefix: str = "", *, page_size: int = 1000, details: bool = False
     ) -> Iterator[ObjectInfo]:
+        check_prefix(prefix)
         self.before("list", prefix or None)
         return self.inner.list(prefix, page_size=page_size, details=details)
 
     def list_dir(self, prefix: str = "") -> Listing:
+        check_prefix(prefix)
         self.before("list", prefix or None)
         return self.inner.list_dir(prefix)
 
     def head(self, key: str) -> ObjectInfo:
-        self.before("head", key)
+        self.before("head", check_key(key))
         return self.inner.head(key)
 
     def get(
@@ -290,7 +295,7 @@ class StoreWrapper:
         if_match: str | None = None,
         chunk_size: int = 8 * 1024 * 1024,
     ) -> ObjectReader:
-        self.before("get", key)
+        self.before("get", check_key(key))
         reader = self.inner.get(key, start=start, end=end, if_match=if_match, chunk_size=chunk_size)
         return self.wrap_reader(reader, key)
 
@@ -304,17 +309,18 @@ class StoreWrapper:
         metadata: Mapping[str, str] | None = None,
         part_size: int | None = None,
     ) -> PutResult:
-        self.before("put", key)
+        self.before("put", check_key(key))
         return self.inner.put(
             key, data, size=size, content_type=content_type, metadata=metadata, part_size=part_size
         )
 
     def delete(self, key: str) -> None:
-        self.before("delete", key)
+        self.before("delete", check_key(key))
         self.inner.delete(key)
 
     def copy(self, src_key: str, dst_key: str) -> None:
-        self.before("copy", src_key)
+        check_key(dst_key)
+        self.before("copy", check_key(src_key))
         self.inner.copy(src_key, dst_key)
 
     def create_container(self) -> None:
@@ -329,7 +335,7 @@ class StoreWrapper:
         content_type: str | None = None,
         storage_class: str | None = None,
     ) -> ObjectInfo:
-        self.before("put", key)
+        self.before("put", check_key(key))
         return self.inner.update_metadata(
             key, metadata, content_type=content_type, storage_class=storage_class
         )
@@ -337,7 +343,7 @@ class StoreWrapper:
     def abort_uploads(
         self, key: str, *, older_than: datetime | None = None, keep: str | None = None
     ) -> int:
-        self.before("abort", key)
+        self.before("abort", check_key(key))
         return self.inner.abort_uploads(key, older_than=older_than, keep=keep)
 
     def start_upload(
@@ -348,7 +354,7 @@ class StoreWrapper:
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
     ) -> ResumableUpload:
-        self.before("put", key)
+        self.before("put", check_key(key))
         upload = self.inner.start_upload(
             key, content_type=content_type, metadata=metadata, storage_class=storage_class
         )
@@ -357,6 +363,7 @@ class StoreWrapper:
     def resume_upload(
         self, key: str, upload_id: str, *, storage_class: str | None = None
     ) -> ResumableUpload:
+        check_key(key)
         return _WrappedUpload(
             self, self.inner.resume_upload(key, upload_id, storage_class=storage_class)
         )

@@ -24,6 +24,7 @@ from passerelle.errors import (
     UsageError,
 )
 from passerelle.storage.base import ObjectReader, PutData, ResumableUpload
+from passerelle.storage.keys import check_key, check_prefix
 from passerelle.storage.metadata import (
     from_attributes,
     read_local,
@@ -34,7 +35,6 @@ from passerelle.storage.metadata import (
 from passerelle.storage.model import Capabilities, Listing, ObjectInfo, PartLimits, PutResult
 from passerelle.storage.multipart import DEFAULT_PART_SIZE, choose_part_size, part_count
 from passerelle.storage.translate import translate
-from passerelle.storage.urls import validate_key
 
 __all__ = ["BackendSpec", "ObstoreStore"]
 
@@ -111,7 +111,7 @@ class ObstoreStore:
         return self._raw
 
     def _path(self, key: str) -> str:
-        validate_key(key)
+        check_key(key)
         if self._spec.local_root is not None and _LOCAL_TEMP.search(key):
             raise UsageError(
                 f"The key {key!r} ends in '#' and digits, which local folders reserve for "
@@ -120,9 +120,7 @@ class ObstoreStore:
         return f"{self._prefix}/{key}" if self._prefix else key
 
     def _list_prefix(self, prefix: str) -> str | None:
-        prefix = prefix.strip("/")
-        if prefix:
-            validate_key(prefix)
+        prefix = check_prefix(prefix)
         joined = "/".join(p for p in (self._prefix, prefix) if p)
         return joined or None
 

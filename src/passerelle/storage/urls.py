@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from passerelle.errors import InvalidURLError, UnknownSchemeError, UsageError
+from passerelle.errors import InvalidURLError, UnknownSchemeError
+from passerelle.storage.keys import check_key, check_prefix
 
 __all__ = ["StoreURL", "parse_store_url", "split_object_url", "validate_key"]
 
@@ -57,7 +58,8 @@ class StoreURL:
         return f"{self.scheme}://{remote}{self.container}{tail}"
 
     def child(self, key: str) -> StoreURL:
-        """The URL of ``key`` below this URL's prefix."""
+        """The URL of ``key`` below this URL's prefix (``key`` is checked: it cannot climb)."""
+        key = check_prefix(key, what="key")
         prefix = f"{self.prefix}/{key}" if self.prefix else key
         return StoreURL(self.scheme, self.container, prefix.strip("/"), self.remote)
 
@@ -65,22 +67,11 @@ class StoreURL:
 def validate_key(key: str) -> str:
     """Return ``key`` if it is a safe object key, else raise :class:`UsageError`.
 
-    Refused: empty keys, a leading ``/``, empty segments (``a//b``), ``.`` or ``..``
-    segments and control characters -- the path tricks that could escape a prefix
-    or a local folder.
+    The rule is :func:`passerelle.storage.keys.check_key`: no empty, ``.`` or ``..``
+    segment, no leading or trailing ``/``, no backslash or control character, at
+    most 1024 bytes -- the tricks that could escape a prefix or a local folder.
     """
-    if not key:
-        raise UsageError("The object key is empty; give the key of an object.")
-    if _CONTROL.search(key):
-        raise UsageError(f"The key {key!r} contains control characters; rename the object.")
-    if key.startswith("/"):
-        raise UsageError(f"The key {key!r} starts with '/'; keys are relative to the store.")
-    for segment in key.rstrip("/").split("/"):
-        if segment in ("", ".", ".."):
-            raise UsageError(
-                f"The key {key!r} has an empty, '.' or '..' segment; such keys are refused."
-            )
-    return key
+    return check_key(key)
 
 
 def _split_scheme(url: str) -> tuple[str, str]:
