@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import duckdb
 import pyarrow as pa
@@ -20,21 +19,32 @@ from passerelle.research import (
     statement_digest,
     write_result,
 )
-from passerelle.research.sandbox import _connect, _copies
+from passerelle.research.child import connect
+from passerelle.research.parquet_source import copy_to_folder
 from passerelle.storage import Store, open_store
 from tests.research.conftest import STAYS, put_parquet
 
-SCANS = pytest.mark.parametrize("scan", ["stream", "copy", "auto"])
+
+def _local_connection(tables: dict[str, TableSource], folder: Path) -> object:
+    """The child's locked DuckDB over local copies of ``tables`` (as the sandbox makes them)."""
+    local = {}
+    for index, (name, source) in enumerate(tables.items()):
+        (folder / str(index)).mkdir(parents=True)
+        local[name] = [str(p) for p in copy_to_folder(source, folder / str(index))]
+    return connect(local, 2, 256 * 2**20)
 
 
-@SCANS
+@pytest.mark.parametrize("cached", [False, True])
 def test_granted_tables_return_the_right_answer(
-    granted: dict[str, TableSource], scan: Literal["stream", "copy", "auto"]
+    granted: dict[str, TableSource], cached: bool, tmp_path: Path
 ) -> None:
+    from passerelle.research import ScanCache
+
     sql = (
         "SELECT departement, count(*) AS n, sum(los_days) AS days FROM stays GROUP BY 1 ORDER BY 1"
     )
-    outcome = run_sandboxed(sql, granted, QueryLimits(scan=scan))
+    cache = ScanCache(tmp_path / "cache") if cached else None
+    outcome = run_sandboxed(sql, granted, QueryLimits(), cache)
     expected = {
         d: (
             sum(1 for x in STAYS.column("departement").to_pylist() if x == d),
@@ -62,10 +72,7 @@ def test_granted_tables_return_the_right_answer(
     assert details["statement_sha256"] == statement_digest(sql)
 
 
-@SCANS
-def test_reads_go_through_the_store(
-    granted: dict[str, TableSource], scan: Literal["stream", "copy", "auto"]
-) -> None:
+def test_reads_go_through_the_store(granted: dict[str, TableSource]) -> None:
     calls: list[tuple[str, str | None]] = []
 
     from passerelle.storage import StoreWrapper
@@ -75,7 +82,7 @@ def test_reads_go_through_the_store(
             calls.append((op, key))
 
     spied = {"stays": TableSource(Spy(granted["stays"].store), granted["stays"].prefix)}
-    outcome = run_sandboxed("SELECT count(*) AS n FROM stays", spied, QueryLimits(scan=scan))
+    outcome = run_sandboxed("SELECT count(*) AS n FROM stays", spied)
     assert outcome.result is not None and outcome.result.column("n").to_pylist() == [120]
     assert ("get", "datasets/stays/v1/part-0.parquet") in calls
     assert ("get", "datasets/stays/v1/part-1.parquet") in calls
@@ -161,19 +168,26 @@ def test_the_second_wall_duckdb_itself_refuses_files_and_settings(
     granted: dict[str, TableSource], tmp_path: Path
 ) -> None:
     (tmp_path / "leak.csv").write_text("a\n1\n")
-    con = _connect(granted, QueryLimits())
+    con: duckdb.DuckDBPyConnection = _local_connection(granted, tmp_path / "work")  # type: ignore[assignment]
     try:
         assert con.execute("SELECT count(*) FROM stays").fetchall() == [(120,)]
         with pytest.raises(duckdb.PermissionException):
             con.execute(f"SELECT * FROM read_csv('{tmp_path}/leak.csv')").fetchall()
         with pytest.raises(duckdb.PermissionException):
             con.execute(f"SELECT * FROM '{tmp_path}/leak.csv'").fetchall()
+        copy = next((tmp_path / "work").rglob("*.parquet"))
+        with pytest.raises(duckdb.Error):
+            con.execute(f"COPY (SELECT 1 AS a) TO '{copy}'")
         with pytest.raises(duckdb.Error):
             con.execute(f"COPY stays TO '{tmp_path}/out.csv'")
         with pytest.raises(duckdb.Error):
             con.execute("SET enable_external_access = true")
         with pytest.raises(duckdb.Error):
+            con.execute("SET allowed_paths = ['/etc/passwd']")
+        with pytest.raises(duckdb.Error):
             con.execute("SET threads = 64")
+        with pytest.raises(duckdb.Error):
+            con.execute("SET memory_limit = '100GB'")
         with pytest.raises(duckdb.Error):
             con.execute("INSTALL httpfs")
         with pytest.raises(duckdb.Error):
@@ -189,17 +203,18 @@ def test_the_second_wall_duckdb_itself_refuses_files_and_settings(
     assert not (tmp_path / "x.duckdb").exists()
 
 
-def test_run_time_limit_interrupts_the_query(granted: dict[str, TableSource]) -> None:
+def test_run_time_limit_stops_the_query(granted: dict[str, TableSource]) -> None:
     bomb = "SELECT count(*) FROM range(1000000000) a, range(1000000) b"
     with pytest.raises(SandboxViolation) as caught:
         run_sandboxed(bomb, granted, QueryLimits(timeout_s=0.5))
     assert caught.value.reason == "time-limit"
+    assert caught.value.details.kind == "resource"
 
 
 def test_recursive_cte_bomb_is_stopped(granted: dict[str, TableSource]) -> None:
     bomb = "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT count(*) FROM r"
     with pytest.raises(SandboxViolation) as caught:
-        run_sandboxed(bomb, granted, QueryLimits(timeout_s=0.5, memory_limit="64MB"))
+        run_sandboxed(bomb, granted, QueryLimits(timeout_s=0.5, memory_mb=64))
     assert caught.value.reason in ("time-limit", "memory-limit")
 
 
@@ -208,7 +223,7 @@ def test_memory_limit_is_enforced(granted: dict[str, TableSource]) -> None:
         run_sandboxed(
             "SELECT list(x) FROM range(50000000) t(x)",
             granted,
-            QueryLimits(memory_limit="32MB", timeout_s=30),
+            QueryLimits(memory_mb=32, timeout_s=30),
         )
     assert caught.value.reason == "memory-limit"
 
@@ -265,53 +280,59 @@ def test_a_missing_dataset_location_is_one_clear_sentence(hub_store: Store) -> N
         run_sandboxed("SELECT * FROM gone", {"gone": TableSource(hub_store, "datasets/gone")})
 
 
-def test_copy_scan_gives_the_same_answers_and_leaves_nothing_behind(
+def test_no_file_is_left_behind_and_the_cache_keeps_only_copies(
     granted: dict[str, TableSource], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import tempfile
 
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    from passerelle.research import ScanCache
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     sql = "SELECT departement, count(*) AS n, count(DISTINCT person_id) AS p FROM stays GROUP BY 1 ORDER BY 1"
-    streamed = run_sandboxed(sql, granted, QueryLimits(scan="stream"))
-    copied = run_sandboxed(sql, granted, QueryLimits(scan="copy"))
-    assert streamed.result is not None and copied.result is not None
-    assert copied.result.equals(streamed.result)
-    assert copied.tables == ("stays",)
+    per_query = run_sandboxed(sql, granted)
+    cache = ScanCache(tmp_path / "cache")
+    cached = run_sandboxed(sql, granted, cache=cache)
+    assert per_query.result is not None and cached.result is not None
+    assert cached.result.equals(per_query.result)
     with pytest.raises(SandboxViolation):
-        run_sandboxed("SELECT * FROM secret", granted, QueryLimits(scan="copy"))
-    assert list(tmp_path.iterdir()) == []  # the private copies are gone
+        run_sandboxed("SELECT * FROM secret", granted)
+    with pytest.raises(QueryError):
+        run_sandboxed("SELECT CAST(person_id AS INTEGER) FROM stays", granted, cache=cache)
+    with pytest.raises(SandboxViolation):
+        run_sandboxed(
+            "SELECT count(*) FROM range(1000000000) a, range(1000000) b",
+            granted,
+            QueryLimits(timeout_s=0.3),
+        )
+    assert list(temp.iterdir()) == []  # the children's folders and per-query copies are gone
+    assert sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == [".parquet", ".parquet"]
 
 
-def test_copy_scan_second_wall_allows_only_the_copies(
-    granted: dict[str, TableSource], tmp_path: Path
+def test_a_column_subset_grant_is_copied_as_its_columns_only(
+    hub_store: Store, tmp_path: Path
 ) -> None:
-    (tmp_path / "leak.csv").write_text("a\n1\n")
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    con = _connect(granted, QueryLimits(scan="copy"), workdir)
-    try:
-        assert con.execute("SELECT count(*) FROM stays").fetchall() == [(120,)]
-        with pytest.raises(duckdb.PermissionException):
-            con.execute(f"SELECT * FROM read_csv('{tmp_path}/leak.csv')").fetchall()
-        copy = next(workdir.rglob("*.parquet"))
-        with pytest.raises(duckdb.Error):
-            con.execute(f"COPY (SELECT 1 AS a) TO '{copy}'")
-        with pytest.raises(duckdb.Error):
-            con.execute("SET allowed_paths = ['/etc/passwd']")
-    finally:
-        con.close()
+    from passerelle.research import ScanCache
 
-
-def test_copy_scan_keeps_column_subset_grants_streamed(hub_store: Store, tmp_path: Path) -> None:
     tables = {"stays": TableSource(hub_store, "datasets/stays/v1", columns=("departement",))}
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    con = _connect(tables, QueryLimits(scan="copy"), workdir)
-    try:
-        assert [r[0] for r in con.execute("DESCRIBE stays").fetchall()] == ["departement"]
-    finally:
-        con.close()
-    assert list(workdir.iterdir()) == []  # nothing of the hidden columns was copied
+    cache = ScanCache(tmp_path / "cache")
+    outcome = run_sandboxed("SELECT count(*) AS n FROM stays", tables, cache=cache)
+    assert outcome.result is not None and outcome.result.to_pylist() == [{"n": 120}]
+    copies = sorted((tmp_path / "cache").glob("*.parquet"))
+    assert len(copies) == 2
+    for copy in copies:  # nothing of the hidden columns reached the local disk
+        assert pq.read_schema(copy).names == ["departement"]
+        assert b"P000" not in copy.read_bytes()
+    whole = run_sandboxed(
+        "SELECT * FROM stays LIMIT 1", {"stays": granted_whole(hub_store)}, cache=cache
+    )
+    assert whole.result is not None and "person_id" in whole.result.column_names
+    assert len(list((tmp_path / "cache").glob("*.parquet"))) == 4  # whole copies are other files
+
+
+def granted_whole(store: Store) -> TableSource:
+    return TableSource(store, "datasets/stays/v1")
 
 
 def test_a_failing_store_surfaces_its_own_error(granted: dict[str, TableSource]) -> None:
@@ -322,10 +343,9 @@ def test_a_failing_store_surfaces_its_own_error(granted: dict[str, TableSource])
         granted["stays"].store, FaultPlan(seed=1, transient=1.0, operations=frozenset({"get"}))
     )
     tables = {"stays": TableSource(flaky, granted["stays"].prefix)}
-    for limits in (QueryLimits(), QueryLimits(scan="copy")):
-        with pytest.raises(TransientError) as caught:
-            run_sandboxed("SELECT count(*) FROM stays", tables, limits)
-        assert caught.value.retryable
+    with pytest.raises(TransientError) as caught:
+        run_sandboxed("SELECT count(*) FROM stays", tables)
+    assert caught.value.retryable
 
 
 def test_the_store_filesystem_reads_ranges_and_refuses_writes(hub_store: Store) -> None:
@@ -344,14 +364,3 @@ def test_the_store_filesystem_reads_ranges_and_refuses_writes(hub_store: Store) 
         fs.open_output_stream("datasets/stays/v1/evil.parquet")
     with pytest.raises(PermissionError):
         fs.delete_file(key)
-
-
-def test_auto_scan_copies_small_whole_datasets_only(hub_store: Store) -> None:
-    whole = TableSource(hub_store, "datasets/stays/v1")
-    subset = TableSource(hub_store, "datasets/stays/v1", columns=("departement",))
-    files = {"a.parquet": 600, "b.parquet": 500}
-    assert _copies(whole, files, QueryLimits(copy_max_bytes=1100))
-    assert not _copies(whole, files, QueryLimits(copy_max_bytes=1099))
-    assert _copies(whole, files, QueryLimits(scan="copy", copy_max_bytes=1))
-    assert not _copies(whole, files, QueryLimits(scan="stream"))
-    assert not _copies(subset, files, QueryLimits(scan="copy"))

@@ -1,9 +1,12 @@
-"""Granted datasets as pyarrow datasets read through the storage layer.
+"""Granted datasets read through the storage layer.
 
-DuckDB never sees a path or URL: it scans a :class:`pyarrow.dataset.Dataset`
-whose filesystem is :class:`StoreFileSystem`, a read-only adapter that turns
-every read into a ranged :meth:`Store.get`.  Whatever the cloud, the bytes
-come through our store (retries, fault injection, encryption wrappers).
+Whatever the cloud, the bytes come through our store (retries, fault
+injection, encryption wrappers): :func:`copy_to_folder` and
+:func:`write_local_copy` make the local files the sandbox's child process
+reads (a column-subset grant is copied as its granted columns only, fetched by
+ranged reads), and :func:`open_dataset` gives a :class:`pyarrow.dataset.Dataset`
+whose filesystem is a read-only adapter turning every read into a ranged
+:meth:`Store.get`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ __all__ = [
     "open_dataset",
     "parquet_keys",
     "store_filesystem",
+    "write_local_copy",
 ]
 
 
@@ -216,23 +220,49 @@ def parquet_keys(source: TableSource) -> dict[str, int]:
     return files
 
 
+def write_local_copy(source: TableSource, key: str, size: int, path: Path) -> None:
+    """Write the object ``key`` of ``source`` to the local file ``path``: the whole file, or,
+    for a column-subset grant, a Parquet file of the granted columns only (read by ranged
+    requests, so the other columns never leave the store)."""
+    if source.columns is None:
+        with path.open("wb") as out:
+            for chunk in source.store.get(key):
+                out.write(chunk)
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    handle = pa.PythonFile(StoreReadFile(source.store, key, size), mode="r")
+    reader = pq.ParquetFile(handle)
+    missing = [c for c in source.columns if c not in reader.schema_arrow.names]
+    if missing:
+        raise UsageError(
+            f"The granted columns {', '.join(missing)} are no column of {source.store.url}/"
+            f"{source.prefix.strip('/')}; fix the grant."
+        )
+    schema = pa.schema([reader.schema_arrow.field(c) for c in source.columns])
+    with pq.ParquetWriter(str(path), schema, compression="zstd") as writer:
+        for group in range(reader.num_row_groups):
+            writer.write_table(reader.read_row_group(group, columns=list(source.columns)))
+
+
 def copy_to_folder(
     source: TableSource, folder: Path, files: Mapping[str, int] | None = None
 ) -> list[Path]:
     """Stream the Parquet files of ``source`` (``files``: key -> size, else listed) from its
-    store into ``folder`` (a private per-query directory), four at a time; return the local
-    paths, in key order."""
+    store into ``folder`` (a private per-query directory), four at a time, granted columns
+    only; return the local paths, in key order."""
     from concurrent.futures import ThreadPoolExecutor
+
+    listed = dict(files or parquet_keys(source))
 
     def fetch(item: tuple[int, str]) -> Path:
         path = folder / f"{item[0]:06d}.parquet"
-        with path.open("wb") as out:
-            for chunk in source.store.get(item[1]):
-                out.write(chunk)
+        write_local_copy(source, item[1], listed[item[1]], path)
         return path
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(fetch, enumerate(files or parquet_keys(source))))
+        return list(pool.map(fetch, enumerate(listed)))
 
 
 def open_dataset(

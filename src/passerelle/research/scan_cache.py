@@ -1,9 +1,11 @@
 """Local copies of granted Parquet files, kept between queries.
 
-In ``scan=copy`` mode every query used to stream each granted file from the
-store into a per-query folder. A ``ScanCache`` keeps those copies in one private
-folder (mode 0700) across queries, keyed by the store's URL, the key and the
-size, so researchers re-querying the same dataset version pay the copy once.
+The sandbox's child process reads local files only, so every query needs each
+granted file copied from the store. A ``ScanCache`` keeps those copies in one
+private folder (mode 0700) across queries, keyed by the store's URL, the key,
+the size and the granted columns (a column-subset grant is copied as those
+columns only), so researchers re-querying the same dataset version pay the copy
+once.
 Dataset versions are written once and never changed in place, so a copy stays
 valid; a different size (a rewritten file) makes a new copy. The cache is
 bounded: least recently used copies go first once ``max_bytes`` is passed.
@@ -17,6 +19,8 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from passerelle.research.parquet_source import write_local_copy
 
 if TYPE_CHECKING:
     from passerelle.research.parquet_source import TableSource
@@ -36,8 +40,9 @@ class ScanCache:
         self._pending: dict[str, threading.Lock] = {}
 
     def _path(self, source: TableSource, key: str, size: int) -> Path:
-        name = hashlib.sha256(f"{source.store.url}\0{key}\0{size}".encode()).hexdigest()
-        return self.folder / f"{name}.parquet"
+        columns = "\0".join(source.columns) if source.columns is not None else "*"
+        label = f"{source.store.url}\0{key}\0{size}\0{len(source.columns or ())}\0{columns}"
+        return self.folder / f"{hashlib.sha256(label.encode()).hexdigest()}.parquet"
 
     def fetch(self, source: TableSource, files: Mapping[str, int]) -> list[Path]:
         """Local paths of ``files`` (key -> size), copying those not cached yet."""
@@ -47,13 +52,15 @@ class ScanCache:
             with self._lock:
                 guard = self._pending.setdefault(path.name, threading.Lock())
             with guard:  # one copy per file even when queries race for it
-                if path.exists() and path.stat().st_size == size:
+                if path.exists() and (source.columns is not None or path.stat().st_size == size):
                     os.utime(path)
                 else:
                     partial = path.with_suffix(f".{threading.get_ident()}.partial")
-                    with partial.open("wb") as out:
-                        for chunk in source.store.get(key):
-                            out.write(chunk)
+                    try:
+                        write_local_copy(source, key, size, partial)
+                    except BaseException:
+                        partial.unlink(missing_ok=True)
+                        raise
                     os.replace(partial, path)
             paths.append(path)
         self._evict(keep={p.name for p in paths})
