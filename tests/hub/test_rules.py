@@ -16,6 +16,7 @@ from passerelle.hub.rules import (
     ProjectStatus,
     Role,
     decide,
+    is_quarantine,
 )
 
 TODAY = date(2026, 6, 1)
@@ -205,3 +206,50 @@ def test_the_submitter_never_approves_even_with_both_roles() -> None:
 def test_missing_facts_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         decide(principal(Role.STEWARD), Action.PROJECT_APPROVE, today=TODAY)
+
+
+@pytest.mark.parametrize("roles", ROLE_SETS, ids=lambda r: "+".join(sorted(r)))
+def test_a_quarantine_is_never_granted_nor_read(roles: frozenset[Role]) -> None:
+    """Every state of every grant, old or new: a quarantine opens to no researcher."""
+    actor = Principal(ME, "me", roles)
+    for status, relation, dates, grant_state, discoverable in GRANT_CASES:
+        facts = project(status, relation, dates)
+        grant = GrantFacts(facts, facts.end, revoked=grant_state == "revoked")
+        quarantine = DatasetFacts(5, discoverable, (grant,), quarantine=True)
+        plain = DatasetFacts(5, discoverable, (grant,))
+        case = f"{sorted(roles)} {status} {relation} {dates} {grant_state} disc={discoverable}"
+        reads = decide(actor, Action.DATASET_READ_DATA, today=TODAY, dataset=quarantine)
+        assert not reads.allowed, case
+        entry = decide(actor, Action.DATASET_READ_ENTRY, today=TODAY, dataset=quarantine)
+        assert entry.allowed == bool(roles & {Role.STEWARD, Role.OPERATOR}), case
+        if Role.RESEARCHER in roles:  # a researcher is told nothing that exists
+            assert reads.hidden == (not entry.allowed), case
+        granted = decide(actor, Action.GRANT_CREATE, today=TODAY, project=facts, dataset=quarantine)
+        assert not granted.allowed and not granted.conflict, case
+        if Role.STEWARD in roles and relation != "submitter":
+            assert "never granted" in granted.reason, case
+        plain_grant = decide(actor, Action.GRANT_CREATE, today=TODAY, project=facts, dataset=plain)
+        if Role.STEWARD in roles:  # the same facts without the mark: the usual grant rules
+            assert plain_grant == decide(actor, Action.GRANT_CREATE, today=TODAY, project=facts), (
+                case
+            )
+
+
+@pytest.mark.parametrize(
+    ("name", "locations", "expected"),
+    [
+        ("pmsi_stays", ["datasets/pmsi_stays/v1/pmsi_stays"], False),
+        ("pmsi_stays_quarantine", [], True),
+        ("pmsi_stays_quarantine", ["datasets/x/v1/x"], True),
+        ("renamed", ["quarantine/pmsi_stays/v1/_quarantine/pmsi_stays"], True),
+        ("renamed", ["hub:quarantine/pmsi_stays/v1"], True),
+        ("renamed", ["datasets/x/v1", "/quarantine/x/v2"], True),
+        ("renamed", ["datasets/x/v1/_quarantine/x"], True),
+        ("renamed", ["s3://bucket/data/_quarantine/x"], True),
+        ("covid", ["s3://bucket/quarantine/covid"], False),  # another store's own folder
+        ("quarantined_people", ["datasets/quarantined_people/v1"], False),
+        ("x_quarantine_2", ["datasets/x_quarantine_2/v1"], False),
+    ],
+)
+def test_what_counts_as_a_quarantine(name: str, locations: list[str], expected: bool) -> None:
+    assert is_quarantine(name, locations) is expected

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import ConflictError, NotFoundError, UsageError
 from passerelle.hub.audit import append_event, authorize
-from passerelle.hub.rules import Action, DatasetFacts, GrantFacts, Principal, decide
+from passerelle.hub.rules import (
+    Action,
+    DatasetFacts,
+    GrantFacts,
+    Principal,
+    decide,
+    is_quarantine,
+)
 from passerelle.hub.tables import Dataset, DatasetVersion, Grant, Organization, User
 from passerelle.hub.views import (
     Column,
@@ -241,7 +248,10 @@ def dataset_facts(session: Session, d: Dataset) -> DatasetFacts:
     )
     for g, p in rows:
         grants.append(GrantFacts(project_facts(session, p), g.expires_on, g.revoked_at is not None))
-    return DatasetFacts(d.id, d.discoverable, tuple(grants))
+    files = session.execute(select(DatasetVersion.files).where(DatasetVersion.dataset_id == d.id))
+    held = [str(f["url"]) for (version_files,) in files for f in version_files]
+    quarantine = is_quarantine(d.name, [*d.locations, *held])
+    return DatasetFacts(d.id, d.discoverable, tuple(grants), quarantine=quarantine)
 
 
 def get_dataset(hub: Hub, actor: Principal, name: str) -> DatasetView:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from passerelle.errors import ConfigError, NotFoundError, UsageError
 from passerelle.hub.audit import append_event, authorize, deny
-from passerelle.hub.catalog import add_version, create_dataset
+from passerelle.hub.catalog import add_version, create_dataset, dataset_facts
 from passerelle.hub.keys import derive_project_key
 from passerelle.hub.rules import Action, Principal
 from passerelle.hub.tables import Dataset, DatasetVersion, Project
@@ -286,6 +286,7 @@ def extract_dataset(hub: Hub, actor: Principal, project_id: int, dataset: str) -
             f"project:{p.id}",
             {"project": p.id, "dataset": d.id, "extract": True},
             project=project_facts(session, p),
+            dataset=dataset_facts(session, d),
         )
         v = session.execute(
             select(DatasetVersion).where(

@@ -293,6 +293,7 @@ def _grant_view(session: Session, g: Grant, today: date) -> GrantView:
         g.revoked_at is None
         and today <= g.expires_on
         and project_facts(session, p).is_active(today)
+        and not dataset_facts(session, d).quarantine
     )
     return GrantView(
         g.id,
@@ -335,6 +336,7 @@ def create_grant(
                 "columns": column_list,
             },
             project=project_facts(session, p),
+            dataset=dataset_facts(session, d),
         )
         if expiry > p.end_date:
             raise UsageError(
@@ -440,6 +442,24 @@ def granted_datasets(
     for g, d in rows:
         if g.expires_on < today:
             continue
+        dataset = dataset_facts(session, d)
+        if dataset.quarantine:  # a grant made before the rule: refused, audited, left out
+            refused = decide(actor, Action.DATASET_READ_DATA, today=today, dataset=dataset)
+            append_event(
+                hub,
+                session,
+                actor=actor.name,
+                action=Action.DATASET_READ_DATA,
+                target=f"dataset:{d.id}",
+                decision="denied",
+                details={
+                    "project": p.id,
+                    "dataset": d.id,
+                    "quarantine": True,
+                    "reason": refused.reason,
+                },
+            )
+            continue
         authorize(
             hub,
             session,
@@ -447,7 +467,7 @@ def granted_datasets(
             Action.DATASET_READ_DATA,
             f"dataset:{d.id}",
             {"project": p.id, "dataset": d.id},
-            dataset=dataset_facts(session, d),
+            dataset=dataset,
         )
         version = session.execute(
             select(DatasetVersion).where(

@@ -14,6 +14,8 @@ The rules, in words:
 - ``researcher`` submits projects, sees discoverable catalog entries and those
   granted to their active projects, and reads only datasets granted to an active
   project they belong to (approved, within its dates, grant not expired/revoked).
+  A quarantine dataset (rows refused at ingestion) is never granted, and no grant,
+  even one made before this rule, lets a researcher see or read it.
 - ``output-checker`` sees discoverable entries and projects, and approves or
   rejects flagged releases, never one they asked for (two-person rule).
 - ``auditor`` reads the audit trail, nothing else.
@@ -26,6 +28,7 @@ researcher of project A.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -41,6 +44,7 @@ __all__ = [
     "ProjectStatus",
     "Role",
     "decide",
+    "is_quarantine",
 ]
 
 _T = TypeVar("_T")
@@ -139,11 +143,31 @@ class GrantFacts:
 
 @dataclass(frozen=True)
 class DatasetFacts:
-    """A dataset's visibility and the grants that reach it."""
+    """A dataset's visibility, the grants that reach it, and whether it is a quarantine
+    (see :func:`is_quarantine`)."""
 
     id: int
     discoverable: bool
     grants: tuple[GrantFacts, ...] = field(default=())
+    quarantine: bool = False
+
+
+def is_quarantine(name: str, locations: Iterable[str]) -> bool:
+    """Whether a dataset holds quarantined rows, from its name or where its files are.
+
+    Ingestion registers a source's refused rows as ``<name>_quarantine`` with files
+    under ``quarantine/``; a dataset with either mark, or any file in a
+    ``_quarantine`` folder, counts as one, so renaming cannot make it grantable.
+    """
+    if name.endswith("_quarantine"):
+        return True
+    for location in locations:
+        path = location.removeprefix("hub:")
+        in_hub_store = "://" not in path
+        parts = path.split("://")[-1].strip("/").split("/")
+        if "_quarantine" in parts or (in_hub_store and parts[0] == "quarantine"):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -236,7 +260,7 @@ def decide(
     if action in _TRANSITIONS:
         return _transition(actor, action, _need(project, action))
     if action is Action.GRANT_CREATE:
-        return _grant(actor, _need(project, action), today)
+        return _grant(actor, _need(project, action), today, dataset)
     return _allow()
 
 
@@ -271,7 +295,14 @@ def _close_project(actor: Principal, project: ProjectFacts) -> Decision:
     return _allow()
 
 
-def _grant(actor: Principal, project: ProjectFacts, today: date) -> Decision:
+def _grant(
+    actor: Principal, project: ProjectFacts, today: date, dataset: DatasetFacts | None
+) -> Decision:
+    if dataset is not None and dataset.quarantine:
+        return _deny(
+            f"dataset {dataset.id} is a quarantine (rows refused at ingestion) and is never "
+            "granted; fix the source and ingest it again"
+        )
     if actor.user_id == project.submitted_by:
         return _deny(
             f"project {project.id} was submitted by {actor.name}, who cannot grant it data"
@@ -308,6 +339,8 @@ def _read_project(actor: Principal, project: ProjectFacts) -> Decision:
 
 
 def _researcher_grant(actor: Principal, dataset: DatasetFacts, today: date) -> GrantFacts | None:
+    if dataset.quarantine:  # a grant from before quarantines were refused opens nothing
+        return None
     for grant in dataset.grants:
         if actor.user_id in grant.project.members and grant.is_active(today):
             return grant
@@ -317,7 +350,8 @@ def _researcher_grant(actor: Principal, dataset: DatasetFacts, today: date) -> G
 def _read_entry(actor: Principal, dataset: DatasetFacts, today: date) -> Decision:
     if actor.roles & {Role.STEWARD, Role.OPERATOR}:
         return _allow()
-    if dataset.discoverable and actor.roles & {Role.RESEARCHER, Role.OUTPUT_CHECKER, Role.ADMIN}:
+    discoverable = dataset.discoverable and not dataset.quarantine
+    if discoverable and actor.roles & {Role.RESEARCHER, Role.OUTPUT_CHECKER, Role.ADMIN}:
         return _allow()
     if actor.has(Role.RESEARCHER) and _researcher_grant(actor, dataset, today):
         return _allow()
@@ -355,6 +389,8 @@ def _read_data(actor: Principal, dataset: DatasetFacts, today: date) -> Decision
     if _researcher_grant(actor, dataset, today):
         return _allow()
     visible = _read_entry(actor, dataset, today)
+    if dataset.quarantine and visible.allowed:
+        return _deny(f"dataset {dataset.id} is a quarantine; researchers never read it")
     return _deny(
         f"dataset {dataset.id} is not granted to an active project of {actor.name}",
         hidden=not visible.allowed,
