@@ -10,9 +10,7 @@ from hypothesis import strategies as st
 from passerelle.hub.audit_chain import (
     GENESIS,
     ChainEvent,
-    check_checkpoints,
     event_hash,
-    sign_checkpoint,
     verify_chain,
 )
 
@@ -97,25 +95,11 @@ def test_insertion_with_renumbering_and_a_forged_hash_is_named() -> None:
     assert not report.ok and report.first_bad_seq == 4
 
 
-def test_truncation_is_caught_by_a_checkpoint() -> None:
+def test_a_walk_from_a_trusted_event_checks_only_what_follows() -> None:
     events = build(10)
-    cps = [sign_checkpoint(KEY, 10, events[-1].hash, "t")]
-    truncated = events[:7]
-    report = verify_chain(KEY, truncated)
-    assert report.ok  # the chain alone cannot see a cut tail...
-    bad, problem = check_checkpoints(KEY, cps, {e.seq: e.hash for e in truncated}, report.head_seq)
-    assert bad == 8 and "deleted from the tail" in problem  # ...the checkpoint does
-
-
-def test_whole_chain_replaced_is_caught_by_a_checkpoint() -> None:
-    original = build(10)
-    cps = [sign_checkpoint(KEY, 5, original[4].hash, "t")]
-    other_key_chain = build(10, key=b"z" * 32)  # rebuilt by someone without our key
-    bad, problem = check_checkpoints(KEY, cps, {e.seq: e.hash for e in other_key_chain}, 10)
-    assert bad == 5 and "rewritten" in problem
-
-
-def test_forged_checkpoint_is_refused() -> None:
-    cp = sign_checkpoint(b"wrong" * 7, 3, "ab" * 32, "t")
-    bad, problem = check_checkpoints(KEY, [cp], {3: "ab" * 32}, 3)
-    assert bad == 3 and "signature" in problem
+    report = verify_chain(KEY, events[6:], after_seq=6, after_hash=events[5].hash)
+    assert report.ok and report.head_seq == 10 and report.events == 4
+    report = verify_chain(KEY, events[7:], after_seq=6, after_hash=events[5].hash)
+    assert not report.ok and report.first_bad_seq == 7 and "missing" in report.problem
+    report = verify_chain(KEY, events[6:], after_seq=6, after_hash="f" * 64)
+    assert not report.ok and report.first_bad_seq == 7

@@ -1,8 +1,17 @@
-"""Bearer-token authentication: every request's ``Principal``, checked on every call."""
+"""Bearer-token authentication: every request's ``Principal``, checked on every call.
+
+Failed authentications are counted per client address (the connection's peer, or
+what the ASGI server was told to trust from a proxy, e.g. uvicorn's
+``--forwarded-allow-ips``) by the app's ``FailureLimiter``: over the hub's
+``auth_failures`` per ``auth_window_seconds`` an address gets 429 with
+``Retry-After`` until its window ends, and the flood is one audit event.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -10,12 +19,24 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from passerelle.hub.hub import Hub
 from passerelle.hub.rules import Principal
 
-__all__ = ["Actor", "HubDep", "current_hub", "current_principal"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from passerelle.hub.auth_floods import FailureLimiter
+
+__all__ = [
+    "Actor",
+    "HubDep",
+    "auth_lifespan",
+    "current_hub",
+    "current_principal",
+    "install_auth",
+]
 
 _bearer = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
-    description="An API token (`pst_...`) from `passerelle init`, `passerelle tokens issue` "
+    description="An API token (`pst_...`) from `passerelle init`, `passerelle tokens create` "
     "or `POST /tokens`.",
 )
 
@@ -29,14 +50,38 @@ def current_hub(request: Request) -> Hub:
 HubDep = Annotated[Hub, Depends(current_hub)]
 
 
+def install_auth(app: FastAPI, hub: Hub) -> None:
+    """Give ``app`` its limiter of failed authentications (from the hub's settings)."""
+    from passerelle.hub.accounts import auth_limiter
+
+    app.state.auth_limiter = auth_limiter(hub)
+
+
+@asynccontextmanager
+async def auth_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """At shutdown, audit the floods still being counted, so none is lost."""
+    from passerelle.hub.accounts import flush_auth_floods
+
+    yield
+    limiter: FailureLimiter | None = getattr(app.state, "auth_limiter", None)
+    if limiter is not None:
+        flush_auth_floods(app.state.hub, limiter, everything=True)
+
+
 def current_principal(
+    request: Request,
     hub: HubDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller behind the bearer token; a refusal is audited and answered 401."""
+    """The caller behind the bearer token; a refusal is audited and answered 401 (or 429)."""
     from passerelle.hub.accounts import authenticate
 
-    return authenticate(hub, credentials.credentials if credentials else None)
+    return authenticate(
+        hub,
+        credentials.credentials if credentials else None,
+        source=request.client.host if request.client else "unknown",
+        limiter=getattr(request.app.state, "auth_limiter", None),
+    )
 
 
 Actor = Annotated[Principal, Depends(current_principal)]

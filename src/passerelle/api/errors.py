@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from passerelle.errors import (
     AuthenticationError,
+    AuthenticationThrottled,
     ConfigError,
     ConflictError,
     NotFoundError,
@@ -60,6 +61,7 @@ _CODES = {
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "too_many_requests",
     500: "internal_error",
     501: "not_implemented",
     503: "unavailable",
@@ -100,10 +102,25 @@ def _doc(description: str) -> dict[str, Any]:
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _doc("Missing, unknown, expired or revoked token."),
     403: _doc("The token's user may not do this (the refusal is audited)."),
-    404: _doc("No such resource, or one the caller may not know exists."),
+    404: _doc(
+        "No such resource, or one the caller may not see: the two answers are the same, "
+        "naming only what was asked for."
+    ),
     409: _doc("The request clashes with the current state (duplicate, wrong status)."),
     413: _doc(f"The request body is over {MAX_BODY_MIB} MiB."),
     422: _doc("The request is malformed or a value is invalid."),
+    429: {
+        **_doc(
+            "Too many failed authentications from this client address; retry after "
+            "`Retry-After` seconds (no token is checked meanwhile)."
+        ),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until the address may try again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
     503: _doc("The hub's database or storage is unreachable or misconfigured; retry later."),
 }
 """Error responses every authenticated route may return (for the OpenAPI document)."""
@@ -111,6 +128,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def status_of(exc: PasserelleError) -> int:
     """The HTTP status for a library error."""
+    if isinstance(exc, AuthenticationThrottled):
+        return 429
     if isinstance(exc, AuthenticationError):
         return 401
     if isinstance(exc, PermissionDeniedError):
@@ -219,6 +238,8 @@ def install_handlers(app: FastAPI) -> None:
         assert isinstance(exc, PasserelleError)
         status = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, AuthenticationThrottled):
+            headers = {"Retry-After": str(exc.retry_after)}
         if status == 503:
             headers = {"Retry-After": "5"}
             log.warning("hub unavailable: %s", exc)

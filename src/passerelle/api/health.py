@@ -1,4 +1,5 @@
-"""``GET /health``: the hub answers and its database is reachable (no token needed)."""
+"""Token-less routes: ``GET /health`` (the hub answers, its database is reachable) and
+``GET /audit/head`` (the newest signed audit checkpoint, for third parties to keep)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter
 
 from passerelle.api.auth import HubDep
 from passerelle.api.errors import ERROR_RESPONSES
-from passerelle.api.models import Health
+from passerelle.api.models import AuditHeadOut, Health
 
 __all__ = ["router"]
 
@@ -22,5 +23,15 @@ def router() -> APIRouter:
     def health(hub: HubDep) -> Health:
         hub.db.revision()  # raises EndpointUnreachableError (503) when the database is down
         return Health(hub=hub.config.name, database=hub.db.dialect)
+
+    @r.get(
+        "/audit/head",
+        tags=["audit"],
+        summary="The newest signed audit checkpoint and its public key (no token)",
+    )
+    def audit_head(hub: HubDep) -> AuditHeadOut:
+        from passerelle.hub.checkpoints import signed_head
+
+        return AuditHeadOut.model_validate(signed_head(hub).to_dict())
 
     return r

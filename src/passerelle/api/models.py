@@ -234,6 +234,22 @@ class VerifyOut(BaseModel):
     problem: str
 
 
+class CheckpointOut(BaseModel):
+    format: str = Field(description="The signed layout's version, `passerelle-audit-checkpoint/1`.")
+    number: int = Field(description="Checkpoints are numbered 1, 2, 3... without gaps.")
+    seq: int = Field(description="The audit event at the head when it was taken.")
+    hash: str = Field(description="That event's hash.")
+    at: str
+    prev: str = Field(description="The digest of checkpoint `number - 1` (64 zeros for 1).")
+    signature: str = Field(description="Ed25519 over the layout, checked with `public_key`.")
+
+
+class AuditHeadOut(BaseModel):
+    hub: str
+    public_key: str = Field(description="The hub's Ed25519 checkpoint key (hex).")
+    checkpoint: CheckpointOut | None = Field(description="The newest checkpoint, or null.")
+
+
 class QueryCreate(_Strict):
     sql: Annotated[str, StringConstraints(min_length=1, max_length=100_000, pattern=_PRINTABLE)] = (
         Field(description="One SELECT over the project's granted datasets (DuckDB SQL).")

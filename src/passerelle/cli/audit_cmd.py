@@ -1,15 +1,19 @@
-"""``passerelle audit verify|export|checkpoint``: the tamper-evident trail."""
+"""``passerelle audit verify|export|checkpoint|head``: the tamper-evident trail."""
 
 from __future__ import annotations
 
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from passerelle.cli.hub_context import HubOpt, TokenOpt, open_as
+
+if TYPE_CHECKING:
+    from passerelle.hub.checkpoint_chain import Checkpoint
 
 __all__ = ["register"]
 
@@ -21,25 +25,62 @@ WhenOpt = Annotated[
 
 
 @audit.command("verify")
-def _verify(hub: HubOpt = None, token: TokenOpt = None) -> None:
-    """Check every event's hash and link and the signed checkpoints; exit 1 naming the first bad."""
+def _verify(
+    head: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--head",
+            help="A signed head kept elsewhere (the JSON of `passerelle audit head`); repeatable.",
+        ),
+    ] = None,
+    hub: HubOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Check every event, the numbered checkpoints and the witness; exit 1 naming what is wrong."""
     from passerelle.cli.render import console, error_console
     from passerelle.hub.audit import verify_audit
 
+    kept = [_read_head(path) for path in head or []]
     h, me = open_as(hub, token)
-    report = verify_audit(h, me)
+    report = verify_audit(h, me, kept)
     if report.ok:
         console().print(
             f"audit log verified: {report.chain.events} events, head {report.chain.head_seq} "
-            f"({report.chain.head_hash[:16]}...), {report.checkpoints} checkpoints agree"
+            f"({report.chain.head_hash[:16]}...), {report.checkpoints} checkpoints agree",
+            soft_wrap=True,
         )
+        if report.witness:
+            console().print(f"witness: {report.witnessed} checkpoints in {report.witness}")
+        else:
+            error_console().print(
+                "warning: no witness is configured (hub.toml `witness`), so a database and "
+                "checkpoint store rolled back together cannot be told from the real ones",
+                soft_wrap=True,
+            )
         return
+    where = f" (first bad event {report.first_bad_seq})" if report.first_bad_seq else ""
     error_console().print(
-        f"[bold red]audit log tampered:[/] first bad event {report.first_bad_seq}: "
-        f"{report.problem}",
-        soft_wrap=True,
+        f"[bold red]audit log tampered[/]{where}: {escape(report.problem)}", soft_wrap=True
     )
     raise typer.Exit(1)
+
+
+def _read_head(path: Path) -> Checkpoint:
+    import json
+
+    from passerelle.errors import UsageError
+    from passerelle.hub.checkpoint_chain import Checkpoint
+
+    try:
+        data = json.loads(path.read_text())
+        inner = data.get("checkpoint", data) if isinstance(data, dict) else data
+        return Checkpoint.from_json(json.dumps(inner))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}; check the path") from None
+    except ValueError:
+        raise UsageError(
+            f"{path} is not a signed head; give the JSON printed by `passerelle audit head`"
+        ) from None
 
 
 @audit.command("export")
@@ -82,14 +123,26 @@ def _export(
 
 @audit.command("checkpoint")
 def _checkpoint(hub: HubOpt = None, token: TokenOpt = None) -> None:
-    """Sign the chain's head now and keep it in the checkpoint store."""
+    """Sign the chain's head now, keep it and witness it (refused over a tampered log)."""
     from passerelle.cli.render import console
     from passerelle.hub.audit import authorize_audit_read, write_checkpoint
 
     h, me = open_as(hub, token)
     authorize_audit_read(h, me, {"checkpoint": True})
     cp = write_checkpoint(h)
-    console().print(f"checkpoint at event {cp.seq}" if cp else "no events yet")
+    console().print(f"checkpoint {cp.number} at event {cp.seq}" if cp else "no events yet")
+
+
+@audit.command("head")
+def _head(hub: HubOpt = None) -> None:
+    """Print the newest signed checkpoint and its public key as JSON, for others to keep."""
+    import json
+
+    from passerelle.hub import Hub
+    from passerelle.hub.checkpoints import signed_head
+
+    h = Hub.open(hub)
+    typer.echo(json.dumps(signed_head(h).to_dict(), sort_keys=True))
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -41,16 +41,32 @@ def _init(
         str | None,
         typer.Option(help="Key file name in the folder, or 'env' for PASSERELLE_KEY_* variables."),
     ] = None,
+    witness: Annotated[
+        str | None,
+        typer.Option(
+            help="Write-once copies of the audit checkpoints: s3://[remote@]bucket[/prefix] "
+            "(created with S3 Object Lock, compliance mode) or file:///folder outside the hub."
+        ),
+    ] = None,
+    witness_retain_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Days each witnessed checkpoint stays locked (default 3650)."),
+    ] = None,
 ) -> None:
     """Create a hub: hub.toml, fresh keys, the database schema and the first admin's token."""
     from passerelle.cli.render import console
     from passerelle.hub import init_hub
     from passerelle.hub.hub import hub_dir_from_env, read_settings
+    from passerelle.hub.witness import prepare_witness
 
     directory = hub_dir_from_env(hub)
+    settings = read_settings(config) if config else {}
+    for key, value in (("witness", witness), ("witness_retain_days", witness_retain_days)):
+        if value is not None:
+            settings[key] = value
     created, issued = init_hub(
         directory,
-        settings=read_settings(config) if config else None,
+        settings=settings,
         admin=admin,
         name=name,
         database=database,
@@ -63,6 +79,8 @@ def _init(
     c.print(f"  database     {created.db.dialect} (schema {created.db.revision()})")
     c.print(f"  datasets     {created.config.resolve_url(created.config.store)}")
     c.print(f"  checkpoints  {created.store('checkpoints').url}")
+    witnessed = prepare_witness(created)
+    c.print(f"  witness      {witnessed.description if witnessed else 'none (set --witness)'}")
     c.print(
         f"  keys         {created.config.keys} "
         "(back it up: without it the audit log cannot be verified)"

@@ -3,30 +3,22 @@
 Every decision the hub takes is appended here by ``authorize`` (allowed and
 denied alike) inside the same transaction as the action it guards. The chain
 arithmetic is pure (``audit_chain``); this module only reads and writes rows and
-checkpoint objects.
+checkpoint objects (``checkpoints``).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from passerelle.errors import ConflictError, NotFoundError, PermissionDeniedError, UsageError
-from passerelle.hub.audit_chain import (
-    GENESIS,
-    ChainEvent,
-    ChainReport,
-    Checkpoint,
-    canonical_details,
-    check_checkpoints,
-    event_hash,
-    sign_checkpoint,
-    verify_chain,
-)
+from passerelle.hub.audit_chain import GENESIS, canonical_details, event_hash
+from passerelle.hub.checkpoint_chain import Checkpoint
+from passerelle.hub.checkpoints import VerifyReport, verify_log, write_checkpoint
 from passerelle.hub.rules import Action, Decision, Principal, decide
 from passerelle.hub.tables import AuditEvent
 
@@ -160,104 +152,17 @@ def deny(
     raise PermissionDeniedError(f"permission denied: {reason}")
 
 
-@dataclass(frozen=True)
-class VerifyReport:
-    chain: ChainReport
-    checkpoints: int
-    checkpoint_problem: str = ""
-    checkpoint_bad_seq: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.chain.ok and not self.checkpoint_problem
-
-    @property
-    def first_bad_seq(self) -> int | None:
-        return self.chain.first_bad_seq if not self.chain.ok else self.checkpoint_bad_seq
-
-    @property
-    def problem(self) -> str:
-        return self.chain.problem or self.checkpoint_problem
-
-
-def _chain_events(session: Session) -> Iterator[ChainEvent]:
-    from sqlalchemy import select
-
-    rows = session.execute(
-        select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
-    )
-    for (e,) in rows:
-        yield ChainEvent(
-            e.seq, e.at, e.actor, e.action, e.target, e.decision, e.details, e.prev_hash, e.hash
-        )
-
-
-def _checkpoint_prefix(hub: Hub) -> str:
-    return f"{hub.config.name}/audit-checkpoints/"
-
-
-def read_checkpoints(hub: Hub) -> list[Checkpoint]:
-    store = hub.store("checkpoints")
-    found = []
-    for info in store.list(_checkpoint_prefix(hub)):
-        found.append(Checkpoint.from_json(store.get(info.key).read()))
-    return found
-
-
-def last_checkpoint_seq(hub: Hub) -> int:
-    """Position of the newest checkpoint in the store (0 when none)."""
-    newest = 0
-    for info in hub.store("checkpoints").list(_checkpoint_prefix(hub)):
-        stem = info.key.rsplit("/", 1)[-1].removesuffix(".json")
-        if stem.isdigit():
-            newest = max(newest, int(stem))
-    return newest
-
-
-def verify_audit(hub: Hub, actor: Principal | None = None) -> VerifyReport:
-    """Verify the whole chain, then compare it with the signed checkpoints.
+def verify_audit(
+    hub: Hub, actor: Principal | None = None, kept: Sequence[Checkpoint] = ()
+) -> VerifyReport:
+    """Verify the whole chain, the numbered checkpoints, the witness and ``kept`` heads.
 
     Front-ends pass the caller, who must be allowed to read the trail (and the
     check is audited); ``None`` is the hub checking itself (demo, tests, cutover).
     """
-    from sqlalchemy import select
-
     if actor is not None:
         authorize_audit_read(hub, actor, {"verify": True})
-    key = hub.keys.key("audit")
-    checkpoints = read_checkpoints(hub)
-    with hub.db.read() as session:
-        chain = verify_chain(key, _chain_events(session))
-        positions = [cp.seq for cp in checkpoints]
-        hashes: dict[int, str] = {}
-        if positions:
-            rows = session.execute(
-                select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.seq.in_(positions))
-            )
-            hashes = {seq: h for seq, h in rows}
-    bad, problem = check_checkpoints(key, checkpoints, hashes, chain.head_seq)
-    return VerifyReport(chain, len(checkpoints), problem, bad)
-
-
-def write_checkpoint(hub: Hub) -> Checkpoint | None:
-    """Sign the chain's head and keep it in the checkpoint store."""
-    from sqlalchemy import select
-
-    with hub.db.read() as session:
-        head = session.execute(
-            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-        ).first()
-    if head is None:
-        return None
-    checkpoint = sign_checkpoint(hub.keys.key("audit"), head[0], head[1], _iso(hub.now()))
-    data = checkpoint.to_json().encode()
-    hub.store("checkpoints").put(
-        f"{_checkpoint_prefix(hub)}{head[0]:012d}.json",
-        data,
-        size=len(data),
-        content_type="application/json",
-    )
-    return checkpoint
+    return verify_log(hub, kept)
 
 
 @dataclass(frozen=True)

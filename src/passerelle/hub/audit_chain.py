@@ -6,8 +6,8 @@ form is the JSON array of every field including ``seq`` and ``prev_hash``. Witho
 the hub's audit key nobody can forge a hash, so any edit, deletion, insertion or
 reordering breaks the chain at a position ``verify_chain`` names. Truncating the
 tail or replacing the whole database with an older copy keeps a valid chain;
-``check_checkpoints`` catches those by comparing it with signed checkpoints (the
-head's position and hash) kept outside the database, in object storage.
+``checkpoint_chain`` catches those by comparing it with numbered, signed
+checkpoints of the head kept outside the database and witnessed write-once.
 """
 
 from __future__ import annotations
@@ -23,10 +23,7 @@ __all__ = [
     "GENESIS",
     "ChainEvent",
     "ChainReport",
-    "Checkpoint",
-    "check_checkpoints",
     "event_hash",
-    "sign_checkpoint",
     "verify_chain",
 ]
 
@@ -46,27 +43,6 @@ class ChainEvent:
     details: str
     prev_hash: str
     hash: str
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """The head of the chain at one moment, signed with the audit key."""
-
-    seq: int
-    hash: str
-    at: str
-    signature: str
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {"seq": self.seq, "hash": self.hash, "at": self.at, "signature": self.signature},
-            sort_keys=True,
-        )
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Checkpoint:
-        data = json.loads(text)
-        return cls(int(data["seq"]), str(data["hash"]), str(data["at"]), str(data["signature"]))
 
 
 @dataclass(frozen=True)
@@ -120,9 +96,15 @@ def _recompute(key: bytes, e: ChainEvent) -> str:
     )
 
 
-def verify_chain(key: bytes, events: Iterable[ChainEvent]) -> ChainReport:
-    """Walk events in stored order; name the first one that breaks the chain."""
-    expected_seq, prev, count = 1, GENESIS, 0
+def verify_chain(
+    key: bytes, events: Iterable[ChainEvent], *, after_seq: int = 0, after_hash: str = GENESIS
+) -> ChainReport:
+    """Walk events in stored order; name the first one that breaks the chain.
+
+    ``after_seq``/``after_hash`` start the walk after a trusted event (a witnessed
+    checkpoint's head), so only the events after it are given and checked.
+    """
+    expected_seq, prev, count = after_seq + 1, after_hash, 0
     for e in events:
         count += 1
         problem = ""
@@ -139,31 +121,3 @@ def verify_chain(key: bytes, events: Iterable[ChainEvent]) -> ChainReport:
             )
         prev, expected_seq = e.hash, expected_seq + 1
     return ChainReport(True, count, expected_seq - 1, prev)
-
-
-def sign_checkpoint(key: bytes, seq: int, head_hash: str, at: str) -> Checkpoint:
-    body = f"checkpoint:{seq}:{head_hash}:{at}".encode()
-    return Checkpoint(seq, head_hash, at, hmac.new(key, body, hashlib.sha256).hexdigest())
-
-
-def check_checkpoints(
-    key: bytes, checkpoints: Iterable[Checkpoint], hash_at: Mapping[int, str], head_seq: int
-) -> tuple[int | None, str]:
-    """Compare signed checkpoints with the chain; return (first bad seq, problem) or (None, "").
-
-    ``hash_at`` maps a checkpoint's position to the hash the database holds there.
-    """
-    for cp in sorted(checkpoints, key=lambda c: c.seq):
-        expected = sign_checkpoint(key, cp.seq, cp.hash, cp.at).signature
-        if not hmac.compare_digest(expected, cp.signature):
-            return cp.seq, f"checkpoint at event {cp.seq} has a bad signature (forged or damaged)"
-        if cp.seq > head_seq:
-            return head_seq + 1, (
-                f"the log ends at event {head_seq} but a checkpoint of {cp.at} saw event {cp.seq}: "
-                "events were deleted from the tail"
-            )
-        if hash_at.get(cp.seq) != cp.hash:
-            return cp.seq, (
-                f"event {cp.seq} differs from the checkpoint of {cp.at}: the log was rewritten"
-            )
-    return None, ""

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from passerelle.errors import ConflictError, NotFoundError, UsageError
+from passerelle.errors import ConflictError, NotFoundError, UsageError, not_found
 from passerelle.hub.audit import append_event, authorize
 from passerelle.hub.rules import (
     Action,
@@ -32,6 +32,7 @@ from passerelle.hub.views import (
     OrganizationView,
     Page,
 )
+from passerelle.storage.keys import DATASET, DERIVED, check_name
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -54,7 +55,6 @@ __all__ = [
 
 ORGANIZATION_KINDS = ("hospital", "insurer", "registry", "research-institute")
 CLASSIFICATIONS = ("health-identifying", "health-pseudonymized", "aggregate", "open")
-_DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 _ORG_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -114,7 +114,7 @@ def create_organization(
 ) -> OrganizationView:
     from sqlalchemy import select
 
-    if not _ORG_CODE.match(code):
+    if not _ORG_CODE.fullmatch(code):
         raise UsageError(f"invalid organization code {code!r}: use letters, digits, '.', '_', '-'")
     _choice(kind, ORGANIZATION_KINDS, "organization kind")
     if not name.strip():
@@ -166,14 +166,14 @@ def create_dataset(
     format: str = "parquet",
     discoverable: bool = True,
     locations: Iterable[str] = (),
+    derived: bool = False,
 ) -> DatasetView:
+    """Register a dataset entry. ``name`` follows ``storage.keys.DATASET``; ``derived``
+    marks a name the hub made itself (ingestion's ``<name>_<table>`` and
+    ``<name>_quarantine``), the only ones that may end with a reserved suffix."""
     from sqlalchemy import select
 
-    if not _DATASET_NAME.match(name):
-        raise UsageError(
-            f"invalid dataset name {name!r}: use 2-63 lowercase letters, digits and '_' "
-            "(it becomes a SQL table name)"
-        )
+    check_name(name, DERIVED if derived else DATASET)
     _choice(classification, CLASSIFICATIONS, "classification")
     columns = parse_schema(schema)
     location_list = [_check_location(u) for u in locations]
@@ -217,6 +217,13 @@ def create_dataset(
         return _dataset_view(d, org)
 
 
+def _check_file(url: str) -> str:
+    """A version's file: a store URL, or a key of the hub's store that cannot climb."""
+    from passerelle.storage.keys import check_key
+
+    return _check_location(url) if "://" in url else check_key(url, what="file key")
+
+
 def _check_location(url: str) -> str:
     from passerelle.storage.urls import parse_store_url
 
@@ -224,12 +231,12 @@ def _check_location(url: str) -> str:
     return url
 
 
-def _dataset_named(session: Session, name: str) -> Dataset:
+def _dataset_named(session: Session, name: str, missing: NotFoundError | None = None) -> Dataset:
     from sqlalchemy import select
 
     d = session.execute(select(Dataset).where(Dataset.name == name)).scalar_one_or_none()
     if d is None:
-        raise NotFoundError(f"no dataset named {name!r} is visible to you; check the name")
+        raise missing or not_found("dataset", name)
     return d
 
 
@@ -263,6 +270,7 @@ def get_dataset(hub: Hub, actor: Principal, name: str) -> DatasetView:
             actor,
             Action.DATASET_READ_ENTRY,
             f"dataset:{d.id}",
+            missing=not_found("dataset", name),
             dataset=dataset_facts(session, d),
         )
         return _dataset_view(d, session.get_one(Organization, d.organization_id))
@@ -319,8 +327,19 @@ def update_dataset(
         if discoverable is not None:
             changes["discoverable"] = discoverable
         if locations is not None:
-            changes["locations"] = [_check_location(u) for u in locations]
-        authorize(hub, session, actor, Action.DATASET_UPDATE, f"dataset:{d.id}", changes)
+            changes["locations"] = list(locations)
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.DATASET_UPDATE,
+            f"dataset:{d.id}",
+            changes,
+            missing=not_found("dataset", name),
+            dataset=dataset_facts(session, d),
+        )
+        for location in changes.get("locations", ()):
+            _check_location(location)  # after the decision: a hidden entry answers "not found"
         for key, value in changes.items():
             setattr(d, key, value)
         return _dataset_view(d, session.get_one(Organization, d.organization_id))
@@ -342,6 +361,8 @@ def add_version(
 
     columns = parse_schema(schema)
     file_list = list(files)
+    for f in file_list:
+        _check_file(f.url)
     if row_count < 0:
         raise UsageError("a version cannot have a negative row count")
     with hub.transaction() as session:
@@ -353,6 +374,8 @@ def add_version(
             Action.DATASET_UPDATE,
             f"dataset:{d.id}",
             {"dataset": d.id, "digest": digest, "rows": row_count},
+            missing=not_found("dataset", name),
+            dataset=dataset_facts(session, d),
         )
         existing = session.execute(
             select(DatasetVersion).where(
@@ -413,6 +436,7 @@ def list_versions(hub: Hub, actor: Principal, name: str) -> list[DatasetVersionV
             Action.DATASET_READ_ENTRY,
             f"dataset:{d.id}",
             {"versions": True},
+            missing=not_found("dataset", name),
             dataset=dataset_facts(session, d),
         )
         rows = session.execute(

@@ -18,15 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from passerelle.errors import ConfigError, NotFoundError, UsageError
+from passerelle.errors import ConfigError, ConflictError, NotFoundError, UsageError
 from passerelle.hub.audit import append_event, authorize, deny
 from passerelle.hub.catalog import add_version, create_dataset, dataset_facts
 from passerelle.hub.keys import derive_project_key
+from passerelle.hub.layout import IngestTargets, extract_prefix, ingest_targets, made_by_ingest
 from passerelle.hub.rules import Action, Principal
 from passerelle.hub.tables import Dataset, DatasetVersion, Project
 from passerelle.hub.views import DatasetFile
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from passerelle.hub.hub import Hub
     from passerelle.ingest import IngestResult, SourceSchema
 
@@ -123,6 +126,7 @@ def ingest_dataset(
     from passerelle.ingest import ingest
 
     spec = _schema(schema)
+    targets = ingest_targets(dataset, [view.name for view in spec.views])  # before any write
     with hub.transaction() as session:
         authorize(
             hub,
@@ -132,6 +136,7 @@ def ingest_dataset(
             f"dataset:{dataset}",
             {"ingest": source_url, "organization": organization},
         )
+        _refuse_foreign_entries(session, targets)
         if not source_allowed(hub.config.ingest_sources, source_url):
             deny(
                 hub,
@@ -143,16 +148,16 @@ def ingest_dataset(
                 "its landing area to hub.toml",
                 {"source": source_url},
             )
-    root = f"datasets/{dataset}"
+    root = targets.root
     result = ingest(
         source_url,
         schema=spec,
         pseudonym_key=hub.keys.key("pseudonym"),
         output_url=f"hub:{root}",
         kind=kind,
-        quarantine_url=f"hub:quarantine/{dataset}",
+        quarantine_url=f"hub:{targets.quarantine_root}",
         output_store=hub.store_at(root),
-        quarantine_store=hub.store_at(f"quarantine/{dataset}"),
+        quarantine_store=hub.store_at(targets.quarantine_root),
     )
     registered = _register(
         hub, actor, result, dataset, root, organization, classification, description, discoverable
@@ -187,6 +192,26 @@ def ingest_dataset(
     )
 
 
+def _refuse_foreign_entries(session: Session, targets: IngestTargets) -> None:
+    """Refuse an ingest whose catalog names belong to entries it did not make.
+
+    A FHIR ingest of ``a`` registers ``a_patient``: if ``a_patient`` already exists
+    with files elsewhere (ingested as itself, or by another name), adding a version
+    would hand that entry's grants a different source's rows.
+    """
+    from sqlalchemy import select
+
+    for name, folder in targets.catalog_names():
+        d = session.execute(select(Dataset).where(Dataset.name == name)).scalar_one_or_none()
+        if d is None or (d.current_version == 0 and not d.locations):
+            continue
+        if not made_by_ingest(d.locations, folder):
+            raise ConflictError(
+                f"the catalog already has a dataset {name!r} that was not ingested as "
+                f"{targets.dataset!r}; choose another dataset name"
+            )
+
+
 def _register(
     hub: Hub,
     actor: Principal,
@@ -214,6 +239,7 @@ def _register(
             create_dataset(
                 hub,
                 actor,
+                derived=True,
                 name=name,
                 organization=organization,
                 classification=classification,
@@ -239,6 +265,7 @@ def _register(
             create_dataset(
                 hub,
                 actor,
+                derived=True,
                 name=name,
                 organization=organization,
                 classification="health-pseudonymized",
@@ -276,8 +303,12 @@ def extract_dataset(hub: Hub, actor: Principal, project_id: int, dataset: str) -
     with hub.transaction() as session:
         p = session.get(Project, project_id)
         d = session.execute(select(Dataset).where(Dataset.name == dataset)).scalar_one_or_none()
+        missing = NotFoundError(
+            f"no project {project_id} with a dataset {dataset!r} exists that you may see; "
+            "check both"
+        )
         if p is None or d is None:
-            raise NotFoundError(f"no project {project_id} or dataset {dataset!r}; check both")
+            raise missing
         authorize(
             hub,
             session,
@@ -285,6 +316,7 @@ def extract_dataset(hub: Hub, actor: Principal, project_id: int, dataset: str) -
             Action.GRANT_CREATE,
             f"project:{p.id}",
             {"project": p.id, "dataset": d.id, "extract": True},
+            missing=missing,
             project=project_facts(session, p),
             dataset=dataset_facts(session, d),
         )
@@ -295,7 +327,7 @@ def extract_dataset(hub: Hub, actor: Principal, project_id: int, dataset: str) -
         ).scalar_one_or_none()
         keys = [str(f["url"]) for f in (v.files if v else [])]
     read_url = route(current_binding(hub)).read.rstrip("/")
-    prefix = f"workspaces/project-{project_id}/extracts/{dataset}"
+    prefix = extract_prefix(project_id, d.name)
     result = extract_for_project(
         [f"{read_url}/{k}" for k in keys],
         project_key=derive_project_key(hub.keys.key("project"), project_id),

@@ -100,6 +100,18 @@ class S3Admin:
         except (client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists):
             return
 
+    def create_locked_bucket(self) -> None:
+        """Create the bucket with S3 Object Lock enabled (and so versioning); idempotent."""
+        client = self.client
+        kwargs: dict[str, object] = {"Bucket": self.bucket, "ObjectLockEnabledForBucket": True}
+        region = self.remote.region or "us-east-1"
+        if region != "us-east-1" and self.remote.endpoint is None:
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            client.create_bucket(**kwargs)
+        except (client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists):
+            return
+
     def update_metadata(
         self,
         path: str,

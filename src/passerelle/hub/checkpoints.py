@@ -1,0 +1,380 @@
+"""Audit checkpoints: sign the head (only over a chain that verifies), keep, witness.
+
+Checkpoints live in the hub's checkpoint store under
+``<hub>/audit/checkpoints/<number>.json`` and, when ``witness`` is set in
+``hub.toml``, in a write-once witness (``witness.py``). They are written
+automatically after a write transaction when ``checkpoint_every`` events or
+``checkpoint_minutes`` minutes have passed since the newest one, and on demand
+(``passerelle audit checkpoint``). Before signing, the hub checks the chain from
+the newest checkpoint (itself checked against the witness) to the head, so it
+never signs over a truncated, rolled-back or edited log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from passerelle.errors import ConflictError, PasserelleError
+from passerelle.hub.audit_chain import GENESIS, ChainEvent, ChainReport, verify_chain
+from passerelle.hub.checkpoint_chain import (
+    Checkpoint,
+    CheckpointProblem,
+    check_checkpoints,
+    public_key_hex,
+    sign_checkpoint,
+    signature_ok,
+)
+from passerelle.hub.tables import AuditEvent
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from passerelle.hub.hub import Hub
+    from passerelle.hub.witness import Witness
+
+__all__ = [
+    "CheckpointState",
+    "SignedHead",
+    "VerifyReport",
+    "chain_events",
+    "checkpoint_if_due",
+    "signed_head",
+    "verify_log",
+    "write_checkpoint",
+]
+
+_log = logging.getLogger("passerelle.audit")
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="microseconds")
+
+
+def chain_events(session: Session, after: int = 0) -> Iterator[ChainEvent]:
+    """The stored events with ``seq > after``, in order, streamed."""
+    from sqlalchemy import select
+
+    rows = session.execute(
+        select(AuditEvent)
+        .where(AuditEvent.seq > after)
+        .order_by(AuditEvent.seq)
+        .execution_options(yield_per=2000)
+    )
+    for (e,) in rows:
+        yield ChainEvent(
+            e.seq, e.at, e.actor, e.action, e.target, e.decision, e.details, e.prev_hash, e.hash
+        )
+
+
+def _prefix(hub: Hub) -> str:
+    return f"{hub.config.name}/audit/checkpoints/"
+
+
+def _key(hub: Hub, number: int) -> str:
+    return f"{_prefix(hub)}{number:012d}.json"
+
+
+def _stored_numbers(hub: Hub) -> tuple[list[int], list[str]]:
+    """Numbers of the checkpoint files, and keys in their folder that are not one."""
+    numbers, strays = [], []
+    for info in hub.store("checkpoints").list(_prefix(hub)):
+        stem = info.key.rsplit("/", 1)[-1]
+        if stem.endswith(".json") and stem[:-5].isdigit() and len(stem) == 17:
+            numbers.append(int(stem[:-5]))
+        else:
+            strays.append(info.key)
+    return sorted(numbers), strays
+
+
+def _read_stored(hub: Hub, number: int) -> Checkpoint | None:
+    """Checkpoint ``number`` from the store; None when that file is not a checkpoint."""
+    try:
+        return Checkpoint.from_json(hub.store("checkpoints").get(_key(hub, number)).read())
+    except ValueError:
+        return None
+
+
+def witness_of(hub: Hub) -> Witness | None:
+    """The hub's witness, opened once per hub object."""
+    if hub._witness is None:
+        from passerelle.hub.witness import open_witness
+
+        hub._witness = open_witness(hub) or False
+    return hub._witness or None
+
+
+def _refuse(problem: str) -> ConflictError:
+    return ConflictError(
+        f"the hub will not sign a checkpoint: {problem}; run `passerelle audit verify` "
+        "and restore the database and checkpoints from the witness"
+    )
+
+
+def _guard(hub: Hub, session: Session, head_seq: int) -> Checkpoint | None:
+    """The newest checkpoint, once the chain after it and the witness agree; else raise."""
+    numbers, _ = _stored_numbers(hub)
+    newest = numbers[-1] if numbers else 0
+    gaps = sorted(set(range(1, newest + 1)) - set(numbers))
+    if gaps:
+        raise _refuse(f"checkpoint {gaps[0]} is missing from the hub's checkpoint store")
+    key = hub.keys.key("audit")
+    public = public_key_hex(key)
+    anchor = _read_stored(hub, newest) if newest else None
+    if newest and (anchor is None or not signature_ok(public, anchor)):
+        raise _refuse(f"checkpoint {newest} in the hub's store is damaged or forged")
+    witness = witness_of(hub)
+    if witness is not None:
+        witnessed = witness.numbers()
+        if witnessed and witnessed[-1] > newest:
+            raise _refuse(
+                f"checkpoint {witnessed[-1]} was witnessed but is missing from the hub's store"
+            )
+        if witnessed and witnessed[-1] <= newest:
+            seen = witness.get(witnessed[-1])
+            stored = anchor if witnessed[-1] == newest else _read_stored(hub, witnessed[-1])
+            if seen is None or stored != seen:
+                raise _refuse(f"checkpoint {witnessed[-1]} differs from the witnessed one")
+    after_seq, after_hash = (anchor.seq, anchor.hash) if anchor else (0, GENESIS)
+    if anchor is not None:
+        at_anchor = session.get(AuditEvent, anchor.seq)
+        if head_seq < anchor.seq or at_anchor is None or at_anchor.hash != anchor.hash:
+            raise _refuse(
+                f"the log no longer holds event {anchor.seq} as checkpoint {anchor.number} "
+                "saw it (events deleted or the database restored from an older copy)"
+            )
+    chain = verify_chain(
+        key, chain_events(session, after_seq), after_seq=after_seq, after_hash=after_hash
+    )
+    if not chain.ok:
+        raise _refuse(chain.problem)
+    return anchor
+
+
+def write_checkpoint(hub: Hub) -> Checkpoint | None:
+    """Sign the head as the next checkpoint, keep it and witness it (None: no events).
+
+    Refuses (``ConflictError``) when the chain since the newest checkpoint does not
+    verify or the checkpoints disagree with the witness. Holding the audit lock,
+    one signer at a time numbers checkpoints.
+    """
+    from sqlalchemy import select
+
+    with hub.db.transaction() as session:
+        hub.db.lock_audit(session)
+        head = session.execute(
+            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+        ).first()
+        if head is None:
+            return None
+        anchor = _guard(hub, session, head[0])
+        if anchor is not None and anchor.seq == head[0]:
+            checkpoint = anchor  # nothing new since the newest checkpoint
+        else:
+            checkpoint = sign_checkpoint(
+                hub.keys.key("audit"),
+                number=anchor.number + 1 if anchor else 1,
+                seq=head[0],
+                head_hash=head[1],
+                at=_iso(hub.now()),
+                prev=anchor.digest() if anchor else GENESIS,
+            )
+            data = checkpoint.to_json().encode()
+            hub.store("checkpoints").put(
+                _key(hub, checkpoint.number),
+                data,
+                size=len(data),
+                content_type="application/json",
+            )
+        _witness_up_to(hub, checkpoint)
+    hub._checkpoint_state = CheckpointState(checkpoint.seq, hub.now())
+    return checkpoint
+
+
+def _witness_up_to(hub: Hub, checkpoint: Checkpoint) -> None:
+    """Give the witness every stored checkpoint it lacks, up to ``checkpoint``."""
+    witness = witness_of(hub)
+    if witness is None:
+        return
+    have = witness.numbers()
+    start = have[-1] + 1 if have else 1
+    for number in range(start, checkpoint.number + 1):
+        cp = checkpoint if number == checkpoint.number else _read_stored(hub, number)
+        if cp is not None:
+            witness.record(cp)
+
+
+@dataclass(frozen=True)
+class CheckpointState:
+    """The newest checkpoint's position and when it was taken (per hub object)."""
+
+    seq: int
+    at: datetime
+
+
+def _load_state(hub: Hub, session: Session) -> CheckpointState:
+    from sqlalchemy import select
+
+    numbers, _ = _stored_numbers(hub)
+    newest = _read_stored(hub, numbers[-1]) if numbers else None
+    if newest is not None:
+        return CheckpointState(newest.seq, datetime.fromisoformat(newest.at))
+    first = session.execute(select(AuditEvent.at).where(AuditEvent.seq == 1)).scalar()
+    return CheckpointState(0, datetime.fromisoformat(first) if first else hub.now())
+
+
+def checkpoint_if_due(hub: Hub) -> None:
+    """After a write: checkpoint when ``checkpoint_every`` events or minutes have passed.
+
+    A refusal (tampering) or an unreachable witness never fails the caller's
+    action, which is already committed: it is logged, and a refusal is audited.
+    """
+    from sqlalchemy import func, select
+
+    every, minutes = hub.config.checkpoint_every, hub.config.checkpoint_minutes
+    if every <= 0 and minutes <= 0:
+        return
+    with hub.db.read() as session:
+        head = session.execute(select(func.max(AuditEvent.seq))).scalar() or 0
+        if hub._checkpoint_state is None:
+            hub._checkpoint_state = _load_state(hub, session)
+    state: CheckpointState = hub._checkpoint_state
+    if head <= state.seq:
+        return
+    by_count = every > 0 and head >= state.seq + every
+    by_time = minutes > 0 and hub.now() - state.at >= timedelta(minutes=minutes)
+    if not (by_count or by_time):
+        return
+    try:
+        write_checkpoint(hub)
+    except ConflictError as exc:
+        hub._checkpoint_state = CheckpointState(head, hub.now())  # retry after the next period
+        _log.error("%s", exc)
+        _audit_refusal(hub, str(exc))
+    except PasserelleError as exc:
+        hub._checkpoint_state = CheckpointState(state.seq, hub.now())
+        _log.warning("audit checkpoint not written or not witnessed: %s", exc)
+
+
+def _audit_refusal(hub: Hub, reason: str) -> None:
+    from passerelle.hub.audit import SYSTEM, append_event
+
+    with hub.db.transaction() as session:
+        append_event(
+            hub,
+            session,
+            actor=SYSTEM,
+            action="audit.checkpoint",
+            target="audit",
+            decision="denied",
+            details={"reason": reason},
+        )
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What ``verify_log`` found: the chain, the checkpoints, the witness."""
+
+    chain: ChainReport
+    checkpoints: int
+    witnessed: int = 0
+    witness: str = ""
+    checkpoint_problem: str = ""
+    checkpoint_bad_seq: int | None = None
+    checkpoint_number: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and not self.checkpoint_problem
+
+    @property
+    def first_bad_seq(self) -> int | None:
+        return self.chain.first_bad_seq if not self.chain.ok else self.checkpoint_bad_seq
+
+    @property
+    def problem(self) -> str:
+        return self.chain.problem or self.checkpoint_problem
+
+
+def verify_log(hub: Hub, kept: Sequence[Checkpoint] = ()) -> VerifyReport:
+    """Verify the whole chain and every checkpoint against the witness and ``kept`` heads.
+
+    ``kept`` are checkpoints a third party kept (from ``passerelle audit head``);
+    they count as witnessed.
+    """
+    key = hub.keys.key("audit")
+    numbers, strays = _stored_numbers(hub)
+    stored, damaged = [], []
+    for n in numbers:
+        cp = _read_stored(hub, n)
+        (stored.append(cp) if cp is not None and cp.number == n else damaged.append(n))
+    witness = witness_of(hub)
+    witnessed_numbers = witness.numbers() if witness is not None else []
+    witnessed = list(kept)
+    if witness is not None and witnessed_numbers:
+        newest = witness.get(witnessed_numbers[-1])
+        if newest is not None:
+            witnessed.append(newest)
+    positions = {cp.seq for cp in [*stored, *witnessed]}
+    hashes: dict[int, str] = {}
+
+    def noting(events: Iterator[ChainEvent]) -> Iterator[ChainEvent]:
+        for e in events:
+            if e.seq in positions:
+                hashes[e.seq] = e.hash
+            yield e
+
+    with hub.db.read() as session:
+        chain = verify_chain(key, noting(chain_events(session)))
+    found: CheckpointProblem | None
+    if damaged or strays:
+        what = f"checkpoint {damaged[0]}" if damaged else strays[0]
+        found = CheckpointProblem(
+            damaged[0] if damaged else None,
+            None,
+            f"{what} in the hub's checkpoint store is not a checkpoint (damaged or planted)",
+        )
+    else:
+        found = check_checkpoints(
+            public_key_hex(key),
+            stored,
+            witnessed,
+            [*witnessed_numbers, *(cp.number for cp in kept)],
+            hashes,
+            chain.head_seq,
+        )
+    return VerifyReport(
+        chain,
+        len(stored),
+        len(witnessed_numbers),
+        witness.description if witness is not None else "",
+        found.problem if found else "",
+        found.seq if found else None,
+        found.number if found else None,
+    )
+
+
+@dataclass(frozen=True)
+class SignedHead:
+    """The newest checkpoint and the public key that checks it: safe to publish."""
+
+    hub: str
+    public_key: str
+    checkpoint: Checkpoint | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "hub": self.hub,
+            "public_key": self.public_key,
+            "checkpoint": self.checkpoint.to_dict() if self.checkpoint else None,
+        }
+
+
+def signed_head(hub: Hub) -> SignedHead:
+    """The newest checkpoint in the hub's store, for third parties to keep."""
+    numbers, _ = _stored_numbers(hub)
+    newest = _read_stored(hub, numbers[-1]) if numbers else None
+    return SignedHead(hub.config.name, public_key_hex(hub.keys.key("audit")), newest)
