@@ -14,10 +14,11 @@ caller whether trying the same thing again can succeed::
     │   │   ├── SchemaMismatchError      an ingest source's columns differ from its schema
     │   │   ├── UnknownProviderError     no provider profile by that name
     │   │   └── QueryError               a research query DuckDB cannot run (.reason)
-    │   ├── NotFoundError
+    │   ├── NotFoundError                missing, or hidden from the caller: not_found(kind, asked)
     │   │   ├── ObjectNotFoundError      no object at that key
     │   │   └── ContainerNotFoundError   no such bucket / container
     │   ├── AuthenticationError          credentials rejected
+    │   │   └── AuthenticationThrottled  too many failures from one address (.retry_after)
     │   ├── PermissionDeniedError        credentials valid, action not allowed
     │   │   └── SandboxViolation         a research query the sandbox refuses (.reason)
     │   ├── ConflictError                the request clashes with the current state
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "AuthenticationThrottled",
     "ConfigError",
     "ConflictError",
     "ContainerNotFoundError",
@@ -61,6 +63,7 @@ __all__ = [
     "UnknownSchemeError",
     "UnsupportedOperationError",
     "UsageError",
+    "not_found",
 ]
 
 
@@ -126,6 +129,16 @@ class NotFoundError(TerminalError):
     """Something named does not exist."""
 
 
+def not_found(kind: str, asked: object) -> NotFoundError:
+    """The one answer for a ``kind`` the caller named that is missing *or* hidden from them.
+
+    Only what the caller asked for is echoed, so the message is the same whether
+    the thing does not exist or exists out of their sight.
+    """
+    shown = repr(asked) if isinstance(asked, str) else str(asked)
+    return NotFoundError(f"no {kind} {shown} exists that you may see; check the {kind} you named")
+
+
 class ObjectNotFoundError(NotFoundError):
     """No object at that key."""
 
@@ -136,6 +149,16 @@ class ContainerNotFoundError(NotFoundError):
 
 class AuthenticationError(TerminalError):
     """The service rejected the credentials."""
+
+
+class AuthenticationThrottled(AuthenticationError):
+    """Too many failed authentications came from this address; wait ``retry_after`` seconds."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermissionDeniedError(TerminalError):

@@ -60,6 +60,7 @@ def create_app(hub: Hub) -> FastAPI:
         tokens,
         users,
     )
+    from passerelle.api.auth import auth_lifespan, install_auth
     from passerelle.api.errors import install_handlers
 
     app = FastAPI(
@@ -67,8 +68,11 @@ def create_app(hub: Hub) -> FastAPI:
         version=__version__,
         description=_DESCRIPTION,
         openapi_tags=_TAGS,
+        lifespan=auth_lifespan,
     )
     app.state.hub = hub
+    if hub is not None:  # the OpenAPI document is also built without a hub
+        install_auth(app, hub)
     install_handlers(app)
     modules = (health, orgs, datasets, projects, grants, users, tokens, audit)
     for module in (*modules, queries, releases, ingests, migration):

@@ -204,13 +204,20 @@ class ListPage(BaseModel, Generic[T]):
 
 
 class AuditEventOut(BaseModel):
+    """One event exactly as the log holds it: the trail renders whatever was written."""
+
     seq: int
     at: str = Field(description="UTC time, ISO 8601 with microseconds.")
     actor: str
     action: str
     target: str
-    decision: Literal["allowed", "denied"]
-    details: dict[str, Any]
+    decision: str = Field(
+        description="What was decided: `allowed`, `denied`, `error` (a query DuckDB could not "
+        "run), or any other verdict the hub writes."
+    )
+    details: dict[str, Any] | list[Any] | str | int | float | bool | None = Field(
+        description="The event's details (an object, unless the stored row was altered)."
+    )
     prev_hash: str
     hash: str
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from passerelle.errors import ConflictError, NotFoundError, PermissionDeniedError, UsageError
+from passerelle.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    UsageError,
+    not_found,
+)
 from passerelle.hub.audit_chain import GENESIS, canonical_details, event_hash
 from passerelle.hub.checkpoint_chain import Checkpoint
 from passerelle.hub.checkpoints import VerifyReport, verify_log, write_checkpoint
@@ -102,9 +108,15 @@ def authorize(
     action: Action,
     target: str,
     details: Mapping[str, Any] | None = None,
+    *,
+    missing: NotFoundError | None = None,
     **facts: Any,
 ) -> Decision:
-    """Decide, audit the decision, and raise (after committing the audit) when denied."""
+    """Decide, audit the decision, and raise (after committing the audit) when denied.
+
+    A hidden refusal raises ``missing``: the service's own "not found" for what the
+    caller asked (``errors.not_found``), so hidden and missing read the same.
+    """
     decision = decide(actor, action, today=hub.now().date(), **facts)
     verdict = "allowed" if decision.allowed else "denied"
     payload = dict(details or {})
@@ -122,7 +134,8 @@ def authorize(
     if not decision.allowed:
         session.commit()
         if decision.hidden:
-            raise NotFoundError(f"{decision.reason}; check the identifier")
+            kind, _, asked = target.partition(":")
+            raise missing or not_found(kind, int(asked) if asked.isdigit() else asked)
         if decision.conflict:
             raise ConflictError(f"{decision.reason}; check its status first")
         raise PermissionDeniedError(f"permission denied: {decision.reason}")

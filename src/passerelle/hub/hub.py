@@ -14,7 +14,9 @@ A hub lives in a directory holding ``hub.toml``::
     witness = "s3://vault@hdh-audit-lock"    # write-once copies of the checkpoints: S3 Object
                                              # Lock (compliance) or file:///folder outside the hub
     witness_retain_days = 3650               # how long the witness's objects stay locked
-    token_days = 90                          # default lifetime of API tokens
+    token_days = 90                          # longest lifetime of an API token (admins too)
+    auth_failures = 10                       # failed authentications allowed per client address
+    auth_window_seconds = 60                 # per window; then 429 until the window ends
     ingest_sources = ["az://landing@drop/"]  # URL prefixes stewards may ingest from
                                              # (unset: any URL the server can read)
 
@@ -70,6 +72,8 @@ class HubConfig:
     witness: str = ""
     witness_retain_days: int = 3650
     token_days: int = 90
+    auth_failures: int = 10
+    auth_window_seconds: int = 60
     ingest_sources: tuple[str, ...] = ()
 
     def resolved_database(self) -> str:
@@ -95,6 +99,8 @@ class HubConfig:
             lines.append(f'witness = "{self.witness}"')
             lines.append(f"witness_retain_days = {self.witness_retain_days}")
         lines.append(f"token_days = {self.token_days}")
+        lines.append(f"auth_failures = {self.auth_failures}")
+        lines.append(f"auth_window_seconds = {self.auth_window_seconds}")
         if self.ingest_sources:
             listed = ", ".join(f'"{u}"' for u in self.ingest_sources)
             lines.append(f"ingest_sources = [{listed}]")

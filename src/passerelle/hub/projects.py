@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from passerelle.errors import ConflictError, NotFoundError, UsageError
+from passerelle.errors import ConflictError, NotFoundError, UsageError, not_found
 from passerelle.hub.accounts import user_named
 from passerelle.hub.audit import append_event, authorize, deny
 from passerelle.hub.catalog import _dataset_named, dataset_facts, parse_schema
@@ -102,18 +102,28 @@ def _project_view(session: Session, p: Project, today: date) -> ProjectView:
     )
 
 
-def _project(session: Session, project_id: int) -> Project:
+def _project(session: Session, project_id: int, missing: NotFoundError | None = None) -> Project:
     p = session.get(Project, project_id)
     if p is None:
-        raise NotFoundError(f"no project {project_id} is visible to you; check the identifier")
+        raise missing or not_found("project", project_id)
     return p
 
 
 def readable_project(
-    hub: Hub, session: Session, actor: Principal, project_id: int, details: dict[str, object]
+    hub: Hub,
+    session: Session,
+    actor: Principal,
+    project_id: int,
+    details: dict[str, object],
+    *,
+    missing: NotFoundError | None = None,
 ) -> Project:
-    """The project, once ``actor`` may read it (decision audited); else not found."""
-    p = _project(session, project_id)
+    """The project, once ``actor`` may read it (decision audited); else not found.
+
+    ``missing`` is what to answer when it is hidden (default: this project is not
+    found), e.g. ``not_found("query", 7)`` when the caller asked for a query in it.
+    """
+    p = _project(session, project_id, missing)
     authorize(
         hub,
         session,
@@ -121,6 +131,7 @@ def readable_project(
         Action.PROJECT_READ,
         f"project:{p.id}",
         {"project": p.id, **details},
+        missing=missing,
         project=project_facts(session, p),
     )
     return p
@@ -248,7 +259,6 @@ def change_status(hub: Hub, actor: Principal, project_id: int, verb: str) -> Pro
 def add_member(hub: Hub, actor: Principal, project_id: int, user: str) -> ProjectView:
     with hub.transaction() as session:
         p = _project(session, project_id)
-        member = _researcher(session, user)
         authorize(
             hub,
             session,
@@ -258,6 +268,7 @@ def add_member(hub: Hub, actor: Principal, project_id: int, user: str) -> Projec
             {"project": p.id, "add": user},
             project=project_facts(session, p),
         )
+        member = _researcher(session, user)
         if session.get(ProjectMember, (p.id, member.id)) is None:
             session.add(ProjectMember(project_id=p.id, user_id=member.id, added_at=hub.now()))
             session.flush()
@@ -267,7 +278,6 @@ def add_member(hub: Hub, actor: Principal, project_id: int, user: str) -> Projec
 def remove_member(hub: Hub, actor: Principal, project_id: int, user: str) -> ProjectView:
     with hub.transaction() as session:
         p = _project(session, project_id)
-        member = user_named(session, user)
         authorize(
             hub,
             session,
@@ -277,6 +287,7 @@ def remove_member(hub: Hub, actor: Principal, project_id: int, user: str) -> Pro
             {"project": p.id, "remove": user},
             project=project_facts(session, p),
         )
+        member = user_named(session, user)
         if member.id == p.principal_investigator:
             raise ConflictError("the principal investigator cannot be removed from the project")
         row = session.get(ProjectMember, (p.id, member.id))
@@ -320,7 +331,10 @@ def create_grant(
     """Grant a dataset (optionally some columns) to an approved project, until ``expires_on``."""
     with hub.transaction() as session:
         p = _project(session, project_id)
-        d = _dataset_named(session, dataset)
+        facts = project_facts(session, p)
+        sees = decide(actor, Action.PROJECT_READ, today=hub.now().date(), project=facts).allowed
+        hidden = not_found("dataset", dataset) if sees else not_found("project", project_id)
+        d = _dataset_named(session, dataset, hidden)
         expiry = expires_on or p.end_date
         column_list = list(columns) if columns is not None else None
         authorize(
@@ -335,7 +349,8 @@ def create_grant(
                 "expires_on": expiry.isoformat(),
                 "columns": column_list,
             },
-            project=project_facts(session, p),
+            missing=hidden,
+            project=facts,
             dataset=dataset_facts(session, d),
         )
         if expiry > p.end_date:
@@ -370,7 +385,7 @@ def revoke_grant(hub: Hub, actor: Principal, grant_id: int) -> GrantView:
     with hub.transaction() as session:
         g = session.get(Grant, grant_id)
         if g is None:
-            raise NotFoundError(f"no grant {grant_id}; check `passerelle grants list`")
+            raise not_found("grant", grant_id)
         authorize(
             hub,
             session,
@@ -378,6 +393,7 @@ def revoke_grant(hub: Hub, actor: Principal, grant_id: int) -> GrantView:
             Action.GRANT_REVOKE,
             f"grant:{g.id}",
             {"project": g.project_id, "dataset": g.dataset_id},
+            project=project_facts(session, session.get_one(Project, g.project_id)),
         )
         if g.revoked_at is None:
             g.revoked_at, g.revoked_by = hub.now(), actor.user_id

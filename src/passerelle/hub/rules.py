@@ -23,14 +23,16 @@ The rules, in words:
 
 A denied read of something the actor may not even know exists is ``hidden``:
 the front-ends answer "not found", so project B's existence does not leak to a
-researcher of project A.
+researcher of project A. Visibility is decided before any other rule, for every
+action on a project or dataset, and other users' tokens are hidden from all but
+admins: a hidden thing is answered exactly like a missing one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import TypeVar
 
@@ -94,12 +96,18 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated actor: a user and their roles."""
+    """The authenticated actor: a user and their roles, and the token they came with.
+
+    ``token_id`` and ``token_expires`` are set when the actor authenticated with an
+    API token: a token it issues is recorded as its child and never outlives it.
+    """
 
     user_id: int
     name: str
     roles: frozenset[Role]
     active: bool = True
+    token_id: int | None = None
+    token_expires: datetime | None = None
 
     def has(self, role: Role) -> bool:
         return role in self.roles
@@ -239,6 +247,9 @@ def decide(
     """Decide whether ``actor`` may perform ``action`` given the facts."""
     if not actor.active:
         return _deny(f"user {actor.name} is disabled")
+    hidden = _out_of_sight(actor, action, project, dataset, today)
+    if hidden is not None:
+        return hidden
     if action is Action.RELEASE_REQUEST:
         return _request_release(actor, _need(project, action), today)
     if action is Action.RELEASE_DECIDE:
@@ -262,6 +273,40 @@ def decide(
     if action is Action.GRANT_CREATE:
         return _grant(actor, _need(project, action), today, dataset)
     return _allow()
+
+
+def _out_of_sight(
+    actor: Principal,
+    action: Action,
+    project: ProjectFacts | None,
+    dataset: DatasetFacts | None,
+    today: date,
+) -> Decision | None:
+    """Whatever the action, a project or dataset the actor may not see is "not found".
+
+    Checked before any role or state rule, so an answer never tells a hidden
+    thing apart from a missing one (``PROJECT_READ`` and the dataset reads decide
+    visibility themselves).
+    """
+    if (
+        project is not None
+        and action is not Action.PROJECT_READ
+        and not (_sees_project(actor, project) or project.involves(actor.user_id))
+    ):
+        return _deny(f"no project {project.id} is visible to {actor.name}", hidden=True)
+    reads = (Action.DATASET_READ_ENTRY, Action.DATASET_READ_DATA)
+    if (
+        dataset is not None
+        and action not in reads
+        and not _read_entry(actor, dataset, today).allowed
+    ):
+        return _deny(f"no dataset {dataset.id} is visible to {actor.name}", hidden=True)
+    if action is Action.TOKEN_MANAGE_ANY and not actor.has(Role.ADMIN):
+        return _deny(
+            f"{actor.name} may not see other users' tokens: {action} needs the role admin",
+            hidden=True,
+        )
+    return None
 
 
 def _need(facts: _T | None, action: Action) -> _T:

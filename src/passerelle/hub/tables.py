@@ -103,6 +103,9 @@ class Token(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tokens.id", name="fk_tokens_parent_id_tokens"), index=True
+    )
 
 
 class Dataset(Base):

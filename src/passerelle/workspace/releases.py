@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from passerelle.errors import ConfigError, ConflictError, NotFoundError, UsageError
+from passerelle.errors import ConfigError, ConflictError, NotFoundError, UsageError, not_found
 from passerelle.hub.audit import append_event, authorize
 from passerelle.hub.projects import project_facts, readable_project
 from passerelle.hub.rules import Action, Principal
@@ -180,7 +180,7 @@ def request_release(
     with hub.transaction() as session:
         q = session.get(QueryRecord, query_id)
         if q is None:
-            raise NotFoundError(f"no query {query_id} is visible to you; check the identifier")
+            raise not_found("query", query_id)
         p = session.get_one(Project, q.project_id)
         authorize(
             hub,
@@ -189,6 +189,7 @@ def request_release(
             Action.RELEASE_REQUEST,
             f"project:{p.id}",
             {"project": p.id, "query": q.id},
+            missing=not_found("query", query_id),
             project=project_facts(session, p),
         )
         identifying = _identifying_columns(session, list(q.datasets))
@@ -321,7 +322,7 @@ def decide_release(
     with hub.transaction() as session:
         r = session.get(ReleaseRequest, release_id)
         if r is None:
-            raise NotFoundError(f"no release {release_id} is visible to you; check the identifier")
+            raise not_found("release", release_id)
         p = session.get_one(Project, r.project_id)
         verdict = "approve" if approve else "reject"
         authorize(
@@ -331,6 +332,7 @@ def decide_release(
             Action.RELEASE_DECIDE,
             f"project:{p.id}",
             {"project": p.id, "release": r.id, "decision": verdict, "comment": comment},
+            missing=not_found("release", release_id),
             project=project_facts(session, p),
             requested_by=r.requested_by,
         )
@@ -347,8 +349,15 @@ def get_release(hub: Hub, actor: Principal, release_id: int) -> ReleaseView:
     with hub.transaction() as session:
         r = session.get(ReleaseRequest, release_id)
         if r is None:
-            raise NotFoundError(f"no release {release_id} is visible to you; check the identifier")
-        readable_project(hub, session, actor, r.project_id, {"release": r.id})
+            raise not_found("release", release_id)
+        readable_project(
+            hub,
+            session,
+            actor,
+            r.project_id,
+            {"release": r.id},
+            missing=not_found("release", release_id),
+        )
         return _view(session, r)
 
 
