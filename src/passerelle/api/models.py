@@ -204,20 +204,13 @@ class ListPage(BaseModel, Generic[T]):
 
 
 class AuditEventOut(BaseModel):
-    """One event exactly as the log holds it: the trail renders whatever was written."""
-
     seq: int
     at: str = Field(description="UTC time, ISO 8601 with microseconds.")
     actor: str
     action: str
     target: str
-    decision: str = Field(
-        description="What was decided: `allowed`, `denied`, `error` (a query DuckDB could not "
-        "run), or any other verdict the hub writes."
-    )
-    details: dict[str, Any] | list[Any] | str | int | float | bool | None = Field(
-        description="The event's details (an object, unless the stored row was altered)."
-    )
+    decision: Literal["allowed", "denied"]
+    details: dict[str, Any]
     prev_hash: str
     hash: str
 
@@ -241,31 +234,31 @@ class VerifyOut(BaseModel):
     problem: str
 
 
-class CheckpointOut(BaseModel):
-    format: str = Field(description="The signed layout's version, `passerelle-audit-checkpoint/1`.")
-    number: int = Field(description="Checkpoints are numbered 1, 2, 3... without gaps.")
-    seq: int = Field(description="The audit event at the head when it was taken.")
-    hash: str = Field(description="That event's hash.")
-    at: str
-    prev: str = Field(description="The digest of checkpoint `number - 1` (64 zeros for 1).")
-    signature: str = Field(description="Ed25519 over the layout, checked with `public_key`.")
-
-
-class AuditHeadOut(BaseModel):
-    hub: str
-    public_key: str = Field(description="The hub's Ed25519 checkpoint key (hex).")
-    checkpoint: CheckpointOut | None = Field(description="The newest checkpoint, or null.")
-
-
 class QueryCreate(_Strict):
     sql: Annotated[str, StringConstraints(min_length=1, max_length=100_000, pattern=_PRINTABLE)] = (
         Field(description="One SELECT over the project's granted datasets (DuckDB SQL).")
     )
-    max_rows: int = Field(
-        default=100_000, ge=1, le=100_000, description="Rows kept in the result (more are cut)."
+    max_rows: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Rows kept in the result (more are cut); null: the hub's cap. More than "
+        "the cap (`query_max_rows`) is refused with 400.",
     )
-    timeout_s: float = Field(
-        default=60.0, ge=1, le=300, allow_inf_nan=False, description="Seconds before it stops."
+    timeout_s: float | None = Field(
+        default=None,
+        ge=1,
+        le=300,
+        allow_inf_nan=False,
+        description="Seconds before the query's process is killed; null: the hub's cap "
+        "(`query_max_seconds`), which it cannot exceed.",
+    )
+    memory_mb: int | None = Field(
+        default=None,
+        ge=16,
+        le=1_048_576,
+        description="Memory of the query in MB, enforced by the operating system; null: the "
+        "hub's cap (`query_max_memory_mb`), which it cannot exceed.",
     )
     preview_rows: int = Field(
         default=100, ge=0, le=1000, description="Rows of the result returned in this answer."

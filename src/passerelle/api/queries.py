@@ -43,10 +43,10 @@ def router() -> APIRouter:
     )
     def run(project_id: ItemId, body: QueryCreate, hub: HubDep, actor: Actor) -> QueryRun:
         from passerelle.api.tables import json_rows
-        from passerelle.research import QueryLimits
+        from passerelle.research.caps import LimitRequest
         from passerelle.workspace import run_query
 
-        limits = QueryLimits(max_rows=body.max_rows, timeout_s=body.timeout_s)
+        limits = LimitRequest(body.max_rows, body.timeout_s, body.memory_mb)
         view, table = run_query(hub, actor, project_id, body.sql, limits)
         return QueryRun(query=view, **json_rows(table, 0, body.preview_rows))
 

@@ -18,9 +18,17 @@ def _query(
     sql: Annotated[str, typer.Argument(help="One SELECT over your project's granted datasets.")],
     project: Annotated[int, typer.Option("--project", "-p", help="Your project's id.")],
     max_rows: Annotated[
-        int, typer.Option(help="Rows kept in the result (more are cut).")
-    ] = 100_000,
-    timeout: Annotated[float, typer.Option(help="Seconds before the query is stopped.")] = 60.0,
+        int | None,
+        typer.Option(help="Rows kept in the result (more are cut); default: the hub's cap."),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds before the query is killed; default: the hub's cap."),
+    ] = None,
+    memory_mb: Annotated[
+        int | None,
+        typer.Option(help="Memory of the query in MB (the OS refuses more); default: the cap."),
+    ] = None,
     show: Annotated[int, typer.Option(help="Rows printed (the whole result is kept).")] = 50,
     hub: HubOpt = None,
     token: TokenOpt = None,
@@ -28,11 +36,12 @@ def _query(
 ) -> None:
     """Run SQL in your project's sandbox; the result stays in the project's workspace."""
     from passerelle.cli.render import console, error_console
-    from passerelle.research import QueryLimits
+    from passerelle.research.caps import LimitRequest
     from passerelle.workspace import run_query
 
     h, me = open_as(hub, token)
-    view, table = run_query(h, me, project, sql, QueryLimits(max_rows=max_rows, timeout_s=timeout))
+    asked = LimitRequest(max_rows=max_rows, timeout_s=timeout, memory_mb=memory_mb)
+    view, table = run_query(h, me, project, sql, asked)
     if as_json:
         emit({"query": view, "rows": table.slice(0, show).to_pylist()}, True)
         return

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from passerelle.errors import QueryError, SandboxViolation, not_found
+from passerelle.errors import NotFoundError, QueryError, SandboxViolation
 from passerelle.hub.audit import append_event
 from passerelle.hub.projects import (
     GrantedDataset,
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]
 
     from passerelle.hub.hub import Hub
-    from passerelle.research import QueryLimits
+    from passerelle.research.caps import LimitRequest
     from passerelle.storage import Store
 
 __all__ = ["QueryView", "get_query", "list_queries", "read_result", "run_query", "workspace_prefix"]
@@ -102,11 +102,12 @@ def run_query(
     actor: Principal,
     project_id: int,
     sql: str,
-    limits: QueryLimits | None = None,
+    limits: LimitRequest | None = None,
 ) -> tuple[QueryView, pa.Table]:
     """Run ``sql`` for ``actor`` in ``project_id``; return the record and the result table."""
-    from passerelle.research import QueryLimits, TableSource, run_sandboxed, write_result
+    from passerelle.research import TableSource, run_sandboxed, write_result
 
+    resolved = hub.query_limits(limits)  # within the hub's caps, else a UsageError
     with hub.transaction() as session:
         granted = granted_datasets(hub, actor, project_id, session)
     store = hub.store()
@@ -117,7 +118,7 @@ def run_query(
         for g in granted
     }
     try:
-        outcome = run_sandboxed(sql, tables, limits or QueryLimits(), hub.scan_cache())
+        outcome = run_sandboxed(sql, tables, resolved, hub.scan_cache())
     except (SandboxViolation, QueryError) as exc:
         details = exc.details.audit_details() if hasattr(exc.details, "audit_details") else {}
         with hub.transaction() as session:
@@ -168,15 +169,8 @@ def _query_for(hub: Hub, actor: Principal, query_id: int, why: str) -> QueryView
     with hub.transaction() as session:
         q = session.get(QueryRecord, query_id)
         if q is None:
-            raise not_found("query", query_id)
-        readable_project(
-            hub,
-            session,
-            actor,
-            q.project_id,
-            {"query": q.id, why: True},
-            missing=not_found("query", query_id),
-        )
+            raise NotFoundError(f"no query {query_id} is visible to you; check the identifier")
+        readable_project(hub, session, actor, q.project_id, {"query": q.id, why: True})
         return _view(q, session.get_one(User, q.user_id).name)
 
 
