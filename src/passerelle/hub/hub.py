@@ -231,8 +231,12 @@ class Hub:
         return self._stores[which]
 
     def store_at(self, prefix: str) -> Store:
-        """The hub's data store seen from ``prefix`` (keys relative to it), live-routed."""
-        key = "at:" + prefix.strip("/")
+        """The hub's data store seen from ``prefix`` (keys relative to it), live-routed.
+
+        ``prefix`` is checked like a key (``storage.keys``): it cannot climb out."""
+        from passerelle.storage.keys import check_prefix
+
+        key = "at:" + check_prefix(prefix, what="store prefix")
         if key not in self._stores:
             from passerelle.errors import PasserelleError
             from passerelle.live.binding import live_store

@@ -16,8 +16,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from passerelle.errors import ConfigError
+from passerelle.errors import ConfigError, UsageError
 from passerelle.ingest.generalize import GENERALIZERS
+from passerelle.storage.keys import TABLE, check_name
 
 __all__ = [
     "KINDS",
@@ -206,6 +207,11 @@ def parse_schema(text: str, *, origin: str = "<text>") -> SourceSchema:
             raise _fail(origin, "only one view may define Patient identities")
     else:
         views = (_view({**doc, "name": name}, origin, False),)
+    for view in views:  # a view's name becomes a folder of the store and part of a dataset name
+        try:
+            check_name(view.name, TABLE)
+        except UsageError as exc:
+            raise _fail(origin, str(exc)) from None
     rows = ds.get("rows_per_file", 1_000_000)
     if not isinstance(rows, int) or rows < 1:
         raise _fail(origin, "rows_per_file must be a positive integer")

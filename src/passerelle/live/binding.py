@@ -85,9 +85,12 @@ class _Resolver:
 
 
 def live_store(hub: Hub, prefix: str = "") -> LiveStore:
-    """The hub's data store (below ``prefix``), following the phase of any live move."""
-    resolver = _Resolver(hub, prefix)
-    root = prefix.strip("/")
+    """The hub's data store (below ``prefix``, checked like a key), following the phase
+    of any live move."""
+    from passerelle.storage.keys import check_prefix
+
+    root = check_prefix(prefix, what="store prefix")
+    resolver = _Resolver(hub, root)
 
     def owe(key: str, operation: str, error: str) -> None:
         record_debt(hub, f"{root}/{key}" if root else key, operation, error)

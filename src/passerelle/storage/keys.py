@@ -24,10 +24,12 @@ from passerelle.errors import UsageError
 
 __all__ = [
     "DATASET",
+    "DERIVED",
     "HUB",
     "HUB_PREFIXES",
     "MAX_KEY_BYTES",
     "RESERVED_SUFFIXES",
+    "TABLE",
     "NameRule",
     "check_key",
     "check_name",
@@ -126,6 +128,19 @@ DATASET = NameRule(
     re.compile(r"[a-z][a-z0-9_]{1,62}"),
     "2-63 lowercase ASCII letters, digits and '_', starting with a letter "
     "(it becomes a SQL table name and a folder of the hub's store)",
+    RESERVED_SUFFIXES,
+)
+DERIVED = NameRule(
+    "dataset name",
+    DATASET.pattern,
+    DATASET.described,
+)
+"""Names the hub derives itself (``<name>_<table>``, ``<name>_quarantine``): grammar only."""
+TABLE = NameRule(
+    "table name",
+    re.compile(r"[a-z][a-z0-9_]{0,62}"),
+    "1-63 lowercase ASCII letters, digits and '_', starting with a letter "
+    "(it becomes part of a dataset name and a folder of the hub's store)",
     RESERVED_SUFFIXES,
 )
 HUB = NameRule(

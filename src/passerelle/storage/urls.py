@@ -105,24 +105,24 @@ def parse_store_url(url: str, *, cwd: str | None = None) -> StoreURL:
     remote, at, container = authority.rpartition("@")
     if not at:
         remote = ""
-    if remote and not _REMOTE.match(remote):
+    if remote and not _REMOTE.fullmatch(remote):
         raise InvalidURLError(f"{remote!r} in {url!r} is not a valid remote name.")
     prefix = path.strip("/")
     if prefix:
         validate_key(prefix)
     if scheme == "memory":
         container = container or "default"
-        if not _MEMORY_NAME.match(container):
+        if not _MEMORY_NAME.fullmatch(container):
             raise InvalidURLError(f"{container!r} is not a valid memory store name in {url!r}.")
     elif not container:
         kind = "bucket" if scheme == "s3" else "container"
         raise InvalidURLError(f"The URL {url!r} names no {kind}; use {scheme}://{kind}/prefix.")
-    elif scheme == "s3" and (not _S3_BUCKET.match(container) or ".." in container):
+    elif scheme == "s3" and (not _S3_BUCKET.fullmatch(container) or ".." in container):
         raise InvalidURLError(
             f"{container!r} is not a valid S3 bucket name: use 3-63 lowercase letters, "
             "digits, dots or hyphens."
         )
-    elif scheme == "az" and not _AZ_CONTAINER.match(container):
+    elif scheme == "az" and not _AZ_CONTAINER.fullmatch(container):
         raise InvalidURLError(
             f"{container!r} is not a valid Azure container name: use 3-63 lowercase letters, "
             "digits or single hyphens."
