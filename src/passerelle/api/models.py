@@ -204,13 +204,20 @@ class ListPage(BaseModel, Generic[T]):
 
 
 class AuditEventOut(BaseModel):
+    """One event exactly as the log holds it: the trail renders whatever was written."""
+
     seq: int
     at: str = Field(description="UTC time, ISO 8601 with microseconds.")
     actor: str
     action: str
     target: str
-    decision: Literal["allowed", "denied"]
-    details: dict[str, Any]
+    decision: str = Field(
+        description="What was decided: `allowed`, `denied`, `error` (a query DuckDB could not "
+        "run), or any other verdict the hub writes."
+    )
+    details: dict[str, Any] | list[Any] | str | int | float | bool | None = Field(
+        description="The event's details (an object, unless the stored row was altered)."
+    )
     prev_hash: str
     hash: str
 
@@ -232,6 +239,22 @@ class VerifyOut(BaseModel):
     checkpoints: int
     first_bad_seq: int | None
     problem: str
+
+
+class CheckpointOut(BaseModel):
+    format: str = Field(description="The signed layout's version, `passerelle-audit-checkpoint/1`.")
+    number: int = Field(description="Checkpoints are numbered 1, 2, 3... without gaps.")
+    seq: int = Field(description="The audit event at the head when it was taken.")
+    hash: str = Field(description="That event's hash.")
+    at: str
+    prev: str = Field(description="The digest of checkpoint `number - 1` (64 zeros for 1).")
+    signature: str = Field(description="Ed25519 over the layout, checked with `public_key`.")
+
+
+class AuditHeadOut(BaseModel):
+    hub: str
+    public_key: str = Field(description="The hub's Ed25519 checkpoint key (hex).")
+    checkpoint: CheckpointOut | None = Field(description="The newest checkpoint, or null.")
 
 
 class QueryCreate(_Strict):

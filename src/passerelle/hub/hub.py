@@ -9,8 +9,14 @@ A hub lives in a directory holding ``hub.toml``::
     checkpoints = "store"                    # signed audit checkpoints: "store" (the data store,
                                              # so they move with the hub) or any store URL
     keys = "keys.json"                       # a key file, or "env" for PASSERELLE_KEY_* variables
-    checkpoint_every = 100                   # events between automatic checkpoints
-    token_days = 90                          # default lifetime of API tokens
+    checkpoint_every = 50                    # events between automatic checkpoints
+    checkpoint_minutes = 10                  # and at most this many minutes between them
+    witness = "s3://vault@hdh-audit-lock"    # write-once copies of the checkpoints: S3 Object
+                                             # Lock (compliance) or file:///folder outside the hub
+    witness_retain_days = 3650               # how long the witness's objects stay locked
+    token_days = 90                          # longest lifetime of an API token (admins too)
+    auth_failures = 10                       # failed authentications allowed per client address
+    auth_window_seconds = 60                 # per window; then 429 until the window ends
     ingest_sources = ["az://landing@drop/"]  # URL prefixes stewards may ingest from
                                              # (unset: any URL the server can read)
     query_max_rows = 100000                  # caps on one research query: rows kept,
@@ -66,8 +72,13 @@ class HubConfig:
     store: str = "file://data"
     checkpoints: str = "store"
     keys: str = "keys.json"
-    checkpoint_every: int = 100
+    checkpoint_every: int = 50
+    checkpoint_minutes: int = 10
+    witness: str = ""
+    witness_retain_days: int = 3650
     token_days: int = 90
+    auth_failures: int = 10
+    auth_window_seconds: int = 60
     ingest_sources: tuple[str, ...] = ()
     query_max_rows: int = 100_000
     query_max_seconds: float = 60.0
@@ -103,7 +114,13 @@ class HubConfig:
         for key in ("name", "database", "store", "checkpoints", "keys"):
             lines.append(f'{key} = "{getattr(self, key)}"')
         lines.append(f"checkpoint_every = {self.checkpoint_every}")
+        lines.append(f"checkpoint_minutes = {self.checkpoint_minutes}")
+        if self.witness:
+            lines.append(f'witness = "{self.witness}"')
+            lines.append(f"witness_retain_days = {self.witness_retain_days}")
         lines.append(f"token_days = {self.token_days}")
+        lines.append(f"auth_failures = {self.auth_failures}")
+        lines.append(f"auth_window_seconds = {self.auth_window_seconds}")
         if self.ingest_sources:
             listed = ", ".join(f'"{u}"' for u in self.ingest_sources)
             lines.append(f"ingest_sources = [{listed}]")
@@ -143,6 +160,12 @@ def read_settings(path: Path) -> dict[str, Any]:
     from passerelle.research.caps import QueryCaps
 
     QueryCaps.from_settings(section, str(path))  # the query_max_* caps are checked here
+    for name in ("checkpoint_every", "checkpoint_minutes", "witness_retain_days"):
+        value = section.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{path}: {name} must be a whole number, 0 or more")
+    if not isinstance(section.get("witness", ""), str):
+        raise ConfigError(f"{path}: witness must be a store URL (s3://... or file:///...)")
     return section
 
 
@@ -169,7 +192,8 @@ class Hub:
     keys: KeyStore
     clock: Callable[[], datetime] = field(default=utcnow)
     _stores: dict[str, Store] = field(default_factory=dict)
-    _last_checkpoint: int | None = None
+    _checkpoint_state: Any = None  # checkpoints.CheckpointState, loaded on first use
+    _witness: Any = None  # witness.Witness, or False when the hub has none
     _scan_cache: ScanCache | None = None
 
     @classmethod
@@ -199,21 +223,9 @@ class Hub:
             self._maybe_checkpoint()
 
     def _maybe_checkpoint(self) -> None:
-        from sqlalchemy import func, select
+        from passerelle.hub.checkpoints import checkpoint_if_due
 
-        from passerelle.hub.audit import last_checkpoint_seq, write_checkpoint
-        from passerelle.hub.tables import AuditEvent
-
-        every = self.config.checkpoint_every
-        if every <= 0:
-            return
-        with self.db.read() as session:  # no write lock after every transaction
-            head = session.execute(select(func.max(AuditEvent.seq))).scalar() or 0
-        if self._last_checkpoint is None:
-            self._last_checkpoint = last_checkpoint_seq(self)
-        if head >= self._last_checkpoint + every:
-            write_checkpoint(self)
-            self._last_checkpoint = head
+        checkpoint_if_due(self)
 
     def store(self, which: str = "store") -> Store:
         """The hub's data store (``store``, routed by any live move) or ``checkpoints``."""

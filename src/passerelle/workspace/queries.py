@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from passerelle.errors import NotFoundError, QueryError, SandboxViolation
+from passerelle.errors import QueryError, SandboxViolation, not_found
 from passerelle.hub.audit import append_event
 from passerelle.hub.projects import (
     GrantedDataset,
@@ -169,8 +169,15 @@ def _query_for(hub: Hub, actor: Principal, query_id: int, why: str) -> QueryView
     with hub.transaction() as session:
         q = session.get(QueryRecord, query_id)
         if q is None:
-            raise NotFoundError(f"no query {query_id} is visible to you; check the identifier")
-        readable_project(hub, session, actor, q.project_id, {"query": q.id, why: True})
+            raise not_found("query", query_id)
+        readable_project(
+            hub,
+            session,
+            actor,
+            q.project_id,
+            {"query": q.id, why: True},
+            missing=not_found("query", query_id),
+        )
         return _view(q, session.get_one(User, q.user_id).name)
 
 
