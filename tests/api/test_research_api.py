@@ -142,7 +142,8 @@ def test_results_as_json_pages_csv_and_parquet(api: Api, synth_sources: Path) ->
     assert len(run["rows"]) == 2 and run["query"]["rows"] == 25
     stay, admitted, price, nan, at, pair = run["rows"][0]
     assert stay == "S0000000000" and len(admitted) == 10 and admitted[4] == "-"
-    assert price == "1.50" and nan is None and at == "2026-01-02T03:04:05" and pair == [1, 2]
+    assert price == "1.50" and nan == "NaN" and at == "2026-01-02T03:04:05.000000"
+    assert pair == [1, 2]
     qid = run["query"]["id"]
 
     page = api.ok("GET", f"/queries/{qid}/result", "rita", params={"limit": 10, "offset": 20})

@@ -14,6 +14,7 @@ from passerelle.hub.rules import (
     Principal,
     ProjectFacts,
     ProjectStatus,
+    ResultFacts,
     Role,
     decide,
     is_quarantine,
@@ -39,7 +40,11 @@ PROJECT_ACTIONS = (
     Action.RELEASE_REQUEST,
     Action.RELEASE_DECIDE,
 )
-GLOBAL_ACTIONS = tuple(a for a in Action if a not in PROJECT_ACTIONS and "dataset.read" not in a)
+GLOBAL_ACTIONS = tuple(
+    a
+    for a in Action
+    if a not in PROJECT_ACTIONS and "dataset.read" not in a and a is not Action.QUERY_READ_RESULT
+)
 
 
 def principal(*roles: Role, active: bool = True) -> Principal:
@@ -131,6 +136,7 @@ def test_global_actions_by_role(roles: frozenset[Role]) -> None:
         Action.USER_READ: {Role.ADMIN, Role.STEWARD},
         Action.TOKEN_MANAGE_OWN: set(Role),
         Action.ORG_READ: set(Role) - {Role.AUDITOR},
+        Action.RESULTS_PURGE: {Role.ADMIN},
     }
     actor = Principal(ME, "me", roles)
     for action in GLOBAL_ACTIONS:
@@ -253,3 +259,35 @@ def test_a_quarantine_is_never_granted_nor_read(roles: frozenset[Role]) -> None:
 )
 def test_what_counts_as_a_quarantine(name: str, locations: list[str], expected: bool) -> None:
     assert is_quarantine(name, locations) is expected
+
+
+RESULT_STATES = {
+    "kept": ResultFacts(5, kept_until=TODAY),
+    "expired": ResultFacts(5, kept_until=date(2026, 5, 31)),
+    "purged": ResultFacts(5, kept_until=TODAY, purged=True),
+}
+
+
+@pytest.mark.parametrize("roles", ROLE_SETS, ids=lambda r: "+".join(sorted(r)))
+def test_result_read_matrix(roles: frozenset[Role]) -> None:
+    """Row-level results: researcher members, active project, within retention; the rest
+    of the world (admins, stewards, output checkers included) is told it does not exist."""
+    actor = Principal(ME, "me", roles)
+    for status, relation, dates, state in itertools.product(
+        ProjectStatus, RELATIONS, DATES, RESULT_STATES
+    ):
+        facts = project(status, relation, dates)
+        d = decide(
+            actor,
+            Action.QUERY_READ_RESULT,
+            today=TODAY,
+            project=facts,
+            result=RESULT_STATES[state],
+        )
+        case = f"{sorted(roles)} {status} {relation} {dates} {state}"
+        member = Role.RESEARCHER in roles and relation != "outsider"
+        active = status == "approved" and dates == "current"
+        assert d.allowed == (member and active and state == "kept"), case
+        assert d.hidden == (not member), case
+        if member and not d.allowed:
+            assert "project 1" in d.reason or "expired" in d.reason, case

@@ -19,6 +19,8 @@ A hub lives in a directory holding ``hub.toml``::
     auth_window_seconds = 60                 # per window; then 429 until the window ends
     ingest_sources = ["az://landing@drop/"]  # URL prefixes stewards may ingest from
                                              # (unset: any URL the server can read)
+    result_retention_days = 90               # days a query's stored result is kept, then
+                                             # unreadable and purged (`passerelle queries purge`)
     query_max_rows = 100000                  # caps on one research query: rows kept,
     query_max_seconds = 60                   # seconds before its process is killed,
     query_max_memory_mb = 2048               # memory (the OS refuses more), DuckDB threads;
@@ -80,6 +82,7 @@ class HubConfig:
     auth_failures: int = 10
     auth_window_seconds: int = 60
     ingest_sources: tuple[str, ...] = ()
+    result_retention_days: int = 90
     query_max_rows: int = 100_000
     query_max_seconds: float = 60.0
     query_max_memory_mb: int = 2048
@@ -119,6 +122,7 @@ class HubConfig:
             lines.append(f'witness = "{self.witness}"')
             lines.append(f"witness_retain_days = {self.witness_retain_days}")
         lines.append(f"token_days = {self.token_days}")
+        lines.append(f"result_retention_days = {self.result_retention_days}")
         lines.append(f"auth_failures = {self.auth_failures}")
         lines.append(f"auth_window_seconds = {self.auth_window_seconds}")
         if self.ingest_sources:
@@ -157,6 +161,11 @@ def read_settings(path: Path) -> dict[str, Any]:
         if not isinstance(sources, list) or not all(isinstance(u, str) for u in sources):
             raise ConfigError(f"{path}: ingest_sources must be a list of URL prefixes")
         section = {**section, "ingest_sources": tuple(sources)}
+    retention = section.get("result_retention_days", 1)
+    if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
+        raise ConfigError(
+            f"{path}: result_retention_days must be a whole number of days, 1 or more"
+        )
     from passerelle.research.caps import QueryCaps
 
     QueryCaps.from_settings(section, str(path))  # the query_max_* caps are checked here

@@ -44,6 +44,7 @@ __all__ = [
     "Principal",
     "ProjectFacts",
     "ProjectStatus",
+    "ResultFacts",
     "Role",
     "decide",
     "is_quarantine",
@@ -92,6 +93,8 @@ class Action(StrEnum):
     MIGRATION_RUN = "migration.run"
     RELEASE_REQUEST = "release.request"
     RELEASE_DECIDE = "release.decide"
+    QUERY_READ_RESULT = "query.read-result"
+    RESULTS_PURGE = "results.purge"
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,15 @@ def is_quarantine(name: str, locations: Iterable[str]) -> bool:
 
 
 @dataclass(frozen=True)
+class ResultFacts:
+    """A stored query result: which query, and until when the hub keeps it."""
+
+    query_id: int
+    kept_until: date
+    purged: bool = False
+
+
+@dataclass(frozen=True)
 class Decision:
     """``hidden``: answer "not found"; ``conflict``: the actor may, but not in this state."""
 
@@ -222,6 +234,7 @@ _ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.TOKEN_MANAGE_ANY: frozenset({Role.ADMIN}),
     Action.AUDIT_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
     Action.MIGRATION_RUN: frozenset({Role.ADMIN, Role.OPERATOR}),
+    Action.RESULTS_PURGE: frozenset({Role.ADMIN}),
 }
 
 _TRANSITIONS: dict[Action, tuple[frozenset[ProjectStatus], str]] = {
@@ -243,6 +256,7 @@ def decide(
     project: ProjectFacts | None = None,
     dataset: DatasetFacts | None = None,
     requested_by: int | None = None,
+    result: ResultFacts | None = None,
 ) -> Decision:
     """Decide whether ``actor`` may perform ``action`` given the facts."""
     if not actor.active:
@@ -254,6 +268,8 @@ def decide(
         return _request_release(actor, _need(project, action), today)
     if action is Action.RELEASE_DECIDE:
         return _decide_release(actor, _need(project, action), _need(requested_by, action))
+    if action is Action.QUERY_READ_RESULT:
+        return _read_result(actor, _need(project, action), _need(result, action), today)
     if action is Action.DATASET_READ_ENTRY:
         return _read_entry(actor, _need(dataset, action), today)
     if action is Action.DATASET_READ_DATA:
@@ -440,3 +456,24 @@ def _read_data(actor: Principal, dataset: DatasetFacts, today: date) -> Decision
         f"dataset {dataset.id} is not granted to an active project of {actor.name}",
         hidden=not visible.allowed,
     )
+
+
+def _read_result(
+    actor: Principal, project: ProjectFacts, result: ResultFacts, today: date
+) -> Decision:
+    """Row-level results: the project's researcher members, while it is active, until expiry.
+
+    Everyone else (admins, stewards, output checkers included) is told the result
+    does not exist, in the words used for a query that does not exist.
+    """
+    if not (actor.has(Role.RESEARCHER) and actor.user_id in project.members):
+        return _deny(f"no query {result.query_id} is visible to you", hidden=True)
+    if not project.is_active(today):
+        when = "has ended" if project.status is ProjectStatus.APPROVED else f"is {project.status}"
+        return _deny(f"project {project.id} {when}, so its query results cannot be read")
+    if result.purged or today > result.kept_until:
+        return _deny(
+            f"the result of query {result.query_id} expired on "
+            f"{result.kept_until.isoformat()} under the hub's retention period; run the query again"
+        )
+    return _allow()

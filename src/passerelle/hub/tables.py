@@ -234,6 +234,8 @@ class QueryRecord(Base):
     result_key: Mapped[str] = mapped_column(Text)
     duration_s: Mapped[float]
     created_at: Mapped[datetime]
+    result_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    purged_at: Mapped[datetime | None]
 
 
 class ReleaseRequest(Base):
