@@ -22,8 +22,10 @@ from passerelle.workspace.releases import (
     request_release,
     request_table_release,
 )
+from passerelle.workspace.retention import PurgeReport, purge_results
 
 __all__ = [
+    "PurgeReport",
     "QueryView",
     "ReleaseView",
     "decide_release",
@@ -31,6 +33,7 @@ __all__ = [
     "get_release",
     "list_queries",
     "list_releases",
+    "purge_results",
     "read_release_output",
     "read_result",
     "request_release",
