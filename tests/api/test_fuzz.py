@@ -3,7 +3,9 @@
 Each operation gets generated requests (valid and invalid) as an admin and as a
 steward, on a SQLite hub holding a small catalog and an approved project. Every
 answer must be documented by the schema (status, content type, body) and none
-may be a server error.
+may be a server error. The audit routes are also fuzzed as an auditor on a log
+that holds real query errors and refusals, a flood, and an event of every action
+the hub writes with every verdict.
 """
 
 from __future__ import annotations
@@ -93,9 +95,13 @@ def _fuzz_hub(directory: Path, synth_sources: Path) -> Iterator[FuzzHub]:
     if os.environ.get("PASSERELLE_FUZZ_ON_POSTGRES") == "1":  # a deeper, slower run
         server = require_postgres()
         database, name = fresh_postgres_database(server)
-    hub, issued = init_hub(directory, admin="fuzz-admin", database=database)
+    # the fuzzer revokes its own tokens: a high cap keeps the 401s from turning into 429s
+    hub, issued = init_hub(
+        directory, admin="fuzz-admin", database=database, settings={"auth_failures": 10**6}
+    )
     admin = authenticate(hub, issued.secret)
     create_user(hub, admin, "fuzz-steward", ["steward"])
+    create_user(hub, admin, "fuzz-auditor", ["auditor"])
     create_user(hub, admin, "other-steward", ["steward"])
     create_user(hub, admin, "rita", ["researcher"])
     steward = authenticate(hub, issue_token(hub, admin, user="other-steward").secret)
@@ -135,15 +141,70 @@ def _fuzz_hub(directory: Path, synth_sources: Path) -> Iterator[FuzzHub]:
         hub, rita, project.id, "SELECT sex, count(*) AS n FROM pmsi_stays GROUP BY 1"
     )
     release = request_release(hub, rita, query.id)
+    _every_kind_of_event(hub, rita, project.id)
     fuzz = FuzzHub(
         hub, admin, create_app(hub), {}, directory.parent, project.id, query.id, release.id
     )
-    for who in (*FUZZERS, "rita"):
+    for who in (*FUZZERS, "rita", "fuzz-auditor"):
         fuzz.renew(who)
     yield fuzz
     hub.close()
     if server:
         drop_postgres_database(server, name)
+
+
+BAD_QUERIES = (
+    "SELECT error(string_agg(sex, ',')) FROM pmsi_stays",  # DuckDB fails at run time
+    "SELECT CAST('x' || sex AS INTEGER) FROM pmsi_stays",  # a failed cast
+    "SELECT * FROM no_such_table",  # refused by the guard
+    "SELECT read_csv('/etc/passwd')",  # file access: refused
+    "SELEC 1",  # a syntax error
+)
+
+
+def written_actions() -> set[str]:
+    """Every action name the hub's code writes to the log (the rules' and the literals)."""
+    import re
+
+    import passerelle
+    from passerelle.hub.rules import Action
+
+    root = Path(passerelle.__file__).parent
+    literals = {
+        name
+        for path in root.rglob("*.py")
+        for name in re.findall(r'action="([a-z][a-z0-9_.-]*)"', path.read_text())
+    }
+    return {a.value for a in Action} | literals
+
+
+def _every_kind_of_event(hub: Hub, rita: Principal, project: int) -> None:
+    """Real query errors, refusals and a flood; then one event per action and verdict."""
+    from passerelle.errors import PasserelleError
+    from passerelle.hub.accounts import auth_limiter, flush_auth_floods
+    from passerelle.hub.audit import append_event
+
+    for sql in BAD_QUERIES:
+        with pytest.raises(PasserelleError):
+            run_query(hub, rita, project, sql)
+    limiter = auth_limiter(hub)
+    for i in range(3):
+        with pytest.raises(PasserelleError):
+            authenticate(hub, f"pst_bad{i}", source="203.0.113.1", limiter=limiter)
+    flush_auth_floods(hub, limiter, everything=True)
+    details: dict[str, Any] = {"n": 1, "nested": {"list": [1, "x", None, 2.5]}, "text": "é\u2028"}
+    with hub.transaction() as session:
+        for action in sorted(written_actions()):
+            for verdict in ("allowed", "denied", "error", "refused"):
+                append_event(
+                    hub,
+                    session,
+                    actor="fuzz-seed",
+                    action=action,
+                    target=f"project:{project}",
+                    decision=verdict,
+                    details={**details, "project": project},
+                )
 
 
 def _operations() -> list[tuple[str, str]]:
@@ -348,5 +409,63 @@ def test_sql_made_of_sql_words_is_never_a_server_error(member_hub: FuzzHub) -> N
         assert response.status_code in (201, 403, 422), (sql, response.text)
         if response.status_code != 201:
             assert set(response.json()["error"]) == {"status", "code", "message", "reason"}
+
+    fuzz()
+
+
+AUDIT = [op for op in _operations() if op[1].startswith("/audit")]
+
+
+def test_the_log_holds_query_errors_and_every_action(fuzz_hub: FuzzHub) -> None:
+    from fastapi.testclient import TestClient
+
+    client = TestClient(fuzz_hub.app)
+    headers = {"Authorization": f"Bearer {fuzz_hub.tokens['fuzz-auditor']}"}
+    seen: list[dict[str, Any]] = []
+    after = 0
+    while True:  # every page, in small pages, so each kind of event is on some page
+        page = client.get("/audit/events", params={"after": after, "limit": 7}, headers=headers)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        seen.extend(body["items"])
+        if body["next_after"] is None:
+            break
+        after = body["next_after"]
+    errors = [e for e in seen if e["action"] == "query.run" and e["decision"] == "error"]
+    assert len(errors) >= 2
+    assert written_actions() <= {e["action"] for e in seen}
+    assert any(e["action"] == "auth.flood" and e["details"]["failures"] == 3 for e in seen)
+    for fmt in ("jsonl", "csv"):
+        export = client.get("/audit/export", params={"format": fmt}, headers=headers)
+        assert export.status_code == 200 and "query.run" in export.text
+
+
+@pytest.mark.parametrize(("method", "path"), AUDIT)
+def test_the_audit_routes_as_an_auditor(
+    method: str, path: str, api_schema: Any, fuzz_hub: FuzzHub
+) -> None:
+    """Generated filters and pages over a log with every kind of event: no 500, all documented."""
+    from hypothesis import strategies as st
+    from schemathesis import GenerationMode
+
+    operation = api_schema[path][method]
+    cases = st.one_of(
+        operation.as_strategy(GenerationMode.POSITIVE),
+        operation.as_strategy(GenerationMode.NEGATIVE),
+    )
+
+    @hypothesis.given(case=cases)
+    @hypothesis.settings(
+        max_examples=MAX_EXAMPLES * 2,
+        deadline=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+        database=None,
+        derandomize=True,
+    )
+    def fuzz(case: Any) -> None:
+        headers = {"Authorization": f"Bearer {fuzz_hub.tokens['fuzz-auditor']}"}
+        response = case.call_and_validate(headers=headers, checks=CHECKS)
+        if response.status_code == 401:
+            fuzz_hub.renew("fuzz-auditor")
 
     fuzz()
