@@ -68,7 +68,7 @@ def test_the_research_story(api: Api, synth_sources: Path) -> None:
     assert denied and denied[-1]["details"]["reason"] == error["reason"]  # type: ignore[index]
 
     # A release with a small cell waits for an output-checker.
-    release = api.ok("POST", f"/queries/{query['id']}/releases", "rita", json={"policy": "sacro"})
+    release = api.ok("POST", f"/queries/{query['id']}/releases", "rita", json={})
     assert release["status"] == "pending" and release["output_key"] is None
     assert release["report"]["findings_per_rule"].get("threshold")
     assert_error(api.get(f"/releases/{release['id']}/output", "rita"), 404, "not_found")
@@ -107,9 +107,8 @@ def test_the_research_story(api: Api, synth_sources: Path) -> None:
 def test_a_clean_table_is_released_at_once(api: Api, synth_sources: Path) -> None:
     pid = published_project(api, synth_sources)
     run = api.ok("POST", f"/projects/{pid}/queries", "rita", json={"sql": BY_SEX_SQL})
-    release = api.ok(
-        "POST", f"/queries/{run['query']['id']}/releases", "rita", json={"policy": "opensafely"}
-    )
+    api.ok("PUT", f"/projects/{pid}/disclosure-policy", "simon", json={"policy": "opensafely"})
+    release = api.ok("POST", f"/queries/{run['query']['id']}/releases", "rita", json={})
     assert release["status"] == "released", release["report"]
     out = released_counts(api, release["id"], "rita")
     assert [row[1] for row in run["rows"]] != out["n_stays"]  # rounded to 5

@@ -45,6 +45,7 @@ __all__ = [
     "QueryRun",
     "ReleaseCreate",
     "ReleaseDecision",
+    "ReleasePolicySet",
     "ResultPage",
     "Title",
     "TokenCreate",
@@ -316,14 +317,27 @@ class ResultPage(BaseModel):
 
 
 class ReleaseCreate(_Strict):
-    policy: Literal["sacro", "opensafely"] = Field(
-        default="sacro", description="SACRO/ACRO rules, or OpenSAFELY's redact-and-round."
-    )
+    """No policy here: a release is checked with its project's policy, set by a steward."""
+
     groups: list[ColumnName] | None = Field(
-        default=None, max_length=200, description="The grouping columns; guessed when omitted."
+        default=None,
+        max_length=200,
+        description="The grouping columns, read only when the hub cannot re-derive the query.",
     )
     statistics: list[ColumnName] | None = Field(
-        default=None, max_length=200, description="The statistic columns; the numeric ones."
+        default=None,
+        max_length=200,
+        description="The statistic columns, read only when the hub cannot re-derive the query.",
+    )
+
+
+class ReleasePolicySet(_Strict):
+    policy: Literal["sacro", "opensafely"] = Field(
+        description="SACRO/ACRO rules, or OpenSAFELY's redact-and-round."
+    )
+    order_statistics: bool = Field(
+        default=False,
+        description="Whether min, max, median, quantiles... leave without an output checker.",
     )
 
 

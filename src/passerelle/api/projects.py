@@ -8,9 +8,10 @@ from fastapi import APIRouter
 
 from passerelle.api.auth import Actor, HubDep
 from passerelle.api.errors import ERROR_RESPONSES
-from passerelle.api.models import MemberAdd, ProjectCreate
+from passerelle.api.models import MemberAdd, ProjectCreate, ReleasePolicySet
 from passerelle.api.params import ItemId, Limit, Offset, UserName
 from passerelle.hub.views import Page, ProjectView
+from passerelle.workspace.release_policy import ReleasePolicyView
 
 __all__ = ["router"]
 
@@ -76,6 +77,25 @@ def router() -> APIRouter:
         from passerelle.hub import remove_member
 
         return remove_member(hub, actor, project_id, user)
+
+    @r.get("/{project_id}/disclosure-policy", summary="The disclosure policy of its releases")
+    def read_policy(project_id: ItemId, hub: HubDep, actor: Actor) -> ReleasePolicyView:
+        from passerelle.workspace.release_policy import get_release_policy
+
+        return get_release_policy(hub, actor, project_id)
+
+    @r.put(
+        "/{project_id}/disclosure-policy",
+        summary="Set the disclosure policy of a project's releases (stewards)",
+    )
+    def set_policy(
+        project_id: ItemId, body: ReleasePolicySet, hub: HubDep, actor: Actor
+    ) -> ReleasePolicyView:
+        from passerelle.workspace.release_policy import set_release_policy
+
+        return set_release_policy(
+            hub, actor, project_id, body.policy, order_statistics=body.order_statistics
+        )
 
     return r
 

@@ -43,9 +43,7 @@ def router() -> APIRouter:
     def request(query_id: ItemId, body: ReleaseCreate, hub: HubDep, actor: Actor) -> ReleaseView:
         from passerelle.workspace import request_release
 
-        return request_release(
-            hub, actor, query_id, policy=body.policy, groups=body.groups, statistics=body.statistics
-        )
+        return request_release(hub, actor, query_id, groups=body.groups, statistics=body.statistics)
 
     @r.get("/projects/{project_id}/releases", summary="A project's releases")
     def list_all(

@@ -106,6 +106,31 @@ _status_command("reinstate", "Reinstate a suspended project.")
 _status_command("close", "Close a project for good (stewards or its investigator).")
 
 
+@projects.command("policy")
+def _policy(
+    project: int,
+    set_to: Annotated[
+        str | None,
+        typer.Option("--set", help="Set the disclosure policy: sacro or opensafely (stewards)."),
+    ] = None,
+    order_statistics: Annotated[
+        bool,
+        typer.Option(help="With --set: min, max, median... leave without an output checker."),
+    ] = False,
+    hub: HubOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show (or, for stewards, set) the disclosure policy every release of the project gets."""
+    from passerelle.workspace.release_policy import get_release_policy, set_release_policy
+
+    h, me = open_as(hub, token)
+    if set_to is None:
+        emit(get_release_policy(h, me, project), as_json)
+        return
+    emit(set_release_policy(h, me, project, set_to, order_statistics=order_statistics), as_json)
+
+
 @projects.command("add-member")
 def _add_member(
     project: int, user: str, hub: HubOpt = None, token: TokenOpt = None, as_json: JsonOpt = False

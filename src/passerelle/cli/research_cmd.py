@@ -96,17 +96,23 @@ def _release(
     stat: Annotated[
         list[str] | None, typer.Option(help="With --value: sum, mean or count (repeatable).")
     ] = None,
-    policy: Annotated[str, typer.Option(help="Disclosure policy: sacro or opensafely.")] = "sacro",
-    group: Annotated[list[str] | None, typer.Option(help="A group column (repeatable).")] = None,
+    group: Annotated[
+        list[str] | None,
+        typer.Option(help="A group column (repeatable); read only when the hub cannot derive."),
+    ] = None,
     statistic: Annotated[
-        list[str] | None, typer.Option(help="A statistic column (repeatable).")
+        list[str] | None,
+        typer.Option(help="A statistic column (repeatable); read only when the hub cannot derive."),
     ] = None,
     hub: HubOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ask to release a query result (or a table the hub computes): disclosure control now,
-    an output-checker if flagged."""
+    an output-checker if flagged.
+
+    The hub re-derives the cells, their persons and contributions itself; the
+    disclosure policy is the project's, set by a steward (``projects policy``)."""
     from passerelle.cli.render import console
     from passerelle.errors import UsageError
     from passerelle.workspace import get_query, request_release, request_table_release
@@ -125,13 +131,12 @@ def _release(
             group,
             value=value,
             statistics=tuple(stat or ["mean"]),
-            policy=policy,
         )
     else:
         assert query is not None
         if get_query(h, me, query).project_id != project:
             raise UsageError(f"query {query} does not belong to project {project}")
-        view = request_release(h, me, query, policy=policy, groups=group, statistics=statistic)
+        view = request_release(h, me, query, groups=group, statistics=statistic)
     if as_json:
         emit(view, True)
         return

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -35,6 +36,7 @@ __all__ = [
     "Project",
     "ProjectMember",
     "QueryRecord",
+    "ReleaseCell",
     "ReleaseRequest",
     "StorageBinding",
     "Token",
@@ -158,6 +160,10 @@ class Project(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    disclosure_policy: Mapped[str] = mapped_column(
+        String(32), default="sacro", server_default="sacro"
+    )
+    order_statistics: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ProjectMember(Base):
@@ -254,3 +260,22 @@ class ReleaseRequest(Base):
     decided_at: Mapped[datetime | None]
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
+
+
+class ReleaseCell(Base):
+    """What the hub keeps about the persons behind one released cell, for differencing.
+
+    ``cell`` is the row index in the release (-1: the release's whole population),
+    ``label`` its group values; ``fingerprint`` and ``sketch`` are keyed person
+    hashes (see ``passerelle.research.disclosure.differencing``), never pseudonyms.
+    """
+
+    __tablename__ = "release_cells"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    cell: Mapped[int] = mapped_column(Integer)
+    label: Mapped[dict[str, Any]]
+    persons: Mapped[int] = mapped_column(Integer, index=True)
+    fingerprint: Mapped[str] = mapped_column(String(16))
+    sketch: Mapped[str] = mapped_column(Text)

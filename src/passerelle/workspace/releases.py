@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from passerelle.errors import ConfigError, ConflictError, NotFoundError, UsageError, not_found
+from passerelle.errors import ConflictError, NotFoundError, UsageError, not_found
 from passerelle.hub.audit import append_event, authorize
 from passerelle.hub.projects import project_facts, readable_project
 from passerelle.hub.rules import Action, Principal
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from passerelle.hub.hub import Hub
+    from passerelle.research.disclosure import DisclosurePolicy, ReleaseCheck
 
 __all__ = [
     "ReleaseView",
@@ -40,8 +41,6 @@ __all__ = [
     "request_release",
     "request_table_release",
 ]
-
-_EVIDENCE = ("total", "top1", "top2", "n_negative", "suppressed")
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ def _publish(hub: Hub, r: ReleaseRequest, table: pa.Table) -> str:
     """Write the released table (CSV) and its report beside it; return the CSV key."""
     import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 
-    keep = [c for c in table.column_names if c not in _EVIDENCE]
+    keep = [c for c in table.column_names if c != "suppressed" and not c.startswith("_hub_")]
     buffer = io.BytesIO()
     pacsv.write_csv(table.select(keep), buffer)
     base = f"releases/project-{r.project_id}/release-{r.id}"
@@ -152,30 +151,30 @@ def request_release(
     actor: Principal,
     query_id: int,
     *,
-    policy: str = "sacro",
     groups: list[str] | None = None,
     statistics: list[str] | None = None,
-    computed_by_hub: bool = False,
 ) -> ReleaseView:
     """Check a query's result for release; release it at once only when nothing is flagged.
 
-    The report says whether the hub wrote the SQL (``request_table_release``) or the
-    researcher did, in which case ``n_persons`` and any dominance evidence are the
-    researcher's own computation: an output checker should read the query.
+    The policy is the project's (set by a steward, never by the requester). The
+    hub re-derives the query (``release_evidence.check_query``): for a shape it
+    understands it computes the cells, persons and contributions itself and
+    releases its own table; otherwise the researcher's result is checked but held
+    for an output checker as "evidence not verified" (``groups``/``statistics``
+    then say how to read it); row-level results are refused. A release whose
+    populations differ from an earlier release's by a few persons is held too.
     """
     import pyarrow.parquet as pq
 
-    from passerelle.research.disclosure import (
-        Finding,
-        ReleaseCheck,
-        check_release,
-        policy_named,
+    from passerelle.workspace.release_evidence import (
+        check_query,
+        differencing_findings,
+        keep_sketches,
+        project_policy,
+        table_facts,
+        with_findings,
     )
 
-    try:
-        chosen = policy_named(policy)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
     result = read_result(hub, actor, query_id)
     with hub.transaction() as session:
         q = session.get(QueryRecord, query_id)
@@ -193,34 +192,33 @@ def request_release(
             project=project_facts(session, p),
         )
         identifying = _identifying_columns(session, list(q.datasets))
-    try:
-        spec = _spec_for(result, identifying, groups, statistics)
-    except UsageError as exc:
-        if groups is not None or statistics is not None:
-            raise UsageError(f"this result cannot be checked for release: {exc}") from None
-        check = ReleaseCheck(
-            "fail",
-            chosen.name,
-            (
-                Finding(
-                    "structure",
-                    "fail",
-                    "the result has no statistic column: row-level data never leaves the hub",
-                ),
-            ),
-            None,
-        )
-    else:
-        check = check_release(result, spec, chosen)
-    status = {"pass": "released", "review": "pending", "fail": "rejected"}[check.status]
+        facts = table_facts(session, list(q.datasets))
+        chosen = project_policy(p)
+        project_id, sql = q.project_id, q.sql
+    evidence = check_query(
+        hub,
+        actor,
+        project_id,
+        sql,
+        result,
+        facts,
+        chosen,
+        lambda: _researcher_check(result, identifying, groups, statistics, chosen),
+    )
     with hub.transaction() as session:
+        check = evidence.check
+        if check.status != "fail":
+            check = with_findings(
+                check, differencing_findings(session, project_id, evidence.sketches, chosen)
+            )
+        status = {"pass": "released", "review": "pending", "fail": "rejected"}[check.status]
         r = ReleaseRequest(
             query_id=query_id,
-            project_id=q.project_id,
+            project_id=project_id,
             requested_by=actor.user_id,
             status=status,
             policy=chosen.name,
-            report={**check.report(), "computed_by": "hub" if computed_by_hub else "researcher"},
+            report={**check.report(), **evidence.report_fields()},
             output_key=None,
             decided_by=None,
             decided_at=None,
@@ -229,19 +227,23 @@ def request_release(
         )
         session.add(r)
         session.flush()
+        if status != "rejected":
+            keep_sketches(session, r.id, project_id, evidence.sketches)
         append_event(
             hub,
             session,
             actor=actor.name,
             action="release.request",
-            target=f"project:{q.project_id}",
+            target=f"project:{project_id}",
             decision="allowed" if status != "rejected" else "denied",
             details={
-                "project": q.project_id,
+                "project": project_id,
                 "query": query_id,
                 "release": r.id,
                 "status": status,
                 "policy": chosen.name,
+                "computed_by": evidence.computed_by,
+                "evidence_verified": evidence.verified,
                 "findings_per_rule": r.report.get("findings_per_rule", {}),
             },
         )
@@ -251,7 +253,7 @@ def request_release(
         pq.write_table(check.table, buffer)
         body = buffer.getvalue()
         hub.store().put(
-            f"releases/project-{q.project_id}/pending/release-{release_id}.parquet",
+            f"releases/project-{project_id}/pending/release-{release_id}.parquet",
             body,
             size=len(body),
         )
@@ -260,6 +262,48 @@ def request_release(
         if status == "released" and check.table is not None:
             r.output_key = _publish(hub, r, check.table)
         return _view(session, r)
+
+
+def _researcher_check(
+    result: pa.Table,
+    identifying: frozenset[str],
+    groups: list[str] | None,
+    statistics: list[str] | None,
+    policy: DisclosurePolicy,
+) -> ReleaseCheck:
+    """The check of the researcher's own result (for a query the hub cannot re-derive)."""
+    from passerelle.research.disclosure import Finding, ReleaseCheck, check_release
+
+    try:
+        spec = _spec_for(result, identifying, groups, statistics)
+    except UsageError as exc:
+        if groups is not None or statistics is not None:
+            raise UsageError(f"this result cannot be checked for release: {exc}") from None
+        finding = Finding(
+            "structure",
+            "fail",
+            "the result has no statistic column: row-level data never leaves the hub",
+        )
+        return ReleaseCheck("fail", policy.name, (finding,), None)
+    if spec.persons not in result.column_names:
+        import pyarrow as pa
+
+        unchecked = 2**62  # persons unknown: only the result's own counts are checked
+        with_persons = result.append_column(
+            spec.persons, pa.array([unchecked] * result.num_rows, pa.int64())
+        )
+        checked = check_release(with_persons, spec, policy)
+        if checked.status == "fail" or checked.table is None:
+            return checked
+        unknown = Finding(
+            "persons-unknown",
+            "review",
+            "the result has no person count: nothing says how many persons are behind each cell",
+        )
+        findings = [f for f in checked.findings if f.column != spec.persons]
+        table = checked.table.drop_columns([spec.persons])
+        return ReleaseCheck("review", policy.name, (*findings, unknown), table)
+    return check_release(result, spec, policy)
 
 
 def request_table_release(
@@ -271,33 +315,39 @@ def request_table_release(
     *,
     value: str | None = None,
     statistics: tuple[str, ...] = ("mean",),
-    policy: str = "sacro",
 ) -> ReleaseView:
-    """Release a table the hub computes itself from a granted dataset.
+    """Release a table the hub writes the SQL of, from a granted dataset.
 
-    The hub writes the SQL (``frequency_query`` counts rows and distinct persons
-    per group; with ``value``, ``magnitude_query`` adds the statistics and the
-    dominance evidence), runs it in the project's sandbox, then checks it: no
-    researcher-supplied ``n_persons`` or ``top1``/``top2`` is trusted.
+    Row counts per group (with ``value``: its ``sum``/``mean``/``count`` too),
+    run in the project's sandbox and then released like any query: the hub
+    derives the persons and contributions per cell itself.
     """
-    from passerelle.research.disclosure import frequency_query, magnitude_query
+    from passerelle.research.disclosure import MAGNITUDE_STATISTICS, quote_identifier
     from passerelle.workspace.queries import run_query
 
-    person = _person_column(hub, dataset)
+    _person_column(hub, dataset)  # the hub derives persons from it: refuse a table without
+    g = ", ".join(quote_identifier(c) for c in groups)
     if value is None:
-        sql, spec = frequency_query(dataset, groups, person)
+        selected, where = "count(*) AS n_records", ""
     else:
-        sql, spec = magnitude_query(dataset, groups, value, person, statistics)
-    view, _ = run_query(hub, actor, project_id, sql)
-    return request_release(
-        hub,
-        actor,
-        view.id,
-        policy=policy,
-        groups=list(spec.groups),
-        statistics=list(spec.statistics),
-        computed_by_hub=True,
+        unknown = [s for s in statistics if s not in MAGNITUDE_STATISTICS]
+        if unknown or not statistics:
+            raise UsageError(
+                f"statistics must be among {', '.join(MAGNITUDE_STATISTICS)}; "
+                f"got {unknown or 'none'}"
+            )
+        v = quote_identifier(value)
+        functions = {"sum": "sum", "mean": "avg", "count": "count"}
+        selected = ", ".join(
+            f"{functions[s]}({v}) AS {quote_identifier(f'{value}_{s}')}" for s in statistics
+        )
+        where = f" WHERE {v} IS NOT NULL"
+    sql = (
+        f"SELECT {g + ', ' if g else ''}{selected} FROM {quote_identifier(dataset)}{where}"
+        f"{' GROUP BY ' + g + ' ORDER BY ' + g if g else ''}"
     )
+    view, _ = run_query(hub, actor, project_id, sql)
+    return request_release(hub, actor, view.id)
 
 
 def _person_column(hub: Hub, dataset: str) -> str:

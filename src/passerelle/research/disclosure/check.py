@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from passerelle.research.disclosure.policy import SACRO_DEFAULTS, DisclosurePolicy
 from passerelle.research.disclosure.spec import (
-    DOMINANCE_COLUMNS,
+    Dominance,
     Finding,
     ReleaseCheck,
     TableSpec,
@@ -62,6 +62,7 @@ def check_release(
         _thresholds(columns, spec, policy, cells, findings, suppressed)
         if spec.kind == "magnitude":
             _dominance(columns, spec, policy, cells, findings, suppressed)
+    findings.extend(_order_statistics(spec, policy))
     if spec.kind == "frequency" and policy.zeros_disclosive:
         findings.extend(_implicit_zeros(keys, spec))
     if policy.secondary_suppression and suppressed:
@@ -102,9 +103,10 @@ def _structure(result: pa.Table, spec: TableSpec) -> list[Finding]:
     out: list[Finding] = []
     present = set(result.column_names)
     declared = {*spec.groups, *spec.statistics, spec.persons}
+    evidence = set(spec.evidence_columns)
     for name in sorted(declared - present):
         out.append(Finding("structure", "fail", f"the declared column {name!r} is missing"))
-    for name in [c for c in result.column_names if c not in declared | set(DOMINANCE_COLUMNS)]:
+    for name in [c for c in result.column_names if c not in declared | evidence]:
         out.append(
             Finding(
                 "structure",
@@ -129,7 +131,7 @@ def _structure(result: pa.Table, spec: TableSpec) -> list[Finding]:
     schema = result.schema
     if not pat.is_integer(schema.field(spec.persons).type):
         out.append(Finding("structure", "fail", f"{spec.persons!r} must be an integer count"))
-    for name in [*spec.statistics, *(c for c in DOMINANCE_COLUMNS if c in present)]:
+    for name in [*spec.statistics, *(c for c in spec.evidence_columns if c in present)]:
         kind = schema.field(name).type
         if not (pat.is_integer(kind) or pat.is_floating(kind) or pat.is_decimal(kind)):
             out.append(
@@ -233,6 +235,10 @@ def _dominance(
 ) -> None:
     if policy.nk_k is None and policy.p_ratio is None:
         return
+    if spec.dominance or spec.order_statistics:
+        for evidence in spec.dominance:
+            _dominance_of(columns, evidence, policy, cells, findings, suppressed)
+        return
     if not all(c in columns for c in ("total", "top1", "top2")):
         findings.append(
             Finding(
@@ -243,18 +249,32 @@ def _dominance(
             )
         )
         return
-    negatives = columns.get("n_negative")
+    legacy = Dominance("", "total", "top1", "top2", "n_negative")
+    _dominance_of(columns, legacy, policy, cells, findings, suppressed)
+
+
+def _dominance_of(
+    columns: dict[str, list[Any]],
+    evidence: Dominance,
+    policy: DisclosurePolicy,
+    cells: list[dict[str, Any]],
+    findings: list[Finding],
+    suppressed: dict[int, str],
+) -> None:
+    negatives = columns.get(evidence.negative)
+    what = f" of {evidence.statistic!r}" if evidence.statistic else ""
     for i, cell in enumerate(cells):
-        total = _number(columns["total"][i])
-        top1 = _number(columns["top1"][i])
-        top2 = _number(columns["top2"][i])
+        total = _number(columns[evidence.total][i])
+        top1 = _number(columns[evidence.top1][i])
+        top2 = _number(columns[evidence.top2][i])
         if (negatives is not None and (negatives[i] or 0) > 0) or min(total, top1, top2) < 0:
             findings.append(
                 Finding(
                     "negative",
                     "review",
-                    "dominance is not defined when contributions are negative",
+                    f"dominance{what} is not defined when contributions are negative",
                     cell,
+                    evidence.statistic or None,
                 )
             )
             continue
@@ -267,9 +287,10 @@ def _dominance(
                 Finding(
                     "dominance",
                     "suppress",
-                    f"the {policy.nk_n} largest contributions make {top_n / total:.1%} of the "
-                    f"total (limit {policy.nk_k:.0%})",
+                    f"the {policy.nk_n} largest contributions{what} make {top_n / total:.1%} "
+                    f"of the total (limit {policy.nk_k:.0%})",
                     cell,
+                    evidence.statistic or None,
                 ),
             )
         if policy.p_ratio is not None and top1 > 0:
@@ -282,11 +303,28 @@ def _dominance(
                     Finding(
                         "p-ratio",
                         "suppress",
-                        f"the contributions after the two largest make {rest:.1%} of the "
-                        f"largest (minimum {policy.p_ratio:.0%})",
+                        f"the contributions{what} after the two largest make {rest:.1%} of "
+                        f"the largest (minimum {policy.p_ratio:.0%})",
                         cell,
+                        evidence.statistic or None,
                     ),
                 )
+
+
+def _order_statistics(spec: TableSpec, policy: DisclosurePolicy) -> list[Finding]:
+    if policy.order_statistics:
+        return []
+    return [
+        Finding(
+            "order-statistic",
+            "review",
+            f"{name!r} is an order statistic (min, max, median, quantile...): each cell's "
+            "value is one person's own value; an output checker must judge it",
+            column=name,
+        )
+        for name in spec.statistics
+        if name in spec.order_statistics
+    ]
 
 
 def _redaction(

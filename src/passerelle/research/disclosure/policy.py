@@ -21,6 +21,10 @@ class DisclosurePolicy:
     ``secondary_suppression``: protect suppressed cells from recomputation
     through margins.  ``redact_at_or_below``/``round_to``: the OpenSAFELY style,
     counts at or below the limit are redacted and the others rounded.
+    ``order_statistics``: min, max, median, quantiles... (one person's value)
+    may be released without an output checker.  ``differencing_min``: a release
+    whose cell populations differ from an earlier release's by fewer than this
+    many persons (but not zero) is held, naming the earlier release.
     """
 
     name: str = "sacro"
@@ -32,6 +36,8 @@ class DisclosurePolicy:
     secondary_suppression: bool = True
     redact_at_or_below: int | None = None
     round_to: int | None = None
+    order_statistics: bool = False
+    differencing_min: int | None = 10
 
     def __post_init__(self) -> None:
         if self.nk_n not in (1, 2):
@@ -44,6 +50,8 @@ class DisclosurePolicy:
             raise ConfigError("The rounding base must be a positive whole number.")
         if self.min_count is not None and self.min_count < 1:
             raise ConfigError("The minimum cell count must be at least 1.")
+        if self.differencing_min is not None and self.differencing_min < 1:
+            raise ConfigError("The differencing threshold must be at least 1 person.")
 
 
 SACRO_DEFAULTS = DisclosurePolicy()
@@ -58,6 +66,7 @@ OPENSAFELY = DisclosurePolicy(
     secondary_suppression=False,
     redact_at_or_below=7,
     round_to=5,
+    differencing_min=8,
 )
 """OpenSAFELY style: counts of 7 or less redacted, every other count rounded to the nearest 5."""
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DOMINANCE_COLUMNS",
     "PERSONS_COLUMN",
+    "Dominance",
     "Finding",
     "ReleaseCheck",
     "TableSpec",
@@ -38,6 +39,23 @@ def looks_identifying(column: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class Dominance:
+    """The columns holding one magnitude statistic's per-person evidence, per cell:
+    the cell's total contribution, the two largest per-person contributions and the
+    number of negative ones (all computed by the hub, checked, never released)."""
+
+    statistic: str
+    total: str
+    top1: str
+    top2: str
+    negative: str
+
+    @property
+    def columns(self) -> tuple[str, str, str, str]:
+        return (self.total, self.top1, self.top2, self.negative)
+
+
+@dataclass(frozen=True, slots=True)
 class TableSpec:
     """How to read a query result as an aggregate table.
 
@@ -48,6 +66,10 @@ class TableSpec:
     and p-ratio rules (:func:`passerelle.research.disclosure.magnitude_query`
     writes them).  ``identifying`` lists the dataset's pseudonym, identifier and
     free-text columns (from its schema): none may appear in a release.
+    ``dominance`` names per-statistic evidence columns (the hub's own derivation
+    of a researcher's query writes them); ``order_statistics`` lists statistics
+    that are one person's value (min, max, median...), held for an output checker
+    unless the policy allows them.
     """
 
     groups: tuple[str, ...]
@@ -55,6 +77,8 @@ class TableSpec:
     kind: Literal["frequency", "magnitude"] = "frequency"
     identifying: frozenset[str] = frozenset()
     persons: str = PERSONS_COLUMN
+    dominance: tuple[Dominance, ...] = ()
+    order_statistics: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.kind not in ("frequency", "magnitude"):
@@ -64,6 +88,13 @@ class TableSpec:
         names = [*self.groups, *self.statistics]
         if len(set(names)) != len(names) or self.persons in self.groups:
             raise UsageError("Group and statistic columns must be distinct.")
+
+    @property
+    def evidence_columns(self) -> tuple[str, ...]:
+        """Columns that carry evidence only (checked, never released)."""
+        if not self.dominance:
+            return DOMINANCE_COLUMNS
+        return tuple(c for d in self.dominance for c in d.columns)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,86 @@
+"""A project's disclosure policy: set by a steward of the hub, never by the researcher.
+
+Every release of a project is checked with the policy kept on the project
+(``sacro`` by default, from approval on). Changing it takes the same right as
+granting the project data (a steward who did not submit the project, while it
+is approved: ``Action.GRANT_CREATE`` in ``hub/rules.py``); the decision and the
+change (from, to) are audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from passerelle.errors import ConfigError, UsageError, not_found
+from passerelle.hub.audit import append_event, authorize
+from passerelle.hub.projects import project_facts, readable_project
+from passerelle.hub.rules import Action, Principal
+from passerelle.hub.tables import Project
+
+if TYPE_CHECKING:
+    from passerelle.hub.hub import Hub
+
+__all__ = ["ReleasePolicyView", "get_release_policy", "set_release_policy"]
+
+
+@dataclass(frozen=True)
+class ReleasePolicyView:
+    project_id: int
+    policy: str
+    order_statistics: bool
+
+
+def _view(p: Project) -> ReleasePolicyView:
+    return ReleasePolicyView(p.id, p.disclosure_policy, bool(p.order_statistics))
+
+
+def get_release_policy(hub: Hub, actor: Principal, project_id: int) -> ReleasePolicyView:
+    """The policy applied to a project's releases (for whoever may read the project)."""
+    with hub.transaction() as session:
+        return _view(readable_project(hub, session, actor, project_id, {"policy": True}))
+
+
+def set_release_policy(
+    hub: Hub, actor: Principal, project_id: int, policy: str, *, order_statistics: bool = False
+) -> ReleasePolicyView:
+    """Set the disclosure policy (``sacro`` or ``opensafely``) of a project, and whether
+    its order statistics (min, max, median...) may leave without an output checker."""
+    from passerelle.research.disclosure import policy_named
+
+    try:
+        chosen = policy_named(policy)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    with hub.transaction() as session:
+        p = session.get(Project, project_id)
+        if p is None:
+            raise not_found("project", project_id)
+        change = {
+            "project": p.id,
+            "disclosure_policy": chosen.name,
+            "order_statistics": order_statistics,
+        }
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.GRANT_CREATE,
+            f"project:{p.id}",
+            change,
+            missing=not_found("project", project_id),
+            project=project_facts(session, p),
+        )
+        before = {"disclosure_policy": p.disclosure_policy, "order_statistics": p.order_statistics}
+        p.disclosure_policy, p.order_statistics = chosen.name, order_statistics
+        p.updated_at = hub.now()
+        append_event(
+            hub,
+            session,
+            actor=actor.name,
+            action="project.disclosure-policy",
+            target=f"project:{p.id}",
+            decision="allowed",
+            details={**change, "before": before},
+        )
+        return _view(p)
