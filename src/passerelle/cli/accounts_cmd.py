@@ -93,11 +93,16 @@ def _enable(
 @tokens.command("create")
 def _create(
     user: Annotated[
-        str | None, typer.Option(help="Whose token (admins only; default yourself).")
+        str | None,
+        typer.Option(help="Whose token (admins only; to anyone else another user is not found)."),
     ] = None,
     label: Annotated[str, typer.Option(help="What the token is for.")] = "",
     days: Annotated[
-        int | None, typer.Option(help="Lifetime in days (default from hub.toml).")
+        int | None,
+        typer.Option(
+            help="Lifetime in days: at most hub.toml's token_days, and never past the token "
+            "you use (refused if asked; the default is the longest allowed)."
+        ),
     ] = None,
     hub: HubOpt = None,
     token: TokenOpt = None,
@@ -117,7 +122,10 @@ def _create(
 
 @tokens.command("list")
 def _tokens(
-    user: Annotated[str | None, typer.Option(help="Whose tokens (admins only).")] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="Whose tokens (admins only; to anyone else another user is not found)."),
+    ] = None,
     hub: HubOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -133,7 +141,7 @@ def _tokens(
 def _revoke(
     token_id: int, hub: HubOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
 ) -> None:
-    """Revoke a token at once."""
+    """Revoke a token, and every token created with it, at once."""
     from passerelle.hub import revoke_token
 
     h, me = open_as(hub, token)

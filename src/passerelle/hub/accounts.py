@@ -99,7 +99,8 @@ def _user_view(u: User) -> UserView:
 
 
 def _token_view(t: Token, user: str) -> TokenView:
-    return TokenView(t.id, user, t.label, t.created_at, t.expires_at, t.revoked_at is not None)
+    revoked = t.revoked_at is not None
+    return TokenView(t.id, user, t.label, t.created_at, t.expires_at, revoked, t.parent_id)
 
 
 def init_hub(

@@ -127,12 +127,15 @@ class UserView:
 
 @dataclass(frozen=True)
 class TokenView:
+    """A token (never its secret); ``parent`` is the token it was created with, if any."""
+
     id: int
     user: str
     label: str
     created_at: datetime
     expires_at: datetime
     revoked: bool
+    parent: int | None = None
 
 
 @dataclass(frozen=True)
