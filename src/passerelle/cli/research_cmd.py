@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from passerelle.cli.hub_context import HubOpt, JsonOpt, TokenOpt, emit, open_as
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped]
 
 __all__ = ["register"]
 
@@ -35,7 +38,7 @@ def _query(
     as_json: JsonOpt = False,
 ) -> None:
     """Run SQL in your project's sandbox; the result stays in the project's workspace."""
-    from passerelle.cli.render import console, error_console
+    from passerelle.cli.render import error_console
     from passerelle.research.caps import LimitRequest
     from passerelle.workspace import run_query
 
@@ -43,14 +46,9 @@ def _query(
     asked = LimitRequest(max_rows=max_rows, timeout_s=timeout, memory_mb=memory_mb)
     view, table = run_query(h, me, project, sql, asked)
     if as_json:
-        emit({"query": view, "rows": table.slice(0, show).to_pylist()}, True)
+        emit({"query": view, "rows": _json_rows(table.slice(0, show))}, True)
         return
-    from rich.table import Table
-
-    out = Table(*table.column_names)
-    for row in table.slice(0, show).to_pylist():
-        out.add_row(*("-" if v is None else str(v) for v in row.values()))
-    console().print(out)
+    _print_rows(table.slice(0, show))
     cut = " (cut at --max-rows)" if view.truncated else ""
     error_console().print(
         f"query {view.id}: {view.rows} rows{cut} in {view.duration_s:.2f} s, "
@@ -74,6 +72,86 @@ def _list(
         as_json,
         ["id", "user", "rows", "datasets", "created_at", "sql"],
     )
+
+
+def _json_rows(table: pa.Table) -> list[dict[str, object]]:
+    """Rows as objects of exact JSON cells (big numbers and decimals as strings)."""
+    from passerelle.research.rendering import json_cells
+
+    columns = [json_cells(c) for c in table.columns]
+    names = list(table.column_names)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _print_rows(table: pa.Table) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from passerelle.cli.render import console
+    from passerelle.research.rendering import json_cells, text_cell
+
+    names = list(table.column_names)
+    out = Table(*(escape(n) for n in names))
+    columns = [json_cells(c) for c in table.columns]
+    for row in zip(*columns, strict=True):
+        out.add_row(*(escape(text_cell(v)) for v in row))
+    console().print(out)
+
+
+@queries.command("result")
+def _result(
+    query: Annotated[int, typer.Argument(help="The query whose stored result to read.")],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="table, json, csv or parquet.")
+    ] = "table",
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="Write to this file (needed for parquet).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Rows shown as table or json.", min=0)] = 50,
+    offset: Annotated[int, typer.Option(help="First row shown as table or json.", min=0)] = 0,
+    hub: HubOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """A query's stored result (your project's, while it is active and the result is kept)."""
+    import json
+    from pathlib import Path
+
+    from passerelle.errors import UsageError
+    from passerelle.research.rendering import csv_text
+    from passerelle.research.results import result_parquet
+    from passerelle.workspace import read_result
+
+    if format not in ("table", "json", "csv", "parquet"):
+        raise UsageError(f"unknown format {format!r}: use table, json, csv or parquet")
+    if format == "parquet" and out is None:
+        raise UsageError("--format parquet writes a binary file: give --out FILE")
+    h, me = open_as(hub, token)
+    table = read_result(h, me, query)
+    if format == "parquet":
+        assert out is not None
+        Path(out).write_bytes(result_parquet(table))
+        return
+    if format == "csv":
+        text = csv_text(table)
+    elif format == "json":
+        text = json.dumps(_json_rows(table.slice(offset, limit)), ensure_ascii=False, indent=2)
+        text += "\n"
+    else:
+        _print_rows(table.slice(offset, limit))
+        return
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        Path(out).write_text(text, encoding="utf-8")
+
+
+@queries.command("purge")
+def _purge(hub: HubOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
+    """Delete results past the hub's retention (records kept, marked purged) and orphans."""
+    from passerelle.workspace import purge_results
+
+    h, me = open_as(hub, token)
+    emit(purge_results(h, me), as_json, None)
 
 
 releases = typer.Typer(
