@@ -49,29 +49,34 @@ def assert_no_value(text: str) -> None:
         assert value not in text, (value, text[:500])
 
 
-def publish_people(c: Cast) -> int:
-    """The people dataset (NIRs, pseudonyms, bad dates, JSON notes), granted whole."""
+def publish_table(c: Cast, name: str, table: pa.Table) -> None:
+    """``table`` as version 1 of a new dataset ``name`` (written through the hub's store)."""
     H.create_dataset(
         c.hub,
         c.steward,
-        name="people",
+        name=name,
         organization="750712184",
         classification="health-pseudonymized",
-        schema=[{"name": f.name, "type": str(f.type)} for f in PEOPLE.schema],
+        schema=[{"name": f.name, "type": str(f.type)} for f in table.schema],
     )
     buffer = io.BytesIO()
-    pq.write_table(PEOPLE, buffer)
-    key, body = "datasets/people/v1/part-00000.parquet", buffer.getvalue()
+    pq.write_table(table, buffer)
+    key, body = f"datasets/{name}/v1/part-00000.parquet", buffer.getvalue()
     c.hub.store().put(key, body, size=len(body))
     H.add_version(
         c.hub,
         c.steward,
-        "people",
-        digest="sha256:people",
-        row_count=PEOPLE.num_rows,
-        schema=H.get_dataset(c.hub, c.steward, "people").schema,
-        files=[DatasetFile(key, len(body), "0" * 64, PEOPLE.num_rows)],
+        name,
+        digest=f"sha256:{name}",
+        row_count=table.num_rows,
+        schema=H.get_dataset(c.hub, c.steward, name).schema,
+        files=[DatasetFile(key, len(body), "0" * 64, table.num_rows)],
     )
+
+
+def publish_people(c: Cast) -> int:
+    """The people dataset (NIRs, pseudonyms, bad dates, JSON notes), granted whole."""
+    publish_table(c, "people", PEOPLE)
     pid = approved_project(c)
     H.create_grant(c.hub, c.steward, pid, "people")
     return pid

@@ -1,0 +1,117 @@
+"""Hard limits: the query runs in a child process the operating system limits and kills.
+
+Nothing here measures wall time: the tests look at how the child ended (its
+signal, its peak RSS from ``wait4``), whether it is still alive, what it could
+see (its environment) and what it left on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from passerelle.errors import SandboxViolation
+from passerelle.research import QueryLimits, TableSource, run_sandboxed
+from passerelle.research.child import ChildJob, run_in_child, spawn_child
+
+
+def test_a_query_far_over_its_memory_is_stopped_by_the_os(
+    granted: dict[str, TableSource],
+) -> None:
+    # list() of 400 million BIGINTs needs over 3 GB, in aggregate states DuckDB's own
+    # memory_limit does not count: only the address-space limit can stop it.
+    with pytest.raises(SandboxViolation) as caught:
+        run_sandboxed(
+            "SELECT list(x) FROM range(400000000) t(x)",
+            granted,
+            QueryLimits(memory_mb=256, timeout_s=120),
+        )
+    error, outcome = caught.value, caught.value.details
+    assert error.reason == "memory-limit" and outcome.kind == "resource"
+    assert str(error).count(".") == 1 and "256 MB" in str(error) and "\n" not in str(error)
+    assert outcome.decision == "refused" and outcome.result is None
+    assert 0 < outcome.peak_memory_bytes < 1536 * 2**20  # far below the 3 GB it asked for
+    assert outcome.audit_details()["peak_memory_mb"] > 0
+
+
+def test_a_query_past_its_deadline_is_killed_and_the_child_is_gone(
+    granted: dict[str, TableSource],
+) -> None:
+    bomb = "SELECT count(*) FROM range(1000000000) a, range(1000000) b"
+    with pytest.raises(SandboxViolation) as caught:
+        run_sandboxed(bomb, granted, QueryLimits(timeout_s=1))
+    outcome = caught.value.details
+    assert caught.value.reason == "time-limit" and outcome.kind == "resource"
+    assert outcome.child_signal == "SIGKILL"  # killed at the deadline, not asked to stop
+    assert outcome.child_pid is not None
+    with pytest.raises(ProcessLookupError):  # reaped: not even a zombie is left
+        os.kill(outcome.child_pid, 0)
+
+
+def test_the_child_holds_no_credential_and_works_in_a_private_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-of-the-store")
+    monkeypatch.setenv("AZURE_STORAGE_KEY", "azure-s3cr3t")
+    monkeypatch.setenv("PASSERELLE_KEY_AUDIT", "hub-key-s3cr3t")
+    child = spawn_child(tmp_path)
+    try:
+        environ = Path(f"/proc/{child.proc.pid}/environ").read_bytes()
+        assert b"s3cr3t" not in environ
+        assert set(dict(v.split(b"=", 1) for v in environ.split(b"\0") if v)) == {
+            b"PATH",
+            b"HOME",
+            b"TMPDIR",
+            b"LC_ALL",
+        }
+        assert os.readlink(f"/proc/{child.proc.pid}/cwd") == str(child.workdir)
+        assert (child.workdir.stat().st_mode & 0o777) == 0o700
+        report = run_in_child(child, ChildJob("SELECT 42 AS x", {}, 1, 64 * 2**20, 10, 30))
+        assert report.status == {"ok": True, "rows": 1, "truncated": False}
+        assert report.result_path is not None and report.result_path.exists()
+    finally:
+        child.close()
+    assert not child.workdir.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_os_limits_are_set_in_the_child(tmp_path: Path) -> None:
+    child = spawn_child(tmp_path)
+    try:
+        job = ChildJob(
+            "SELECT count(*) FROM range(1000000000) a, range(1000000) b", {}, 1, 300 * 2**20, 1, 60
+        )
+        import threading
+
+        limits: list[str] = []
+
+        def watch() -> None:  # read the limits while the query runs, then stop it
+            import time
+
+            for _ in range(2000):
+                text = Path(f"/proc/{child.proc.pid}/limits").read_text()
+                if "Max address space" in text and "unlimited" not in _line(text, "address"):
+                    limits.append(text)
+                    break
+                time.sleep(0.01)
+            child.proc.send_signal(signal.SIGKILL)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        report = run_in_child(child, job)
+        watcher.join()
+    finally:
+        child.close()
+    assert report.signal == "SIGKILL" and report.status is None
+    assert limits, "the address-space limit was never set"
+    assert _line(limits[0], "core").split()[-3:-1] == ["0", "0"]
+    assert int(_line(limits[0], "file size").split()[-3]) == 300 * 2**20
+    assert int(_line(limits[0], "cpu time").split()[-3]) == 65  # 60 s x 1 thread + 5
+    assert int(_line(limits[0], "address").split()[-3]) > 300 * 2**20
+
+
+def _line(limits: str, what: str) -> str:
+    return next(line for line in limits.splitlines() if what in line.lower())
