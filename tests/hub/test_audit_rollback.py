@@ -330,3 +330,63 @@ def test_a_witness_inside_the_hub_folder_is_refused(tmp_path: Path) -> None:
                 prepare_witness(hub)
         finally:
             hub.close()
+
+
+@pytest.mark.parametrize("db_kind", DATABASES)
+def test_a_witness_added_later_receives_the_earlier_checkpoints(
+    db_kind: str, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    with fresh_database(db_kind, tmp_path) as url:
+        cast = build_cast(tmp_path, url, {"checkpoint_every": 8})
+        try:
+            activity(cast)
+            before = write_checkpoint(cast.hub)
+            assert before is not None and before.number >= 2
+            cast.hub.config = dataclasses.replace(
+                cast.hub.config, witness=f"file://{tmp_path / 'late-witness'}"
+            )
+            cast.hub._witness = None
+            approved_project(cast)
+            newest = write_checkpoint(cast.hub)
+            assert newest is not None
+            w = Witnessed(cast, "folder", url)
+            assert numbers(w) == (list(range(1, newest.number + 1)),) * 2
+            assert verify_audit(cast.hub).ok
+        finally:
+            cast.hub.close()
+
+
+def test_an_unreachable_witness_never_fails_a_users_action(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import dataclasses
+
+    from passerelle.hub.checkpoints import witness_of
+    from tests.backends import closed_port
+
+    gone = tmp_path / "config.toml"
+    gone.write_text(
+        f'[remotes.gone]\ntype = "s3"\nendpoint = "http://127.0.0.1:{closed_port()}"\n'
+        'access_key_id = "a"\nsecret_access_key = "b"\nmax_retries = 0\nconnect_timeout_s = 1\n'
+    )
+    with fresh_database("sqlite", tmp_path) as url:
+        cast = build_cast(tmp_path, url, {"checkpoint_every": 4})
+        try:
+            monkey = pytest.MonkeyPatch()
+            monkey.setenv("PASSERELLE_CONFIG", str(gone))
+            cast.hub.config = dataclasses.replace(cast.hub.config, witness="s3://gone@lock")
+            cast.hub._witness = None
+            witness_of(cast.hub)  # opened while the config names the unreachable server
+            monkey.undo()
+            before = signed_head(cast.hub).checkpoint
+            with caplog.at_level("WARNING", logger="passerelle.audit"):
+                project = approved_project(cast)  # due by count: the witness cannot be reached
+            assert project > 0
+            assert "Cannot reach" in caplog.text
+            assert signed_head(cast.hub).checkpoint == before  # nothing signed unchecked
+            with pytest.raises(Exception, match="Cannot reach"):
+                write_checkpoint(cast.hub)
+        finally:
+            cast.hub.close()
