@@ -114,7 +114,18 @@ def _refuse(problem: str) -> ConflictError:
     )
 
 
-def _guard(hub: Hub, session: Session, head_seq: int) -> Checkpoint | None:
+def _witness_view(hub: Hub) -> tuple[int, Checkpoint | None]:
+    """The witness's newest number and that checkpoint (0, None without a witness)."""
+    witness = witness_of(hub)
+    witnessed = witness.numbers() if witness is not None else []
+    if witness is None or not witnessed:
+        return 0, None
+    return witnessed[-1], witness.get(witnessed[-1])
+
+
+def _guard(
+    hub: Hub, session: Session, head_seq: int, witnessed: tuple[int, Checkpoint | None]
+) -> Checkpoint | None:
     """The newest checkpoint, once the chain after it and the witness agree; else raise."""
     numbers, _ = _stored_numbers(hub)
     newest = numbers[-1] if numbers else 0
@@ -126,18 +137,13 @@ def _guard(hub: Hub, session: Session, head_seq: int) -> Checkpoint | None:
     anchor = _read_stored(hub, newest) if newest else None
     if newest and (anchor is None or not signature_ok(public, anchor)):
         raise _refuse(f"checkpoint {newest} in the hub's store is damaged or forged")
-    witness = witness_of(hub)
-    if witness is not None:
-        witnessed = witness.numbers()
-        if witnessed and witnessed[-1] > newest:
-            raise _refuse(
-                f"checkpoint {witnessed[-1]} was witnessed but is missing from the hub's store"
-            )
-        if witnessed and witnessed[-1] <= newest:
-            seen = witness.get(witnessed[-1])
-            stored = anchor if witnessed[-1] == newest else _read_stored(hub, witnessed[-1])
-            if seen is None or stored != seen:
-                raise _refuse(f"checkpoint {witnessed[-1]} differs from the witnessed one")
+    number, seen = witnessed
+    if number > newest:
+        raise _refuse(f"checkpoint {number} was witnessed but is missing from the hub's store")
+    if number:
+        stored = anchor if number == newest else _read_stored(hub, number)
+        if seen is None or stored != seen:
+            raise _refuse(f"checkpoint {number} differs from the witnessed one")
     after_seq, after_hash = (anchor.seq, anchor.hash) if anchor else (0, GENESIS)
     if anchor is not None:
         at_anchor = session.get(AuditEvent, anchor.seq)
@@ -159,10 +165,12 @@ def write_checkpoint(hub: Hub) -> Checkpoint | None:
 
     Refuses (``ConflictError``) when the chain since the newest checkpoint does not
     verify or the checkpoints disagree with the witness. Holding the audit lock,
-    one signer at a time numbers checkpoints.
+    one signer at a time numbers checkpoints; the witness is read before and
+    written after the lock, so no writer waits on it.
     """
     from sqlalchemy import select
 
+    witnessed = _witness_view(hub)  # read before the lock: writers never wait on the witness
     with hub.db.transaction() as session:
         hub.db.lock_audit(session)
         head = session.execute(
@@ -170,7 +178,7 @@ def write_checkpoint(hub: Hub) -> Checkpoint | None:
         ).first()
         if head is None:
             return None
-        anchor = _guard(hub, session, head[0])
+        anchor = _guard(hub, session, head[0], witnessed)
         if anchor is not None and anchor.seq == head[0]:
             checkpoint = anchor  # nothing new since the newest checkpoint
         else:
@@ -189,7 +197,7 @@ def write_checkpoint(hub: Hub) -> Checkpoint | None:
                 size=len(data),
                 content_type="application/json",
             )
-        _witness_up_to(hub, checkpoint)
+    _witness_up_to(hub, checkpoint)  # after the lock; a repeated write is a harmless version
     hub._checkpoint_state = CheckpointState(checkpoint.seq, hub.now())
     return checkpoint
 
