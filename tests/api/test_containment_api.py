@@ -74,3 +74,28 @@ def test_version_files_cannot_climb(api: Api, url: str) -> None:
         api.post("/datasets/pmsi_mco/versions", "stella", json=body), 422, "invalid_request"
     )
     assert api.ok("GET", "/datasets/pmsi_mco/versions", "stella")["items"] == []
+
+
+def test_a_link_in_the_landing_area_is_refused(
+    api: Api, synth_sources: Path, tmp_path: Path
+) -> None:
+    import dataclasses
+    import shutil
+
+    landing, secret = tmp_path / "landing", tmp_path / "secret"
+    landing.mkdir()
+    secret.mkdir()
+    shutil.copy(synth_sources / "stays.csv", secret / "stays.csv")
+    (landing / "stays.csv").symlink_to(secret / "stays.csv")
+    (landing / "dir").symlink_to(secret, target_is_directory=True)
+    api.hub.config = dataclasses.replace(api.hub.config, ingest_sources=(f"file://{landing}/",))
+    api.ok("POST", "/organizations", "stella", json=org_body())
+    for url in (
+        f"file://{landing}/stays.csv",
+        f"file://{landing}/dir/stays.csv",
+        f"file://{landing}/../secret/stays.csv",
+    ):
+        body = ingest_body(synth_sources, source_url=url)
+        error = assert_error(api.post("/ingests", "stella", json=body), 403, "permission_denied")
+        assert "ingest_sources" in error["message"]
+    assert api.ok("GET", "/datasets", "stella")["items"] == []

@@ -13,15 +13,21 @@ of a dataset with person pseudonyms re-keyed by the project's key.
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from passerelle.errors import ConfigError, ConflictError, NotFoundError, UsageError
+from passerelle.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    UsageError,
+)
 from passerelle.hub.audit import append_event, authorize, deny
 from passerelle.hub.catalog import add_version, create_dataset, dataset_facts
 from passerelle.hub.keys import derive_project_key
+from passerelle.hub.landing import PinnedSource, landing_allows, pin_source, source_allowed
 from passerelle.hub.layout import IngestTargets, extract_prefix, ingest_targets, made_by_ingest
 from passerelle.hub.rules import Action, Principal
 from passerelle.hub.tables import Dataset, DatasetVersion, Project
@@ -78,30 +84,6 @@ def _schema(schema: SourceSchema | str | Path) -> SourceSchema:
     return load_schema(text)
 
 
-def source_allowed(prefixes: tuple[str, ...], url: str) -> bool:
-    """Whether ``url`` lies under one of ``prefixes`` (none: anything); pure.
-
-    Paths are normalised first, so ``..`` cannot climb out of an allowed folder.
-    """
-    if not prefixes:
-        return True
-
-    def norm(u: str) -> str:
-        scheme, sep, rest = u.partition("://")
-        if not sep:
-            scheme, rest = "file", u
-        lead = "/" if rest.startswith("/") else ""
-        path = posixpath.normpath(rest).lstrip("/") if rest.strip("/") else ""
-        return f"{scheme}://{lead}{'' if path == '.' else path}"
-
-    target = norm(url)
-    for prefix in prefixes:
-        base = norm(prefix)
-        if target == base or target.startswith(base.rstrip("/") + "/"):
-            return True
-    return False
-
-
 def _exists(hub: Hub, name: str) -> bool:
     from sqlalchemy import select
 
@@ -137,7 +119,7 @@ def ingest_dataset(
             {"ingest": source_url, "organization": organization},
         )
         _refuse_foreign_entries(session, targets)
-        if not source_allowed(hub.config.ingest_sources, source_url):
+        if not landing_allows(hub.config.ingest_sources, source_url):  # real paths
             deny(
                 hub,
                 session,
@@ -149,16 +131,21 @@ def ingest_dataset(
                 {"source": source_url},
             )
     root = targets.root
-    result = ingest(
-        source_url,
-        schema=spec,
-        pseudonym_key=hub.keys.key("pseudonym"),
-        output_url=f"hub:{root}",
-        kind=kind,
-        quarantine_url=f"hub:{targets.quarantine_root}",
-        output_store=hub.store_at(root),
-        quarantine_store=hub.store_at(targets.quarantine_root),
-    )
+    pinned = _pinned(hub, actor, dataset, source_url)
+    try:  # read what was checked: links swapped in after the check are refused
+        result = ingest(
+            pinned.url,
+            schema=spec,
+            pseudonym_key=hub.keys.key("pseudonym"),
+            output_url=f"hub:{root}",
+            kind=kind,
+            quarantine_url=f"hub:{targets.quarantine_root}",
+            output_store=hub.store_at(root),
+            quarantine_store=hub.store_at(targets.quarantine_root),
+            source_label=source_url,
+        )
+    finally:
+        pinned.close()
     registered = _register(
         hub, actor, result, dataset, root, organization, classification, description, discoverable
     )
@@ -190,6 +177,18 @@ def ingest_dataset(
         [f"quarantine/{dataset}/{f.key}" for f in result.quarantine_files],
         result.reused,
     )
+
+
+def _pinned(hub: Hub, actor: Principal, dataset: str, source_url: str) -> PinnedSource:
+    """The source to read, pinned when the hub has landing areas; a refusal is audited."""
+    if not hub.config.ingest_sources:
+        return PinnedSource(source_url)
+    try:
+        return pin_source(source_url)
+    except PermissionDeniedError as exc:
+        with hub.transaction() as session:
+            target, details = f"dataset:{dataset}", {"source": source_url}
+            deny(hub, session, actor, "ingest.run", target, str(exc), details)
 
 
 def _refuse_foreign_entries(session: Session, targets: IngestTargets) -> None:

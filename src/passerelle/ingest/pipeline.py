@@ -231,6 +231,7 @@ def ingest(
     config: StorageConfig | None = None,
     output_store: Store | None = None,
     quarantine_store: Store | None = None,
+    source_label: str | None = None,
 ) -> IngestResult:
     """Ingest one source into a pseudonymized dataset version under ``output_url``.
 
@@ -241,7 +242,8 @@ def ingest(
     (default: ``output_url``).  The key is used, never stored or shown.
     ``output_store`` / ``quarantine_store``, when given, are written instead of
     opening the URLs (the hub passes its live-routed data store); ``output_url``
-    still names the files in the result.
+    still names the files in the result. ``source_label``, when given, is the source
+    named in the result (the hub reads a pinned copy of the path a steward gave).
     """
     check_key(pseudonym_key)
     _return_large_buffers_to_the_os()
@@ -288,7 +290,7 @@ def ingest(
         dataset=schema.name,
         kind=schema.kind,
         version=version,
-        source_url=source_url,
+        source_url=source_label or source_url,
         input_sha256=input_sha,
         input_bytes=input_bytes,
         schema_sha256=schema.digest(),
