@@ -390,3 +390,41 @@ def test_an_unreachable_witness_never_fails_a_users_action(
                 write_checkpoint(cast.hub)
         finally:
             cast.hub.close()
+
+
+def test_concurrent_writers_number_checkpoints_without_gaps_or_forks(
+    witnessed: Witnessed,
+) -> None:
+    """Four processes' worth of hubs write at once, each checkpointing every 3 events."""
+    import dataclasses
+    import threading
+
+    w = witnessed
+    config = dataclasses.replace(w.hub.config, checkpoint_every=3)
+    errors: list[BaseException] = []
+
+    def worker(token: str) -> None:
+        own = H.Hub.from_config(config)  # its own engine and witness, like another process
+        own.clock = w.cast.clock
+        try:
+            me = H.authenticate(own, token)
+            for _ in range(10):
+                H.list_datasets(own, me)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [
+        threading.Thread(target=worker, args=(w.cast.tokens[n],))
+        for n in ("alice", "bob", "steward", "operator")
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    stored, seen = numbers(w)
+    assert stored == list(range(1, len(stored) + 1)) and seen == stored and len(stored) >= 10
+    report = verify_audit(w.hub)
+    assert report.ok, report.problem
