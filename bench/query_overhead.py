@@ -1,13 +1,15 @@
 """Overhead of the research sandbox and the disclosure check over a bare DuckDB query.
 
 A 10-million-row stays dataset is written as Parquet through the storage layer
-into a ``file://`` store; the same grouped aggregate SQL then runs, alternating,
-(a) in a bare DuckDB connection over ``read_parquet`` of the same files and
-(b) through :func:`run_sandboxed` (SQL guard, locked DuckDB, Parquet read through
-the store) followed by :func:`check_release`, in both scan modes (``stream``:
-pyarrow ranged reads through the store; ``copy``: files streamed from the store
-into a private folder, then DuckDB's native reader).  Target: at most +10% wall
-time.
+into a ``file://`` store; the same grouped aggregate SQL then runs, in rotating
+order after a warm-up, (a) in a bare DuckDB connection over ``read_parquet`` of
+the same files, in this process, and (b) through :func:`run_sandboxed` (SQL
+guard, local copies of the granted files, a child process with OS limits and a
+locked DuckDB, the result back as Arrow IPC) followed by :func:`check_release`:
+``copy`` (a fresh child, files copied per query), ``cached`` (a fresh child, the
+hub's scan cache), ``pooled`` (the scan cache and a child started ahead, what
+the hub runs).  Bare DuckDB and the child get the same thread count.  CPU is
+this process's plus its reaped children's.  Target: at most +10% wall time.
 Run: ``bash bench/run.sh query [--rows N] [--repeats R]``.
 """
 
@@ -30,6 +32,7 @@ import duckdb  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from passerelle.research import QueryLimits, ScanCache, TableSource, run_sandboxed  # noqa: E402
+from passerelle.research.child import ChildPool  # noqa: E402
 from passerelle.research.disclosure import (  # noqa: E402
     check_release,
     frequency_query,
@@ -65,9 +68,10 @@ def write_dataset(store: Store, rows: int) -> int:
 
 
 def cpu_seconds() -> float:
-    """User + system CPU of this process (DuckDB and pyarrow threads included)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """User + system CPU of this process and of its reaped children (the sandbox's)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def bare(sql: str, folder: Path, threads: int) -> tuple[float, float]:
@@ -85,9 +89,10 @@ def sandboxed(
     source: TableSource,
     limits: QueryLimits,
     cache: ScanCache | None = None,
+    pool: ChildPool | None = None,
 ) -> tuple[float, float]:
     started, cpu = time.perf_counter(), cpu_seconds()
-    outcome = run_sandboxed(sql, {"stays": source}, limits, cache)
+    outcome = run_sandboxed(sql, {"stays": source}, limits, cache, pool)
     check_release(outcome.result, spec)  # type: ignore[arg-type]
     return time.perf_counter() - started, cpu_seconds() - cpu
 
@@ -97,7 +102,7 @@ def row(times: dict[str, list[tuple[float, float]]]) -> str:
     wall = {name: statistics.median(t[0] for t in runs) for name, runs in times.items()}
     cpu = {name: statistics.median(t[1] for t in runs) for name, runs in times.items()}
     cells = [f"{wall['bare']:.2f} (cpu {cpu['bare']:.2f})"]
-    for name in ("stream", "copy", "cached"):
+    for name in ("copy", "cached", "pooled"):
         cells.append(f"{wall[name]:.2f} (cpu {cpu[name]:.2f})")
         cells.append(
             f"{100 * (wall[name] - wall['bare']) / wall['bare']:+.1f}% "
@@ -122,10 +127,7 @@ def main() -> None:
             f"written in {time.perf_counter() - started:.1f} s"
         )
         source = TableSource(store, "datasets/stays/v1")
-        limits = QueryLimits(threads=args.threads, memory_limit="4GB", timeout_s=600)
-        copy_limits = QueryLimits(
-            threads=args.threads, memory_limit="4GB", timeout_s=600, scan="copy"
-        )
+        limits = QueryLimits(threads=args.threads, memory_mb=4096, timeout_s=600)
         queries = {
             "frequency (count, distinct persons) by departement x age": frequency_query(
                 "stays", ["departement", "age_group"], "person_id"
@@ -136,17 +138,18 @@ def main() -> None:
         }
         folder = workdir / "datasets" / "stays" / "v1"
         cache = ScanCache(workdir / "scan-cache")  # what a hub keeps between queries
+        pool = ChildPool(1)  # what a hub keeps too: a child started ahead
         runners = {
             "bare": lambda sql, spec: bare(sql, folder, args.threads),
-            "stream": lambda sql, spec: sandboxed(sql, spec, source, limits),
-            "copy": lambda sql, spec: sandboxed(sql, spec, source, copy_limits),
-            "cached": lambda sql, spec: sandboxed(sql, spec, source, copy_limits, cache),
+            "copy": lambda sql, spec: sandboxed(sql, spec, source, limits),
+            "cached": lambda sql, spec: sandboxed(sql, spec, source, limits, cache),
+            "pooled": lambda sql, spec: sandboxed(sql, spec, source, limits, cache, pool),
         }
         print(f"threads: {args.threads}, repeats: {args.repeats} (rotating order, after a warm-up)")
         print(
-            "| query | bare DuckDB: median wall s (CPU s) | sandbox + check, scan=stream "
-            "| overhead wall (CPU) | sandbox + check, scan=copy | overhead wall (CPU) "
-            "| sandbox + check, copy with the hub's scan cache | overhead wall (CPU) |"
+            "| query | bare DuckDB: median wall s (CPU s) | child, copy per query "
+            "| overhead wall (CPU) | child, scan cache | overhead wall (CPU) "
+            "| warm child + scan cache (the hub's path) | overhead wall (CPU) |"
         )
         print("|---|---|---|---|---|---|---|---|")
         for label, (sql, spec) in queries.items():
@@ -156,10 +159,35 @@ def main() -> None:
             names = list(runners)
             for i in range(args.repeats):
                 for name in names[i % len(names) :] + names[: i % len(names)]:
+                    time.sleep(0.5)  # the pool's replacement child finishes its imports
                     times[name].append(runners[name](sql, spec))
             print(f"| {label} | {row(times)} |", flush=True)
+        fixed = {name: [] for name in ("bare", "copy", "pooled")}  # the fixed cost alone
+        tiny = "SELECT count(*) AS n FROM stays WHERE los_days = 99"
+        for _ in range(args.repeats):
+            time.sleep(0.5)
+            fixed["bare"].append(bare(tiny, folder, args.threads)[0])
+            time.sleep(0.5)
+            fixed["copy"].append(
+                _timed(lambda: run_sandboxed(tiny, {"stays": source}, limits, cache))
+            )
+            time.sleep(0.5)
+            fixed["pooled"].append(
+                _timed(lambda: run_sandboxed(tiny, {"stays": source}, limits, cache, pool))
+            )
+        print(
+            "fixed cost of a query that reads almost nothing (median wall s): "
+            + ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in fixed.items())
+        )
+        pool.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _timed(call: object) -> float:
+    started = time.perf_counter()
+    call()  # type: ignore[operator]
+    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -115,3 +115,32 @@ def test_the_os_limits_are_set_in_the_child(tmp_path: Path) -> None:
 
 def _line(limits: str, what: str) -> str:
     return next(line for line in limits.splitlines() if what in line.lower())
+
+
+def test_a_warm_pool_gives_each_query_its_own_child_and_cleans_up(
+    granted: dict[str, TableSource], tmp_path: Path
+) -> None:
+    from passerelle.research.child import ChildPool
+
+    pool = ChildPool(1, parent=tmp_path)
+    first = run_sandboxed("SELECT count(*) AS n FROM stays", granted, pool=pool)
+    assert pool.spares == 1  # refilled once the query was over
+    spare = pool._spares[0]
+    second = run_sandboxed("SELECT count(*) AS n FROM stays", granted, pool=pool)
+    assert second.child_pid == spare.proc.pid != first.child_pid  # the spare ran it
+    assert first.result is not None and first.result.equals(second.result)
+    for outcome in (first, second):  # one query per child: each is dead after its query
+        assert outcome.child_pid is not None
+        with pytest.raises(ProcessLookupError):
+            os.kill(outcome.child_pid, 0)
+    pool._spares[0].proc.kill()  # a spare that died is replaced, not used
+    with pytest.raises(SandboxViolation):
+        run_sandboxed(
+            "SELECT count(*) FROM range(1000000000) a, range(1000000) b",
+            granted,
+            QueryLimits(timeout_s=0.5),
+            pool=pool,
+        )
+    pool.close()
+    assert pool.spares == 0
+    assert list(tmp_path.iterdir()) == []

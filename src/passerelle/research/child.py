@@ -40,7 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ChildJob", "ChildReport", "connect", "main", "run_in_child", "spawn_child"]
+__all__ = [
+    "ChildJob",
+    "ChildPool",
+    "ChildReport",
+    "SpawnedChild",
+    "connect",
+    "main",
+    "run_in_child",
+    "spawn_child",
+]
 
 STATUS = "passerelle-child:"
 STARTUP_S = 60.0  # the longest the parent waits for a child to import DuckDB
@@ -152,6 +161,58 @@ def spawn_child(parent: Path | None = None) -> SpawnedChild:
     return SpawnedChild(proc, workdir)
 
 
+class ChildPool:
+    """Children started ahead (DuckDB already imported), each used for one query and killed.
+
+    :meth:`take` hands out a spare that is still alive, else starts a child;
+    :meth:`refill` (called once the query is over, so the imports do not compete
+    with it for processors) starts spares up to ``size``.  A spare holds no job,
+    no data and no limit until it is taken; :meth:`close` kills the spares and
+    removes their folders (also done when the pool is garbage-collected or the
+    interpreter exits).
+    """
+
+    def __init__(self, size: int = 1, parent: Path | None = None) -> None:
+        import threading
+        import weakref
+
+        self.size = size
+        self.parent = parent
+        self._spares: list[SpawnedChild] = []
+        self._lock = threading.Lock()
+        weakref.finalize(self, ChildPool._kill_all, self._spares)
+
+    def take(self) -> SpawnedChild:
+        """A spare child for one query (a new one if none is alive)."""
+        with self._lock:
+            while self._spares:
+                spare = self._spares.pop(0)
+                if spare.proc.poll() is None:
+                    return spare
+                spare.close()
+        return spawn_child(self.parent)
+
+    def refill(self) -> None:
+        """Start spares until there are ``size``."""
+        with self._lock:
+            while len(self._spares) < self.size:
+                self._spares.append(spawn_child(self.parent))
+
+    @property
+    def spares(self) -> int:
+        with self._lock:
+            return len(self._spares)
+
+    def close(self) -> None:
+        with self._lock:
+            ChildPool._kill_all(self._spares)
+
+    @staticmethod
+    def _kill_all(spares: list[SpawnedChild]) -> None:
+        while spares:
+            spares.pop().close()
+
+
 def _read_line(child: SpawnedChild, deadline: float) -> bytes | None:
     """The child's next stdout line, or ``None`` at the deadline or at end of output."""
     assert child.proc.stdout is not None
@@ -245,18 +306,13 @@ def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def connect(tables: Mapping[str, Sequence[str]], threads: int, memory_bytes: int) -> Any:
-    """A fresh DuckDB over local Parquet ``tables`` (name -> files) only, then locked.
-
-    Each table is a temporary view over ``read_parquet`` of exactly its files;
-    ``allowed_paths`` names those files and nothing else before external access
-    is turned off and the configuration locked.
-    """
+def open_engine() -> Any:
+    """A fresh in-memory DuckDB with nothing registered: no extension can be installed or
+    loaded, no Python variable scanned, nothing spilled to disk (not locked yet)."""
     import duckdb
 
     config: dict[str, str | bool | int | float | list[str]] = {
-        "threads": threads,
-        "memory_limit": f"{max(16, memory_bytes * 3 // 4 // 2**20)}MB",
+        "threads": 1,
         "temp_directory": "",
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
@@ -264,8 +320,24 @@ def connect(tables: Mapping[str, Sequence[str]], threads: int, memory_bytes: int
         "allow_unsigned_extensions": False,
         "python_enable_replacements": False,
     }
-    con = duckdb.connect(":memory:", config=config)
+    return duckdb.connect(":memory:", config=config)
+
+
+def connect(
+    tables: Mapping[str, Sequence[str]], threads: int, memory_bytes: int, con: Any = None
+) -> Any:
+    """DuckDB (``con`` from :func:`open_engine`, else a new one) over the local Parquet
+    ``tables`` (name -> files) only, then locked.
+
+    Each table is a temporary view over ``read_parquet`` of exactly its files;
+    ``allowed_paths`` names those files and nothing else before external access
+    is turned off and the configuration locked.  DuckDB's ``memory_limit`` is
+    three quarters of ``memory_bytes``.
+    """
+    con = con if con is not None else open_engine()
     try:
+        con.execute(f"SET threads = {int(threads)}")
+        con.execute(f"SET memory_limit = '{max(16, memory_bytes * 3 // 4 // 2**20)}MB'")
         allowed: list[str] = []
         for name, paths in tables.items():
             allowed.extend(paths)
@@ -325,13 +397,13 @@ def _schema_names(con: Any, tables: Mapping[str, Sequence[str]]) -> list[str]:
     return names
 
 
-def _execute(job: ChildJob) -> dict[str, Any]:
+def _execute(job: ChildJob, engine: Any = None) -> dict[str, Any]:
     import duckdb
     import pyarrow as pa  # type: ignore[import-untyped]
 
     from passerelle.research.redaction import redact_engine_error
 
-    con = connect(job.tables, job.threads, job.memory_bytes)
+    con = connect(job.tables, job.threads, job.memory_bytes, engine)
     names = _schema_names(con, job.tables)
     _set_limits(job)
     rows, truncated = 0, False
@@ -366,9 +438,12 @@ def _execute(job: ChildJob) -> dict[str, Any]:
 
 def main() -> None:
     """The child's entry point: import, say ready, run one job from stdin, report, exit."""
-    import duckdb  # noqa: F401 - imported before the job, so a warm child is ready
     import pyarrow.ipc  # type: ignore[import-untyped]  # noqa: F401
 
+    import passerelle.research.redaction  # noqa: F401
+
+    engine = open_engine()  # DuckDB's and Arrow's set-up, done before any job arrives
+    engine.sql("SELECT 1 AS x").to_arrow_reader(16).read_all()
     _say({"ready": True})
     line = sys.stdin.readline()
     if not line:
@@ -383,7 +458,7 @@ def main() -> None:
         float(raw["timeout_s"]),
     )
     try:
-        status = _execute(job)
+        status = _execute(job, engine)
     except MemoryError:
         status = {"ok": False, "kind": "resource", "reason": "memory-limit"}
     except Exception:  # anything else: its text may hold data, so only the kind leaves

@@ -29,7 +29,7 @@ from passerelle.research.parquet_source import TableSource, copy_to_folder, parq
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]
 
-    from passerelle.research.child import ChildReport
+    from passerelle.research.child import ChildPool, ChildReport
     from passerelle.research.scan_cache import ScanCache
 
 __all__ = ["QueryLimits", "QueryOutcome", "run_sandboxed"]
@@ -111,12 +111,14 @@ def run_sandboxed(
     tables: Mapping[str, TableSource],
     limits: QueryLimits | None = None,
     cache: ScanCache | None = None,
+    pool: ChildPool | None = None,
 ) -> QueryOutcome:
     """Run ``sql`` over the granted ``tables`` (name -> source) and return its outcome.
 
     With a ``cache``, the local copies of the granted files are kept in it and
     reused by later queries; without, they are made in the child's private
-    folder and removed with it.
+    folder and removed with it.  With a ``pool``, the query runs in a child
+    started ahead (DuckDB already imported); without, a child is started for it.
 
     Raises :class:`SandboxViolation` (``.reason`` a stable code, ``.details`` the
     refused :class:`QueryOutcome`) for anything the sandbox refuses or stops, and
@@ -146,7 +148,7 @@ def run_sandboxed(
         )
     used = {name: tables[name] for name in check.tables}
     listed = {name: parquet_keys(source) for name, source in used.items()}
-    child = spawn_child()  # it imports DuckDB while the files are prepared
+    child = pool.take() if pool is not None else spawn_child()  # importing while files copy
     try:
         local = _local_tables(used, listed, child.workdir, cache)
         job = ChildJob(
@@ -156,6 +158,8 @@ def run_sandboxed(
         return _outcome(report, sql, check.tables, check.digest, limits, started)
     finally:
         child.close()
+        if pool is not None:
+            pool.refill()
 
 
 def _local_tables(
