@@ -22,6 +22,7 @@ from passerelle.storage.keys import TABLE, check_name
 
 __all__ = [
     "KINDS",
+    "ON_IDENTIFIER",
     "TYPES",
     "ColumnSpec",
     "PersonSpec",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 KINDS = ("csv", "parquet", "fhir-ndjson")
+ON_IDENTIFIER = ("quarantine", "redact")
+"""What happens to a row whose scanned text holds a NIR, phone number or e-mail."""
 TYPES = ("string", "integer", "number", "date", "sex")
 _DEFAULT_MAX_LENGTH = 65_536
 
@@ -56,11 +59,18 @@ class ColumnSpec:
     generalize: str | None = None
     max_length: int = _DEFAULT_MAX_LENGTH
     path: str | None = None
+    on_identifier: str = "quarantine"
 
     @property
     def kept(self) -> bool:
         """Whether the column reaches the output dataset."""
         return not (self.identifier or self.nir or (self.free_text and not self.safe))
+
+    @property
+    def scanned(self) -> bool:
+        """Whether its values are searched for direct identifiers: every kept text column
+        (generalized ones are cut to a few characters first)."""
+        return self.kept and self.type == "string" and self.generalize is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +131,8 @@ def _fail(where: str, what: str) -> ConfigError:
     return ConfigError(f"Schema {where}: {what}.")
 
 
-def _column(raw: dict[str, Any], where: str, fhir: bool) -> ColumnSpec:
+def _column(raw: dict[str, Any], where: str, fhir: bool, on_identifier: str) -> ColumnSpec:
+    raw = {"on_identifier": on_identifier, **raw}
     unknown = set(raw) - _COLUMN_KEYS
     if unknown:
         raise _fail(where, f"unknown column setting(s) {sorted(unknown)}")
@@ -134,6 +145,8 @@ def _column(raw: dict[str, Any], where: str, fhir: bool) -> ColumnSpec:
     at = f"{where} column {col.name!r}"
     if col.type not in TYPES:
         raise _fail(at, f"type {col.type!r} is not one of {', '.join(TYPES)}")
+    if col.on_identifier not in ON_IDENTIFIER:
+        raise _fail(at, f"on_identifier {col.on_identifier!r} is not one of quarantine, redact")
     if col.generalize is not None and col.generalize not in GENERALIZERS:
         raise _fail(at, f"generalize {col.generalize!r} is not one of {', '.join(GENERALIZERS)}")
     if col.pattern is not None:
@@ -168,8 +181,12 @@ def _person(raw: Any, where: str, names: set[str]) -> PersonSpec | None:
     return person
 
 
-def _view(raw: dict[str, Any], where: str, fhir: bool) -> ViewSpec:
-    columns = tuple(_column(c, where, fhir) for c in raw.get("columns", []) if isinstance(c, dict))
+def _view(raw: dict[str, Any], where: str, fhir: bool, on_identifier: str) -> ViewSpec:
+    columns = tuple(
+        _column(c, where, fhir, on_identifier)
+        for c in raw.get("columns", [])
+        if isinstance(c, dict)
+    )
     if not columns:
         raise _fail(where, "declares no columns")
     names = [c.name for c in columns]
@@ -197,16 +214,21 @@ def parse_schema(text: str, *, origin: str = "<text>") -> SourceSchema:
     name = ds.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise _fail(origin, "[dataset] name must be lowercase letters, digits and _")
+    on_identifier = ds.get("on_identifier", "quarantine")
+    if on_identifier not in ON_IDENTIFIER:
+        raise _fail(origin, "[dataset] on_identifier must be quarantine or redact")
     if kind == "fhir-ndjson":
         raw_views = doc.get("views", [])
-        views = tuple(_view(v, f"{origin} view {v.get('name')!r}", True) for v in raw_views)
+        views = tuple(
+            _view(v, f"{origin} view {v.get('name')!r}", True, on_identifier) for v in raw_views
+        )
         if not views or any(not v.resource or not v.name for v in views):
             raise _fail(origin, "FHIR schemas need [[views]] with a name and a resource")
         patients = [v for v in views if v.person is not None and v.person.id is not None]
         if len(patients) > 1:
             raise _fail(origin, "only one view may define Patient identities")
     else:
-        views = (_view({**doc, "name": name}, origin, False),)
+        views = (_view({**doc, "name": name}, origin, False, on_identifier),)
     for view in views:  # a view's name becomes a folder of the store and part of a dataset name
         try:
             check_name(view.name, TABLE)

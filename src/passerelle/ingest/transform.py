@@ -1,4 +1,12 @@
-"""Turn one checked batch into accepted output rows and protected quarantine rows (pure)."""
+"""Turn one checked batch into accepted output rows and protected quarantine rows (pure).
+
+The quarantine keeps no more than the dataset would, plus why: per refused row
+its source, row number, reasons and person pseudonym; each kept column as the
+dataset holds it (generalized: birth date to year-month, postcode to
+département; text with identifiers redacted); the value that made the row fail,
+and every column the dataset drops (NIR, names, free text), as its shape only
+(letters ``x``, digits ``9``).
+"""
 
 from __future__ import annotations
 
@@ -150,8 +158,30 @@ def split_batch(
         out[col.name] = value
     accepted = pa.table(out, schema=output_schema(view)) if out else pa.table({})
     values = {name: pc.filter(v, good) for name, v in checked.values.items()}
-    quarantine = _quarantine(view, batch, bad, reasons, person, source)
+    quarantine = _quarantine(view, batch, bad, reasons, person, source, checked.values)
     return Split(accepted, quarantine, values, [b.reason for b in batch.broken] + reasons)
+
+
+def _shown(col: ColumnSpec, value: pa.Array) -> pa.Array:
+    """A kept column's values as text, as the dataset would hold them."""
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
+
+    text = pc.cast(value, pa.string())
+    return generalize(text, col.generalize) if col.generalize is not None else text
+
+
+def _failed_columns(reasons: list[str]) -> list[set[str]]:
+    """Per refused row, the columns whose value made it fail (reasons ``code:column``);
+    text columns refused for an identifier they hold are left out (they come redacted)."""
+    return [
+        {
+            part.split(":", 1)[1]
+            for part in reason.split(";")
+            if ":" in part and not part.split(":", 1)[0].endswith("-in-text")
+        }
+        for reason in reasons
+    ]
 
 
 def _quarantine(
@@ -161,6 +191,7 @@ def _quarantine(
     reasons: list[str],
     person: pa.Array | None,
     source: str,
+    values: Mapping[str, pa.Array],
 ) -> pa.Table | None:
     import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -178,9 +209,13 @@ def _quarantine(
     if view.person:
         pseud = person.take(idx).to_pylist() if person is not None else [None] * len(rows_bad)
         data[view.person.column] = [None] * len(batch.broken) + pseud
+    failed = _failed_columns(reasons)
     for col in view.columns:
         raw = batch.columns[col.name].take(idx).to_pylist()
-        if not col.kept:
-            raw = [mask_shape(v) if v is not None else None for v in raw]
-        data[col.name] = [None] * len(batch.broken) + raw
+        shown = _shown(col, values[col.name].take(idx)).to_pylist() if col.kept else raw
+        column = [
+            mask_shape(r) if r is not None and (not col.kept or col.name in why) else s
+            for r, s, why in zip(raw, shown, failed, strict=True)
+        ]
+        data[col.name] = [None] * len(batch.broken) + column
     return pa.table(data, schema=quarantine_schema(view))

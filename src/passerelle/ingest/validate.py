@@ -4,7 +4,10 @@ Every column arrives as text (CSV fields, Parquet values cast to text, FHIR
 path results).  :func:`check_batch` returns, per row, whether it is valid and
 if not the reasons (``code:column`` joined by ``;``), plus the typed values of
 every column.  Reason codes: ``missing``, ``too-long``, ``pattern``,
-``nir-format``, ``nir-key``, ``date``, ``range``, ``number``, ``sex``.
+``nir-format``, ``nir-key``, ``date``, ``range``, ``number``, ``sex``, and for
+text columns holding a direct identifier (see :mod:`passerelle.ingest.identifiers`)
+``nir-in-text``, ``phone-in-text``, ``email-in-text`` -- unless the column's
+``on_identifier`` is ``redact``; either way the typed value comes back redacted.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import date
 from typing import TYPE_CHECKING, TypeAlias
 
 from passerelle.ingest.fastcheck import fixed_width, iso_dates, nir_checks
+from passerelle.ingest.identifiers import find_identifiers
 from passerelle.ingest.schema import ColumnSpec, ViewSpec
 
 if TYPE_CHECKING:
@@ -110,6 +114,11 @@ def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[Mask, str]
     if col.pattern is not None:
         fails.append((_pattern_fails(col, text), f"pattern:{col.name}"))
     value: pa.Array = text
+    if col.scanned:
+        found = find_identifiers(text)
+        if col.on_identifier == "quarantine":
+            fails += [(rows, f"{kind}-in-text:{col.name}") for kind, rows in found.rows.items()]
+        value = found.redacted
     if col.type == "date":
         iso = col.format == "%Y-%m-%d"
         if iso:  # accept FHIR dateTimes: keep the date part
