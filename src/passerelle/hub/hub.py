@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
     from passerelle.research import QueryLimits, ScanCache
     from passerelle.research.caps import LimitRequest, QueryCaps
+    from passerelle.research.child import ChildPool
     from passerelle.storage import Store
 
 __all__ = [
@@ -204,6 +205,7 @@ class Hub:
     _checkpoint_state: Any = None  # checkpoints.CheckpointState, loaded on first use
     _witness: Any = None  # witness.Witness, or False when the hub has none
     _scan_cache: ScanCache | None = None
+    _sandbox_pool: ChildPool | None = None
 
     @classmethod
     def open(cls, directory: str | Path | None = None) -> Hub:
@@ -274,6 +276,14 @@ class Hub:
 
         return resolve_limits(self.config.query_caps(), request)
 
+    def sandbox_pool(self) -> ChildPool:
+        """A sandbox child started ahead for the next research query (one query each)."""
+        if self._sandbox_pool is None:
+            from passerelle.research.child import ChildPool
+
+            self._sandbox_pool = ChildPool(1)
+        return self._sandbox_pool
+
     def scan_cache(self) -> ScanCache:
         """Local copies of granted Parquet kept between queries (``cache/scan``, mode 0700)."""
         if self._scan_cache is None:
@@ -292,4 +302,6 @@ class Hub:
         return self._stores[key]
 
     def close(self) -> None:
+        if self._sandbox_pool is not None:
+            self._sandbox_pool.close()
         self.db.dispose()

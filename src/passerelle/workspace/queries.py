@@ -161,7 +161,7 @@ def run_query(
         for g in granted
     }
     try:
-        outcome = run_sandboxed(sql, tables, resolved, hub.scan_cache())
+        outcome = run_sandboxed(sql, tables, resolved, hub.scan_cache(), hub.sandbox_pool())
     except (SandboxViolation, QueryError) as exc:
         details = exc.details.audit_details() if hasattr(exc.details, "audit_details") else {}
         with hub.transaction() as session:
