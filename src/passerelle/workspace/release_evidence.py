@@ -180,7 +180,7 @@ def _run_evidence(
     hub: Hub, actor: Principal, project_id: int, derivation: Derivation
 ) -> pa.Table | None:
     from passerelle.hub.projects import granted_datasets
-    from passerelle.research import QueryLimits, TableSource, run_sandboxed
+    from passerelle.research import TableSource, run_sandboxed
     from passerelle.workspace.queries import _source_prefix
 
     if derivation.sql is None or derivation.table is None:
@@ -196,8 +196,9 @@ def _run_evidence(
     columns = None if not g.columns else tuple(dict.fromkeys([*g.columns, person]))
     source = TableSource(store, _source_prefix(store, project_id, g), columns)
     try:
+        limits = dataclasses.replace(hub.query_limits(), row_limit_action="refuse")
         outcome = run_sandboxed(
-            derivation.sql, {g.name: source}, QueryLimits(row_limit_action="refuse")
+            derivation.sql, {g.name: source}, limits, hub.scan_cache(), hub.sandbox_pool()
         )
     except PasserelleError:
         return None  # never surface the message: the evidence SQL carries the sketch key
