@@ -232,3 +232,21 @@ def test_purge_sweeps_result_files_without_a_record(cast: Cast, project: int) ->
     assert sorted(result_keys(cast, project)) == [view.result_key]
     assert cast.hub.store().head(extract).size == 4  # only query results are swept
     assert events(cast, "query.result-orphans")[-1]["details"]["deleted"] == 1
+
+
+def test_revision_0005_goes_down_and_up_and_old_results_stay_readable(
+    cast: Cast, project: int
+) -> None:
+    from sqlalchemy import inspect, text
+
+    view, table = run_query(cast.hub, cast.alice, project, SQL)
+    db = cast.hub.db
+    db.downgrade("0004")
+    columns = {c["name"] for c in inspect(db.engine).get_columns("queries")}
+    assert not columns & {"purged_at", "result_sha256"}
+    db.upgrade()
+    columns = {c["name"] for c in inspect(db.engine).get_columns("queries")}
+    assert {"purged_at", "result_sha256"} <= columns
+    with db.read() as session:  # a record from before 0005 has no digest to check
+        assert session.execute(text("SELECT result_sha256 FROM queries")).scalar() == ""
+    assert read_result(cast.hub, cast.alice, view.id).equals(table)
