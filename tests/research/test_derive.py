@@ -117,6 +117,11 @@ def test_a_constant_named_n_persons_does_not_become_evidence() -> None:
 
 
 SHAPES = [
+    (
+        "SELECT dept, count(*) AS n FROM stays GROUP BY dept UNION ALL SELECT sex, count(*) "
+        "FROM stays GROUP BY sex UNION ALL SELECT pseudonym, 1 FROM stays",
+        "row-level",
+    ),
     ("SELECT dept, count(*) AS n FROM stays GROUP BY dept", "derived"),
     ("SELECT dept, count(*) AS n FROM stays GROUP BY 1", "derived"),
     ("SELECT dept, count(*) AS n FROM stays GROUP BY ALL", "derived"),

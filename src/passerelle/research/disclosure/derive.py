@@ -259,8 +259,7 @@ def derive(
     if node is None:
         return _unverified("the hub could not parse the query as one SELECT")
     if node.get("type") == "SET_OPERATION_NODE":
-        branches = [b for b in _set_branches(node)]
-        if any(_plain_rows(b) for b in branches):
+        if any(_plain_rows(b) for b in _set_branches(node)):
             return _row_level("a branch of the UNION/EXCEPT/INTERSECT returns rows, not cells")
         return _unverified(
             "the result combines several queries (UNION/EXCEPT/INTERSECT): the hub cannot "
@@ -298,18 +297,17 @@ def derive(
 
 
 def _set_branches(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for side in ("left", "right"):
-        child = node.get(side)
-        if isinstance(child, dict):
-            if child.get("type") == "SET_OPERATION_NODE":
-                yield from _set_branches(child)
-            else:
-                yield child
-    for child in node.get("children", []) or []:
-        if isinstance(child, dict):
-            yield from (
-                _set_branches(child) if child.get("type") == "SET_OPERATION_NODE" else iter([child])
-            )
+    """The SELECTs a UNION/EXCEPT/INTERSECT combines, however nested."""
+    children = [node.get("left"), node.get("right"), *(node.get("children") or [])]
+    seen: set[int] = set()
+    for child in children:
+        if not isinstance(child, dict) or id(child) in seen:
+            continue
+        seen.add(id(child))
+        if child.get("type") == "SET_OPERATION_NODE":
+            yield from _set_branches(child)
+        else:
+            yield child
 
 
 def _plain_rows(node: dict[str, Any]) -> bool:
