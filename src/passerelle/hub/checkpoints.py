@@ -28,6 +28,7 @@ from passerelle.hub.checkpoint_chain import (
     sign_checkpoint,
     signature_ok,
 )
+from passerelle.hub.legacy_checkpoints import legacy_problem, read_legacy
 from passerelle.hub.tables import AuditEvent
 
 if TYPE_CHECKING:
@@ -68,6 +69,16 @@ def chain_events(session: Session, after: int = 0) -> Iterator[ChainEvent]:
         yield ChainEvent(
             e.seq, e.at, e.actor, e.action, e.target, e.decision, e.details, e.prev_hash, e.hash
         )
+
+
+def _noting(
+    events: Iterator[ChainEvent], positions: set[int], hashes: dict[int, str]
+) -> Iterator[ChainEvent]:
+    """Pass events through, noting the hash at each of ``positions`` on the way."""
+    for e in events:
+        if e.seq in positions:
+            hashes[e.seq] = e.hash
+        yield e
 
 
 def _prefix(hub: Hub) -> str:
@@ -152,11 +163,15 @@ def _guard(
                 f"the log no longer holds event {anchor.seq} as checkpoint {anchor.number} "
                 "saw it (events deleted or the database restored from an older copy)"
             )
-    chain = verify_chain(
-        key, chain_events(session, after_seq), after_seq=after_seq, after_hash=after_hash
-    )
+    legacy = read_legacy(hub)[0] if anchor is None else []  # the first: check the old ones
+    hashes: dict[int, str] = {}
+    events = _noting(chain_events(session, after_seq), {cp.seq for cp in legacy}, hashes)
+    chain = verify_chain(key, events, after_seq=after_seq, after_hash=after_hash)
     if not chain.ok:
         raise _refuse(chain.problem)
+    old = legacy_problem(key, legacy, hashes, chain.head_seq)
+    if old is not None:
+        raise _refuse(old.problem)
     return anchor
 
 
@@ -315,10 +330,14 @@ def verify_log(hub: Hub, kept: Sequence[Checkpoint] = ()) -> VerifyReport:
     """
     key = hub.keys.key("audit")
     numbers, strays = _stored_numbers(hub)
-    stored, damaged = [], []
+    stored: list[Checkpoint] = []
+    damaged: list[int] = []
     for n in numbers:
         cp = _read_stored(hub, n)
-        (stored.append(cp) if cp is not None and cp.number == n else damaged.append(n))
+        if cp is not None and cp.number == n:
+            stored.append(cp)
+        else:
+            damaged.append(n)
     witness = witness_of(hub)
     witnessed_numbers = witness.numbers() if witness is not None else []
     witnessed = list(kept)
@@ -326,20 +345,14 @@ def verify_log(hub: Hub, kept: Sequence[Checkpoint] = ()) -> VerifyReport:
         newest = witness.get(witnessed_numbers[-1])
         if newest is not None:
             witnessed.append(newest)
-    positions = {cp.seq for cp in [*stored, *witnessed]}
+    legacy, bad_legacy = read_legacy(hub)
+    positions = {cp.seq for cp in [*stored, *witnessed]} | {cp.seq for cp in legacy}
     hashes: dict[int, str] = {}
-
-    def noting(events: Iterator[ChainEvent]) -> Iterator[ChainEvent]:
-        for e in events:
-            if e.seq in positions:
-                hashes[e.seq] = e.hash
-            yield e
-
     with hub.db.read() as session:
-        chain = verify_chain(key, noting(chain_events(session)))
+        chain = verify_chain(key, _noting(chain_events(session), positions, hashes))
     found: CheckpointProblem | None
-    if damaged or strays:
-        what = f"checkpoint {damaged[0]}" if damaged else strays[0]
+    if damaged or strays or bad_legacy:
+        what = f"checkpoint {damaged[0]}" if damaged else (strays or bad_legacy)[0]
         found = CheckpointProblem(
             damaged[0] if damaged else None,
             None,
@@ -353,7 +366,7 @@ def verify_log(hub: Hub, kept: Sequence[Checkpoint] = ()) -> VerifyReport:
             [*witnessed_numbers, *(cp.number for cp in kept)],
             hashes,
             chain.head_seq,
-        )
+        ) or legacy_problem(key, legacy, hashes, chain.head_seq)
     return VerifyReport(
         chain,
         len(stored),
