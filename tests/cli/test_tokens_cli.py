@@ -59,3 +59,34 @@ def test_token_commands_hold_under_attack(db_kind: str, tmp_path: Path) -> None:
         ok(rob, "tokens", "revoke", str(listed["short"]["id"]))
         assert_one_sentence(as_(grandchild, "tokens", "list"), "revoked")
         assert ok(rob, "tokens", "list")
+
+
+@pytest.mark.parametrize("db_kind", DATABASES)
+def test_a_hidden_project_reads_like_a_missing_one(db_kind: str, tmp_path: Path) -> None:
+    with fresh_database(db_kind, tmp_path) as url:
+        hub = str(tmp_path / "hub")
+        init = run_cli("init", "--hub", hub, "--admin", "ada", "--database", url)
+        assert init.returncode == 0, init.stderr
+        ada = init.stdout.strip().splitlines()[-1]
+
+        def as_(token: str, *args: str) -> subprocess.CompletedProcess[str]:
+            return run_cli(*args, env={"PASSERELLE_HUB": hub, "PASSERELLE_TOKEN": token})
+
+        tokens = {}
+        for name in ("rob", "rae"):
+            assert as_(ada, "users", "add", name, "--roles", "researcher").returncode == 0
+            tokens[name] = as_(ada, "tokens", "create", "--user", name).stdout.strip()
+        submit = as_(
+            tokens["rob"],
+            *("projects", "submit", "--title", "Secret cohort", "--purpose", "Outcomes"),
+            *("--legal-basis", "MR-004", "--authorization", "CNIL-1"),
+            *("--start", "2026-01-01", "--end", "2030-12-31"),
+        )
+        assert submit.returncode == 0, submit.stderr
+        for command in (("projects", "show"), ("projects", "close")):
+            hidden = as_(tokens["rae"], *command, "1")
+            missing = as_(tokens["rae"], *command, "987654")
+            assert_one_sentence(hidden, "no project 1 exists that you may see")
+            assert hidden.returncode == missing.returncode
+            assert hidden.stderr == missing.stderr.replace("987654", "1")
+            assert "Secret" not in hidden.stderr and "rob" not in hidden.stderr
