@@ -144,3 +144,24 @@ def test_a_warm_pool_gives_each_query_its_own_child_and_cleans_up(
     pool.close()
     assert pool.spares == 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_status_line_is_found_behind_other_output(tmp_path: Path) -> None:
+    # DuckDB's progress bar (queries over 2 s) writes "\r" frames to stdout with no newline:
+    # the status line that follows them must still be read (it once was lost).
+    import subprocess
+    import sys
+    import time
+
+    from passerelle.research.child import STATUS, SpawnedChild, _status_line
+
+    noise = "\r[=====>    ] 50%\r[==========] 100%\r"
+    code = f"import sys; sys.stdout.write({noise!r} + {STATUS!r} + '{{\"ok\": true}}\\n')"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    child = SpawnedChild(proc, tmp_path / "unused")
+    try:
+        assert _status_line(child, time.monotonic() + 30) == {"ok": True}
+    finally:
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()

@@ -235,9 +235,10 @@ def _read_line(child: SpawnedChild, deadline: float) -> bytes | None:
 
 def _status_line(child: SpawnedChild, deadline: float) -> dict[str, Any] | None:
     while (line := _read_line(child, deadline)) is not None:
-        if line.startswith(STATUS.encode()):
+        at = line.rfind(STATUS.encode())  # anything else on stdout (a progress bar) is noise
+        if at >= 0:
             try:
-                parsed = json.loads(line[len(STATUS) :])
+                parsed = json.loads(line[at + len(STATUS) :])
             except ValueError:
                 return None
             return parsed if isinstance(parsed, dict) else None
@@ -336,6 +337,7 @@ def connect(
     """
     con = con if con is not None else open_engine()
     try:
+        con.execute("SET enable_progress_bar = false")  # it writes to stdout, the status line
         con.execute(f"SET threads = {int(threads)}")
         con.execute(f"SET memory_limit = '{max(16, memory_bytes * 3 // 4 // 2**20)}MB'")
         allowed: list[str] = []
