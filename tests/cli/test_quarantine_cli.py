@@ -4,23 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from passerelle.hub import Hub
 from passerelle.hub.tables import Dataset, Grant
 from tests.cli.test_storage_commands import assert_one_sentence, run_cli
+from tests.databases import DATABASES, fresh_database
 
 QUARANTINE = "pmsi_stays_quarantine"
 
 
-def test_grant_and_query_of_a_quarantine_are_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("db_kind", DATABASES)
+def test_grant_and_query_of_a_quarantine_are_refused(db_kind: str, tmp_path: Path) -> None:
+    with fresh_database(db_kind, tmp_path) as url:
+        _play(url, tmp_path)
+
+
+def _play(database: str, tmp_path: Path) -> None:
     hub_dir = str(tmp_path / "hub")
     incoming = tmp_path / "incoming"
     made = run_cli(
         "synth", "--persons", "150", "--seed", "9", "--out", str(incoming), "--defect-rate", "0.05"
     )
     assert made.returncode == 0, made.stderr
-    admin = run_cli("init", "--hub", hub_dir).stdout.strip().splitlines()[-1]
+    admin = (
+        run_cli("init", "--hub", hub_dir, "--database", database).stdout.strip().splitlines()[-1]
+    )
 
     def as_(token: str, *args: str) -> object:
         return run_cli(*args, env={"PASSERELLE_HUB": hub_dir, "PASSERELLE_TOKEN": token})
