@@ -74,3 +74,21 @@ def test_floods_still_counting_are_written_at_shutdown(api: Api) -> None:
     floods = [e for e in _auth_events(api) if e["action"] == "auth.flood"]
     assert [e["details"]["failures"] for e in floods] == [5]
     assert api.ok("GET", "/audit/verify", "aude")["ok"] is True
+
+
+def test_forwarded_headers_do_not_make_a_new_address(api: Api) -> None:
+    """The limiter counts the connection's peer; headers a client writes change nothing."""
+    flooder = TestClient(api.client.app, client=FLOODER)
+    limit = api.hub.config.auth_failures
+    statuses = []
+    for i in range(limit + 3):
+        spoofed = {
+            "Authorization": f"Bearer pst_guess{i}",
+            "X-Forwarded-For": f"10.0.0.{i}",
+            "X-Real-IP": f"10.1.0.{i}",
+            "Forwarded": f"for=10.2.0.{i}",
+        }
+        statuses.append(flooder.get("/me", headers=spoofed).status_code)
+    assert statuses == [401] * limit + [429] * 3
+    sources = {e["details"]["source"] for e in _auth_events(api)}
+    assert sources == {FLOODER[0]}

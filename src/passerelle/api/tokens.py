@@ -1,4 +1,9 @@
-"""``/tokens``: API tokens (each user manages their own, admins anyone's)."""
+"""``/tokens``: API tokens (each user manages their own, admins anyone's).
+
+A token lives at most the hub's ``token_days`` and never past the token that
+created it (its ``parent``); revoking one revokes the tokens created through it.
+To anyone but an admin, another user's tokens are "not found".
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,8 @@ UserQuery = Annotated[
         min_length=1,
         max_length=64,
         pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="Whose tokens (admins only for others); the caller's when omitted.",
+        description="Whose tokens (admins only for others: to anyone else another user is "
+        "not found); the caller's when omitted.",
     ),
 ]
 
@@ -46,7 +52,10 @@ def router() -> APIRouter:
 
         return list_page(list_tokens(hub, actor, user=user), limit, offset)
 
-    @r.post("/{token_id}/revoke", summary="Revoke a token: it stops working at once")
+    @r.post(
+        "/{token_id}/revoke",
+        summary="Revoke a token and every token created through it: they stop working at once",
+    )
     def revoke(token_id: ItemId, hub: HubDep, actor: Actor) -> TokenView:
         from passerelle.hub import revoke_token
 
