@@ -119,3 +119,24 @@ def test_the_head_is_public_and_verify_reports_the_cut(witnessed: Witnessed) -> 
         assert client.get("/audit/verify").status_code == 401
         researcher = {"Authorization": f"Bearer {w.cast.tokens['alice']}"}
         assert client.get("/audit/verify", headers=researcher).status_code == 403
+
+
+def test_init_refuses_a_witness_that_is_not_write_once(tmp_path: Path) -> None:
+    """One sentence, and no half-made hub whose admin token was never shown."""
+    require_backend("ceph")
+    from passerelle.storage import open_store
+
+    hub = tmp_path / "hub"
+    inside = run_cli("init", "--hub", str(hub), "--witness", f"file://{hub / 'witness'}")
+    assert_one_sentence(inside, "inside the hub folder")
+    assert not (hub / "hub.toml").exists()
+    bucket = unique_name("plain")
+    open_store(f"s3://ceph@{bucket}").create_container()  # a bucket without Object Lock
+    plain = run_cli("init", "--hub", str(hub), "--witness", f"s3://ceph@{bucket}")
+    assert_one_sentence(plain, "has no S3 Object Lock")
+    assert not (hub / "hub.toml").exists()
+    made = run_cli("init", "--hub", str(hub), "--witness", f"file://{tmp_path / 'w'}")
+    assert made.returncode == 0, made.stderr
+    assert "append-only file" in made.stdout and made.stdout.strip().splitlines()[-1].startswith(
+        "pst_"
+    )

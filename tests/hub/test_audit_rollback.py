@@ -54,7 +54,7 @@ def build_cast(
     tmp_path: Path, url: str, settings: dict[str, Any], *, name: str = "test-hub"
 ) -> Cast:
     hub, issued = H.init_hub(tmp_path / "hub", database=url, name=name, settings=settings)
-    prepare_witness(hub)
+    prepare_witness(hub.config)
     clock = Clock()
     hub.clock = clock
     admin = H.authenticate(hub, issued.secret)
@@ -327,7 +327,7 @@ def test_a_witness_inside_the_hub_folder_is_refused(tmp_path: Path) -> None:
         )
         try:
             with pytest.raises(ConfigError, match="inside the hub folder"):
-                prepare_witness(hub)
+                prepare_witness(hub.config)
         finally:
             hub.close()
 

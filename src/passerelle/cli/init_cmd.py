@@ -56,7 +56,7 @@ def _init(
     """Create a hub: hub.toml, fresh keys, the database schema and the first admin's token."""
     from passerelle.cli.render import console
     from passerelle.hub import init_hub
-    from passerelle.hub.hub import hub_dir_from_env, read_settings
+    from passerelle.hub.hub import CONFIG_NAME, HubConfig, hub_dir_from_env, read_settings
     from passerelle.hub.witness import prepare_witness
 
     directory = hub_dir_from_env(hub)
@@ -64,6 +64,15 @@ def _init(
     for key, value in (("witness", witness), ("witness_retain_days", witness_retain_days)):
         if value is not None:
             settings[key] = value
+    witnessed = None
+    if settings.get("witness") and not (directory / CONFIG_NAME).exists():
+        planned = HubConfig(  # the witness is made ready first: a failure leaves no hub behind
+            directory=directory.resolve(),
+            name=name or settings.get("name") or directory.resolve().name,
+            witness=settings["witness"],
+            witness_retain_days=settings.get("witness_retain_days", 3650),
+        )
+        witnessed = prepare_witness(planned)
     created, issued = init_hub(
         directory,
         settings=settings,
@@ -79,7 +88,6 @@ def _init(
     c.print(f"  database     {created.db.dialect} (schema {created.db.revision()})")
     c.print(f"  datasets     {created.config.resolve_url(created.config.store)}")
     c.print(f"  checkpoints  {created.store('checkpoints').url}")
-    witnessed = prepare_witness(created)
     c.print(f"  witness      {witnessed.description if witnessed else 'none (set --witness)'}")
     c.print(
         f"  keys         {created.config.keys} "

@@ -114,7 +114,7 @@ def witness_of(hub: Hub) -> Witness | None:
     if hub._witness is None:
         from passerelle.hub.witness import open_witness
 
-        hub._witness = open_witness(hub) or False
+        hub._witness = open_witness(hub.config) or False
     return hub._witness or None
 
 

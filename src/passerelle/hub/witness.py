@@ -30,7 +30,7 @@ from passerelle.errors import ConfigError, PasserelleError, ServiceError
 from passerelle.hub.checkpoint_chain import Checkpoint
 
 if TYPE_CHECKING:
-    from passerelle.hub.hub import Hub
+    from passerelle.hub.hub import HubConfig
     from passerelle.storage.admin import S3Admin
 
 __all__ = [
@@ -228,9 +228,9 @@ class ObjectLockWitness:
         return _parse(body["Body"].read(), f"{self.url}/{key}")
 
 
-def open_witness(hub: Hub) -> Witness | None:
-    """The hub's witness from its ``witness`` setting, or None when it has none."""
-    url = hub.config.witness
+def open_witness(config: HubConfig) -> Witness | None:
+    """The witness a hub's ``witness`` setting names, or None when it has none."""
+    url = config.witness
     if not url:
         return None
     from passerelle.storage.urls import parse_store_url
@@ -239,17 +239,17 @@ def open_witness(hub: Hub) -> Witness | None:
     if parsed.scheme == "file":
         folder = Path(parsed.container) / parsed.prefix if parsed.prefix else Path(parsed.container)
         folder = folder.resolve()
-        if folder.is_relative_to(hub.config.directory.resolve()):
+        if folder.is_relative_to(config.directory.resolve()):
             raise ConfigError(
                 f"witness {url} is inside the hub folder, where whoever holds the database "
                 "can also rewrite it; choose a folder outside it"
             )
-        return FolderWitness(folder / f"{hub.config.name}.audit-witness.jsonl")
+        return FolderWitness(folder / f"{config.name}.audit-witness.jsonl")
     if parsed.scheme != "s3":
         raise ConfigError(
             f"witness {url!r} is neither s3://bucket (S3 Object Lock) nor file:///folder"
         )
-    days = hub.config.witness_retain_days
+    days = config.witness_retain_days
     if not isinstance(days, int) or isinstance(days, bool) or days < 1:
         raise ConfigError("witness_retain_days must be a whole number of days, at least 1")
     from passerelle.storage.admin import S3Admin
@@ -257,7 +257,7 @@ def open_witness(hub: Hub) -> Witness | None:
     from passerelle.storage.opener import resolve_remote
 
     remote, _provider, _region = resolve_remote(parsed, load_config())
-    prefix = (parsed.prefix + "/" if parsed.prefix else "") + f"{hub.config.name}/"
+    prefix = (parsed.prefix + "/" if parsed.prefix else "") + f"{config.name}/"
     return ObjectLockWitness(  # the lock runs on the server's clock: use the real time
         S3Admin(remote, parsed.container), prefix + "audit-checkpoints/", days, _real_now, url
     )
@@ -267,9 +267,9 @@ def _real_now() -> datetime:
     return datetime.now(UTC)
 
 
-def prepare_witness(hub: Hub) -> Witness | None:
+def prepare_witness(config: HubConfig) -> Witness | None:
     """Create the witness's place (an Object Lock bucket, a folder) and check it."""
-    witness = open_witness(hub)
+    witness = open_witness(config)
     if isinstance(witness, ObjectLockWitness):
         try:
             witness.admin.create_locked_bucket()
