@@ -221,7 +221,12 @@ def test_every_error_status_has_the_one_body(api: Api) -> None:
         409: assert_error(api.post("/organizations", "stella", json=org_body()), 409, "conflict"),
         422: assert_error(api.get("/datasets?limit=x", "stella"), 422, "invalid_request"),
     }
-    assert sorted(seen) == [401, 403, 404, 405, 409, 422]
+    for _ in range(api.hub.config.auth_failures):
+        api.get("/datasets", None)
+    throttled = api.get("/datasets", None)
+    seen[429] = assert_error(throttled, 429, "too_many_requests")
+    assert int(throttled.headers["retry-after"]) >= 1
+    assert sorted(seen) == [401, 403, 404, 405, 409, 422, 429]
 
 
 @pytest.mark.parametrize(
