@@ -194,3 +194,53 @@ def test_the_guard_runs_first_and_no_process_is_started_for_a_refusal(
             run_sandboxed(sql, people)
         assert caught.value.details.child_pid is None
         assert caught.value.details.kind in ("rule", "syntax")
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        (
+            dict(status=None, returncode=-9, killed_at_deadline=False, started=False),
+            ("engine", "engine-failure"),
+        ),
+        (dict(status=None, returncode=-9, killed_at_deadline=True), ("resource", "time-limit")),
+        (
+            dict(status=None, returncode=-24, killed_at_deadline=False),
+            ("resource", "time-limit"),
+        ),  # SIGXCPU
+        (dict(status=None, returncode=-11, killed_at_deadline=False), ("resource", "memory-limit")),
+        (
+            dict(status=None, returncode=-25, killed_at_deadline=False),
+            ("resource", "memory-limit"),
+        ),  # SIGXFSZ
+        (dict(status=None, returncode=0, killed_at_deadline=False), ("engine", "engine-failure")),
+        (
+            dict(
+                status={"ok": False, "kind": "resource", "reason": "memory-limit"},
+                returncode=-9,
+                killed_at_deadline=False,
+            ),
+            ("resource", "memory-limit"),
+        ),
+    ],
+)
+def test_how_a_child_ended_is_one_kind_and_reason(
+    report: dict[str, object], expected: tuple[str, str]
+) -> None:
+    from passerelle.research import QueryLimits
+    from passerelle.research.child import ChildReport
+    from passerelle.research.sandbox import _failure
+
+    kind, reason, message = _failure(ChildReport(pid=1, peak_rss_bytes=0, **report), QueryLimits())  # type: ignore[arg-type]
+    assert (kind, reason) == expected
+    assert message.endswith(".") and "\n" not in message
+
+
+def test_the_hub_never_takes_a_data_message_from_the_child() -> None:
+    from passerelle.research import QueryLimits
+    from passerelle.research.child import ChildReport
+    from passerelle.research.sandbox import _failure
+
+    planted = {"ok": False, "kind": "data", "reason": "data-conversion", "message": "Qx001Zw 18507"}
+    _, reason, message = _failure(ChildReport(1, planted, -9, False, 0), QueryLimits())
+    assert reason == "data-conversion" and "Qx001Zw" not in message

@@ -93,11 +93,17 @@ class ChildReport:
     killed_at_deadline: bool
     peak_rss_bytes: int
     result_path: Path | None = field(default=None)
+    started: bool = True
 
     @property
     def signal(self) -> str | None:
         """The signal that ended the child (``SIGKILL``...), if one did."""
-        return signal.Signals(-self.returncode).name if self.returncode < 0 else None
+        if self.returncode >= 0:
+            return None
+        try:
+            return signal.Signals(-self.returncode).name
+        except ValueError:
+            return f"signal {-self.returncode}"
 
 
 def _child_env(workdir: Path) -> dict[str, str]:
@@ -293,6 +299,7 @@ def run_in_child(child: SpawnedChild, job: ChildJob) -> ChildReport:
         timed_out,
         reaped[1],
         result if status and status.get("ok") and result.exists() else None,
+        child.ready,
     )
 
 

@@ -25,7 +25,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DATA_KINDS", "ErrorKind", "SandboxError", "redact_engine_error", "redact_text"]
+__all__ = [
+    "DATA_KINDS",
+    "ErrorKind",
+    "SandboxError",
+    "fixed_message",
+    "redact_engine_error",
+    "redact_text",
+]
 
 ErrorKind = Literal["rule", "syntax", "binding", "data", "resource", "engine"]
 """``rule``: the sandbox refused it; ``syntax``/``binding``: DuckDB refused the SQL
@@ -115,6 +122,14 @@ _VOCABULARY = frozenset(
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
 _PREFIX = re.compile(r"^[A-Za-z ]*Error:\s*")
+
+
+def fixed_message(reason: str) -> str | None:
+    """The fixed sentence of a data or engine ``reason`` (``None`` for other reasons)."""
+    for code, text in (*_DATA_TEMPLATES.values(), _DATA_FALLBACK, _ENGINE):
+        if code == reason:
+            return text
+    return None
 
 
 def _words(text: str) -> set[str]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 from passerelle.errors import QueryError, SandboxViolation, UsageError
 from passerelle.research.guard import Refusal, check_sql, statement_digest
 from passerelle.research.parquet_source import TableSource, copy_to_folder, parquet_keys
+from passerelle.research.redaction import fixed_message
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped]
@@ -242,6 +243,12 @@ def _failure(report: ChildReport, limits: QueryLimits) -> tuple[str, str, str]:
         "aggregate earlier or select fewer columns."
     )
     late = f"The query ran longer than {limits.timeout_s:g} s and was stopped; narrow it."
+    if not report.started:
+        return (
+            "engine",
+            "engine-failure",
+            ("The sandbox process could not start; try again, or ask the hub's operators."),
+        )
     if status is None:
         if report.killed_at_deadline or report.signal == signal.SIGXCPU.name:
             return "resource", "time-limit", late
@@ -266,7 +273,7 @@ def _failure(report: ChildReport, limits: QueryLimits) -> tuple[str, str, str]:
         return "resource", reason, late
     if reason == "engine-refused":
         return "rule", reason, "The sandbox refuses access outside the granted datasets."
-    message = status.get("message")
+    message = fixed_message(reason) if kind in ("data", "engine") else status.get("message")
     if not isinstance(message, str) or not message:
         message = (
             "DuckDB could not run the query; no detail is shown because it could contain data."
