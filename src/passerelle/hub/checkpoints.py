@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from passerelle.errors import ConflictError, PasserelleError
@@ -244,9 +244,22 @@ def _load_state(hub: Hub, session: Session) -> CheckpointState:
     numbers, _ = _stored_numbers(hub)
     newest = _read_stored(hub, numbers[-1]) if numbers else None
     if newest is not None:
-        return CheckpointState(newest.seq, datetime.fromisoformat(newest.at))
+        return CheckpointState(newest.seq, _when(newest.at, hub))
     first = session.execute(select(AuditEvent.at).where(AuditEvent.seq == 1)).scalar()
-    return CheckpointState(0, datetime.fromisoformat(first) if first else hub.now())
+    return CheckpointState(0, _when(first, hub) if first else hub.now())
+
+
+def _when(text: str, hub: Hub) -> datetime:
+    """A stored time, comparable with the hub's clock (UTC when it names no zone)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return hub.now()  # unreadable: count the period from now
+    return _aware(when)
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def checkpoint_if_due(hub: Hub) -> None:
@@ -268,7 +281,7 @@ def checkpoint_if_due(hub: Hub) -> None:
     if head <= state.seq:
         return
     by_count = every > 0 and head >= state.seq + every
-    by_time = minutes > 0 and hub.now() - state.at >= timedelta(minutes=minutes)
+    by_time = minutes > 0 and _aware(hub.now()) - _aware(state.at) >= timedelta(minutes=minutes)
     if not (by_count or by_time):
         return
     try:
@@ -277,8 +290,8 @@ def checkpoint_if_due(hub: Hub) -> None:
         hub._checkpoint_state = CheckpointState(head, hub.now())  # retry after the next period
         _log.error("%s", exc)
         _audit_refusal(hub, str(exc))
-    except PasserelleError as exc:
-        hub._checkpoint_state = CheckpointState(state.seq, hub.now())
+    except PasserelleError as exc:  # retry after the next period, not on every write
+        hub._checkpoint_state = CheckpointState(head, hub.now())
         _log.warning("audit checkpoint not written or not witnessed: %s", exc)
 
 
