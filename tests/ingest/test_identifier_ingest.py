@@ -15,7 +15,7 @@ import pytest
 
 from passerelle.errors import ConfigError
 from passerelle.ingest import IngestResult, ingest, parse_schema
-from passerelle.ingest.nir import nir_key
+from passerelle.ingest.nir import nir_key, with_key
 from passerelle.storage import open_store
 from tests.ingest.conftest import KEY, Ingested
 from tests.ingest.helpers import read_files
@@ -216,3 +216,67 @@ def test_the_text_columns_scanned() -> None:
     for name in ("pmsi_stays", "dcir_claims", "fhir_bulk"):
         for view in shipped_schema(name).views:
             assert {c.on_identifier for c in view.columns} == {"quarantine"}
+
+
+SMALL = """
+[dataset]
+name = "visits"
+kind = "csv"
+{mode}
+[person]
+column = "person_id"
+nir = "nir"
+birth_date = "birth_date"
+sex = "sex"
+
+[[columns]]
+name = "nir"
+required = true
+nir = true
+
+[[columns]]
+name = "birth_date"
+type = "date"
+required = true
+generalize = "year"
+
+[[columns]]
+name = "sex"
+type = "sex"
+required = true
+
+[[columns]]
+name = "visits"
+type = "integer"
+
+[[columns]]
+name = "cost"
+type = "number"
+"""
+
+
+@pytest.mark.parametrize("mode", ["quarantine", "redact"])
+def test_a_nir_or_phone_typed_as_a_number_is_not_kept(mode: str, tmp_path: Path) -> None:
+    person = _nir(7)
+    hidden = with_key("1850575123456")
+    rows = [
+        f"{person},1985-05-12,2,{hidden},12.5",
+        f"{person},1985-05-12,2,3,0612345678",
+        f"{person},1985-05-12,2,4,99.9",
+    ]
+    data = ("nir,birth_date,sex,visits,cost\n" + "\n".join(rows) + "\n").encode()
+    schema = parse_schema(SMALL.format(mode=f'on_identifier = "{mode}"'))
+    result = _ingest(Planted(data, [], {}), tmp_path, schema)
+    accepted = read_files(result.tables[0].files)
+    if mode == "quarantine":
+        reasons = _quarantined(result)
+        assert reasons == {0: "nir-in-text:visits", 1: "phone-in-text:cost"}
+        q = read_files(result.quarantine_files)
+        assert q.column("visits").to_pylist()[0] is None
+        assert q.column("cost").to_pylist()[1] is None
+        assert accepted.column("visits").to_pylist() == [4]
+    else:
+        assert not result.quarantine_files
+        assert accepted.column("visits").to_pylist() == [None, 3, 4]
+        assert accepted.column("cost").to_pylist() == [12.5, None, 99.9]
+    assert _scan(tmp_path, [hidden, "0612345678", "612345678"], "") >= 2

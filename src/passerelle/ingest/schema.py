@@ -68,9 +68,10 @@ class ColumnSpec:
 
     @property
     def scanned(self) -> bool:
-        """Whether its values are searched for direct identifiers: every kept text column
-        (generalized ones are cut to a few characters first)."""
-        return self.kept and self.type == "string" and self.generalize is None
+        """Whether its values are searched for direct identifiers: every kept text or number
+        column (generalized ones are cut to a few characters first)."""
+        text = self.type == "string" and self.generalize is None
+        return self.kept and (text or self.type in ("integer", "number"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,10 @@ path results).  :func:`check_batch` returns, per row, whether it is valid and
 if not the reasons (``code:column`` joined by ``;``), plus the typed values of
 every column.  Reason codes: ``missing``, ``too-long``, ``pattern``,
 ``nir-format``, ``nir-key``, ``date``, ``range``, ``number``, ``sex``, and for
-text columns holding a direct identifier (see :mod:`passerelle.ingest.identifiers`)
-``nir-in-text``, ``phone-in-text``, ``email-in-text`` -- unless the column's
-``on_identifier`` is ``redact``; either way the typed value comes back redacted.
+text and number columns holding a direct identifier (see
+:mod:`passerelle.ingest.identifiers`) ``nir-in-text``, ``phone-in-text``,
+``email-in-text`` -- unless the column's ``on_identifier`` is ``redact``; either
+way the typed value comes back redacted (text) or null (numbers).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[Mask, str]
     if col.pattern is not None:
         fails.append((_pattern_fails(col, text), f"pattern:{col.name}"))
     value: pa.Array = text
-    if col.scanned:
+    if col.scanned and col.type == "string":
         found = find_identifiers(text)
         if col.on_identifier == "quarantine":
             fails += [(rows, f"{kind}-in-text:{col.name}") for kind, rows in found.rows.items()]
@@ -159,6 +160,11 @@ def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[Mask, str]
         for bound, op in ((col.min, pc.less), (col.max, pc.greater)):
             if bound is not None:
                 fails.append((op(value, float(bound)), f"range:{col.name}"))
+        if col.scanned:  # a NIR or phone number passes as a number: never kept as one
+            found = find_identifiers(clean)
+            if col.on_identifier == "quarantine":
+                fails += [(rows, f"{kind}-in-text:{col.name}") for kind, rows in found.rows.items()]
+            value = pc.if_else(pa.array(found.any()), pa.scalar(None, value.type), value)
     elif col.type == "sex":
         where = pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(text)), pa.array(_SEX_CODES))
         fails.append((pc.and_(pc.is_valid(text), pc.is_null(where)), f"sex:{col.name}"))
