@@ -66,8 +66,14 @@ def test_results_through_the_cli(cast: Cast, today: dict[str, str], tmp_path: Pa
     )
     assert code == 0, err
     assert pq.read_table(target).num_columns == len(EXACT)
+    code, out, err = cli(cast, today["alice"], "queries", "result", qid)  # every type, as a table
+    assert code == 0 and "Traceback" not in err, err
     few = "SELECT 'infinity'::DATE AS d, INTERVAL '90 minutes' AS i, 2::UHUGEINT AS u"
     code, out, err = cli(cast, today["alice"], "query", "--project", str(pid), few)
+    assert code == 0, err
+    assert "infinity" in out and "PT1H30M" in out and "Traceback" not in err
+    few_id = err.split("query ", 1)[1].split(":", 1)[0]
+    code, out, err = cli(cast, today["alice"], "queries", "result", few_id)  # the terminal table
     assert code == 0, err
     assert "infinity" in out and "PT1H30M" in out and "Traceback" not in err
 

@@ -66,7 +66,8 @@ def router() -> APIRouter:
 
     @r.get(
         "/queries/{query_id}/result",
-        summary="A query's stored result: a JSON page, CSV or Parquet",
+        summary="A query's stored result: a JSON page, CSV or Parquet (the project's "
+        "researcher members, while it is active and the result is kept)",
         response_class=Response,
         response_model=None,
         responses=_RESULT_RESPONSES,
