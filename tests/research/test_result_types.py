@@ -13,15 +13,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from passerelle.errors import UsageError
-from passerelle.research.rendering import csv_text, json_cells, text_cell
-from passerelle.research.results import result_parquet, storable_table
+from passerelle.research.rendering import MAX_SAFE_INTEGER, csv_text, json_cells, text_cell
+from passerelle.research.results import interval_text, result_parquet, storable_table
 from tests.research.result_types import SCALARS, WRAPPERS, Scalar, Wrapper, csv_cell
 
 CASES = [(s, w) for s in SCALARS for w in WRAPPERS if not (s.sql == "NULL" and w.nested)]
@@ -105,3 +111,63 @@ def test_the_matrix_covers_every_kind_the_issue_names() -> None:
     ):
         assert kind in names, kind
     assert {w.name for w in WRAPPERS} >= {"list", "array", "struct", "map", "union"}
+
+
+EPOCH = datetime(1970, 1, 1)
+PY_DAYS = (date(1, 1, 1) - EPOCH.date()).days, (date(9999, 12, 31) - EPOCH.date()).days
+
+
+@given(st.lists(st.none() | st.integers(-(2**63), 2**63 - 1), max_size=30))
+def test_random_integers_are_exact_and_safe_for_javascript(values: list[int | None]) -> None:
+    cells = json_cells(pa.array(values, pa.int64()))
+    for value, cell in zip(values, cells, strict=True):
+        if value is None or abs(value) <= MAX_SAFE_INTEGER:
+            assert cell == value and type(cell) is type(value)
+        else:
+            assert cell == str(value)
+
+
+@given(
+    st.lists(
+        st.none()
+        | st.decimals(
+            min_value=Decimal("-1e27"),
+            max_value=Decimal("1e27"),
+            places=10,
+            allow_nan=False,
+            allow_infinity=False,
+        ),
+        max_size=20,
+    )
+)
+def test_random_decimals_are_exact_text(values: list[Decimal | None]) -> None:
+    cells = json_cells(pa.array(values, pa.decimal128(38, 10)))
+    for value, cell in zip(values, cells, strict=True):
+        assert cell is None if value is None else Decimal(cell) == value
+        assert cell is None or "E" not in cell
+
+
+@given(st.lists(st.integers(*PY_DAYS), max_size=20))
+def test_random_dates_match_the_calendar(days: list[int]) -> None:
+    cells = json_cells(pa.array(days, pa.int32()).cast(pa.date32()))
+    assert cells == [(EPOCH.date() + timedelta(days=d)).isoformat() for d in days]
+
+
+@given(st.lists(st.integers(PY_DAYS[0] * 86_400_000_000, PY_DAYS[1] * 86_400_000_000), max_size=20))
+def test_random_timestamps_match_the_calendar(micros: list[int]) -> None:
+    cells = json_cells(pa.array(micros, pa.int64()).cast(pa.timestamp("us")))
+    expected = [
+        (EPOCH + timedelta(microseconds=m)).isoformat(timespec="microseconds") for m in micros
+    ]
+    assert cells == expected
+
+
+@given(st.lists(st.integers(-(10**15), 10**15), min_size=3, max_size=3))
+def test_random_intervals_are_exact_iso_durations(parts: list[int]) -> None:
+    months, days, nanos = parts[0] % 10**6, parts[1] % 10**6, parts[2]
+    text = interval_text(months, days, nanos)
+    assert text.startswith("P") and text != "P"
+    seconds = Decimal(0)
+    for number, unit in re.findall(r"(-?[\d.]+)([HMS])", text.partition("T")[2]):
+        seconds += Decimal(number) * {"H": 3600, "M": 60, "S": 1}[unit]
+    assert seconds * 1_000_000_000 == nanos
