@@ -162,8 +162,8 @@ class ObjectLockWitness:
         if enabled != "Enabled":
             raise ConfigError(
                 f"the witness bucket {self.admin.bucket} has no S3 Object Lock, so its "
-                "checkpoints could be deleted; create it with `passerelle init --witness URL` "
-                "(which enables Object Lock) or point witness at such a bucket"
+                "checkpoints could be deleted; point `witness` at a bucket created with "
+                "Object Lock enabled (`passerelle init --witness URL` creates one)"
             )
         self._checked = True
 
