@@ -171,3 +171,22 @@ def test_random_intervals_are_exact_iso_durations(parts: list[int]) -> None:
     for number, unit in re.findall(r"(-?[\d.]+)([HMS])", text.partition("T")[2]):
         seconds += Decimal(number) * {"H": 3600, "M": 60, "S": 1}[unit]
     assert seconds * 1_000_000_000 == nanos
+
+
+def test_128_bit_sums_stay_numeric_when_they_fit() -> None:
+    """A ``sum()`` is a HUGEINT: numeric for the disclosure check, text only past 38 digits."""
+    stored = storable_table(export("SELECT sum(x) AS total FROM range(10) t(x)", lossless=True))
+    assert pa.types.is_decimal(stored.schema.field("total").type)
+    assert json_cells(stored.column("total")) == ["45"]
+
+    kind = pa.opaque(pa.binary(16), "hugeint", "DuckDB")
+    small, huge = 5, 10**38  # the second needs 39 digits
+
+    def chunk(value: int) -> pa.Array:
+        raw = pa.array([value.to_bytes(16, "little", signed=True)], pa.binary(16))
+        return pa.ExtensionArray.from_storage(kind, raw)
+
+    table = pa.table({"v": pa.chunked_array([chunk(small), chunk(huge)])})
+    stored = storable_table(table)
+    assert stored.schema.field("v").type == pa.string()
+    assert json_cells(stored.column("v")) == ["5", str(huge)]

@@ -9,7 +9,7 @@ DuckDB type (as Arrow carries it)          kept as
 ========================================  ==============================================
 ``INTERVAL`` (month_day_nano_interval)      ISO 8601 duration text (``P1M2DT3H``)
 ``UNION`` (sparse union)                    a struct: ``tag`` plus one field per member
-``HUGEINT`` / ``UHUGEINT`` (lossless ext.)  exact decimal text
+``HUGEINT`` / ``UHUGEINT`` (lossless ext.)  ``decimal128(38, 0)``, or exact text past 38 digits
 ``VARINT`` / ``BIGNUM`` (DuckDB extension)  exact decimal text
 ``TIMETZ`` (lossless extension)             ``HH:MM:SS.ffffff+HH:MM`` text
 ``BIT`` (lossless extension)                ``0101...`` text
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import re
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import UsageError
@@ -133,6 +134,8 @@ def _extension(array: Any) -> pa.Array:
     name = getattr(kind, "type_name", None) or getattr(kind, "extension_name", "")
     name = str(name).removeprefix("duckdb.").removeprefix("arrow.")
     storage = array.storage
+    if name in ("hugeint", "uhugeint"):
+        return _huge(storage.to_pylist(), signed=name == "hugeint")
     if name in _OPAQUE_TEXT:
         text = _OPAQUE_TEXT[name]
         return _text_array([None if v is None else text(v) for v in storage.to_pylist()])
@@ -147,6 +150,17 @@ def _extension(array: Any) -> pa.Array:
         f"the result has a column of type {name or kind} that the hub cannot keep exactly; "
         "cast it to VARCHAR in the query"
     )
+
+
+def _huge(raw: list[bytes | None], *, signed: bool) -> pa.Array:
+    """128-bit integers as ``decimal128(38, 0)`` (numeric, e.g. a ``sum()``) when every value
+    has at most 38 digits, else as exact decimal text."""
+    import pyarrow as pa
+
+    values = [None if v is None else int.from_bytes(v, "little", signed=signed) for v in raw]
+    if all(v is None or abs(v) < 10**38 for v in values):
+        return pa.array([None if v is None else Decimal(v) for v in values], pa.decimal128(38, 0))
+    return _text_array([None if v is None else str(v) for v in values])
 
 
 def _uuid_text(raw: bytes) -> str:
@@ -229,6 +243,18 @@ def _rewrite(array: Any) -> pa.Array:
     return pa.StructArray.from_arrays(children, names=[f.name for f in fields], mask=mask)
 
 
+def _as_text(array: Any) -> pa.Array:
+    import pyarrow as pa
+
+    try:
+        return array.cast(pa.string())
+    except (pa.ArrowException, ValueError):
+        raise UsageError(
+            "a result column changes type from one batch to the next; cast it to VARCHAR "
+            "in the query"
+        ) from None
+
+
 def storable_table(table: pa.Table) -> pa.Table:
     """``table`` with every column Parquet cannot hold exactly rewritten (see the module doc).
 
@@ -241,6 +267,8 @@ def storable_table(table: pa.Table) -> pa.Table:
     columns = []
     for column in table.columns:
         chunks = [_rewrite(c) for c in column.chunks]
+        if len({c.type for c in chunks}) > 1:  # e.g. 128-bit integers that fit in one chunk only
+            chunks = [_as_text(c) for c in chunks]
         if chunks:
             columns.append(pa.chunked_array(chunks))
         else:
