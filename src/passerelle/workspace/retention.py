@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from passerelle.errors import NotFoundError
 from passerelle.hub.audit import append_event, authorize
 from passerelle.hub.rules import Action, Principal
-from passerelle.hub.tables import QueryRecord, utcnow
-from passerelle.workspace.queries import kept_until
+from passerelle.hub.tables import Project, QueryRecord, utcnow
+from passerelle.workspace.queries import kept_until, workspace_prefix
 
 if TYPE_CHECKING:
     from passerelle.hub.hub import Hub
@@ -102,9 +102,11 @@ def _sweep_orphans(hub: Hub, actor: Principal, grace: timedelta) -> list[str]:
                 select(QueryRecord.result_key).where(QueryRecord.purged_at.is_(None))
             ).scalars()
         )
+        projects = list(session.execute(select(Project.id)).scalars())
     cutoff = utcnow() - grace
     deleted = []
-    for info in store.list("workspaces/"):
+    listed = (i for p in projects for i in store.list(f"{workspace_prefix(p)}/queries/"))
+    for info in listed:
         if not _RESULT_KEY.match(info.key) or info.key in kept:
             continue
         if info.last_modified is not None and info.last_modified > cutoff:
