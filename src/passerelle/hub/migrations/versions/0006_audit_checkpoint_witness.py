@@ -1,4 +1,8 @@
-"""Audit checkpoints: numbered, witnessed outside the database (reserved).
+"""Audit checkpoints: numbered, witnessed outside the database (no schema change).
+
+Checkpoints and their witness live outside the database on purpose (the database
+is what they check), so this revision changes nothing; it keeps its place in
+the chain of revisions.
 
 Revision ID: 0006
 Revises: 0005
