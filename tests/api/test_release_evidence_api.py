@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.api.conftest import Api, assert_error
-from tests.api.helpers import published_project
+from tests.api.helpers import project_body, published_project
 
 BY_SEX = "SELECT sex, count(*) AS n_stays FROM pmsi_stays {where} GROUP BY sex ORDER BY sex"
 
@@ -47,6 +47,22 @@ def test_researchers_cannot_choose_the_policy(api: Api, synth_sources: Path) -> 
     assert set_ == {"project_id": pid, "policy": "opensafely", "order_statistics": True}
     checked = release(api, pid, BY_SEX.format(where=""))
     assert checked["policy"] == "opensafely"
+
+
+def test_a_steward_sets_the_policy_at_approval(api: Api) -> None:
+    project = api.ok("POST", "/projects", "rita", json=project_body(api, "Ages"))
+    pid = project["id"]
+    path = f"/projects/{pid}/approve"
+    assert_error(api.call("POST", path, "simon", json={"policy": "none"}), 422, "invalid_request")
+    alone = api.call("POST", path, "simon", json={"order_statistics": True})
+    assert_error(alone, 422, "invalid_request")
+    assert api.ok("GET", f"/projects/{pid}", "simon")["status"] == "submitted"
+    denied = api.call("POST", path, "rita", json={"policy": "opensafely"})
+    assert_error(denied, 403, "permission_denied")
+    approved = api.ok("POST", path, "simon", json={"policy": "opensafely"})
+    assert approved["status"] == "approved"
+    policy = api.ok("GET", f"/projects/{pid}/disclosure-policy", "rita")
+    assert policy == {"project_id": pid, "policy": "opensafely", "order_statistics": False}
 
 
 def test_the_attacks_of_the_issue_do_not_get_out(api: Api, synth_sources: Path) -> None:

@@ -68,7 +68,7 @@ def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Cli, d
             "--end",
             "2030-12-31",
         )
-        cli(tokens["claire"], "projects", "approve", "1")
+        cli(tokens["claire"], "projects", "approve", "1", "--policy", "sacro", "--order-statistics")
         cli(tokens["claire"], "grants", "add", "1", "pmsi_stays")
         yield cli, tokens
 
@@ -107,6 +107,8 @@ def test_the_policy_is_the_stewards_and_the_evidence_the_hubs(
     )
     assert chosen.returncode != 0 and "No such option" in chosen.stderr
     assert "Traceback" not in chosen.stderr
+    at_approval = json.loads(cli(rita, "projects", "policy", "1", "--json"))
+    assert at_approval == {"project_id": 1, "policy": "sacro", "order_statistics": True}
     assert_one_sentence(
         run_cli("projects", "policy", "1", "--set", "opensafely", env=env), "permission denied"
     )

@@ -25,7 +25,11 @@ from passerelle.workspace import (
     request_table_release,
     run_query,
 )
-from passerelle.workspace.release_policy import get_release_policy, set_release_policy
+from passerelle.workspace.release_policy import (
+    approve_with_policy,
+    get_release_policy,
+    set_release_policy,
+)
 from tests.hub.conftest import Cast, approved_project
 from tests.workspace.test_queries import publish_version
 
@@ -388,6 +392,30 @@ def test_the_policy_is_the_projects_set_by_a_steward(cast: Cast, project: int) -
     changes = [e for e in events if e["action"] == "project.disclosure-policy"]
     assert changes and changes[-1]["details"]["disclosure_policy"] == "opensafely"
     assert changes[-1]["actor"] == "steward"
+
+
+def test_a_steward_sets_the_policy_at_approval(cast: Cast) -> None:
+    submitted = H.submit_project(
+        cast.hub,
+        cast.alice,
+        title="Order statistics",
+        purpose="Ages",
+        legal_basis="MR-004",
+        authorization_ref="CNIL-2026-043",
+        start=cast.clock.now.date(),
+        end=cast.clock.now.date().replace(year=2027),
+    )
+    with pytest.raises(UsageError, match="No disclosure policy"):
+        approve_with_policy(cast.hub, cast.steward, submitted.id, "lenient")
+    assert H.get_project(cast.hub, cast.steward, submitted.id).status == "submitted"
+    with pytest.raises(PermissionDeniedError):
+        approve_with_policy(cast.hub, cast.alice, submitted.id, "opensafely")
+    view = approve_with_policy(
+        cast.hub, cast.steward, submitted.id, "opensafely", order_statistics=True
+    )
+    assert view.status == "approved"
+    policy = get_release_policy(cast.hub, cast.alice, submitted.id)
+    assert (policy.policy, policy.order_statistics) == ("opensafely", True)
 
 
 def test_outsiders_cannot_request(cast: Cast, project: int) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "MigrationStart",
     "OrganizationCreate",
     "OrganizationKind",
+    "ProjectApproval",
     "ProjectCreate",
     "Prose",
     "QueryCreate",
@@ -328,6 +329,17 @@ class ReleaseCreate(_Strict):
         default=None,
         max_length=200,
         description="The statistic columns, read only when the hub cannot re-derive the query.",
+    )
+
+
+class ProjectApproval(_Strict):
+    """An approval may set the disclosure policy of the project's releases at once."""
+
+    policy: Literal["sacro", "opensafely"] | None = Field(
+        default=None, description="The disclosure policy (default: sacro)."
+    )
+    order_statistics: bool = Field(
+        default=False, description="With a policy: min, max, median... leave without a checker."
     )
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from passerelle.api.auth import Actor, HubDep
 from passerelle.api.errors import ERROR_RESPONSES
-from passerelle.api.models import MemberAdd, ProjectCreate, ReleasePolicySet
+from passerelle.api.models import MemberAdd, ProjectApproval, ProjectCreate, ReleasePolicySet
 from passerelle.api.params import ItemId, Limit, Offset, UserName
 from passerelle.hub.views import Page, ProjectView
 from passerelle.workspace.release_policy import ReleasePolicyView
@@ -57,7 +57,20 @@ def router() -> APIRouter:
 
         return get_project(hub, actor, project_id)
 
+    @r.post("/{project_id}/approve", summary=_CHANGES["approve"], name="approve_project")
+    def approve(
+        project_id: ItemId, hub: HubDep, actor: Actor, body: ProjectApproval | None = None
+    ) -> ProjectView:
+        from passerelle.workspace.release_policy import approve_with_policy
+
+        chosen = body or ProjectApproval()
+        return approve_with_policy(
+            hub, actor, project_id, chosen.policy, order_statistics=chosen.order_statistics
+        )
+
     for verb, summary in _CHANGES.items():
+        if verb == "approve":
+            continue
         r.add_api_route(
             f"/{{project_id}}/{verb}",
             _status_change(verb),

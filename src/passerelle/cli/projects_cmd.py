@@ -100,7 +100,28 @@ def _status_command(verb: str, doc: str) -> None:
     projects.command(verb)(command)
 
 
-_status_command("approve", "Approve a submitted project (stewards; never your own).")
+@projects.command("approve")
+def _approve(
+    project: int,
+    policy: Annotated[
+        str | None,
+        typer.Option(help="The disclosure policy of its releases: sacro (default) or opensafely."),
+    ] = None,
+    order_statistics: Annotated[
+        bool,
+        typer.Option(help="With --policy: min, max, median... leave without an output checker."),
+    ] = False,
+    hub: HubOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve a submitted project (stewards; never your own), with its disclosure policy."""
+    from passerelle.workspace.release_policy import approve_with_policy
+
+    h, me = open_as(hub, token)
+    emit(approve_with_policy(h, me, project, policy, order_statistics=order_statistics), as_json)
+
+
 _status_command("suspend", "Suspend a project: its members lose data access at once.")
 _status_command("reinstate", "Reinstate a suspended project.")
 _status_command("close", "Close a project for good (stewards or its investigator).")

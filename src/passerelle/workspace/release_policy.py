@@ -20,8 +20,9 @@ from passerelle.hub.tables import Project
 
 if TYPE_CHECKING:
     from passerelle.hub.hub import Hub
+    from passerelle.hub.views import ProjectView
 
-__all__ = ["ReleasePolicyView", "get_release_policy", "set_release_policy"]
+__all__ = ["ReleasePolicyView", "approve_with_policy", "get_release_policy", "set_release_policy"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,30 @@ def set_release_policy(
             details={**change, "before": before},
         )
         return _view(p)
+
+
+def approve_with_policy(
+    hub: Hub,
+    actor: Principal,
+    project_id: int,
+    policy: str | None = None,
+    *,
+    order_statistics: bool = False,
+) -> ProjectView:
+    """Approve a submitted project and, with ``policy``, set its disclosure policy at once
+    (the name is checked before the approval; both steps are audited)."""
+    from passerelle.hub.projects import change_status, get_project
+    from passerelle.research.disclosure import policy_named
+
+    if policy is not None:
+        try:
+            policy_named(policy)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+    elif order_statistics:
+        raise UsageError("--order-statistics goes with a policy: name it (sacro or opensafely)")
+    view = change_status(hub, actor, project_id, "approve")
+    if policy is None:
+        return view
+    set_release_policy(hub, actor, project_id, policy, order_statistics=order_statistics)
+    return get_project(hub, actor, project_id)
