@@ -69,3 +69,17 @@ def test_every_remote_setting_is_documented() -> None:
         if f.name != "name" and not re.search(rf"`{f.name}`", text)
     ]
     assert not missing, f"settings missing from docs/configuration.md: {missing}"
+
+
+def test_every_cli_command_prints_its_help() -> None:
+    """A help text is rendered as Rich markup: a stray ``[/x]`` would crash ``--help``."""
+    from typer.testing import CliRunner
+
+    app = build_app()
+    runner = CliRunner()
+    broken = {}
+    for path in ["", *_command_paths(typer.main.get_command(app))]:
+        result = runner.invoke(app, [*path.split(), "--help"], env={"COLUMNS": "120"})
+        if result.exit_code != 0 or "Usage" not in result.output:
+            broken[path or "passerelle"] = repr(result.exception) or result.output[-200:]
+    assert not broken, f"--help fails for: {broken}"

@@ -44,7 +44,7 @@ def _init(
     witness: Annotated[
         str | None,
         typer.Option(
-            help="Write-once copies of the audit checkpoints: s3://[remote@]bucket[/prefix] "
+            help="Write-once copies of the audit checkpoints: s3://REMOTE@BUCKET/PREFIX "
             "(created with S3 Object Lock, compliance mode) or file:///folder outside the hub."
         ),
     ] = None,
