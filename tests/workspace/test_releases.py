@@ -6,6 +6,7 @@ SQLite and PostgreSQL (the ``cast`` fixture).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 
@@ -25,6 +26,7 @@ from passerelle.workspace import (
     request_table_release,
     run_query,
 )
+from passerelle.workspace.release_evidence import _seal_key, open_sketch
 from passerelle.workspace.release_policy import (
     approve_with_policy,
     get_release_policy,
@@ -362,17 +364,48 @@ def test_differencing_above_the_sketch_size_is_caught(cast: Cast) -> None:
     assert "differencing" not in rules_of(far)
 
 
-def test_kept_evidence_is_keyed_and_bounded(cast: Cast, project: int) -> None:
-    release_of(cast, project, COUNT_SQL)
+def test_kept_evidence_is_keyed_sealed_and_bounded(cast: Cast, project: int) -> None:
+    """A copy of the database holds no pseudonym, no hash and nothing that links two cells."""
+    sql = "SELECT dept, count(*) AS n FROM stays GROUP BY dept"
+    first, again = release_of(cast, project, sql), release_of(cast, project, sql)
+    assert first["status"] == again["status"] == "released"
     with cast.hub.db.read() as session:
-        cells = session.execute(select(ReleaseCell)).scalars().all()
-        assert cells
-        for cell in cells:
-            assert len(cell.sketch) <= SKETCH_SIZE * 16 and len(cell.fingerprint) == 16
-            int(cell.sketch or "0", 16)  # hex digests only
-            for person in STAYS.column("pseudonym").to_pylist():  # keyed: no plain hash
-                for plain in (hashlib.sha256, hashlib.md5, hashlib.sha1):
-                    assert plain(person.encode()).hexdigest()[:16] not in cell.sketch
+        cells = [
+            (c.release_id, c.cell, c.persons, c.sketch)
+            for c in session.execute(select(ReleaseCell).order_by(ReleaseCell.id)).scalars()
+        ]
+    assert len(cells) == 2 * 4  # three departments and the whole population, twice
+    texts = [sealed for *_, sealed in cells]
+    assert all(len(t) <= 4 * (12 + 16 + 16 * (SKETCH_SIZE + 1)) // 3 + 4 for t in texts)
+    assert len(set(texts)) == len(texts)  # the same persons never read the same twice
+    people = STAYS.column("pseudonym").to_pylist()
+    for text in texts:
+        for person in people:
+            for plain in (hashlib.sha256, hashlib.md5):
+                assert plain(person.encode()).hexdigest()[:16] not in text
+    key = _seal_key(cast.hub, project)
+    for release_id, cell, persons, sealed in cells:
+        where = f"project:{project}/release:{release_id}/cell:{cell}".encode()
+        opened = open_sketch(key, persons, sealed, where)
+        assert opened is not None and len(opened.minima) == min(persons, SKETCH_SIZE)
+        moved = f"project:{project}/release:{release_id + 1}/cell:{cell}".encode()
+        assert open_sketch(key, persons, sealed, moved) is None
+        assert open_sketch(b"x" * 32, persons, sealed, where) is None
+
+
+def test_altered_evidence_holds_the_next_release(cast: Cast, project: int) -> None:
+    first = release_of(cast, project, "SELECT dept, count(*) AS n FROM stays GROUP BY dept")
+    with cast.hub.transaction() as session:
+        for cell in session.execute(select(ReleaseCell)).scalars():
+            cell.sketch = base64.b64encode(b"\0" * 40).decode()
+    second = release_of(cast, project, "SELECT dept, count(*) AS n FROM stays GROUP BY dept")
+    assert second["status"] == "pending"
+    report = second["report"]
+    assert isinstance(report, dict)
+    assert any(
+        f["rule"] == "differencing" and "does not open" in f["detail"] and f["value"] == first["id"]
+        for f in report["findings"]
+    )
 
 
 def test_the_policy_is_the_projects_set_by_a_steward(cast: Cast, project: int) -> None:

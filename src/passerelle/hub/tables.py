@@ -266,8 +266,10 @@ class ReleaseCell(Base):
     """What the hub keeps about the persons behind one released cell, for differencing.
 
     ``cell`` is the row index in the release (-1: the release's whole population),
-    ``label`` its group values; ``fingerprint`` and ``sketch`` are keyed person
-    hashes (see ``passerelle.research.disclosure.differencing``), never pseudonyms.
+    ``label`` its group values, ``persons`` its distinct persons; ``sketch`` holds
+    keyed person hashes (see ``passerelle.research.disclosure.differencing``),
+    encrypted with a hub key and bound to this row: never pseudonyms, and
+    unreadable (unlinkable) from a copy of the database alone.
     """
 
     __tablename__ = "release_cells"
@@ -277,5 +279,4 @@ class ReleaseCell(Base):
     cell: Mapped[int] = mapped_column(Integer)
     label: Mapped[dict[str, Any]]
     persons: Mapped[int] = mapped_column(Integer, index=True)
-    fingerprint: Mapped[str] = mapped_column(String(16))
     sketch: Mapped[str] = mapped_column(Text)

@@ -47,7 +47,9 @@ __all__ = [
     "check_query",
     "differencing_findings",
     "keep_sketches",
+    "open_sketch",
     "project_policy",
+    "seal_sketch",
     "table_facts",
 ]
 
@@ -227,16 +229,59 @@ def _sketches(table: pa.Table, derivation: Derivation) -> list[CellSketch]:
     return out
 
 
+def _seal_key(hub: Hub, project_id: int) -> bytes:
+    master = derive_project_key(hub.keys.key("project"), project_id)
+    return hmac.new(master, b"release-person-sketch-seal", hashlib.sha256).digest()
+
+
+def _where(project_id: int, release_id: int, cell: int) -> bytes:
+    return f"project:{project_id}/release:{release_id}/cell:{cell}".encode()
+
+
+def seal_sketch(key: bytes, sketch: PersonSketch, where: bytes) -> str:
+    """The fingerprint and hashes of ``sketch``, encrypted (AES-256-GCM) and bound to ``where``."""
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    payload = (f"{sketch.fingerprint:016x}" + encode_sketch(sketch.minima)).encode()
+    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, payload, where)).decode()
+
+
+def open_sketch(key: bytes, persons: int, sealed: str, where: bytes) -> PersonSketch | None:
+    """The sketch :func:`seal_sketch` sealed, or ``None`` if it was altered or moved."""
+    import base64
+    import binascii
+
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    try:
+        raw = base64.b64decode(sealed, validate=True)
+        text = AESGCM(key).decrypt(raw[:12], raw[12:], where).decode()
+        return PersonSketch(persons, int(text[:16], 16), decode_sketch(text[16:]))
+    except (InvalidTag, ValueError, binascii.Error):
+        return None
+
+
 def differencing_findings(
-    session: Session, project_id: int, sketches: Sequence[CellSketch], policy: DisclosurePolicy
+    hub: Hub,
+    session: Session,
+    project_id: int,
+    sketches: Sequence[CellSketch],
+    policy: DisclosurePolicy,
 ) -> list[Finding]:
     """Findings for every kept cell of an earlier release of the project whose persons
-    differ from one of these cells' by fewer than ``policy.differencing_min`` (not zero)."""
+    differ from one of these cells' by fewer than ``policy.differencing_min`` (not zero).
+    Kept evidence that does not open (altered, or moved between rows) is a finding too."""
     from sqlalchemy import select
 
     threshold = policy.differencing_min
     if threshold is None or not sketches:
         return []
+    key = _seal_key(hub, project_id)
     findings: list[Finding] = []
     for new in sketches:
         n = new.sketch.persons
@@ -252,22 +297,25 @@ def differencing_findings(
             .order_by(ReleaseCell.id)
         )
         for old, release_id in rows:
-            earlier = PersonSketch(old.persons, int(old.fingerprint, 16), decode_sketch(old.sketch))
-            if not too_close(earlier, new.sketch, threshold, SKETCH_SIZE):
-                continue
+            earlier = open_sketch(
+                key, old.persons, old.sketch, _where(project_id, release_id, old.cell)
+            )
             where = "the whole population" if old.cell < 0 else f"the cell {old.label}"
             mine = "this release's whole population" if new.cell < 0 else "this cell"
-            findings.append(
-                Finding(
-                    "differencing",
-                    "review",
-                    f"{mine} has fewer than {threshold} persons more or less than {where} of "
-                    f"release {release_id}: subtracting one from the other may disclose them",
-                    new.label if new.cell >= 0 else None,
-                    None,
-                    release_id,
+            if earlier is None:
+                detail = (
+                    f"the kept evidence of {where} of release {release_id} does not open "
+                    "(altered or moved): differencing against it could not be checked"
                 )
-            )
+            elif too_close(earlier, new.sketch, threshold, SKETCH_SIZE):
+                detail = (
+                    f"{mine} has fewer than {threshold} persons more or less than {where} of "
+                    f"release {release_id}: subtracting one from the other may disclose them"
+                )
+            else:
+                continue
+            cell = new.label if new.cell >= 0 else None
+            findings.append(Finding("differencing", "review", detail, cell, None, release_id))
             if len(findings) >= MAX_DIFFERENCING_FINDINGS:
                 return findings
     return findings
@@ -279,9 +327,14 @@ def with_findings(check: ReleaseCheck, findings: Sequence[Finding]) -> ReleaseCh
 
 
 def keep_sketches(
-    session: Session, release_id: int, project_id: int, sketches: Sequence[CellSketch]
+    hub: Hub,
+    session: Session,
+    release_id: int,
+    project_id: int,
+    sketches: Sequence[CellSketch],
 ) -> None:
-    """Store the person sketches of a release's released cells."""
+    """Store the person sketches of a release's released cells, sealed with a hub key."""
+    key = _seal_key(hub, project_id)
     for s in sketches:
         session.add(
             ReleaseCell(
@@ -290,7 +343,6 @@ def keep_sketches(
                 cell=s.cell,
                 label=s.label,
                 persons=s.sketch.persons,
-                fingerprint=f"{s.sketch.fingerprint:016x}",
-                sketch=encode_sketch(s.sketch.minima),
+                sketch=seal_sketch(key, s.sketch, _where(project_id, release_id, s.cell)),
             )
         )

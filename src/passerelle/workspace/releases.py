@@ -209,7 +209,8 @@ def request_release(
         check = evidence.check
         if check.status != "fail":
             check = with_findings(
-                check, differencing_findings(session, project_id, evidence.sketches, chosen)
+                check,
+                differencing_findings(hub, session, project_id, evidence.sketches, chosen),
             )
         status = {"pass": "released", "review": "pending", "fail": "rejected"}[check.status]
         r = ReleaseRequest(
@@ -228,7 +229,7 @@ def request_release(
         session.add(r)
         session.flush()
         if status != "rejected":
-            keep_sketches(session, r.id, project_id, evidence.sketches)
+            keep_sketches(hub, session, r.id, project_id, evidence.sketches)
         append_event(
             hub,
             session,

@@ -38,7 +38,6 @@ def upgrade() -> None:
         sa.Column("cell", sa.Integer(), nullable=False),
         sa.Column("label", sa.JSON(), nullable=False),
         sa.Column("persons", sa.Integer(), nullable=False),
-        sa.Column("fingerprint", sa.String(length=16), nullable=False),
         sa.Column("sketch", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(["project_id"], ["projects.id"]),
         sa.ForeignKeyConstraint(["release_id"], ["releases.id"]),
