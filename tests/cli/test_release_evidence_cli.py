@@ -138,3 +138,6 @@ def test_the_policy_is_the_stewards_and_the_evidence_the_hubs(
     assert isinstance(report, dict) and report["findings_per_rule"].get("order-statistic")
     shown = run_cli("releases", "show", str(largest["id"]), env=env)
     assert shown.returncode == 0 and "order-statistic" in shown.stdout
+    assert "evidence computed by the hub" in shown.stdout
+    unverified = run_cli("releases", "show", str(faked["id"]), env=env)
+    assert "evidence not verified" in unverified.stdout

@@ -238,6 +238,12 @@ def _print_release(view: object) -> None:
         f"release {getattr(view, 'id')}: [bold]{getattr(view, 'status')}[/] "  # noqa: B009
         f"(policy {report.get('policy')}, {report.get('suppressed_cells', 0)} cells suppressed)"
     )
+    if report.get("evidence_verified") is not None:
+        console().print(
+            "evidence computed by the hub from the granted data"
+            if report.get("evidence_verified")
+            else "evidence not verified: an output-checker must read the query"
+        )
     findings = report.get("findings", [])
     if findings:
         table = Table("rule", "action", "cell", "column", "value", "why")
