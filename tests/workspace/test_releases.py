@@ -266,6 +266,13 @@ def test_a_filter_that_isolates_one_person_is_caught(cast: Cast, project: int, s
     assert rules.get("threshold") or rules.get("zero") or rules.get("filter"), rules
 
 
+def test_an_empty_result_is_a_zero(cast: Cast, project: int) -> None:
+    release = release_of(
+        cast, project, "SELECT dept, count(*) AS n FROM stays WHERE age > 200 GROUP BY dept"
+    )
+    assert release["status"] == "pending" and rules_of(release).get("zero")
+
+
 @pytest.mark.parametrize(
     "having",
     [

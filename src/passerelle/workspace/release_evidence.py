@@ -149,6 +149,14 @@ def check_query(
     checked_table = table.drop_columns(list(derivation.sketch_columns))
     check = check_release(checked_table, derivation.spec, policy)
     extra = [Finding("filter", "review", reason) for reason in derivation.review]
+    if table.num_rows == 0:
+        extra.append(
+            Finding(
+                "zero",
+                "review",
+                "the result has no cell: its emptiness says that no person matches the query",
+            )
+        )
     if check.table is not None:
         hidden = check.table.column("suppressed").to_pylist()
         sketches = [s for s in sketches if s.cell < 0 or not hidden[s.cell]]
