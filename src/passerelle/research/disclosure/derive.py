@@ -20,13 +20,30 @@ aggregates...: an output checker must look, the evidence is not verified) and
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from passerelle.research.disclosure.spec import Dominance, TableSpec
+from passerelle.research.disclosure.evidence_sql import (
+    COUNT_AGGREGATES,
+    EVIDENCE_PREFIX,
+    MAGNITUDE_AGGREGATES,
+    ORDER_STATISTICS,
+    ROW_LEVEL_AGGREGATES,
+    SKETCH_COLUMNS,
+    SKETCH_SIZE,
+    Statistic,
+    build_evidence_sql,
+)
+from passerelle.research.disclosure.parse_tree import (
+    aggregate_names,
+    classes,
+    has_aggregate,
+    nodes,
+    parse_select,
+    render,
+)
+from passerelle.research.disclosure.spec import TableSpec
 
 __all__ = [
     "COUNT_AGGREGATES",
@@ -38,80 +55,8 @@ __all__ = [
     "Derivation",
     "TableFacts",
     "derive",
+    "render",
 ]
-
-EVIDENCE_PREFIX = "_hub_"
-"""Columns of the hub's evidence start with this; a researcher's column may not."""
-
-SKETCH_SIZE = 128
-"""Keyed person hashes kept per cell (the smallest ones): exact below this many persons."""
-
-COUNT_AGGREGATES = frozenset({"count_star", "count"})
-MAGNITUDE_AGGREGATES = frozenset(
-    {
-        "sum",
-        "fsum",
-        "sumkahan",
-        "kahan_sum",
-        "avg",
-        "mean",
-        "favg",
-        "stddev",
-        "stddev_samp",
-        "stddev_pop",
-        "variance",
-        "var_samp",
-        "var_pop",
-    }
-)
-ORDER_STATISTICS = frozenset(
-    {
-        "min",
-        "max",
-        "median",
-        "mode",
-        "quantile",
-        "quantile_cont",
-        "quantile_disc",
-        "percentile_cont",
-        "percentile_disc",
-        "approx_quantile",
-        "reservoir_quantile",
-        "mad",
-        "first",
-        "last",
-        "any_value",
-        "arbitrary",
-        "arg_max",
-        "arg_min",
-        "argmax",
-        "argmin",
-        "max_by",
-        "min_by",
-        "arg_max_null",
-        "arg_min_null",
-    }
-)
-"""Aggregates whose value is one person's own value (or close to it)."""
-
-ROW_LEVEL_AGGREGATES = frozenset(
-    {
-        "list",
-        "array_agg",
-        "string_agg",
-        "group_concat",
-        "listagg",
-        "histogram",
-        "histogram_exact",
-        "approx_top_k",
-        "map_agg",
-        "bitstring_agg",
-        "json_group_array",
-        "json_group_object",
-        "json_group_structure",
-    }
-)
-"""Aggregates that return the values themselves (a list of rows in one cell): refused."""
 
 _VOLATILE_KEYS = frozenset({"alias", "query_location", "query_location_length"})
 
@@ -153,93 +98,7 @@ def _row_level(*reasons: str) -> Derivation:
     return Derivation("row-level", tuple(reasons))
 
 
-# -- parsing -----------------------------------------------------------------------------------
-
-_parsers = threading.local()
-
-
-def _connection() -> Any:
-    import duckdb
-
-    con = getattr(_parsers, "con", None)
-    if con is None:
-        con = duckdb.connect(":memory:")
-        _parsers.con = con
-    return con
-
-
-def _parse(sql: str) -> dict[str, Any] | None:
-    row = _connection().execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
-    tree = json.loads(row[0]) if row else None
-    if not isinstance(tree, dict) or tree.get("error") or len(tree.get("statements", [])) != 1:
-        return None
-    node = tree["statements"][0].get("node")
-    return node if isinstance(node, dict) else None
-
-
-_template: dict[str, Any] = {}
-
-
-def render(expression: dict[str, Any]) -> str:
-    """One parsed expression back as DuckDB SQL (through ``json_deserialize_sql``)."""
-    con = _connection()
-    if not _template:
-        row = con.execute("SELECT json_serialize_sql('SELECT 1')").fetchone()
-        _template.update(json.loads(row[0]))
-    tree = json.loads(json.dumps(_template))
-    tree["statements"][0]["node"]["select_list"] = [{**expression, "alias": ""}]
-    text = con.execute("SELECT json_deserialize_sql(?::JSON)", [json.dumps(tree)]).fetchone()[0]
-    prefix = "SELECT "
-    if not isinstance(text, str) or not text.startswith(prefix):
-        raise ValueError("DuckDB could not render an expression")
-    return text[len(prefix) :]
-
-
-def _aggregate_names() -> frozenset[str]:
-    names = getattr(_parsers, "aggregates", None)
-    if names is None:
-        rows = _connection().execute(
-            "SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
-            "WHERE function_type = 'aggregate'"
-        )
-        names = frozenset(r[0] for r in rows.fetchall()) | COUNT_AGGREGATES
-        _parsers.aggregates = names
-    return names
-
-
-def _nodes(node: Any) -> Iterator[dict[str, Any]]:
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            yield item
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
-def _classes(node: Any) -> set[str]:
-    return {str(n.get("class")) for n in _nodes(node) if "class" in n}
-
-
-def _has_aggregate(node: Any) -> bool:
-    names = _aggregate_names()
-    return any(
-        n.get("class") == "FUNCTION" and str(n.get("function_name", "")).lower() in names
-        for n in _nodes(node)
-    )
-
-
-# -- shape -------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Statistic:
-    name: str
-    function: str
-    node: dict[str, Any]
-    argument: dict[str, Any] | None
-    filter: dict[str, Any] | None
+# -- shape ------------------------------------------------------------------------------------
 
 
 def derive(
@@ -255,7 +114,7 @@ def derive(
     released table keeps them), ``sketch_key`` keys the person hashes of the
     differencing sketches (it appears in the SQL: never log that SQL).
     """
-    node = _parse(sql)
+    node = parse_select(sql)
     if node is None:
         return _unverified("the hub could not parse the query as one SELECT")
     if node.get("type") == "SET_OPERATION_NODE":
@@ -271,7 +130,7 @@ def derive(
         return _row_level(
             "the query has no GROUP BY and no aggregate: it returns rows, not aggregate cells"
         )
-    windows = {"WINDOW"} & _classes([node.get("select_list"), node.get("having")])
+    windows = {"WINDOW"} & classes([node.get("select_list"), node.get("having")])
     if windows or node.get("qualify"):
         return _unverified("window functions or QUALIFY over an aggregate: not derivable")
     from_table = node.get("from_table") or {}
@@ -293,7 +152,10 @@ def derive(
     if facts.person is None:
         return _unverified(f"the catalog names no person column for {table!r}")
     qualifier = str(from_table.get("alias") or from_table.get("table_name"))
-    return _derive_select(node, table, qualifier, facts, list(output_names), sketch_key)
+    try:
+        return _derive_select(node, table, qualifier, facts, list(output_names), sketch_key)
+    except (ValueError, KeyError, TypeError) as exc:  # a tree the hub cannot write back
+        return _unverified(f"the hub could not write its evidence query ({type(exc).__name__})")
 
 
 def _set_branches(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -317,7 +179,7 @@ def _plain_rows(node: dict[str, Any]) -> bool:
     if node.get("group_expressions") or node.get("aggregate_handling") == "FORCE_AGGREGATES":
         return False
     items = [_strip_windows(i) for i in node.get("select_list", [])]
-    return not any(_has_aggregate(i) for i in items)
+    return not any(has_aggregate(i) for i in items)
 
 
 def _strip_windows(node: Any) -> Any:
@@ -357,7 +219,7 @@ def _normal(node: Any, qualifier: str, table: str) -> Any:
 
 def _columns_read(node: Any, qualifier: str, table: str) -> set[str]:
     out: set[str] = set()
-    for n in _nodes(_normal(node, qualifier, table)):
+    for n in nodes(_normal(node, qualifier, table)):
         if n.get("class") == "COLUMN_REF" and n.get("column_names"):
             out.add(str(n["column_names"][0]).lower())
     return out
@@ -388,7 +250,7 @@ def _derive_select(
     sets = node.get("group_sets") or []
     groups_raw: list[dict[str, Any]] = list(node.get("group_expressions", []))
     if handling == "FORCE_AGGREGATES":  # GROUP BY ALL: every selected non-aggregate
-        groups_raw = [i for i in select_list if not _has_aggregate(_strip_windows(i))]
+        groups_raw = [i for i in select_list if not has_aggregate(_strip_windows(i))]
         sets = [list(range(len(groups_raw)))] if groups_raw else []
     if len(sets) > 1:
         return _unverified("GROUPING SETS, ROLLUP or CUBE: not derivable")
@@ -401,11 +263,11 @@ def _derive_select(
             return _row_level(
                 "the query groups by a person, pseudonym or identifier column: one row per person"
             )
-        if {"SUBQUERY", "WINDOW"} & _classes(g) or _has_aggregate(g):
+        if {"SUBQUERY", "WINDOW"} & classes(g) or has_aggregate(g):
             return _unverified("a GROUP BY expression with a subquery, window or aggregate")
     normal_groups = [_normal(g, qualifier, table) for g in groups]
     group_names: list[str | None] = [None] * len(groups)
-    statistics: list[_Statistic] = []
+    statistics: list[Statistic] = []
     for name, item in zip(output_names, select_list, strict=True):
         normal = _normal(item, qualifier, table)
         if normal in normal_groups:
@@ -424,7 +286,7 @@ def _derive_select(
     where = node.get("where_clause")
     having = node.get("having")
     for clause, what in ((where, "WHERE"), (having, "HAVING")):
-        if clause is not None and "SUBQUERY" in _classes(clause):
+        if clause is not None and "SUBQUERY" in classes(clause):
             return _unverified(f"a subquery in {what}: the hub cannot follow it")
     review: list[str] = []
     filters = [where, *(s.filter for s in statistics)]
@@ -437,7 +299,7 @@ def _derive_select(
             "HAVING decides which cells appear: the presence of a cell can disclose; check it"
         )
     assert all(n is not None for n in group_names)
-    return _build(
+    sql, spec = build_evidence_sql(
         table,
         qualifier,
         str(facts.person),
@@ -446,9 +308,9 @@ def _derive_select(
         statistics,
         where,
         having,
-        tuple(review),
         sketch_key,
     )
+    return Derivation("derived", (), sql, spec, tuple(review), table, SKETCH_COLUMNS)
 
 
 def _resolve_groups(
@@ -481,11 +343,11 @@ def _resolve_groups(
 
 def _statistic(
     name: str, item: dict[str, Any], identifying: set[str], qualifier: str, table: str
-) -> _Statistic | Derivation:
+) -> Statistic | Derivation:
     function = str(item.get("function_name", "")).lower()
     if item.get("class") == "WINDOW":
         return _unverified(f"the column {name!r} is a window function")
-    if item.get("class") != "FUNCTION" or function not in _aggregate_names():
+    if item.get("class") != "FUNCTION" or function not in aggregate_names():
         return _unverified(
             f"the column {name!r} is neither a GROUP BY expression nor an aggregate the hub "
             "can re-derive (a constant, or an expression over aggregates)"
@@ -500,7 +362,7 @@ def _statistic(
     )
     if function not in COUNT_AGGREGATES and reads & identifying:
         return _row_level(f"{function}() in {name!r} reads a person or identifier column")
-    if {"SUBQUERY", "WINDOW"} & _classes(arguments) or any(_has_aggregate(a) for a in arguments):
+    if {"SUBQUERY", "WINDOW"} & classes(arguments) or any(has_aggregate(a) for a in arguments):
         return _unverified(f"the aggregate in {name!r} nests a subquery, window or aggregate")
     known = COUNT_AGGREGATES | MAGNITUDE_AGGREGATES | ORDER_STATISTICS
     if function not in known:
@@ -510,153 +372,4 @@ def _statistic(
     if function == "count" and len(arguments) != 1:
         return _unverified(f"count() in {name!r} with several arguments")
     argument = arguments[0] if arguments else None
-    return _Statistic(name, function, item, argument, item.get("filter"))
-
-
-# -- the hub's SQL -----------------------------------------------------------------------------
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _hmac_sql(value: str, key: bytes) -> str:
-    """HMAC-SHA256(key, value) in DuckDB SQL, as its first 64 bits (UBIGINT)."""
-    import hashlib
-
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    padded = key.ljust(64, b"\0")
-    inner = bytes(b ^ 0x36 for b in padded).hex()
-    outer = bytes(b ^ 0x5C for b in padded).hex()
-    digest = (
-        f"sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || "
-        f"encode(CAST({value} AS VARCHAR)))))"
-    )
-    return f"('0x' || substr({digest}, 1, 16))::UBIGINT"
-
-
-def _build(
-    table: str,
-    qualifier: str,
-    person: str,
-    groups: list[dict[str, Any]],
-    group_names: list[str],
-    statistics: list[_Statistic],
-    where: dict[str, Any] | None,
-    having: dict[str, Any] | None,
-    review: tuple[str, ...],
-    sketch_key: bytes,
-) -> Derivation:
-    source = f"{_quote(table)} AS {_quote(qualifier)}"
-    where_sql = f" WHERE {render(where)}" if where is not None else ""
-    keys = [f"_hub_g{i}" for i in range(len(groups))]
-    group_select = "".join(f"{render(g)} AS {k}, " for g, k in zip(groups, keys, strict=True))
-    group_by = ", ".join(render(g) for g in groups)
-    person_sql = f"{_quote(qualifier)}.{_quote(person)}"
-    stats = ", ".join(f"{render(s.node)} AS _hub_s{j}" for j, s in enumerate(statistics))
-    having_sql = f" HAVING {render(having)}" if having is not None else ""
-    cells = (
-        f"_hub_cells AS (SELECT {group_select}{stats} FROM {source}{where_sql}"
-        f"{' GROUP BY ' + group_by if groups else ''}{having_sql})"
-    )
-    per_person: list[str] = []
-    for j, s in enumerate(statistics):
-        condition = render(s.filter) if s.filter is not None else "true"
-        if s.argument is not None:
-            condition = f"({condition}) AND ({render(s.argument)}) IS NOT NULL"
-        per_person.append(f"count(*) FILTER (WHERE {condition}) AS _hub_k{j}")
-        if s.function in MAGNITUDE_AGGREGATES and s.argument is not None:
-            per_person.append(f"sum({render(s.argument)}) FILTER (WHERE {condition}) AS _hub_c{j}")
-    people = (
-        f"_hub_people AS (SELECT {group_select}{person_sql} AS _hub_p, {', '.join(per_person)} "
-        f"FROM {source}{where_sql} GROUP BY {group_by + ', ' if groups else ''}{person_sql})"
-    )
-    hashed = (
-        f"_hub_hashed AS (SELECT *, {_hmac_sql('_hub_p', sketch_key)} AS _hub_h "
-        "FROM _hub_people WHERE _hub_p IS NOT NULL)"
-    )
-    evidence_cols = [
-        "count(*) AS _hub_n",
-        f"min(_hub_h, {SKETCH_SIZE}) AS _hub_sketch",
-        "bit_xor(_hub_h) AS _hub_xor",
-    ]
-    dominance: list[Dominance] = []
-    for j, s in enumerate(statistics):
-        evidence_cols.append(f"count(*) FILTER (WHERE _hub_k{j} > 0) AS _hub_n{j}")
-        if s.function in MAGNITUDE_AGGREGATES and s.argument is not None:
-            c = f"_hub_c{j}"
-            evidence_cols += [
-                f"coalesce(sum({c}), 0) AS _hub_total{j}",
-                f"coalesce(max({c}, 2)[1], 0) AS _hub_top1_{j}",
-                f"coalesce(max({c}, 2)[2], 0) AS _hub_top2_{j}",
-                f"count(*) FILTER (WHERE {c} < 0) AS _hub_neg{j}",
-            ]
-            dominance.append(
-                Dominance(
-                    s.name, f"_hub_total{j}", f"_hub_top1_{j}", f"_hub_top2_{j}", f"_hub_neg{j}"
-                )
-            )
-    key_list = ", ".join(keys)
-    evidence = (
-        f"_hub_evidence AS (SELECT {key_list + ', ' if keys else ''}{', '.join(evidence_cols)} "
-        f"FROM _hub_hashed{' GROUP BY ' + key_list if keys else ''})"
-    )
-    kept = (
-        "_hub_kept AS (SELECT DISTINCT h._hub_p, h._hub_h FROM _hub_hashed h"
-        + (
-            " JOIN _hub_cells c ON "
-            + " AND ".join(f"h.{k} IS NOT DISTINCT FROM c.{k}" for k in keys)
-            if keys
-            else ""
-        )
-        + ")"
-    )
-    whole = (
-        f"_hub_all AS (SELECT count(*) AS _hub_all_n, min(_hub_h, {SKETCH_SIZE}) AS "
-        "_hub_all_sketch, bit_xor(_hub_h) AS _hub_all_xor FROM _hub_kept)"
-    )
-    persons = ", ".join(
-        ["coalesce(e._hub_n, 0)", *(f"coalesce(e._hub_n{j}, 0)" for j in range(len(statistics)))]
-    )
-    outputs = [f"c.{k} AS {_quote(n)}" for k, n in zip(keys, group_names, strict=True)]
-    outputs += [f"c._hub_s{j} AS {_quote(s.name)}" for j, s in enumerate(statistics)]
-    outputs.append(f"least({persons}) AS _hub_persons")
-    for d in dominance:
-        outputs += [f"e.{c} AS {c}" for c in d.columns]
-    outputs += [
-        "coalesce(e._hub_n, 0) AS _hub_cell_n",
-        "e._hub_sketch AS _hub_sketch",
-        "e._hub_xor AS _hub_xor",
-        "a._hub_all_n AS _hub_all_n",
-        "a._hub_all_sketch AS _hub_all_sketch",
-        "a._hub_all_xor AS _hub_all_xor",
-    ]
-    join = " AND ".join(f"c.{k} IS NOT DISTINCT FROM e.{k}" for k in keys) if keys else "true"
-    order = f" ORDER BY {', '.join(f'c.{k}' for k in keys)}" if keys else ""
-    sql = (
-        f"WITH {cells}, {people}, {hashed}, {evidence}, {kept}, {whole} "
-        f"SELECT {', '.join(outputs)} FROM _hub_cells c LEFT JOIN _hub_evidence e ON {join} "
-        f"CROSS JOIN _hub_all a{order}"
-    )
-    kinds = {s.function for s in statistics}
-    kind: Literal["frequency", "magnitude"] = (
-        "frequency" if kinds <= COUNT_AGGREGATES else "magnitude"
-    )
-    spec = TableSpec(
-        groups=tuple(group_names),
-        statistics=tuple(s.name for s in statistics),
-        kind=kind,
-        persons="_hub_persons",
-        dominance=tuple(dominance),
-        order_statistics=frozenset(s.name for s in statistics if s.function in ORDER_STATISTICS),
-    )
-    return Derivation(
-        "derived",
-        (),
-        sql,
-        spec,
-        review,
-        table,
-        ("_hub_cell_n", "_hub_sketch", "_hub_xor", "_hub_all_n", "_hub_all_sketch", "_hub_all_xor"),
-    )
+    return Statistic(name, function, item, argument, item.get("filter"))
