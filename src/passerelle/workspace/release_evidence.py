@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -124,7 +124,7 @@ def check_query(
     result: pa.Table,
     facts: dict[str, TableFacts],
     policy: DisclosurePolicy,
-    researcher_check: Any,
+    researcher_check: Callable[[], ReleaseCheck],
 ) -> Evidence:
     """Check the query ``sql`` (whose stored result is ``result``) for release.
 
