@@ -60,7 +60,16 @@ def test_crafted_dataset_names_are_refused_and_write_nothing(api: Api, synth_sou
     assert names == {"pmsi_stays", "pmsi_stays_quarantine"}
 
 
-@pytest.mark.parametrize("url", ["../../etc/passwd", "datasets/x/../../../y", "/etc/passwd"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "../../etc/passwd",
+        "datasets/x/../../../y",
+        "/etc/passwd",
+        "workspaces/project-1/queries/result.parquet",  # another project's rows
+        "releases/project-1/1/table.csv",
+    ],
+)
 def test_version_files_cannot_climb(api: Api, url: str) -> None:
     api.ok("POST", "/organizations", "stella", json=org_body())
     api.ok("POST", "/datasets", "stella", json=dataset_body())

@@ -17,6 +17,13 @@ def _serve(
         str, typer.Option(help="Address to listen on; keep 127.0.0.1 behind a TLS proxy.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8700,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated addresses of the reverse proxies whose X-Forwarded-For "
+            "is believed (the failed-login limit counts per client address); none by default."
+        ),
+    ] = "",
 ) -> None:
     """Serve the HTTP API of a hub (bearer tokens; docs at /docs, schema at /openapi.json)."""
     import uvicorn
@@ -38,9 +45,27 @@ def _serve(
         f"http://{host}:{port} (docs at /docs, press Ctrl+C to stop)"
     )
     try:
-        uvicorn.run(create_app(opened), host=host, port=port, log_level="info")
+        trusted = _trusted_proxies(forwarded_allow_ips)
+        uvicorn.run(
+            create_app(opened),
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=bool(trusted),  # uvicorn's default believes any local client
+            forwarded_allow_ips=trusted or None,
+        )
     finally:
         opened.close()
+
+
+def _trusted_proxies(forwarded_allow_ips: str) -> list[str]:
+    """The proxies whose forwarded headers are believed (none: the peer is the client).
+
+    uvicorn's own default believes ``X-Forwarded-For`` from any client on 127.0.0.1,
+    so anyone on the hub's machine could name a new address on every failed token
+    and never be throttled; with no proxy named, the connection's peer is the address.
+    """
+    return [a.strip() for a in forwarded_allow_ips.split(",") if a.strip()]
 
 
 def register(app: typer.Typer) -> None:

@@ -218,10 +218,11 @@ def create_dataset(
 
 
 def _check_file(url: str) -> str:
-    """A version's file: a store URL, or a key of the hub's store that cannot climb."""
-    from passerelle.storage.keys import check_key
+    """A version's file: a store URL, or a key of the hub's store that cannot climb nor
+    name another kind of the hub's files (a project's workspace, a release, the audit)."""
+    from passerelle.hub.layout import check_version_key
 
-    return _check_location(url) if "://" in url else check_key(url, what="file key")
+    return _check_location(url) if "://" in url else check_version_key(url)
 
 
 def _check_location(url: str) -> str:

@@ -4,12 +4,13 @@ A source is allowed when it lies under one of the listed URL prefixes. For local
 folders, what counts is where a path *really* leads: the allowed roots and the
 requested source are resolved (symbolic links and ``..`` followed) before the
 pure comparison, so a link planted in a landing area cannot point at the hub's
-keys or another folder. The source is then *pinned*: every file is opened
-component by component with ``O_NOFOLLOW`` (a link swapped in after the check is
-refused), and the ingest reads those open files through a private folder of
-``/proc/self/fd`` links, so nothing renamed or replaced later can change what is
-read. Object stores (``s3://``, ``az://``) have no links: their URLs are compared
-as they are, after ``..`` is normalised.
+keys or another folder; a file with several names (a hard link) is refused, since
+its real path says nothing about where it came from. The source is then
+*pinned*: every file is opened component by component with ``O_NOFOLLOW`` (a
+link swapped in after the check is refused), and the ingest reads those open
+files through a private folder of ``/proc/self/fd`` links, so nothing renamed or
+replaced later can change what is read. Object stores (``s3://``, ``az://``)
+have no links: their URLs are compared as they are, after ``..`` is normalised.
 """
 
 from __future__ import annotations
@@ -104,6 +105,21 @@ def _refused(url: str) -> PermissionDeniedError:
     )
 
 
+def _hard_link(url: str) -> PermissionDeniedError:
+    return PermissionDeniedError(
+        f"{url} holds a file with more than one name (a hard link, perhaps to a file "
+        "outside the landing area); ingest_sources accepts only files with a single name"
+    )
+
+
+def _refuse_hard_link(fd: int, url: str) -> None:
+    """A regular file with several names may be a file from anywhere on the same disk
+    (another hospital's, the hub's keys): its real path says nothing, so it is refused."""
+    info = os.fstat(fd)
+    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+        raise _hard_link(url)
+
+
 def _open_below(real: str, url: str) -> int:
     """Open ``real`` (a resolved absolute path) one component at a time, never following
     a link: a component swapped for a link since the check is refused."""
@@ -119,6 +135,7 @@ def _open_below(real: str, url: str) -> int:
                 raise _refused(url) from None
             os.close(fd)
             fd = child
+        _refuse_hard_link(fd, url)
         return fd
     except BaseException:
         os.close(fd)
@@ -148,6 +165,7 @@ def _pin_tree(fd: int, into: str, url: str, held: list[int]) -> None:
             except OSError:
                 raise _refused(url) from None
             held.append(child)
+            _refuse_hard_link(child, url)
             os.symlink(f"{_PROC_FD}/{child}", os.path.join(into, entry.name))
         else:
             raise _refused(url)
@@ -164,6 +182,9 @@ def pin_source(url: str) -> PinnedSource:
         return PinnedSource(url)
     real = real_url(url, strict=True)[len("file://") :]
     if not os.path.isdir(_PROC_FD):
+        info = os.lstat(real)
+        if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+            raise _hard_link(url)
         return PinnedSource("file://" + real)
     held = [_open_below(real, url)]
     links = tempfile.mkdtemp(prefix="passerelle-landing-")

@@ -20,9 +20,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from passerelle.errors import UsageError
-from passerelle.storage.keys import DATASET, DERIVED, TABLE, check_name, check_prefix
+from passerelle.storage.keys import DATASET, DERIVED, TABLE, check_key, check_name, check_prefix
 
-__all__ = ["IngestTargets", "extract_prefix", "ingest_targets", "made_by_ingest"]
+__all__ = [
+    "VERSION_FOLDERS",
+    "IngestTargets",
+    "check_version_key",
+    "extract_prefix",
+    "ingest_targets",
+    "made_by_ingest",
+]
+
+VERSION_FOLDERS = ("datasets", "quarantine")
+"""The folders of the hub's store a dataset version's files may lie in: ingested tables
+and refused rows (a file under ``quarantine/`` makes its dataset a quarantine)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,19 @@ def made_by_ingest(locations: Iterable[str], folder: str) -> bool:
     return bool(hub_locations) and all(
         "://" not in loc and loc.startswith(folder.rstrip("/") + "/") for loc in hub_locations
     )
+
+
+def check_version_key(key: str) -> str:
+    """A version's file given as a key of the hub's store: checked like any key, and in
+    ``datasets/`` or ``quarantine/`` only, so no catalog entry can be made of a project's
+    extracts or results, a release, the audit checkpoints or the cache."""
+    check_key(key, what="file key")
+    if key.split("/", 1)[0] not in VERSION_FOLDERS:
+        raise UsageError(
+            f"the file key {key!r} is not under datasets/ or quarantine/ of the hub's store; "
+            "a version's files are ingested tables (register other data by ingesting it)"
+        )
+    return key
 
 
 def extract_prefix(project_id: int, dataset: str) -> str:

@@ -1,0 +1,111 @@
+"""A steward's version files, a landing area's hard links: more ways out of the store.
+
+Played by a steward with a valid account (and a colluding researcher of another
+project) on SQLite and PostgreSQL, after the attacks of
+``tests/hub/test_containment.py`` were refused.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from passerelle import hub as H
+from passerelle.errors import NotFoundError, PermissionDeniedError, UsageError
+from passerelle.hub.views import DatasetFile
+from passerelle.workspace import run_query
+from tests.hub.conftest import Cast, approved_project
+from tests.workspace.test_queries import publish
+
+ORG = "750712184"
+
+
+def _another_projects_result(cast: Cast) -> str:
+    """Project 1 (alice) keeps a row-level result; its key in the hub's store."""
+    publish(cast, "stays", pa.table({"pseudonym": ["p1", "p2"], "dept": ["75", "13"]}))
+    first = approved_project(cast)
+    H.create_grant(cast.hub, cast.steward, first, "stays")
+    view, _ = run_query(cast.hub, cast.alice, first, "SELECT pseudonym, dept FROM stays")
+    return view.result_key
+
+
+def test_a_version_cannot_point_at_another_projects_workspace(cast: Cast) -> None:
+    """A steward registers project 1's stored result (or extract) as a dataset's file and
+    grants it to project 2: its researchers would read project 1's rows, keyed for it."""
+    stolen = _another_projects_result(cast)
+    H.create_dataset(
+        cast.hub, cast.steward, name="innocent", organization=ORG, classification="open"
+    )
+    for key in (
+        stolen,
+        "workspaces/project-1/extracts/stays/part-00000.parquet",
+        "releases/project-1/1/table.csv",
+        "test-hub/audit-checkpoints/1.json",
+        "cache/x.parquet",
+    ):
+        with pytest.raises(UsageError, match="datasets/"):
+            H.add_version(
+                cast.hub,
+                cast.steward,
+                "innocent",
+                digest="d" * 64,
+                schema=[{"name": "pseudonym", "type": "VARCHAR"}],
+                row_count=2,
+                files=[DatasetFile(key, 1, "a" * 64, 2)],
+            )
+    assert H.list_versions(cast.hub, cast.steward, "innocent") == []
+
+
+def test_a_hard_link_in_the_landing_area_is_refused(cast: Cast, tmp_path: Path) -> None:
+    """A hard link has no "real path" elsewhere: it *is* the other hospital's file (or the
+    hub's key file) under a landing name. Files with more than one name are refused."""
+    from tests.hub.test_landing import _ingest, _only_landing
+
+    landing, secret = tmp_path / "landing", tmp_path / "secret"
+    landing.mkdir()
+    secret.mkdir()
+    (secret / "other-hospital.csv").write_text("nir,dept\n1850775123456,75\n")
+    os.link(secret / "other-hospital.csv", landing / "stays.csv")
+    (landing / "fhir").mkdir()
+    os.link(secret / "other-hospital.csv", landing / "fhir" / "Patient.ndjson")
+    _only_landing(cast, landing)
+    for url, schema, name in (
+        (f"file://{landing}/stays.csv", "pmsi_stays", "pmsi_stays"),
+        (f"file://{landing}/fhir", "fhir_bulk", "fhir"),
+    ):
+        with pytest.raises(PermissionDeniedError, match="hard link"):
+            _ingest(cast, url, schema, name=name)
+    assert list(cast.hub.store().list()) == []
+
+
+@pytest.mark.parametrize(
+    "trick",
+    ["sibling", "sibling-no-slash", "file-localhost", "percent-dotdot", "double-slash-dotdot"],
+)
+def test_landing_prefix_tricks_are_refused(cast: Cast, tmp_path: Path, trick: str) -> None:
+    """``/landing-evil`` is not under ``/landing``; ``file://localhost/...``, ``%2e%2e`` and
+    ``//..`` do not reach outside either."""
+    from tests.hub.test_landing import _ingest
+
+    landing, evil = tmp_path / "landing", tmp_path / "landing-evil"
+    landing.mkdir()
+    evil.mkdir()
+    (evil / "stays.csv").write_text("x\n1\n")
+    (landing / "%2e%2e").mkdir()
+    import dataclasses
+
+    prefix = f"file://{landing}" if trick == "sibling-no-slash" else f"file://{landing}/"
+    cast.hub.config = dataclasses.replace(cast.hub.config, ingest_sources=(prefix,))
+    url = {
+        "sibling": f"file://{evil}/stays.csv",
+        "sibling-no-slash": f"{evil}/stays.csv",
+        "file-localhost": f"file://localhost{evil}/stays.csv",
+        "percent-dotdot": f"file://{landing}/%2e%2e/../landing-evil/stays.csv",
+        "double-slash-dotdot": f"file://{landing}//../landing-evil/stays.csv",
+    }[trick]
+    with pytest.raises((PermissionDeniedError, UsageError, NotFoundError)):
+        _ingest(cast, url)
+    assert list(cast.hub.store().list()) == []
