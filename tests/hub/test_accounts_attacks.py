@@ -64,6 +64,32 @@ def test_revoking_a_parent_revokes_its_lineage(cast: Cast) -> None:
     assert H.authenticate(cast.hub, cast.tokens["bob"]).name == "bob"
 
 
+def test_a_token_revoked_while_its_request_runs_mints_nothing(cast: Cast) -> None:
+    """Race a revocation: the request authenticated before the token was revoked (or its
+    parent, or its user disabled) and mints a child after; that child would escape the
+    revocation of the lineage, which was computed before it existed."""
+    stolen = H.issue_token(cast.hub, cast.bob, label="stolen")
+    held = H.authenticate(cast.hub, stolen.secret)  # the request's principal
+    H.revoke_token(cast.hub, cast.admin, stolen.token.id)
+    with pytest.raises(AuthenticationError, match="revoked"):
+        H.issue_token(cast.hub, held, label="escape")
+    parent = H.issue_token(cast.hub, cast.bob, label="parent")
+    child = H.issue_token(cast.hub, H.authenticate(cast.hub, parent.secret), label="child")
+    held = H.authenticate(cast.hub, child.secret)
+    H.revoke_token(cast.hub, cast.admin, parent.token.id)
+    with pytest.raises(AuthenticationError, match="revoked"):
+        H.issue_token(cast.hub, held, label="escape")
+    held = H.authenticate(cast.hub, cast.tokens["bob"])
+    H.update_user(cast.hub, cast.admin, "bob", active=False)
+    with pytest.raises(AuthenticationError, match="disabled"):
+        H.issue_token(cast.hub, held, label="escape")
+    cast.clock.now += timedelta(days=cast.hub.config.token_days)  # the clock edge: expired now
+    with pytest.raises(AuthenticationError, match="expired"):
+        H.issue_token(cast.hub, cast.alice, label="late")
+    with cast.hub.db.read() as session:
+        assert session.query(Token).filter(Token.label.in_(["escape", "late"])).count() == 0
+
+
 def test_a_flood_costs_the_log_two_events_and_counts_every_attempt(cast: Cast) -> None:
     limiter = auth_limiter(cast.hub)
     limit = cast.hub.config.auth_failures

@@ -236,6 +236,8 @@ def _issue(
     parent: Principal | None,
 ) -> IssuedToken:
     now = hub.now()
+    if parent is not None:
+        _still_valid(hub, session, parent)
     parent_expires = parent.token_expires if parent is not None else None
     expires = token_expiry(now, cap_days=_cap_days(hub), days=days, parent_expires=parent_expires)
     secret = _TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -301,6 +303,40 @@ def flush_auth_floods(hub: Hub, limiter: FailureLimiter, *, everything: bool = F
     return len(floods)
 
 
+def _still_valid(hub: Hub, session: Session, actor: Principal) -> None:
+    """Refuse to mint through a token revoked, expired or whose user was disabled since the
+    request authenticated: a child made after its lineage was revoked would escape it.
+
+    Called under the audit lock (taken by the decision's event), which a revocation
+    takes too before it gathers the lineage, so the two cannot interleave.
+    """
+    if actor.token_id is None:
+        return
+    token = session.get(Token, actor.token_id, populate_existing=True)
+    user = session.get(User, actor.user_id, populate_existing=True)
+    if token is None or user is None:
+        raise AuthenticationError("the API token is unknown: ask an admin for a new one")
+    refusal = _refusal(hub, token, user)
+    if refusal is not None:
+        raise AuthenticationError(refusal)
+
+
+def _refusal(hub: Hub, token: Token, user: User) -> str | None:
+    """Why ``token`` of ``user`` authenticates no one (revoked, expired, disabled), or None."""
+    if token.revoked_at is not None:
+        return f"the API token {token.id} was revoked: ask an admin for a new one"
+    if _expires(hub, token) <= hub.now():
+        return f"the API token {token.id} expired: create a new one"
+    if not user.active:
+        return f"user {user.name} is disabled"
+    return None
+
+
+def _expires(hub: Hub, token: Token) -> datetime:
+    """A token's end: its own, or sooner if the hub's token_days was lowered since."""
+    return min(token.expires_at, token.created_at + timedelta(days=_cap_days(hub)))
+
+
 def _check_token(hub: Hub, session: Session, secret: str | None) -> Principal | str:
     """The principal behind ``secret``, or the sentence saying why there is none."""
     from sqlalchemy import select
@@ -315,14 +351,8 @@ def _check_token(hub: Hub, session: Session, secret: str | None) -> Principal | 
     if row is None:
         return "the API token is unknown: ask an admin for a new one"
     token, user = row
-    expires = min(token.expires_at, token.created_at + timedelta(days=_cap_days(hub)))
-    if token.revoked_at is not None:
-        return f"the API token {token.id} was revoked: ask an admin for a new one"
-    if expires <= hub.now():
-        return f"the API token {token.id} expired: create a new one"
-    if not user.active:
-        return f"user {user.name} is disabled"
-    return _principal(user, token, expires)
+    refusal = _refusal(hub, token, user)
+    return refusal if refusal is not None else _principal(user, token, _expires(hub, token))
 
 
 def authenticate(
@@ -491,6 +521,7 @@ def _descendants(session: Session, token_id: int) -> list[Token]:
 def revoke_token(hub: Hub, actor: Principal, token_id: int) -> TokenView:
     """Revoke a token and every token issued through it, at once."""
     with hub.transaction() as session:
+        hub.db.lock_audit(session)  # no child may be minted between the lineage and the revoke
         token = session.get(Token, token_id)
         owner = session.get(User, token.user_id) if token else None
         if token is None or owner is None:
