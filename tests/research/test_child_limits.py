@@ -57,8 +57,14 @@ def test_the_child_holds_no_credential_and_works_in_a_private_folder(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-of-the-store")
     monkeypatch.setenv("AZURE_STORAGE_KEY", "azure-s3cr3t")
     monkeypatch.setenv("PASSERELLE_KEY_AUDIT", "hub-key-s3cr3t")
+    import time
+
+    from passerelle.research.child import _status_line
+
     child = spawn_child(tmp_path)
     try:
+        assert _status_line(child, time.monotonic() + 60) == {"ready": True}
+        child.ready = True
         environ = Path(f"/proc/{child.proc.pid}/environ").read_bytes()
         assert b"s3cr3t" not in environ
         assert set(dict(v.split(b"=", 1) for v in environ.split(b"\0") if v)) == {
