@@ -27,6 +27,7 @@ from passerelle.hub.checkpoint_chain import Checkpoint
 from passerelle.hub.checkpoints import VerifyReport, verify_log, write_checkpoint
 from passerelle.hub.rules import Action, Decision, Principal, decide
 from passerelle.hub.tables import AuditEvent
+from passerelle.storage.keys import ascii_number
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -135,7 +136,8 @@ def authorize(
         session.commit()
         if decision.hidden:
             kind, _, asked = target.partition(":")
-            raise missing or not_found(kind, int(asked) if asked.isdigit() else asked)
+            number = ascii_number(asked)
+            raise missing or not_found(kind, asked if number is None else number)
         if decision.conflict:
             raise ConflictError(f"{decision.reason}; check its status first")
         raise PermissionDeniedError(f"permission denied: {decision.reason}")
@@ -252,8 +254,9 @@ def resolve_dataset_id(hub: Hub, value: str | None) -> int | None:
 
     if value is None:
         return None
-    if value.isdigit():
-        return int(value)
+    number = ascii_number(value)
+    if number is not None:
+        return number
     with hub.db.transaction() as session:
         found = session.execute(select(Dataset.id).where(Dataset.name == value)).scalar()
     if found is None:

@@ -91,11 +91,14 @@ def _key(hub: Hub, number: int) -> str:
 
 def _stored_numbers(hub: Hub) -> tuple[list[int], list[str]]:
     """Numbers of the checkpoint files, and keys in their folder that are not one."""
+    from passerelle.storage.keys import ascii_number
+
     numbers, strays = [], []
     for info in hub.store("checkpoints").list(_prefix(hub)):
         stem = info.key.rsplit("/", 1)[-1]
-        if stem.endswith(".json") and stem[:-5].isdigit() and len(stem) == 17:
-            numbers.append(int(stem[:-5]))
+        number = ascii_number(stem[:-5]) if stem.endswith(".json") and len(stem) == 17 else None
+        if number is not None:
+            numbers.append(number)
         else:
             strays.append(info.key)
     return sorted(numbers), strays

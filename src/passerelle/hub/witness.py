@@ -60,8 +60,10 @@ def _name(number: int) -> str:
 
 
 def _number_of(key: str) -> int | None:
-    stem = key.rsplit("/", 1)[-1].removesuffix(".json")
-    return int(stem) if stem.isdigit() and key.endswith(".json") else None
+    from passerelle.storage.keys import ascii_number
+
+    name = key.rsplit("/", 1)[-1]
+    return ascii_number(name.removesuffix(".json")) if name.endswith(".json") else None
 
 
 def _parse(data: bytes | str, where: str) -> Checkpoint:

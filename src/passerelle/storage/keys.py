@@ -31,6 +31,7 @@ __all__ = [
     "RESERVED_SUFFIXES",
     "TABLE",
     "NameRule",
+    "ascii_number",
     "check_key",
     "check_name",
     "check_prefix",
@@ -99,6 +100,19 @@ def check_prefix(prefix: str, *, what: str = "prefix") -> str:
     if trimmed:
         _check_path(trimmed, what)
     return trimmed
+
+
+_ASCII_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def ascii_number(text: str) -> int | None:
+    """The whole number ``text`` spells in ASCII digits (at most 18), else None.
+
+    ``str.isdigit`` also accepts superscripts (``'²'``, which ``int`` then refuses
+    with a traceback) and other scripts' digits (``'٥'``, which ``int`` reads as 5):
+    a key or a name planted with those must not pass for, or crash, a number.
+    """
+    return int(text) if isinstance(text, str) and _ASCII_NUMBER.fullmatch(text) else None
 
 
 def join_key(*parts: str) -> str:
