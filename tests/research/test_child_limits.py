@@ -171,3 +171,26 @@ def test_the_status_line_is_found_behind_other_output(tmp_path: Path) -> None:
         proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_concurrent_queries_share_a_pool_and_a_cache(
+    granted: dict[str, TableSource], tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from passerelle.research import ScanCache
+    from passerelle.research.child import ChildPool
+
+    pool, cache = ChildPool(1, parent=tmp_path / "tmp"), ScanCache(tmp_path / "cache")
+    (tmp_path / "tmp").mkdir()
+    sqls = [f"SELECT count(*) AS n FROM stays WHERE los_days >= {i}" for i in range(6)]
+    with ThreadPoolExecutor(3) as workers:
+        outcomes = list(
+            workers.map(lambda s: run_sandboxed(s, granted, cache=cache, pool=pool), sqls)
+        )
+    expected = [sum(1 for d in range(120) if d % 9 >= i) for i in range(6)]
+    assert [o.result.to_pylist()[0]["n"] for o in outcomes if o.result is not None] == expected
+    assert len({o.child_pid for o in outcomes}) == 6  # one child per query
+    pool.close()
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert not cache._in_use  # every query released the copies it held

@@ -46,3 +46,33 @@ def test_least_recently_used_copies_go_first(tmp_path: Path) -> None:
         assert kept[0].exists()
     remaining = sorted((tmp_path / "cache").glob("*.parquet"))
     assert len(remaining) == 2 and kept[0] in remaining
+
+
+def test_copies_a_query_holds_are_never_evicted_under_it(tmp_path: Path) -> None:
+    store = open_store(f"memory://scan-hold-{tmp_path.name}")
+    for i in range(3):
+        store.put(f"k{i}", b"z" * 100, size=100)
+    cache = ScanCache(tmp_path / "cache", max_bytes=150)
+    source = TableSource(store, "")
+    held = cache.fetch(source, {"k0": 100}, hold=True)  # a query's child reads k0
+    cache.fetch(source, {"k1": 100})
+    cache.fetch(source, {"k2": 100})
+    assert held[0].exists()  # over the bound, but held: the others went instead
+    cache.release(held)
+    cache.fetch(source, {"k1": 100})
+    assert not held[0].exists()  # released, it is the least recently used again
+
+
+def test_a_failed_copy_leaves_no_partial_file_and_holds_nothing(tmp_path: Path) -> None:
+    import pytest
+
+    from passerelle.errors import ObjectNotFoundError
+
+    store = open_store(f"memory://scan-fail-{tmp_path.name}")
+    store.put("k0", b"z" * 100, size=100)
+    cache = ScanCache(tmp_path / "cache", max_bytes=50)
+    source = TableSource(store, "")
+    with pytest.raises(ObjectNotFoundError):
+        cache.fetch(source, {"k0": 100, "missing": 10}, hold=True)
+    assert not list((tmp_path / "cache").glob("*.partial"))
+    assert not cache._in_use

@@ -150,8 +150,9 @@ def run_sandboxed(
     used = {name: tables[name] for name in check.tables}
     listed = {name: parquet_keys(source) for name, source in used.items()}
     child = pool.take() if pool is not None else spawn_child()  # importing while files copy
+    held: list[Path] = []
     try:
-        local = _local_tables(used, listed, child.workdir, cache)
+        local = _local_tables(used, listed, child.workdir, cache, held)
         job = ChildJob(
             sql, local, limits.threads, limits.memory_mb * 2**20, limits.max_rows, limits.timeout_s
         )
@@ -159,6 +160,8 @@ def run_sandboxed(
         return _outcome(report, sql, check.tables, check.digest, limits, started)
     finally:
         child.close()
+        if cache is not None:
+            cache.release(held)
         if pool is not None:
             pool.refill()
 
@@ -168,12 +171,15 @@ def _local_tables(
     listed: Mapping[str, Mapping[str, int]],
     workdir: Path,
     cache: ScanCache | None,
+    held: list[Path],
 ) -> dict[str, list[str]]:
-    """Local Parquet files of each table (granted columns only): cached, or in ``workdir``."""
+    """Local Parquet files of each table (granted columns only): cached (and appended to
+    ``held``: kept from eviction until the query is over), or in ``workdir``."""
     local = {}
     for index, (name, source) in enumerate(tables.items()):
         if cache is not None:
-            paths = cache.fetch(source, listed[name])
+            paths = cache.fetch(source, listed[name], hold=True)
+            held.extend(paths)
         else:
             folder = workdir / "data" / str(index)
             folder.mkdir(parents=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,19 +39,45 @@ class ScanCache:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._pending: dict[str, threading.Lock] = {}
+        self._in_use: Counter[str] = Counter()  # copies a query holds: never evicted
 
     def _path(self, source: TableSource, key: str, size: int) -> Path:
         columns = "\0".join(source.columns) if source.columns is not None else "*"
         label = f"{source.store.url}\0{key}\0{size}\0{len(source.columns or ())}\0{columns}"
         return self.folder / f"{hashlib.sha256(label.encode()).hexdigest()}.parquet"
 
-    def fetch(self, source: TableSource, files: Mapping[str, int]) -> list[Path]:
-        """Local paths of ``files`` (key -> size), copying those not cached yet."""
-        paths = []
-        for key, size in sorted(files.items()):
-            path = self._path(source, key, size)
-            with self._lock:
-                guard = self._pending.setdefault(path.name, threading.Lock())
+    def fetch(
+        self, source: TableSource, files: Mapping[str, int], *, hold: bool = False
+    ) -> list[Path]:
+        """Local paths of ``files`` (key -> size), copying those not cached yet.
+
+        With ``hold``, the copies are kept from eviction (by the queries of this
+        process) until :meth:`release`; a query holds them while its child reads.
+        """
+        paths: list[Path] = []
+        try:
+            for key, size in sorted(files.items()):
+                paths.append(self._fetch_one(source, key, size))
+        except BaseException:
+            self.release(paths)
+            raise
+        self._evict(keep={p.name for p in paths})
+        if not hold:
+            self.release(paths)
+        return paths
+
+    def release(self, paths: list[Path]) -> None:
+        """Let copies a :meth:`fetch` with ``hold`` returned be evicted again."""
+        with self._lock:
+            self._in_use.subtract(p.name for p in paths)
+            self._in_use += Counter()  # drop the zero counts
+
+    def _fetch_one(self, source: TableSource, key: str, size: int) -> Path:
+        path = self._path(source, key, size)
+        with self._lock:
+            self._in_use[path.name] += 1  # before looking, so no eviction races the copy
+            guard = self._pending.setdefault(path.name, threading.Lock())
+        try:
             with guard:  # one copy per file even when queries race for it
                 if path.exists() and (source.columns is not None or path.stat().st_size == size):
                     os.utime(path)
@@ -62,9 +89,10 @@ class ScanCache:
                         partial.unlink(missing_ok=True)
                         raise
                     os.replace(partial, path)
-            paths.append(path)
-        self._evict(keep={p.name for p in paths})
-        return paths
+        except BaseException:
+            self.release([path])
+            raise
+        return path
 
     def _evict(self, keep: set[str]) -> None:
         with self._lock:
@@ -75,7 +103,7 @@ class ScanCache:
             for path in copies:
                 if total <= self.max_bytes:
                     break
-                if path.name in keep:
+                if path.name in keep or path.name in self._in_use:
                     continue
                 total -= path.stat().st_size
                 path.unlink(missing_ok=True)
