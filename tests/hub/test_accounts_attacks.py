@@ -90,6 +90,35 @@ def test_a_token_revoked_while_its_request_runs_mints_nothing(cast: Cast) -> Non
         assert session.query(Token).filter(Token.label.in_(["escape", "late"])).count() == 0
 
 
+def test_rotating_ipv6_addresses_in_one_64_is_one_flood(cast: Cast) -> None:
+    """An IPv6 client holds a whole /64: a new address per guess used to open a new window
+    every time, so the limit never applied; an IPv4 address spelled as IPv6 counted apart."""
+    limiter = auth_limiter(cast.hub)
+    limit = cast.hub.config.auth_failures
+    outcomes = []
+    for i in range(limit + 5):
+        try:
+            H.authenticate(
+                cast.hub, f"pst_guess{i}", source=f"2001:db8:1:2::{i:x}", limiter=limiter
+            )
+        except AuthenticationThrottled:
+            outcomes.append("throttled")
+        except AuthenticationError:
+            outcomes.append("refused")
+    assert outcomes == ["refused"] * limit + ["throttled"] * 5
+    for i in range(limit):  # one host, spelled both ways in turn
+        source = "::ffff:203.0.113.9" if i % 2 else "203.0.113.9"
+        with pytest.raises(AuthenticationError) as refused:
+            H.authenticate(cast.hub, f"pst_v4{i}", source=source, limiter=limiter)
+        assert not isinstance(refused.value, AuthenticationThrottled)
+    with pytest.raises(AuthenticationThrottled):
+        H.authenticate(cast.hub, "pst_v4", source="203.0.113.9", limiter=limiter)
+    neighbour = H.authenticate(
+        cast.hub, cast.tokens["alice"], source="2001:db8:1:3::1", limiter=limiter
+    )
+    assert neighbour.name == "alice"  # another /64 is another customer
+
+
 def test_a_flood_costs_the_log_two_events_and_counts_every_attempt(cast: Cast) -> None:
     limiter = auth_limiter(cast.hub)
     limit = cast.hub.config.auth_failures

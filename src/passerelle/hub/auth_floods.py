@@ -20,10 +20,31 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-__all__ = ["FailureLimiter", "Flood"]
+__all__ = ["FailureLimiter", "Flood", "source_of"]
 
 MAX_SOURCES = 100_000
 """Addresses tracked at once; beyond it the oldest window is closed early (its count kept)."""
+
+
+def source_of(address: str) -> str:
+    """The source a failure is counted against: an IPv4 address, or an IPv6 /64.
+
+    One IPv6 customer holds at least a /64 (2^64 addresses): counted per address,
+    they could name a new one on every guess and never be throttled. An IPv4
+    address written as IPv6 (``::ffff:203.0.113.7``) counts as itself. Text that is
+    no address (a test client, ``unknown``) is kept as it is.
+    """
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # no zone index ("fe80::1%eth0")
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 @dataclass
@@ -54,7 +75,7 @@ class Flood:
 
 
 class FailureLimiter:
-    """At most ``limit`` failed authentications per address per ``window``."""
+    """At most ``limit`` failed authentications per source (:func:`source_of`) per ``window``."""
 
     def __init__(self, limit: int, window: timedelta, *, max_sources: int = MAX_SOURCES) -> None:
         if limit < 1 or window <= timedelta(0):
@@ -68,6 +89,7 @@ class FailureLimiter:
 
     def blocked(self, source: str, now: datetime) -> int | None:
         """Seconds ``source`` must wait (the attempt is counted), or None if it may try."""
+        source = source_of(source)
         with self._lock:
             w = self._windows.get(source)
             end = w.opened + self.window if w else now
@@ -78,6 +100,7 @@ class FailureLimiter:
 
     def failed(self, source: str, now: datetime) -> bool:
         """Count a failure; True when it opens a window (audit it on its own)."""
+        source = source_of(source)
         with self._lock:
             w = self._windows.get(source)
             if w is not None and now < w.opened + self.window:
