@@ -13,6 +13,7 @@
 * :mod:`passerelle.research.disclosure` checks aggregate tables before release.
 """
 
+from passerelle.research.child import ChildPool
 from passerelle.research.guard import Refusal, SqlCheck, check_sql, statement_digest
 from passerelle.research.parquet_source import TableSource, open_dataset, store_filesystem
 from passerelle.research.results import write_result
@@ -20,6 +21,7 @@ from passerelle.research.sandbox import QueryLimits, QueryOutcome, run_sandboxed
 from passerelle.research.scan_cache import ScanCache
 
 __all__ = [
+    "ChildPool",
     "QueryLimits",
     "QueryOutcome",
     "Refusal",
