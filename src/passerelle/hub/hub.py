@@ -49,9 +49,8 @@ from passerelle.hub.tables import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from passerelle.research import QueryLimits, ScanCache
+    from passerelle.research import ChildPool, QueryLimits, ScanCache
     from passerelle.research.caps import LimitRequest, QueryCaps
-    from passerelle.research.child import ChildPool
     from passerelle.storage import Store
 
 __all__ = [
@@ -279,7 +278,7 @@ class Hub:
     def sandbox_pool(self) -> ChildPool:
         """A sandbox child started ahead for the next research query (one query each)."""
         if self._sandbox_pool is None:
-            from passerelle.research.child import ChildPool
+            from passerelle.research import ChildPool
 
             self._sandbox_pool = ChildPool(1)
         return self._sandbox_pool
