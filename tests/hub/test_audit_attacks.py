@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from passerelle import hub as H
 from passerelle.hub.audit import verify_audit, write_checkpoint
 from passerelle.hub.witness import ObjectLockWitness, _number_of
+from tests.cli.test_storage_commands import run_cli
+from tests.databases import DATABASES, fresh_database
 from tests.hub.conftest import Cast
 from tests.hub.test_audit_checkpoint_store import FOLDER, put
 from tests.hub.test_audit_tamper import activity
@@ -77,3 +81,83 @@ def test_a_planted_unicode_name_in_the_witness_bucket_breaks_nothing(
         )
     assert locked.numbers() == [1, 2]
     assert locked.get(2) == cps[1]
+
+
+@pytest.mark.parametrize("db_kind", DATABASES)
+def test_a_witness_repointed_in_hub_toml_does_not_hide_a_rollback(
+    tmp_path: Path, db_kind: str
+) -> None:
+    """Whoever holds the hub folder restores an older database, deletes the newer
+    checkpoint files and edits hub.toml's ``witness`` to a fresh, empty folder: the
+    hub's own view then agrees with itself. The auditor verifies against the
+    witness they know (``audit verify --witness``), which still lists the deleted
+    checkpoints; hub.toml naming another witness is named as well."""
+    from tests.hub.test_audit_rollback import (
+        Witnessed,
+        build_cast,
+        delete_checkpoint_files,
+        more,
+        restore,
+        snapshot,
+    )
+
+    real = f"file://{tmp_path / 'witness'}"
+    settings = {"witness": real, "checkpoint_every": 8, "checkpoint_minutes": 10}
+    with fresh_database(db_kind, tmp_path) as url:
+        cast = build_cast(tmp_path, url, settings)
+        cast.clock.now = datetime.now(UTC)  # the CLI below runs on the real clock
+        admin = H.authenticate(cast.hub, cast.tokens["admin"])
+        auditor = H.issue_token(cast.hub, admin, user="auditor").secret
+        w = Witnessed(cast, "folder", url)
+        try:
+            activity(cast, 1)
+            old_cp = write_checkpoint(cast.hub)
+            assert old_cp is not None
+            rows = snapshot(w, tmp_path / "old.db")
+            more(w, 3)
+            assert write_checkpoint(cast.hub).number > old_cp.number  # type: ignore[union-attr]
+            assert verify_audit(cast.hub, witness_url=real).ok  # the auditor's check, untouched
+            restore(w, tmp_path / "old.db", rows)
+            delete_checkpoint_files(w, old_cp.number)
+            fresh = f"file://{tmp_path / 'fresh'}"
+            cast.hub.config = dataclasses.replace(cast.hub.config, witness=fresh)
+            (tmp_path / "hub" / "hub.toml").write_text(cast.hub.config.to_toml())
+            cast.hub._witness = None
+            report = verify_audit(cast.hub, cast.auditor, witness_url=real)
+            assert not report.ok
+            assert "witnessed but is missing from the hub's checkpoint store" in report.problem
+            env = {
+                "PASSERELLE_HUB": str(tmp_path / "hub"),
+                "PASSERELLE_TOKEN": auditor,
+            }
+            proc = run_cli("audit", "verify", "--witness", real, env=env)
+            assert proc.returncode == 1 and "witnessed but is missing" in proc.stderr
+            more(w, 2)  # the fooled hub signs over the old copy, into the fresh witness...
+            assert write_checkpoint(cast.hub) is not None
+            laundered = verify_audit(cast.hub, witness_url=real)  # ...which the real one refutes
+            assert not laundered.ok and "witness" in laundered.problem
+        finally:
+            cast.hub.close()
+
+
+@pytest.mark.parametrize("db_kind", DATABASES)
+def test_hub_toml_naming_another_witness_fails_the_auditors_check(
+    tmp_path: Path, db_kind: str
+) -> None:
+    with fresh_database(db_kind, tmp_path) as url:
+        from tests.hub.test_audit_rollback import build_cast
+
+        real = f"file://{tmp_path / 'witness'}"
+        cast = build_cast(tmp_path, url, {"witness": real})
+        try:
+            activity(cast, 1)
+            write_checkpoint(cast.hub)
+            assert verify_audit(cast.hub, witness_url=real).ok
+            for other in (f"file://{tmp_path / 'fresh'}", None):
+                cast.hub.config = dataclasses.replace(cast.hub.config, witness=other)
+                cast.hub._witness = None
+                report = verify_audit(cast.hub, witness_url=real)
+                assert not report.ok and "hub.toml names the witness" in report.problem
+                assert verify_audit(cast.hub).ok  # the hub's own view was fooled
+        finally:
+            cast.hub.close()

@@ -33,6 +33,14 @@ def _verify(
             help="A signed head kept elsewhere (the JSON of `passerelle audit head`); repeatable.",
         ),
     ] = None,
+    witness: Annotated[
+        str | None,
+        typer.Option(
+            "--witness",
+            help="The witness you know (s3://bucket/prefix or file:///folder), used instead "
+            "of hub.toml's, which whoever holds the hub folder can edit.",
+        ),
+    ] = None,
     hub: HubOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -42,7 +50,7 @@ def _verify(
 
     kept = [_read_head(path) for path in head or []]
     h, me = open_as(hub, token)
-    report = verify_audit(h, me, kept)
+    report = verify_audit(h, me, kept, witness_url=witness)
     if report.ok:
         console().print(
             f"audit log verified: {report.chain.events} events, head {report.chain.head_seq} "

@@ -168,16 +168,24 @@ def deny(
 
 
 def verify_audit(
-    hub: Hub, actor: Principal | None = None, kept: Sequence[Checkpoint] = ()
+    hub: Hub,
+    actor: Principal | None = None,
+    kept: Sequence[Checkpoint] = (),
+    *,
+    witness_url: str | None = None,
 ) -> VerifyReport:
     """Verify the whole chain, the numbered checkpoints, the witness and ``kept`` heads.
 
     Front-ends pass the caller, who must be allowed to read the trail (and the
     check is audited); ``None`` is the hub checking itself (demo, tests, cutover).
+    ``witness_url`` is the witness the auditor knows, instead of hub.toml's.
     """
     if actor is not None:
-        authorize_audit_read(hub, actor, {"verify": True})
-    return verify_log(hub, kept)
+        details: dict[str, object] = {"verify": True}
+        if witness_url:
+            details["witness"] = witness_url
+        authorize_audit_read(hub, actor, details)
+    return verify_log(hub, kept, witness_url=witness_url)
 
 
 @dataclass(frozen=True)

@@ -338,11 +338,32 @@ class VerifyReport:
         return self.chain.problem or self.checkpoint_problem
 
 
-def verify_log(hub: Hub, kept: Sequence[Checkpoint] = ()) -> VerifyReport:
+def _auditors_witness(hub: Hub, url: str) -> tuple[Witness | None, str]:
+    """The witness an auditor names (not hub.toml's, which the database's holder may
+    edit), and the problem when the hub itself is set to witness elsewhere or nowhere."""
+    import dataclasses
+
+    from passerelle.hub.witness import open_witness
+
+    chosen = open_witness(dataclasses.replace(hub.config, witness=url))
+    configured = hub.config.witness or ""
+    if configured.rstrip("/") == url.rstrip("/"):
+        return chosen, ""
+    return chosen, (
+        f"hub.toml names the witness {configured or '(none)'}, not {url}: the hub's "
+        "checkpoints are witnessed elsewhere or not at all (hub.toml was edited?)"
+    )
+
+
+def verify_log(
+    hub: Hub, kept: Sequence[Checkpoint] = (), *, witness_url: str | None = None
+) -> VerifyReport:
     """Verify the whole chain and every checkpoint against the witness and ``kept`` heads.
 
     ``kept`` are checkpoints a third party kept (from ``passerelle audit head``);
-    they count as witnessed.
+    they count as witnessed. ``witness_url``: the witness the auditor knows, used
+    instead of hub.toml's (whoever holds the hub folder can point hub.toml at a
+    fresh, empty witness); hub.toml naming another one is itself a problem.
     """
     key = hub.keys.key("audit")
     numbers, strays = _stored_numbers(hub)
@@ -354,7 +375,9 @@ def verify_log(hub: Hub, kept: Sequence[Checkpoint] = ()) -> VerifyReport:
             stored.append(cp)
         else:
             damaged.append(n)
-    witness = witness_of(hub)
+    witness, elsewhere = (
+        _auditors_witness(hub, witness_url) if witness_url else (witness_of(hub), "")
+    )
     witnessed_numbers = witness.numbers() if witness is not None else []
     witnessed = list(kept)
     if witness is not None and witnessed_numbers:
@@ -383,6 +406,8 @@ def verify_log(hub: Hub, kept: Sequence[Checkpoint] = ()) -> VerifyReport:
             hashes,
             chain.head_seq,
         ) or legacy_problem(key, legacy, hashes, chain.head_seq)
+    if found is None and elsewhere:
+        found = CheckpointProblem(None, None, elsewhere)
     return VerifyReport(
         chain,
         len(stored),
