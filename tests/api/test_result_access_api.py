@@ -100,12 +100,6 @@ def test_every_type_comes_back_exact_in_every_format(api: Api) -> None:
     _check_every_format(api, pid, [s for s in SCALARS if not s.lossless])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sandbox's DuckDB (research/child.py) must export Arrow with "
-    "arrow_lossless_conversion = true, or UHUGEINT wraps, TIMETZ loses its offset "
-    "and BIT arrives as DuckDB's internal bytes",
-)
 def test_types_that_need_lossless_export_come_back_exact(api: Api) -> None:
     pid = approved_project(api)
     _check_every_format(api, pid, [s for s in SCALARS if s.lossless])

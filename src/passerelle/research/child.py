@@ -327,6 +327,9 @@ def open_engine() -> Any:
         "allow_community_extensions": False,
         "allow_unsigned_extensions": False,
         "python_enable_replacements": False,
+        # Export to Arrow without loss: UHUGEINT past 2^127, TIMETZ offsets and BIT
+        # values otherwise arrive wrapped, dropped or as DuckDB's internal bytes.
+        "arrow_lossless_conversion": True,
     }
     return duckdb.connect(":memory:", config=config)
 
