@@ -80,6 +80,16 @@ def planted(ingested: Ingested) -> Planted:
     plant("name", clean[32:40], "main_diagnosis", lambda k: rows[k]["last_name"])
     plant("postcode", clean[40:48], "postcode", lambda k: _nir(k + 500))
     plant("notes", clean[48:56], "notes", lambda k: f"Mme {rows[k]['last_name']} {_nir(k + 900)}")
+
+    def hidden(k: int) -> str:  # a zero-width space, or digits of another script
+        body = f"18505{k % 90 + 10:02d}{k:06d}"
+        n = f"{body}{nir_key(body):02d}"
+        secrets.append(n)  # as a reader sees it
+        if k % 2:
+            return f"{n[:7]}\u200b{n[7:]}"
+        return "".join(chr(0x0660 + int(c)) for c in n)
+
+    plant("nir", clean[56:60], "discharge_mode", hidden)
     for k in clean[24:48]:  # each refused row's full birth date (before any admission date)
         if rows[k]["birth_date"] < "2000":
             secrets.append(rows[k]["birth_date"])
@@ -109,7 +119,7 @@ def _quarantined(result: IngestResult) -> dict[int, str]:
 
 def _scan(tmp_path: Path, secrets: list[str], under: str) -> int:
     """Every file's bytes and every decoded Parquet value; the number of files scanned."""
-    squeeze = {re.sub(r"[^0-9A-Za-z]", "", s) for s in secrets if len(s) >= 8}
+    squeeze = {re.sub(r"[^0-9A-Za-z]", "", s) for s in secrets if len(s) >= 8} - {""}
     needles = sorted({s for s in secrets if len(s) >= 6} | squeeze, key=len, reverse=True)
     pattern = re.compile("|".join(re.escape(n) for n in needles))
     store = open_store(f"file://{tmp_path}/out")

@@ -244,3 +244,40 @@ def test_the_vectorised_prefilter_never_drops_what_the_exact_rules_find(values: 
         assert {kind for kind in IDENTIFIER_KINDS if found.rows[kind][k]} == set(kinds), value
         if kinds:
             assert found.redacted[k].as_py() == redacted
+
+
+_INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e"]
+_DIGITS_OF = {"arabic-indic": 0x0660, "extended-arabic": 0x06F0, "devanagari": 0x0966}
+
+
+def _in_script(text: str, zero: int) -> str:
+    return "".join(chr(zero + int(c)) if c.isdigit() else c for c in text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(f"nir {mark.join(NIR)} ok" for mark in _INVISIBLE),  # displays as the plain NIR
+        *(f"nir {_in_script(NIR, zero)}" for zero in _DIGITS_OF.values()),
+        f"{_in_script(NIR[:7], 0x0660)}\u200b {NIR[7:]}",
+        "appeler le 06\u200b12\u200b34\u200b56\u200b78",
+        f"tel {_in_script('06 12 34 56 78', 0x0966)}",
+        "jean\u200b.dupont@example.fr",
+    ],
+)
+def test_invisible_characters_and_other_scripts_digits_hide_nothing(text: str) -> None:
+    """Zero-width spaces, joiners, soft hyphens or bidi marks between the digits (the value
+    reads as a plain NIR) and digits of other scripts (which NFKC leaves as they are)
+    used to hide an identifier from the scan."""
+    assert _kinds(text), text
+    found = find_identifiers(pa.array([text, "RAS"]))
+    assert found.any().tolist() == [True, False], text
+    assert not any(unicodedata.decimal(c, None) is not None for c in found.redacted[0].as_py()[5:])
+
+
+@pytest.mark.parametrize(
+    "text", ["\u200bRAS", "\u0661\u0662 \u0627\u0644\u062d\u0627\u0644\u0629", "x\u00adtension"]
+)
+def test_invisible_characters_alone_are_left_alone(text: str) -> None:
+    found = find_identifiers(pa.array([text]))
+    assert not found.any()[0] and found.redacted[0].as_py() == text

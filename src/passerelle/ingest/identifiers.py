@@ -7,8 +7,12 @@ rules accept.  Only candidates (usually none) are then read in Python, where
 the exact patterns (with look-around) find each identifier, a NIR-shaped one is
 kept only when its control key is right (``nir.nir_key_ok``), and the value is
 rewritten with each identifier replaced by ``[nir]``, ``[phone]`` or
-``[email]``.  Values with non-ASCII characters are scanned in their NFKC form,
-so full-width digits or non-breaking spaces do not hide a number.
+``[email]``.  Values with non-ASCII characters are scanned *folded*: in their
+NFKC form, without invisible format characters (zero-width spaces and joiners,
+soft hyphens, bidi marks: Unicode category Cf) and with every decimal digit of
+another script read as its ASCII digit, so full-width or Arabic-Indic digits,
+non-breaking spaces or a zero-width space between two digits do not hide a
+number a reader sees.
 
 What counts:
 
@@ -26,6 +30,7 @@ What counts:
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["IDENTIFIER_KINDS", "Findings", "find_identifiers", "redact_text"]
+__all__ = ["IDENTIFIER_KINDS", "Findings", "find_identifiers", "fold", "redact_text"]
 
 IDENTIFIER_KINDS = ("nir", "phone", "email")
 """The kinds found, in the order they take priority when two overlap."""
@@ -82,6 +87,25 @@ class Findings:
         return out
 
 
+_FORMAT = r"\p{Cf}"
+"""Invisible format characters (RE2 and ``unicodedata`` agree on category Cf)."""
+_OTHER_DIGIT = r"[^\P{Nd}0-9]"
+"""A decimal digit that is not ASCII (RE2)."""
+
+
+def fold(text: str) -> str:
+    """``text`` as it is scanned: NFKC, no format character, every decimal digit ASCII."""
+    if text.isascii():
+        return text
+    out = []
+    for char in unicodedata.normalize("NFKC", text):
+        if unicodedata.category(char) == "Cf":
+            continue
+        digit = unicodedata.decimal(char, None) if not char.isascii() else None
+        out.append(char if digit is None else str(digit))
+    return "".join(out)
+
+
 def _spans(text: str) -> list[tuple[int, int, str]]:
     found: list[tuple[int, int, str]] = []
     for kind, pattern in _EXACT.items():
@@ -94,10 +118,14 @@ def _spans(text: str) -> list[tuple[int, int, str]]:
 
 
 def redact_text(text: str) -> tuple[str, frozenset[str]]:
-    """``text`` with every identifier replaced by ``[kind]``, and the kinds found."""
+    """``text`` with every identifier replaced by ``[kind]``, and the kinds found.
+
+    The text is scanned folded (:func:`fold`); a value holding an identifier comes
+    back folded, others as they were."""
+    original, text = text, fold(text)
     spans = sorted(_spans(text), key=lambda s: (s[0], IDENTIFIER_KINDS.index(s[2])))
     if not spans:
-        return text, frozenset()
+        return original, frozenset()
     merged: list[tuple[int, int, str]] = []
     for start, end, kind in spans:
         if merged and start < merged[-1][1]:  # overlapping: one placeholder, first kind
@@ -125,15 +153,20 @@ def find_identifiers(values: pa.Array) -> Findings:
         return Findings(rows, values)
     text = values
     ascii_only = pc.fill_null(pc.string_is_ascii(values), True)
-    if not pc.all(ascii_only).as_py():
-        text = pc.if_else(ascii_only, values, pc.utf8_normalize(values, form="NFKC"))
+    if not pc.all(ascii_only).as_py():  # fold(), vectorised for the prefilter
+        folded = pc.utf8_normalize(values, form="NFKC")
+        folded = pc.replace_substring_regex(folded, _FORMAT, "")
+        text = pc.if_else(ascii_only, values, folded)
     candidates = pc.fill_null(pc.match_substring_regex(text, _CANDIDATE), False)
+    if text is not values:  # other scripts' digits: read in Python, by the exact rules
+        others = pc.fill_null(pc.match_substring_regex(text, _OTHER_DIGIT), False)
+        candidates = pc.or_(candidates, others)
     where = np.flatnonzero(candidates.to_numpy(zero_copy_only=False))
     if not len(where):
         return Findings(rows, values)
     changed, replacements = [], []
-    for row, value in zip(where.tolist(), text.take(pa.array(where)).to_pylist(), strict=True):
-        redacted, kinds = redact_text(value)
+    for row, value in zip(where.tolist(), values.take(pa.array(where)).to_pylist(), strict=True):
+        redacted, kinds = redact_text(value)  # folds the original exactly
         for kind in kinds:
             rows[kind][row] = True
         if kinds:
