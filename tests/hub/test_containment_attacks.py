@@ -109,3 +109,74 @@ def test_landing_prefix_tricks_are_refused(cast: Cast, tmp_path: Path, trick: st
     with pytest.raises((PermissionDeniedError, UsageError, NotFoundError)):
         _ingest(cast, url)
     assert list(cast.hub.store().list()) == []
+
+
+LOOKALIKES = {
+    "cyrillic-a": "pmsi_st\u0430ys",  # looks like pmsi_stays
+    "zero-width": "pmsi\u200b_stays",
+    "nfd-accent": "donne\u0301es",
+    "nfc-accent": "donn\u00e9es",
+    "fullwidth": "\uff50msi_stays",
+    "dotless-i": "pms\u0131_stays",  # lowercases to ASCII in some locales
+    "kelvin-k": "\u212a_stays",  # casefolds to 'k'
+    "turkish-capital-i": "\u0130msi",  # lowercases to 'i̇'
+}
+
+
+@pytest.mark.parametrize("trick", sorted(LOOKALIKES))
+def test_lookalike_names_are_refused_everywhere(cast: Cast, trick: str) -> None:
+    """Names that display like (or fold to) another one: a second 'pmsi_stays' a steward
+    could grant in its place, a user 'alice' impersonated in the audit trail."""
+    name = LOOKALIKES[trick]
+    H.create_dataset(
+        cast.hub, cast.steward, name="pmsi_stays", organization=ORG, classification="open"
+    )
+    with pytest.raises(UsageError):
+        H.create_dataset(cast.hub, cast.steward, name=name, organization=ORG, classification="open")
+    with pytest.raises(UsageError):
+        H.create_user(cast.hub, cast.admin, name.replace("pmsi_stays", "alice"), "researcher")
+    from passerelle.hub.ingestion import ingest_dataset
+
+    with pytest.raises(UsageError):
+        ingest_dataset(
+            cast.hub,
+            cast.steward,
+            dataset=name,
+            organization=ORG,
+            source_url="file:///nonexistent.csv",
+            schema="pmsi_stays",
+        )
+    assert [d.name for d in H.list_datasets(cast.hub, cast.steward).items] == ["pmsi_stays"]
+
+
+def test_a_nir_as_a_column_name_is_kept_nowhere(cast: Cast, tmp_path: Path) -> None:
+    """A source whose header carries a NIR (an extra column named by it): refused before
+    anything is written, and neither the database nor the store keeps the name."""
+    from passerelle.errors import SchemaMismatchError
+    from passerelle.hub.ingestion import ingest_dataset
+    from passerelle.ingest.nir import with_key
+    from passerelle.synth import synthesize
+
+    nir = with_key("1850575123456")
+    synthesize(tmp_path / "src", persons=20, seed=5, defect_rate=0.0, fhir_fraction=0.0)
+    lines = (tmp_path / "src" / "stays.csv").read_text().splitlines()
+    crafted = tmp_path / "crafted.csv"
+    crafted.write_text("\n".join([f"{lines[0]},{nir}", *(f"{x},1" for x in lines[1:])]) + "\n")
+    with pytest.raises(SchemaMismatchError, match="undeclared"):
+        ingest_dataset(
+            cast.hub,
+            cast.steward,
+            dataset="pmsi_stays",
+            organization=ORG,
+            source_url=f"file://{crafted}",
+            schema="pmsi_stays",
+        )
+    assert list(cast.hub.store().list()) == []
+    from sqlalchemy import MetaData
+
+    meta = MetaData()
+    meta.reflect(cast.hub.db.engine)
+    with cast.hub.db.engine.connect() as conn:
+        for table in meta.sorted_tables:
+            for row in conn.execute(table.select()):
+                assert nir not in str(tuple(row)), table.name
