@@ -180,3 +180,38 @@ def test_a_nir_as_a_column_name_is_kept_nowhere(cast: Cast, tmp_path: Path) -> N
         for table in meta.sorted_tables:
             for row in conn.execute(table.select()):
                 assert nir not in str(tuple(row)), table.name
+
+
+def test_a_deep_or_huge_landing_folder_is_one_sentence(
+    cast: Cast, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Folders nested 1100 deep crashed the pinning with a RecursionError (a traceback, 500
+    through the API); more files than descriptors the server may hold were refused as
+    "a symbolic link" after starving the process of descriptors."""
+    from passerelle.errors import LimitExceededError
+    from passerelle.hub import landing
+    from tests.hub.test_landing import _ingest, _only_landing
+
+    area = tmp_path / "landing"
+    deep = area / "deep"
+    deep.mkdir(parents=True)
+    fd = os.open(deep, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(1100):  # past Python's recursion limit, one level at a time
+        os.mkdir("d", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(fd)
+    many = area / "many"
+    many.mkdir()
+    for i in range(40):
+        (many / f"Patient-{i}.ndjson").write_text("{}\n")
+    _only_landing(cast, area)
+    with pytest.raises(PermissionDeniedError, match="nested more than"):
+        _ingest(cast, f"file://{deep}", "fhir_bulk", name="fhir")
+    monkeypatch.setattr(landing, "_fd_budget", lambda: 16)
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(LimitExceededError, match="open at once"):
+        _ingest(cast, f"file://{many}", "fhir_bulk", name="fhir")
+    assert len(os.listdir("/proc/self/fd")) <= before  # every descriptor given back
+    assert list(cast.hub.store().list()) == []

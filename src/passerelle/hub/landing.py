@@ -15,6 +15,7 @@ have no links: their URLs are compared as they are, after ``..`` is normalised.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import shutil
@@ -23,7 +24,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from passerelle.errors import NotFoundError, PermissionDeniedError
+from passerelle.errors import LimitExceededError, NotFoundError, PermissionDeniedError
 
 __all__ = ["PinnedSource", "landing_allows", "pin_source", "real_url", "source_allowed"]
 
@@ -142,33 +143,66 @@ def _open_below(real: str, url: str) -> int:
         raise
 
 
+MAX_DEPTH = 32
+"""Folders nested deeper than this in a source are refused (FHIR exports are flat)."""
+
+
+def _fd_budget() -> int:
+    """How many descriptors one pinned source may hold: half the process's open-file
+    limit, so the server keeps descriptors for its other requests."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(16, (soft if soft != resource.RLIM_INFINITY else 65536) // 2)
+
+
+def _too_many(url: str, budget: int) -> LimitExceededError:
+    return LimitExceededError(
+        f"{url} holds more files and folders than this server can hold open at once "
+        f"({budget}); ingest it in parts, or raise the server's open-file limit (ulimit -n)"
+    )
+
+
+def _open_entry(name: str, flags: int, parent: int, url: str) -> int:
+    try:
+        return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            raise _too_many(url, _fd_budget()) from None
+        raise _refused(url) from None
+
+
 def _pin_tree(fd: int, into: str, url: str, held: list[int]) -> None:
     """Link every regular file below the open folder ``fd`` into ``into``, each to its
-    own open descriptor; a link or special file anywhere inside is refused."""
-    for entry in os.scandir(fd):
-        mode = entry.stat(follow_symlinks=False).st_mode
-        if stat.S_ISDIR(mode):
-            try:
-                sub = os.open(
-                    entry.name,
-                    os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                    dir_fd=fd,
-                )
-            except OSError:
-                raise _refused(url) from None
-            held.append(sub)
-            os.mkdir(os.path.join(into, entry.name), 0o700)
-            _pin_tree(sub, os.path.join(into, entry.name), url, held)
-        elif stat.S_ISREG(mode):
-            try:
-                child = os.open(entry.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-            except OSError:
-                raise _refused(url) from None
-            held.append(child)
-            _refuse_hard_link(child, url)
-            os.symlink(f"{_PROC_FD}/{child}", os.path.join(into, entry.name))
-        else:
-            raise _refused(url)
+    own open descriptor; a link or special file anywhere inside is refused.
+
+    Walked with an explicit stack (a folder nested thousands deep is refused, not a
+    crash), holding at most :func:`_fd_budget` descriptors."""
+    budget = _fd_budget()
+    stack = [(fd, into, 0)]
+    while stack:
+        folder, target, depth = stack.pop()
+        for entry in os.scandir(folder):
+            if len(held) >= budget:
+                raise _too_many(url, budget)
+            mode = entry.stat(follow_symlinks=False).st_mode
+            if stat.S_ISDIR(mode):
+                if depth + 1 > MAX_DEPTH:
+                    raise PermissionDeniedError(
+                        f"{url} has folders nested more than {MAX_DEPTH} deep; "
+                        "ingest_sources accepts exports of a plain shape"
+                    )
+                sub = _open_entry(entry.name, os.O_RDONLY | os.O_DIRECTORY, folder, url)
+                held.append(sub)
+                os.mkdir(os.path.join(target, entry.name), 0o700)
+                stack.append((sub, os.path.join(target, entry.name), depth + 1))
+            elif stat.S_ISREG(mode):
+                child = _open_entry(entry.name, os.O_RDONLY, folder, url)
+                held.append(child)
+                _refuse_hard_link(child, url)
+                os.symlink(f"{_PROC_FD}/{child}", os.path.join(target, entry.name))
+            else:
+                raise _refused(url)
 
 
 def pin_source(url: str) -> PinnedSource:
