@@ -290,3 +290,40 @@ def test_a_nir_or_phone_typed_as_a_number_is_not_kept(mode: str, tmp_path: Path)
         assert accepted.column("visits").to_pylist() == [None, 3, 4]
         assert accepted.column("cost").to_pylist() == [12.5, None, 99.9]
     assert _scan(tmp_path, [hidden, "0612345678", "612345678"], "") >= 2
+
+
+@pytest.mark.parametrize("mode", ["quarantine", "redact"])
+def test_a_nir_written_as_another_number_is_not_kept(mode: str, tmp_path: Path) -> None:
+    """``0185057512345673`` in an integer column, ``1.85057512345673e14`` or
+    ``185057512345673e0`` in a number column: the text as written hides the NIR (a
+    leading zero, an exponent glued to it) but the number kept *is* the NIR."""
+    person, hidden = _nir(7), with_key("1850575123456")
+    mantissa = f"{hidden[0]}.{hidden[1:]}"
+    rows = [
+        f"{person},1985-05-12,2,0{hidden},1.5",
+        f"{person},1985-05-12,2,00{hidden},2.5",
+        f"{person},1985-05-12,2,3,{mantissa}e14",
+        f"{person},1985-05-12,2,4,{hidden}e0",
+        f"{person},1985-05-12,2,5,{mantissa}E+14",
+        f"{person},1985-05-12,2,6,99.9",
+    ]
+    data = ("nir,birth_date,sex,visits,cost\n" + "\n".join(rows) + "\n").encode()
+    schema = parse_schema(SMALL.format(mode=f'on_identifier = "{mode}"'))
+    result = _ingest(Planted(data, [], {}), tmp_path, schema)
+    kept = read_files(result.tables[0].files).to_pylist()
+    assert all(
+        str(int(r[c])) != hidden for r in kept for c in ("visits", "cost") if r[c] is not None
+    )
+    if mode == "quarantine":
+        reasons = _quarantined(result)
+        assert reasons == {
+            0: "nir-in-text:visits",
+            1: "nir-in-text:visits",
+            2: "nir-in-text:cost",
+            3: "nir-in-text:cost",
+            4: "nir-in-text:cost",
+        }
+    else:
+        assert [r["visits"] for r in kept] == [None, None, 3, 4, 5, 6]
+        assert [r["cost"] for r in kept] == [1.5, 2.5, None, None, None, 99.9]
+    assert _scan(tmp_path, [hidden], "") >= 1

@@ -91,6 +91,7 @@ def _bounds(col: ColumnSpec, value: pa.Array, fails: list[tuple[Mask, str]]) -> 
 
 def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[Mask, str]], pa.Array]:
     """(failure masks with reasons, typed values) for one column."""
+    import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
@@ -161,15 +162,34 @@ def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[Mask, str]
             if bound is not None:
                 fails.append((op(value, float(bound)), f"range:{col.name}"))
         if col.scanned:  # a NIR or phone number passes as a number: never kept as one
-            found = find_identifiers(clean)
+            found = find_identifiers(clean)  # as written, and as the number kept reads
+            again = find_identifiers(_as_whole_number(value))
+            rows = {kind: found.rows[kind] | again.rows[kind] for kind in found.rows}
             if col.on_identifier == "quarantine":
-                fails += [(rows, f"{kind}-in-text:{col.name}") for kind, rows in found.rows.items()]
-            value = pc.if_else(pa.array(found.any()), pa.scalar(None, value.type), value)
+                fails += [(hit, f"{kind}-in-text:{col.name}") for kind, hit in rows.items()]
+            hidden = np.logical_or.reduce(list(rows.values()))
+            value = pc.if_else(pa.array(hidden), pa.scalar(None, value.type), value)
     elif col.type == "sex":
         where = pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(text)), pa.array(_SEX_CODES))
         fails.append((pc.and_(pc.is_valid(text), pc.is_null(where)), f"sex:{col.name}"))
         value = pc.take(pa.array(_SEX_VALUES), where)
     return fails, value
+
+
+def _as_whole_number(value: pa.Array) -> pa.Array:
+    """Each parsed number as the digits a reader of the dataset sees, for the scan.
+
+    ``1.85057512345673e14``, ``185057512345673e0`` or ``0185057512345673`` hide a NIR
+    from a scan of the text as written, and the kept value is that NIR: whole numbers
+    are rendered without exponent or leading zeros (others are left out)."""
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
+
+    if pa.types.is_integer(value.type):
+        return pc.cast(value, pa.string())
+    whole = pc.and_(pc.equal(value, pc.floor(value)), pc.less(pc.abs(value), pa.scalar(9.0e18)))
+    as_int = pc.cast(pc.if_else(whole, value, pa.scalar(None, value.type)), pa.int64())
+    return pc.cast(as_int, pa.string())
 
 
 def check_batch(view: ViewSpec, columns: dict[str, pa.Array]) -> Checked:
