@@ -10,6 +10,7 @@ the hub writes with every verdict.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,8 +72,11 @@ class FuzzHub:
     release: int = 0
 
     def renew(self, who: str) -> None:
-        """A fresh token for ``who`` (the fuzzer may have revoked the last one)."""
-        self.tokens[who] = issue_token(self.hub, self.admin, user=who, label="fuzz").secret
+        """A fresh token for ``who`` (the fuzzer may have revoked the last one, the admin's
+        own included: minting goes through the admin as the hub's operator, with no token,
+        since a revoked token mints nothing)."""
+        operator = dataclasses.replace(self.admin, token_id=None, token_expires=None)
+        self.tokens[who] = issue_token(self.hub, operator, user=who, label="fuzz").secret
 
 
 @pytest.fixture(scope="module")
