@@ -60,8 +60,9 @@ def test_a_trusted_proxy_address_is_believed(tmp_path: Path) -> None:
     hub.close()
     proc, base = _started(_free_port(), "--forwarded-allow-ips", "127.0.0.1", hub=tmp_path / "hub")
     try:
-        for i in range(limit + 1):
-            headers = {"Authorization": f"Bearer pst_a{i}", "X-Forwarded-For": "198.51.100.1"}
+        for i in range(limit + 1):  # the client prepends a new address each time; the
+            forwarded = f"10.0.0.{i}, 198.51.100.1"  # proxy appends the one it saw
+            headers = {"Authorization": f"Bearer pst_a{i}", "X-Forwarded-For": forwarded}
             last = httpx.get(f"{base}/me", headers=headers)
         assert last.status_code == 429 and "198.51.100.1" in last.text
         other = {"Authorization": "Bearer pst_b", "X-Forwarded-For": "198.51.100.2"}
