@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from passerelle.errors import PasserelleError
 from passerelle.hub.keys import derive_project_key
-from passerelle.hub.tables import Dataset, Project, ReleaseCell, ReleaseRequest
+from passerelle.hub.tables import Dataset, Project, QueryRecord, ReleaseCell, ReleaseRequest
 from passerelle.research.disclosure import DisclosurePolicy, Finding, ReleaseCheck, policy_named
 from passerelle.research.disclosure.derive import SKETCH_SIZE, Derivation, TableFacts, derive
 from passerelle.research.disclosure.differencing import (
@@ -31,6 +31,7 @@ from passerelle.research.disclosure.differencing import (
     encode_sketch,
     too_close,
 )
+from passerelle.research.disclosure.evidence_sql import statistic_sketch_columns
 from passerelle.research.disclosure.spec import looks_identifying
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ __all__ = [
     "project_policy",
     "seal_sketch",
     "table_facts",
+    "within_release_differencing",
 ]
 
 PERSON_DESCRIPTION = "person pseudonym"
@@ -61,11 +63,16 @@ MAX_DIFFERENCING_FINDINGS = 20
 
 @dataclass(frozen=True)
 class CellSketch:
-    """The persons behind one cell (``cell`` -1: the whole release)."""
+    """The persons behind one cell (``cell`` -1: the whole release), or behind one
+    statistic of a cell whose ``FILTER`` or null values give it other persons than
+    the cell's (``statistic`` names it; ``cell`` is then a number of its own).
+    ``row`` is the result row it belongs to (``None`` for the whole release)."""
 
     cell: int
     label: dict[str, Any]
     sketch: PersonSketch
+    row: int | None = None
+    statistic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class Evidence:
     verified: bool
     sketches: tuple[CellSketch, ...] = ()
     evidence_sql_sha256: str | None = None
+    dataset: str | None = None
 
     def report_fields(self) -> dict[str, Any]:
         return {
@@ -111,9 +119,21 @@ def table_facts(session: Session, dataset_names: Sequence[str]) -> dict[str, Tab
     return out
 
 
-def _sketch_key(hub: Hub, project_id: int) -> bytes:
-    master = derive_project_key(hub.keys.key("project"), project_id)
-    return hmac.new(master, b"release-person-sketch", hashlib.sha256).digest()
+def _sketch_key(hub: Hub, dataset: str) -> bytes:
+    """The key of the person hashes of releases over ``dataset``: one per dataset, for the
+    whole hub, so that two projects (or one researcher in two projects) releasing the
+    same population but one person are compared; the sketches stay sealed per project."""
+    info = b"release-person-sketch/dataset:" + dataset.encode()
+    return hmac.new(hub.keys.key("project"), info, hashlib.sha256).digest()
+
+
+def _derivation_key(hub: Hub, sql: str, facts: dict[str, TableFacts]) -> bytes:
+    from passerelle.research.disclosure.parse_tree import parse_select
+
+    node = parse_select(sql) or {}
+    table = str((node.get("from_table") or {}).get("table_name", "")).lower()
+    name = next((n for n in facts if n.lower() == table), "")
+    return _sketch_key(hub, name)
 
 
 def check_query(
@@ -133,7 +153,7 @@ def check_query(
     """
     from passerelle.research.disclosure import check_release
 
-    derivation = derive(sql, facts, result.column_names, _sketch_key(hub, project_id))
+    derivation = derive(sql, facts, result.column_names, _derivation_key(hub, sql, facts))
     if derivation.verdict == "row-level":
         findings = tuple(Finding("row-level", "fail", reason) for reason in derivation.reasons)
         return Evidence(ReleaseCheck("fail", policy.name, findings, None), "hub", True)
@@ -157,12 +177,14 @@ def check_query(
                 "the result has no cell: its emptiness says that no person matches the query",
             )
         )
+    extra += within_release_differencing(sketches, policy)
+    extra += _dominance_without_a_rule(checked_table, derivation.spec, policy)
     if check.table is not None:
         hidden = check.table.column("suppressed").to_pylist()
-        sketches = [s for s in sketches if s.cell < 0 or not hidden[s.cell]]
+        sketches = [s for s in sketches if s.row is None or not hidden[s.row]]
     check = _with(check, extra)
     digest = hashlib.sha256(derivation.sql.encode()).hexdigest()
-    return Evidence(check, "hub", True, tuple(sketches), digest)
+    return Evidence(check, "hub", True, tuple(sketches), digest, derivation.table)
 
 
 def _unverified(check: ReleaseCheck, derivation: Derivation, policy: DisclosurePolicy) -> Evidence:
@@ -219,15 +241,24 @@ def _sketches(table: pa.Table, derivation: Derivation) -> list[CellSketch]:
     from passerelle.research.disclosure.check import _plain
 
     assert derivation.spec is not None
-    rows = table.select([*derivation.spec.groups, *derivation.sketch_columns]).to_pylist()
-    out = [
-        CellSketch(
-            index,
-            {g: _plain(row[g]) for g in derivation.spec.groups},
-            PersonSketch.of(row["_hub_cell_n"], row["_hub_xor"], row["_hub_sketch"]),
-        )
-        for index, row in enumerate(rows)
-    ]
+    spec = derivation.spec
+    rows = table.select([*spec.groups, *derivation.sketch_columns]).to_pylist()
+    out: list[CellSketch] = []
+    numbers = len(rows)  # statistic sketches are numbered after the cells
+    for index, row in enumerate(rows):
+        label = {g: _plain(row[g]) for g in spec.groups}
+        cell = PersonSketch.of(row["_hub_cell_n"], row["_hub_xor"], row["_hub_sketch"])
+        out.append(CellSketch(index, label, cell, index))
+        for j, name in enumerate(spec.statistics):
+            n, minima, xor = statistic_sketch_columns(j)
+            if n not in row:
+                continue
+            own = PersonSketch.of(row[n], row[xor], row[minima])
+            if (own.persons, own.fingerprint) == (cell.persons, cell.fingerprint):
+                continue  # the cell's own persons: the cell's sketch covers it
+            numbers += 1
+            stat_label = {**label, "_hub_statistic": name}
+            out.append(CellSketch(numbers, stat_label, own, index, name))
     if rows:
         first = rows[0]
         whole = PersonSketch.of(
@@ -235,6 +266,71 @@ def _sketches(table: pa.Table, derivation: Derivation) -> list[CellSketch]:
         )
         out.append(CellSketch(-1, {}, whole))
     return out
+
+
+def _dominance_without_a_rule(
+    table: pa.Table, spec: Any, policy: DisclosurePolicy
+) -> list[Finding]:
+    """Under a policy with no dominance rule (OpenSAFELY's, which relies on output checkers
+    for magnitudes), a cell where the two largest persons make 90% or more of the total is
+    still never released at once: a ``dominance`` review finding, nothing suppressed."""
+    from passerelle.research.disclosure import SACRO_DEFAULTS
+
+    if policy.nk_k is not None or policy.p_ratio is not None or not spec.dominance:
+        return []
+    limit = SACRO_DEFAULTS.nk_k or 0.9
+    findings: list[Finding] = []
+    for row in table.to_pylist():
+        for d in spec.dominance:
+            try:
+                total = float(row[d.total] or 0)
+                top = float(row[d.top1] or 0) + float(row[d.top2] or 0)
+                negative = int(row[d.negative] or 0) > 0
+            except (TypeError, ValueError):
+                total, top, negative = 0.0, 1.0, True  # evidence it cannot read: hold
+            if negative or (total > 0 and top / total >= limit) or (total <= 0 and top != 0):
+                cell = {g: row[g] for g in spec.groups}
+                detail = (
+                    f"one or two persons make {limit:.0%} or more of {d.statistic!r} here (or "
+                    "some contributions are negative); the project's policy has no dominance "
+                    "rule, so an output checker must judge it"
+                )
+                findings.append(Finding("dominance", "review", detail, cell, d.statistic))
+                if len(findings) >= MAX_DIFFERENCING_FINDINGS:
+                    return findings
+    return findings
+
+
+def within_release_differencing(
+    sketches: Sequence[CellSketch], policy: DisclosurePolicy
+) -> list[Finding]:
+    """Findings for two statistics of one cell (or a statistic and its cell) whose persons
+    differ by fewer than ``policy.differencing_min``: ``sum(cost)`` beside
+    ``sum(cost) FILTER (WHERE age <> 97)`` gives that one person's cost by subtraction."""
+    threshold = policy.differencing_min
+    if threshold is None:
+        return []
+    by_row: dict[int, list[CellSketch]] = {}
+    for s in sketches:
+        if s.row is not None:
+            by_row.setdefault(s.row, []).append(s)
+    findings: list[Finding] = []
+    for group in by_row.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1 :]:
+                if not too_close(a.sketch, b.sketch, threshold, SKETCH_SIZE):
+                    continue
+                first = f"the statistic {a.statistic!r}" if a.statistic else "the cell"
+                detail = (
+                    f"{first} and the statistic {b.statistic!r} of this release have fewer "
+                    f"than {threshold} persons more or less than each other: subtracting "
+                    "one from the other may disclose them"
+                )
+                cell = {k: v for k, v in b.label.items() if k != "_hub_statistic"}
+                findings.append(Finding("differencing", "review", detail, cell, b.statistic))
+                if len(findings) >= MAX_DIFFERENCING_FINDINGS:
+                    return findings
+    return findings
 
 
 def _seal_key(hub: Hub, project_id: int) -> bytes:
@@ -280,16 +376,20 @@ def differencing_findings(
     project_id: int,
     sketches: Sequence[CellSketch],
     policy: DisclosurePolicy,
+    dataset: str | None = None,
 ) -> list[Finding]:
-    """Findings for every kept cell of an earlier release of the project whose persons
-    differ from one of these cells' by fewer than ``policy.differencing_min`` (not zero).
+    """Findings for every kept cell of an earlier release whose persons differ from one of
+    these cells' by fewer than ``policy.differencing_min`` (not zero): the project's
+    releases, and those of every other project over the same ``dataset`` (releases are
+    public: two projects, or one researcher in two, subtract as well as one).
     Kept evidence that does not open (altered, or moved between rows) is a finding too."""
-    from sqlalchemy import select
+    from sqlalchemy import or_, select
 
     threshold = policy.differencing_min
     if threshold is None or not sketches:
         return []
-    key = _seal_key(hub, project_id)
+    keys: dict[int, bytes] = {}
+    others = _releases_over(session, project_id, dataset)
     findings: list[Finding] = []
     for new in sketches:
         n = new.sketch.persons
@@ -297,7 +397,7 @@ def differencing_findings(
             select(ReleaseCell, ReleaseRequest.id)
             .join(ReleaseRequest, ReleaseRequest.id == ReleaseCell.release_id)
             .where(
-                ReleaseCell.project_id == project_id,
+                or_(ReleaseCell.project_id == project_id, ReleaseCell.release_id.in_(others)),
                 ReleaseRequest.status != "rejected",
                 ReleaseCell.persons > n - threshold,
                 ReleaseCell.persons < n + threshold,
@@ -305,11 +405,20 @@ def differencing_findings(
             .order_by(ReleaseCell.id)
         )
         for old, release_id in rows:
+            if old.project_id not in keys:
+                keys[old.project_id] = _seal_key(hub, old.project_id)
             earlier = open_sketch(
-                key, old.persons, old.sketch, _where(project_id, release_id, old.cell)
+                keys[old.project_id],
+                old.persons,
+                old.sketch,
+                _where(old.project_id, release_id, old.cell),
             )
             where = "the whole population" if old.cell < 0 else f"the cell {old.label}"
+            if old.project_id != project_id:
+                where += " (of another project)"
             mine = "this release's whole population" if new.cell < 0 else "this cell"
+            if new.statistic is not None:
+                mine = f"the statistic {new.statistic!r} of this cell"
             if earlier is None:
                 detail = (
                     f"the kept evidence of {where} of release {release_id} does not open "
@@ -322,11 +431,31 @@ def differencing_findings(
                 )
             else:
                 continue
-            cell = new.label if new.cell >= 0 else None
-            findings.append(Finding("differencing", "review", detail, cell, None, release_id))
+            cell = (
+                {k: v for k, v in new.label.items() if k != "_hub_statistic"}
+                if new.cell >= 0
+                else None
+            )
+            findings.append(
+                Finding("differencing", "review", detail, cell, new.statistic, release_id)
+            )
             if len(findings) >= MAX_DIFFERENCING_FINDINGS:
                 return findings
     return findings
+
+
+def _releases_over(session: Session, project_id: int, dataset: str | None) -> list[int]:
+    """The releases of other projects whose query read ``dataset`` (and nothing else)."""
+    from sqlalchemy import select
+
+    if dataset is None:
+        return []
+    rows = session.execute(
+        select(ReleaseRequest.id, QueryRecord.datasets)
+        .join(QueryRecord, QueryRecord.id == ReleaseRequest.query_id)
+        .where(ReleaseRequest.project_id != project_id, ReleaseRequest.status != "rejected")
+    )
+    return [rid for rid, datasets in rows if list(datasets or []) == [dataset]]
 
 
 def with_findings(check: ReleaseCheck, findings: Sequence[Finding]) -> ReleaseCheck:

@@ -134,9 +134,25 @@ def _publish(hub: Hub, r: ReleaseRequest, table: pa.Table) -> str:
     store = hub.store()
     body = buffer.getvalue()
     store.put(f"{base}.csv", body, size=len(body), content_type="text/csv")
-    report = json.dumps(r.report, indent=2, sort_keys=True, default=str).encode()
+    report = json.dumps(_public_report(r.report), indent=2, sort_keys=True, default=str).encode()
     store.put(f"{base}.report.json", report, size=len(report), content_type="application/json")
     return f"{base}.csv"
+
+
+def _public_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The report that leaves with a released table: which cells were withheld and why,
+    never the withheld numbers (a finding's ``value`` and its detail carry the count or
+    the dominance share of the very cell it suppressed). Checkers read the full report."""
+    findings = [
+        {
+            "rule": f.get("rule"),
+            "action": f.get("action"),
+            "cell": f.get("cell"),
+            "column": f.get("column"),
+        }
+        for f in report.get("findings", [])
+    ]
+    return {**report, "findings": findings}
 
 
 def _pending_table(hub: Hub, r: ReleaseRequest) -> pa.Table:
@@ -210,7 +226,9 @@ def request_release(
         if check.status != "fail":
             check = with_findings(
                 check,
-                differencing_findings(hub, session, project_id, evidence.sketches, chosen),
+                differencing_findings(
+                    hub, session, project_id, evidence.sketches, chosen, evidence.dataset
+                ),
             )
         status = {"pass": "released", "review": "pending", "fail": "rejected"}[check.status]
         r = ReleaseRequest(

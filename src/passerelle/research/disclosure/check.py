@@ -199,8 +199,8 @@ def _thresholds(
             value = columns[name][i]
             if value is None:
                 continue
-            if value == 0:
-                if spec.kind == "frequency" and policy.zeros_disclosive:
+            if value == 0 and spec.kind == "frequency":
+                if policy.zeros_disclosive:
                     _suppress(
                         suppressed,
                         findings,
@@ -394,15 +394,15 @@ def _released(
     counts = {*spec.statistics, spec.persons} if spec.kind == "frequency" else {spec.persons}
     arrays: dict[str, pa.Array] = {}
     for name in [*spec.groups, *spec.statistics, spec.persons]:
+        if name in spec.groups:  # labels are released as they are (a bool8 stays a bool8)
+            arrays[name] = result.column(name)
+            continue
         values = list(columns[name])
         kind = result.schema.field(name).type
-        if name not in spec.groups:
-            for i in suppressed:
-                values[i] = None
-            if policy.round_to is not None and name in counts:
-                values = [
-                    None if v is None else round_to_base(int(v), policy.round_to) for v in values
-                ]
+        for i in suppressed:
+            values[i] = None
+        if policy.round_to is not None and name in counts:
+            values = [None if v is None else round_to_base(int(v), policy.round_to) for v in values]
         arrays[name] = pa.array(values, type=kind)
     arrays["suppressed"] = pa.array([i in suppressed for i in range(result.num_rows)], pa.bool_())
     return pa.table(arrays)

@@ -34,6 +34,7 @@ from passerelle.research.disclosure.evidence_sql import (
     SKETCH_SIZE,
     Statistic,
     build_evidence_sql,
+    statistic_sketch_columns,
 )
 from passerelle.research.disclosure.parse_tree import (
     aggregate_names,
@@ -275,7 +276,7 @@ def _derive_select(
             if group_names[index] is None:
                 group_names[index] = name
                 continue
-        outcome = _statistic(name, item, identifying, qualifier, table)
+        outcome = _statistic(name, item, identifying, facts.columns, qualifier, table)
         if isinstance(outcome, Derivation):
             return outcome
         statistics.append(outcome)
@@ -294,6 +295,19 @@ def _derive_select(
         review.append(
             "a filter reads a person, pseudonym or identifier column: it may single someone out"
         )
+    for s in statistics:
+        if s.function not in MAGNITUDE_AGGREGATES or s.argument is None:
+            continue
+        summed = _columns_read(s.argument, qualifier, table)
+        chosen = [where, having, s.filter, *groups]
+        if any(c is not None and _columns_read(c, qualifier, table) & summed for c in chosen):
+            # WHERE age = 97 OR cost = 100: every other contribution is a value the
+            # researcher chose, so dominance says nothing; the cell gives a7's cost
+            review.append(
+                f"a filter or group of {s.name!r} reads the column it sums or averages: "
+                "the other contributions may be known, so one person's value may be disclosed"
+            )
+            break
     if having is not None:
         review.append(
             "HAVING decides which cells appear: the presence of a cell can disclose; check it"
@@ -310,7 +324,10 @@ def _derive_select(
         having,
         sketch_key,
     )
-    return Derivation("derived", (), sql, spec, tuple(review), table, SKETCH_COLUMNS)
+    sketches = SKETCH_COLUMNS + tuple(
+        c for j in range(len(statistics)) for c in statistic_sketch_columns(j)
+    )
+    return Derivation("derived", (), sql, spec, tuple(review), table, sketches)
 
 
 def _resolve_groups(
@@ -341,8 +358,24 @@ def _resolve_groups(
     return out
 
 
+def _plain_column(node: Any, columns: frozenset[str], qualifier: str, table: str) -> bool:
+    """Whether ``node`` is one column of the table (optionally cast), nothing computed."""
+    if isinstance(node, dict) and node.get("class") == "CAST":
+        node = node.get("child")
+    if not isinstance(node, dict) or node.get("class") != "COLUMN_REF":
+        return False
+    names = _normal(node, qualifier, table).get("column_names")
+    known = {c.lower() for c in columns}
+    return isinstance(names, list) and len(names) == 1 and str(names[0]).lower() in known
+
+
 def _statistic(
-    name: str, item: dict[str, Any], identifying: set[str], qualifier: str, table: str
+    name: str,
+    item: dict[str, Any],
+    identifying: set[str],
+    columns: frozenset[str],
+    qualifier: str,
+    table: str,
 ) -> Statistic | Derivation:
     function = str(item.get("function_name", "")).lower()
     if item.get("class") == "WINDOW":
@@ -369,6 +402,15 @@ def _statistic(
         return _unverified(f"{function}() in {name!r} is an aggregate the hub does not derive")
     if item.get("distinct") and function != "count":
         return _unverified(f"{function}(DISTINCT ...) in {name!r}: not derivable")
+    if function in MAGNITUDE_AGGREGATES and not all(
+        _plain_column(a, columns, qualifier, table) for a in arguments
+    ):
+        # sum(CASE WHEN age = 97 THEN cost ELSE 5 END): every other person's contribution
+        # is a constant the researcher chose, so dominance says nothing about disclosure
+        return _unverified(
+            f"{function}() in {name!r} is over an expression, not a column: the other "
+            "contributions may be values the researcher chose"
+        )
     if function == "count" and len(arguments) != 1:
         return _unverified(f"count() in {name!r} with several arguments")
     argument = arguments[0] if arguments else None

@@ -6,10 +6,11 @@ for each release's whole population), a :class:`PersonSketch`: the number of
 distinct persons, the XOR of their keyed hashes (an exact-equality fingerprint)
 and the :data:`~passerelle.research.disclosure.derive.SKETCH_SIZE` smallest
 keyed hashes (a bottom-k sketch).  The hashes are the first 64 bits of
-HMAC-SHA256 of the person's pseudonym under a per-project key derived from the
+HMAC-SHA256 of the person's pseudonym under a per-dataset key derived from the
 hub's ``project`` key, which never sits in the database: a copy of the
-database alone links no hash to a pseudonym, and a project's sketches do not
-link to another project's.  Size is bounded: at most ``k`` hashes per cell.
+database alone links no hash to a pseudonym (the kept sketches are sealed per
+project as well), while the hub compares releases of two projects over the same
+dataset.  Size is bounded: at most ``k`` hashes per cell.
 
 Pure: :func:`population_difference` estimates ``|A Δ B|`` from two sketches,
 exactly when both populations have at most ``k`` persons, else from the

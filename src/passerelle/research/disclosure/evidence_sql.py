@@ -24,6 +24,7 @@ __all__ = [
     "SKETCH_SIZE",
     "Statistic",
     "build_evidence_sql",
+    "statistic_sketch_columns",
 ]
 
 EVIDENCE_PREFIX = "_hub_"
@@ -110,6 +111,12 @@ SKETCH_COLUMNS = (
 """Columns of the hub's result holding the person sketches (for differencing, never checked)."""
 
 
+def statistic_sketch_columns(j: int) -> tuple[str, str, str]:
+    """The columns of the sketch of the persons behind statistic ``j`` of a cell (its
+    ``FILTER`` and the non-null rows of its argument: a population of its own)."""
+    return (f"_hub_sn{j}", f"_hub_sk{j}", f"_hub_sx{j}")
+
+
 @dataclass
 class Statistic:
     """One aggregate of the researcher's select list: its output name, function,
@@ -163,11 +170,13 @@ def build_evidence_sql(
     the :data:`SKETCH_SIZE` smallest keyed hashes, per cell and for the whole).
     """
     source = f"{_quote(table)} AS {_quote(qualifier)}"
-    where_sql = f" WHERE {render(where)}" if where is not None else ""
+    person_sql = f"{_quote(qualifier)}.{_quote(person)}"
+    # a row with no person is nobody the hub can count: it is behind no released cell
+    researcher_where = f"({render(where)}) AND " if where is not None else ""
+    where_sql = f" WHERE {researcher_where}{person_sql} IS NOT NULL"
     keys = [f"_hub_g{i}" for i in range(len(groups))]
     group_select = "".join(f"{render(g)} AS {k}, " for g, k in zip(groups, keys, strict=True))
     group_by = ", ".join(render(g) for g in groups)
-    person_sql = f"{_quote(qualifier)}.{_quote(person)}"
     stats = ", ".join(f"{render(s.node)} AS _hub_s{j}" for j, s in enumerate(statistics))
     having_sql = f" HAVING {render(having)}" if having is not None else ""
     cells = (
@@ -197,7 +206,15 @@ def build_evidence_sql(
     ]
     dominance: list[Dominance] = []
     for j, s in enumerate(statistics):
-        evidence_cols.append(f"count(*) FILTER (WHERE _hub_k{j} > 0) AS _hub_n{j}")
+        magnitude = s.function in MAGNITUDE_AGGREGATES and s.argument is not None
+        # a magnitude's contributors are the persons who add something: sum(hiv) over 40
+        # persons of whom 3 have hiv = 1 is a count of 3, not a cell of 40
+        contributes = f"_hub_k{j} > 0" + (f" AND _hub_c{j} <> 0" if magnitude else "")
+        evidence_cols += [
+            f"count(*) FILTER (WHERE {contributes}) AS _hub_n{j}",
+            f"min(_hub_h, {SKETCH_SIZE}) FILTER (WHERE {contributes}) AS _hub_sk{j}",
+            f"bit_xor(_hub_h) FILTER (WHERE {contributes}) AS _hub_sx{j}",
+        ]
         if s.function in MAGNITUDE_AGGREGATES and s.argument is not None:
             c = f"_hub_c{j}"
             evidence_cols += [
@@ -246,6 +263,13 @@ def build_evidence_sql(
         "a._hub_all_sketch AS _hub_all_sketch",
         "a._hub_all_xor AS _hub_all_xor",
     ]
+    for j in range(len(statistics)):
+        n, sketch, xor = statistic_sketch_columns(j)
+        outputs += [
+            f"coalesce(e._hub_n{j}, 0) AS {n}",
+            f"e.{sketch} AS {sketch}",
+            f"e.{xor} AS {xor}",
+        ]
     join = " AND ".join(f"c.{k} IS NOT DISTINCT FROM e.{k}" for k in keys) if keys else "true"
     order = f" ORDER BY {', '.join(f'c.{k}' for k in keys)}" if keys else ""
     sql = (
