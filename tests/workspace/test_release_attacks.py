@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from passerelle import hub as H
-from passerelle.errors import PasserelleError
+from passerelle.errors import PasserelleError, PermissionDeniedError
 from passerelle.workspace import decide_release, request_release, run_query
 from passerelle.workspace.release_policy import set_release_policy
 from tests.hub.conftest import Cast, approved_project
@@ -288,3 +288,25 @@ def test_a_sum_of_flags_is_a_count_of_the_persons_flagged(cast: Cast) -> None:
             f["cell"]["ward"] for f in release["report"]["findings"] if f["rule"] == "threshold"
         }  # type: ignore[index]
         assert small == {"A", "B"}, release["report"]
+
+
+def test_a_steward_in_the_project_cannot_choose_its_rules(cast: Cast) -> None:
+    """A researcher who is also a steward (and not the submitter) used to be allowed to set
+    their own project's policy: order statistics out at once, then max(cost)."""
+    publish_people(cast, "stays", STAYS)
+    pid = approved_project(cast)
+    H.create_grant(cast.hub, cast.steward, pid, "stays")
+    H.update_user(cast.hub, cast.admin, "bob", roles="researcher,steward")
+    H.add_member(cast.hub, cast.alice, pid, "bob")
+    bob = H.authenticate(cast.hub, cast.tokens["bob"])
+    with pytest.raises(PermissionDeniedError, match="member"):
+        set_release_policy(cast.hub, bob, pid, "sacro", order_statistics=True)
+    view, _ = run_query(cast.hub, bob, pid, "SELECT dept, max(cost) AS m FROM stays GROUP BY 1")
+    never_released(
+        {
+            "status": (r := request_release(cast.hub, bob, view.id)).status,
+            "output_key": r.output_key,
+            "report": r.report,
+        }
+    )
+    set_release_policy(cast.hub, cast.steward2, pid, "sacro", order_statistics=True)  # outsider

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from passerelle.errors import ConfigError, UsageError, not_found
-from passerelle.hub.audit import append_event, authorize
+from passerelle.hub.audit import append_event, authorize, deny
 from passerelle.hub.projects import project_facts, readable_project
 from passerelle.hub.rules import Action, Principal
 from passerelle.hub.tables import Project
@@ -62,6 +62,20 @@ def set_release_policy(
             "disclosure_policy": chosen.name,
             "order_statistics": order_statistics,
         }
+        facts = project_facts(session, p)
+        if actor.user_id in facts.members or actor.user_id == facts.principal_investigator:
+            # a steward who is also a researcher of the project would choose the rules
+            # their own releases are checked by (order statistics out at once, say)
+            deny(
+                hub,
+                session,
+                actor,
+                "project.disclosure-policy",
+                f"project:{p.id}",
+                f"{actor.name} is a member of project {p.id} and cannot set the rules its "
+                "releases are checked by; ask another steward",
+                change,
+            )
         authorize(
             hub,
             session,
@@ -70,7 +84,7 @@ def set_release_policy(
             f"project:{p.id}",
             change,
             missing=not_found("project", project_id),
-            project=project_facts(session, p),
+            project=facts,
         )
         before = {"disclosure_policy": p.disclosure_policy, "order_statistics": p.order_statistics}
         p.disclosure_policy, p.order_statistics = chosen.name, order_statistics
