@@ -64,7 +64,8 @@ EOF
   (cd "$dir" && exec nohup "$WEED" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -s3.config="$dir/s3.json" -master.telemetry=false -s3.port="$port" -master.port=$((port + 1)) \
     -volume.port=$((port + 2)) -filer.port=$((port + 3)) -admin.port=$((port + 4)) -admin.ui=false \
-    -webdav=false -s3.port.iceberg=0 -s3.port.lance=0 </dev/null >"$LOG" 2>&1) &
+    -webdav=false -s3.port.iceberg=0 -s3.port.lance=0 \
+    -master.volumeSizeLimitMB=64 -volume.max=4000 </dev/null >"$LOG" 2>&1) &
   pid=$!; echo "$pid" >"$dir/server.pid"
   for _ in $(seq 1 300); do # up to ~60 s
     alive "$pid" || die "weed exited during startup"
