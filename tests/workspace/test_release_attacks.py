@@ -310,3 +310,24 @@ def test_a_steward_in_the_project_cannot_choose_its_rules(cast: Cast) -> None:
         }
     )
     set_release_policy(cast.hub, cast.steward2, pid, "sacro", order_statistics=True)  # outsider
+
+
+def test_a_statistic_that_leaves_one_person_out_of_the_margin(cast: Cast, project: int) -> None:
+    """The total first, then per department with a7 left out by a FILTER: the cells of the
+    second add up to the total minus a7's cost, though its whole population is the same."""
+    where = "WHERE age_group = '18-64'"
+    first = release_of(cast, project, f"SELECT sum(cost) AS s FROM stays {where}")
+    assert first["status"] == "released", first["report"]
+    second = release_of(
+        cast,
+        project,
+        "SELECT dept, sum(cost) FILTER (WHERE age <> 97) AS s, count(*) AS n "
+        f"FROM stays {where} GROUP BY dept",
+    )
+    never_released(second)
+    report = second["report"]
+    assert isinstance(report, dict)
+    assert any(
+        f["rule"] == "differencing" and f["value"] == first["id"] and f["cell"] is None
+        for f in report["findings"]
+    ), report["findings"]

@@ -31,7 +31,10 @@ from passerelle.research.disclosure.differencing import (
     encode_sketch,
     too_close,
 )
-from passerelle.research.disclosure.evidence_sql import statistic_sketch_columns
+from passerelle.research.disclosure.evidence_sql import (
+    statistic_sketch_columns,
+    whole_statistic_sketch_columns,
+)
 from passerelle.research.disclosure.spec import looks_identifying
 
 if TYPE_CHECKING:
@@ -265,6 +268,14 @@ def _sketches(table: pa.Table, derivation: Derivation) -> list[CellSketch]:
             first["_hub_all_n"], first["_hub_all_xor"], first["_hub_all_sketch"]
         )
         out.append(CellSketch(-1, {}, whole))
+        for j, name in enumerate(spec.statistics):
+            n, minima, xor = whole_statistic_sketch_columns(j)
+            if n not in first:
+                continue
+            own = PersonSketch.of(first[n], first[xor], first[minima])
+            if (own.persons, own.fingerprint) != (whole.persons, whole.fingerprint):
+                numbers += 1
+                out.append(CellSketch(numbers, {"_hub_statistic": name}, own, None, name))
     return out
 
 
@@ -418,7 +429,9 @@ def differencing_findings(
                 where += " (of another project)"
             mine = "this release's whole population" if new.cell < 0 else "this cell"
             if new.statistic is not None:
-                mine = f"the statistic {new.statistic!r} of this cell"
+                mine = f"the statistic {new.statistic!r} of this " + (
+                    "cell" if new.row is not None else "release's whole population"
+                )
             if earlier is None:
                 detail = (
                     f"the kept evidence of {where} of release {release_id} does not open "
@@ -433,7 +446,7 @@ def differencing_findings(
                 continue
             cell = (
                 {k: v for k, v in new.label.items() if k != "_hub_statistic"}
-                if new.cell >= 0
+                if new.row is not None
                 else None
             )
             findings.append(

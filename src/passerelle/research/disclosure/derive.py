@@ -35,6 +35,7 @@ from passerelle.research.disclosure.evidence_sql import (
     Statistic,
     build_evidence_sql,
     statistic_sketch_columns,
+    whole_statistic_sketch_columns,
 )
 from passerelle.research.disclosure.parse_tree import (
     aggregate_names,
@@ -325,7 +326,9 @@ def _derive_select(
         sketch_key,
     )
     sketches = SKETCH_COLUMNS + tuple(
-        c for j in range(len(statistics)) for c in statistic_sketch_columns(j)
+        c
+        for j in range(len(statistics))
+        for c in (*statistic_sketch_columns(j), *whole_statistic_sketch_columns(j))
     )
     return Derivation("derived", (), sql, spec, tuple(review), table, sketches)
 

@@ -25,6 +25,7 @@ __all__ = [
     "Statistic",
     "build_evidence_sql",
     "statistic_sketch_columns",
+    "whole_statistic_sketch_columns",
 ]
 
 EVIDENCE_PREFIX = "_hub_"
@@ -117,6 +118,12 @@ def statistic_sketch_columns(j: int) -> tuple[str, str, str]:
     return (f"_hub_sn{j}", f"_hub_sk{j}", f"_hub_sx{j}")
 
 
+def whole_statistic_sketch_columns(j: int) -> tuple[str, str, str]:
+    """The same for statistic ``j`` over the release's whole population (the margin a
+    reader adds up from the cells)."""
+    return (f"_hub_all_sn{j}", f"_hub_all_sk{j}", f"_hub_all_sx{j}")
+
+
 @dataclass
 class Statistic:
     """One aggregate of the researcher's select list: its output name, function,
@@ -205,11 +212,13 @@ def build_evidence_sql(
         "bit_xor(_hub_h) AS _hub_xor",
     ]
     dominance: list[Dominance] = []
+    conditions: list[str] = []
     for j, s in enumerate(statistics):
         magnitude = s.function in MAGNITUDE_AGGREGATES and s.argument is not None
         # a magnitude's contributors are the persons who add something: sum(hiv) over 40
         # persons of whom 3 have hiv = 1 is a count of 3, not a cell of 40
         contributes = f"_hub_k{j} > 0" + (f" AND _hub_c{j} <> 0" if magnitude else "")
+        conditions.append(contributes)
         evidence_cols += [
             f"count(*) FILTER (WHERE {contributes}) AS _hub_n{j}",
             f"min(_hub_h, {SKETCH_SIZE}) FILTER (WHERE {contributes}) AS _hub_sk{j}",
@@ -233,19 +242,28 @@ def build_evidence_sql(
         f"_hub_evidence AS (SELECT {key_list + ', ' if keys else ''}{', '.join(evidence_cols)} "
         f"FROM _hub_hashed{' GROUP BY ' + key_list if keys else ''})"
     )
+    flags = "".join(f", bool_or({c}) AS _hub_f{j}" for j, c in enumerate(conditions))
     kept = (
-        "_hub_kept AS (SELECT DISTINCT h._hub_p, h._hub_h FROM _hub_hashed h"
+        f"_hub_kept AS (SELECT h._hub_p, h._hub_h{flags} FROM _hub_hashed h"
         + (
             " JOIN _hub_cells c ON "
             + " AND ".join(f"h.{k} IS NOT DISTINCT FROM c.{k}" for k in keys)
             if keys
             else ""
         )
-        + ")"
+        + " GROUP BY h._hub_p, h._hub_h)"
     )
+    whole_stats = ""
+    for j in range(len(statistics)):
+        n, minima, xor = whole_statistic_sketch_columns(j)
+        whole_stats += (
+            f", count(*) FILTER (WHERE _hub_f{j}) AS {n}, min(_hub_h, {SKETCH_SIZE}) "
+            f"FILTER (WHERE _hub_f{j}) AS {minima}, bit_xor(_hub_h) FILTER (WHERE _hub_f{j}) "
+            f"AS {xor}"
+        )
     whole = (
         f"_hub_all AS (SELECT count(*) AS _hub_all_n, min(_hub_h, {SKETCH_SIZE}) AS "
-        "_hub_all_sketch, bit_xor(_hub_h) AS _hub_all_xor FROM _hub_kept)"
+        f"_hub_all_sketch, bit_xor(_hub_h) AS _hub_all_xor{whole_stats} FROM _hub_kept)"
     )
     persons = ", ".join(
         ["coalesce(e._hub_n, 0)", *(f"coalesce(e._hub_n{j}, 0)" for j in range(len(statistics)))]
@@ -270,6 +288,7 @@ def build_evidence_sql(
             f"e.{sketch} AS {sketch}",
             f"e.{xor} AS {xor}",
         ]
+        outputs += [f"a.{c} AS {c}" for c in whole_statistic_sketch_columns(j)]
     join = " AND ".join(f"c.{k} IS NOT DISTINCT FROM e.{k}" for k in keys) if keys else "true"
     order = f" ORDER BY {', '.join(f'c.{k}' for k in keys)}" if keys else ""
     sql = (
