@@ -227,8 +227,24 @@ def _outcome(
             kind="resource",
             process=process,
         )
+    from passerelle.errors import UsageError
+    from passerelle.research.results import storable_table
+
     with pa.OSFile(str(report.result_path)) as source:
         table = pa.ipc.open_file(source).read_all()
+    try:
+        # DuckDB's lossless Arrow types (hugeint sums, bool8, intervals...) become the
+        # portable exact ones here, so every reader (store, disclosure check) sees the same.
+        table = storable_table(table)
+    except UsageError as exc:
+        _refuse(
+            Refusal("result-type", str(exc)),
+            sql,
+            touched,
+            started,
+            kind="rule",
+            process=process,
+        )
     return QueryOutcome(
         digest=digest,
         tables=touched,
