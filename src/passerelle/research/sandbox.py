@@ -18,6 +18,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -232,19 +233,12 @@ def _outcome(
 
     with pa.OSFile(str(report.result_path)) as source:
         table = pa.ipc.open_file(source).read_all()
-    try:
-        # DuckDB's lossless Arrow types (hugeint sums, bool8, intervals...) become the
-        # portable exact ones here, so every reader (store, disclosure check) sees the same.
+    # DuckDB's lossless Arrow types (hugeint sums, bool8, intervals...) become the portable
+    # exact ones here, so every reader (the store, the disclosure check) sees the same. A
+    # type with no exact form stays as it is: storing it refuses it in one audited sentence,
+    # and the disclosure check refuses what it cannot read as a number.
+    with suppress(UsageError):
         table = storable_table(table)
-    except UsageError as exc:
-        _refuse(
-            Refusal("result-type", str(exc)),
-            sql,
-            touched,
-            started,
-            kind="rule",
-            process=process,
-        )
     return QueryOutcome(
         digest=digest,
         tables=touched,
