@@ -228,7 +228,6 @@ def _outcome(
             kind="resource",
             process=process,
         )
-    from passerelle.errors import UsageError
     from passerelle.research.results import storable_table
 
     with pa.OSFile(str(report.result_path)) as source:
