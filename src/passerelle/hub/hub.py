@@ -122,9 +122,9 @@ class HubConfig:
             lines.append(f'witness = "{self.witness}"')
             lines.append(f"witness_retain_days = {self.witness_retain_days}")
         lines.append(f"token_days = {self.token_days}")
-        lines.append(f"result_retention_days = {self.result_retention_days}")
         lines.append(f"auth_failures = {self.auth_failures}")
         lines.append(f"auth_window_seconds = {self.auth_window_seconds}")
+        lines.append(f"result_retention_days = {self.result_retention_days}")
         if self.ingest_sources:
             listed = ", ".join(f'"{u}"' for u in self.ingest_sources)
             lines.append(f"ingest_sources = [{listed}]")
@@ -161,6 +161,12 @@ def read_settings(path: Path) -> dict[str, Any]:
         if not isinstance(sources, list) or not all(isinstance(u, str) for u in sources):
             raise ConfigError(f"{path}: ingest_sources must be a list of URL prefixes")
         section = {**section, "ingest_sources": tuple(sources)}
+    for name in ("checkpoint_every", "checkpoint_minutes", "witness_retain_days"):
+        value = section.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{path}: {name} must be a whole number, 0 or more")
+    if not isinstance(section.get("witness", ""), str):
+        raise ConfigError(f"{path}: witness must be a store URL (s3://... or file:///...)")
     retention = section.get("result_retention_days", 1)
     if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
         raise ConfigError(
@@ -169,12 +175,6 @@ def read_settings(path: Path) -> dict[str, Any]:
     from passerelle.research.caps import QueryCaps
 
     QueryCaps.from_settings(section, str(path))  # the query_max_* caps are checked here
-    for name in ("checkpoint_every", "checkpoint_minutes", "witness_retain_days"):
-        value = section.get(name, 1)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"{path}: {name} must be a whole number, 0 or more")
-    if not isinstance(section.get("witness", ""), str):
-        raise ConfigError(f"{path}: witness must be a store URL (s3://... or file:///...)")
     return section
 
 
