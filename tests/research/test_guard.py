@@ -177,3 +177,12 @@ def test_denied_functions_are_refused_in_any_case(name: str) -> None:
     mixed = "".join(c.upper() if i % 2 else c for i, c in enumerate(name))
     assert not check_sql(f"SELECT * FROM {mixed}('x')", GRANTED).allowed
     assert not check_sql(f"SELECT {mixed}('x')", GRANTED).allowed
+
+
+def test_a_name_with_a_trailing_newline_is_not_a_plain_identifier() -> None:
+    """``$`` also matches before a final newline: names are checked as whole strings."""
+    cte = check_sql('WITH "t\n" AS (SELECT 1 AS n) SELECT n FROM "t\n"', GRANTED)
+    assert not cte.allowed and cte.refusal is not None and cte.refusal.reason == "name"
+    table = check_sql('SELECT count(*) FROM "pmsi_stays\n"', GRANTED)
+    assert not table.allowed and table.refusal is not None
+    assert table.refusal.reason == "file-access"

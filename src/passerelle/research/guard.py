@@ -79,7 +79,7 @@ _STATEMENT_REASONS = {
     "MULTI": ("statement", "PIVOT statements (write the pivot in a SELECT)"),
 }
 
-_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # whole string: fullmatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +209,7 @@ def _function_refusal(name: str) -> Refusal | None:
 def _walk_tree(tree: Any, granted: set[str]) -> tuple[Refusal | None, set[str]]:
     ctes = _cte_names(tree)
     for cte in ctes:
-        if not _PLAIN_NAME.match(cte):
+        if not _PLAIN_NAME.fullmatch(cte):
             return Refusal(
                 "name", f"The CTE name {cte!r} is not a plain identifier; rename it."
             ), set()
@@ -258,7 +258,7 @@ def _table_refusal(
         return None, None
     if schema in ("", "main") and catalog in ("", "memory", "temp") and lowered in granted:
         return None, lowered
-    if not _PLAIN_NAME.match(name):
+    if not _PLAIN_NAME.fullmatch(name):
         return Refusal(
             "file-access",
             f"The sandbox refuses to read {name!r}: only the granted datasets can be read, "
