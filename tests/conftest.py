@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,3 +124,23 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"{name:<10} {c['passed']:>4} passed  {c['failed']:>3} failed  {c['skipped']:>3} skipped"
         )
+
+
+# -- leave without interpreter finalization once pytest has reported --------------
+# After a full run, finalizing the interpreter aborted in native code ("terminate called
+# after throwing an instance of ''", "FATAL: exception not rethrown"): a thread left inside
+# a C++ library at exit. The results are already written when pytest_unconfigure runs, so
+# the test process ends there with pytest's own exit status (5 for "no tests" stays 5).
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _exit_status and os.environ.get("PASSERELLE_TEST_FINALIZE") != "1":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[-1])
