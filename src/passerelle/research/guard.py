@@ -142,7 +142,7 @@ def _decide(sql: str, granted: set[str]) -> tuple[Refusal | None, set[str]]:
     if kind != "SELECT":
         code, what = _STATEMENT_REASONS.get(kind, ("statement", f"{kind} statements"))
         return Refusal(code, f"The sandbox refuses {what}; send one SELECT query."), set()
-    tree = _serialize(sql)
+    tree = serialize_statement(sql)
     if tree is None:
         return Refusal("syntax", "The query cannot be parsed as one SELECT."), set()
     return _walk_tree(tree, granted)
@@ -151,7 +151,7 @@ def _decide(sql: str, granted: set[str]) -> tuple[Refusal | None, set[str]]:
 _parsers = threading.local()
 
 
-def _parser() -> Any:
+def parser_connection() -> Any:
     """This thread's parse-only DuckDB connection (no data, used for ``json_serialize_sql``)."""
     import duckdb
 
@@ -162,15 +162,17 @@ def _parser() -> Any:
     return con
 
 
-def _serialize(sql: str) -> Any:
-    row = _parser().execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
+def serialize_statement(sql: str) -> Any:
+    """The parse tree of the one statement in ``sql``, or ``None``."""
+    row = parser_connection().execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
     tree = json.loads(row[0]) if row else None
     if not isinstance(tree, dict) or tree.get("error") or len(tree.get("statements", [])) != 1:
         return None
     return tree["statements"][0]
 
 
-def _nodes(node: Any) -> Iterator[dict[str, Any]]:
+def tree_nodes(node: Any) -> Iterator[dict[str, Any]]:
+    """Every object in a parse tree."""
     stack = [node]
     while stack:
         item = stack.pop()
@@ -183,7 +185,7 @@ def _nodes(node: Any) -> Iterator[dict[str, Any]]:
 
 def _cte_names(tree: Any) -> set[str]:
     names: set[str] = set()
-    for node in _nodes(tree):
+    for node in tree_nodes(tree):
         cte_map = node.get("cte_map")
         if isinstance(cte_map, dict):
             for entry in cte_map.get("map", []):
@@ -214,7 +216,7 @@ def _walk_tree(tree: Any, granted: set[str]) -> tuple[Refusal | None, set[str]]:
                 "name", f"The CTE name {cte!r} is not a plain identifier; rename it."
             ), set()
     tables: set[str] = set()
-    for node in _nodes(tree):
+    for node in tree_nodes(tree):
         kind = node.get("type")
         if node.get("class") == "FUNCTION":
             refusal = _function_refusal(str(node.get("function_name", "")).lower())

@@ -9,32 +9,19 @@ pastes their text.  One parse-only DuckDB connection per thread, no data.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
+from passerelle.research.guard import parser_connection as _connection
+from passerelle.research.guard import serialize_statement, tree_nodes
+
 __all__ = ["aggregate_names", "classes", "has_aggregate", "nodes", "parse_select", "render"]
-
-_parsers = threading.local()
-
-
-def _connection() -> Any:
-    import duckdb
-
-    con = getattr(_parsers, "con", None)
-    if con is None:
-        con = duckdb.connect(":memory:")
-        _parsers.con = con
-    return con
 
 
 def parse_select(sql: str) -> dict[str, Any] | None:
     """The parse tree of the one statement in ``sql`` (``None`` if it is not one)."""
-    row = _connection().execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
-    tree = json.loads(row[0]) if row else None
-    if not isinstance(tree, dict) or tree.get("error") or len(tree.get("statements", [])) != 1:
-        return None
-    node = tree["statements"][0].get("node")
+    statement = serialize_statement(sql)
+    node = statement.get("node") if isinstance(statement, dict) else None
     return node if isinstance(node, dict) else None
 
 
@@ -63,29 +50,17 @@ def render(expression: dict[str, Any]) -> str:
     return text[len(prefix) :]
 
 
+@cache
 def aggregate_names() -> frozenset[str]:
-    """Every aggregate function DuckDB knows, lower case."""
-    names = getattr(_parsers, "aggregates", None)
-    if names is None:
-        rows = _connection().execute(
-            "SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
-            "WHERE function_type = 'aggregate'"
-        )
-        names = frozenset(r[0] for r in rows.fetchall()) | frozenset({"count_star", "count"})
-        _parsers.aggregates = names
-    return names
+    """Every aggregate function DuckDB knows, lower case (read once per process)."""
+    rows = _connection().execute(
+        "SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+        "WHERE function_type = 'aggregate'"
+    )
+    return frozenset(r[0] for r in rows.fetchall()) | frozenset({"count_star", "count"})
 
 
-def nodes(node: Any) -> Iterator[dict[str, Any]]:
-    """Every object in a parse tree."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            yield item
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+nodes = tree_nodes  # every object in a parse tree
 
 
 def classes(node: Any) -> set[str]:
