@@ -25,6 +25,8 @@ caller whether trying the same thing again can succeed::
     │   ├── PreconditionFailedError      the object changed under a conditional call
     │   ├── LimitExceededError           beyond a provider limit (size, parts)
     │   ├── PolicyViolationError         a sovereignty requirement is not met
+    │   ├── KeyUnavailableError          a key is missing, destroyed (crypto-erased) or refused
+    │   ├── TamperedDataError            encrypted bytes or a wrapped key fail authentication
     │   └── UnsupportedOperationError    the backend cannot do this
     └── TransientError                   the same call may succeed later
         ├── ThrottledError               the service asks us to slow down
@@ -43,6 +45,7 @@ __all__ = [
     "ContainerNotFoundError",
     "EndpointUnreachableError",
     "InvalidURLError",
+    "KeyUnavailableError",
     "LimitExceededError",
     "NotFoundError",
     "ObjectNotFoundError",
@@ -55,6 +58,7 @@ __all__ = [
     "SchemaMismatchError",
     "ServiceError",
     "SourceFormatError",
+    "TamperedDataError",
     "TerminalError",
     "ThrottledError",
     "TransientError",
@@ -190,6 +194,14 @@ class PolicyViolationError(TerminalError):
     """A destination fails a required rule (HDS, SecNumCloud, EEA, jurisdiction)."""
 
     exit_code = 3
+
+
+class KeyUnavailableError(TerminalError):
+    """A key-encryption key is missing, destroyed (crypto-erased) or its custody refused it."""
+
+
+class TamperedDataError(TerminalError):
+    """Encrypted bytes, an envelope header or a wrapped key failed authentication."""
 
 
 class UnsupportedOperationError(TerminalError):

@@ -33,10 +33,10 @@ from passerelle.errors import (
 from passerelle.hub.audit import SYSTEM, append_event, authorize
 from passerelle.hub.auth_floods import FailureLimiter, Flood
 from passerelle.hub.hub import CONFIG_NAME, Hub, HubConfig
-from passerelle.hub.keys import FileKeyStore
 from passerelle.hub.rules import Action, Principal, Role
 from passerelle.hub.tables import Token, User
 from passerelle.hub.views import IssuedToken, Page, TokenView, UserView
+from passerelle.keys.hub_secrets import FileKeyStore
 from passerelle.storage.keys import HUB, check_name
 
 if TYPE_CHECKING:

@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import ConfigError
 from passerelle.hub.database import HubDatabase
-from passerelle.hub.keys import EnvKeyStore, FileKeyStore, KeyStore
 from passerelle.hub.tables import utcnow
+from passerelle.keys.hub_secrets import EnvKeyStore, FileKeyStore, KeyStore
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -26,12 +26,12 @@ from passerelle.errors import (
 )
 from passerelle.hub.audit import append_event, authorize, deny
 from passerelle.hub.catalog import add_version, create_dataset, dataset_facts
-from passerelle.hub.keys import derive_project_key
 from passerelle.hub.landing import PinnedSource, landing_allows, pin_source, source_allowed
 from passerelle.hub.layout import IngestTargets, extract_prefix, ingest_targets, made_by_ingest
 from passerelle.hub.rules import Action, Principal
 from passerelle.hub.tables import Dataset, DatasetVersion, Project
 from passerelle.hub.views import DatasetFile
+from passerelle.keys.hub_secrets import derive_project_key
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from passerelle.errors import PasserelleError
-from passerelle.hub.keys import derive_project_key
 from passerelle.hub.tables import Dataset, Project, QueryRecord, ReleaseCell, ReleaseRequest
+from passerelle.keys.hub_secrets import derive_project_key
 from passerelle.research.disclosure import DisclosurePolicy, Finding, ReleaseCheck, policy_named
 from passerelle.research.disclosure.derive import SKETCH_SIZE, Derivation, TableFacts, derive
 from passerelle.research.disclosure.differencing import (
