@@ -25,6 +25,13 @@ A hub lives in a directory holding ``hub.toml``::
     query_max_seconds = 60                   # seconds before its process is killed,
     query_max_memory_mb = 2048               # memory (the OS refuses more), DuckDB threads;
     query_max_threads = 2                    # `query` and the API may ask less, never more
+    custody = "file"                         # who holds the key-encryption keys (KEKs): "file"
+    kek_file = "keks.json"                   # (this file, mode 0600) or "pkcs11" (an HSM:
+    pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"   # its PKCS#11 library,
+    pkcs11_token = "passerelle"              # the token's label, and the environment variable
+    pkcs11_pin_env = "PASSERELLE_HSM_PIN"    # holding the user PIN)
+    encrypt = ["health-pseudonymized"]       # classifications written as ciphertext under
+                                             # hub-held keys (client-side envelope encryption)
 
 Relative paths (in ``sqlite:///`` and ``file://`` URLs and ``keys``) are taken
 from the hub directory. ``open_hub(path)`` reads it; ``init_hub`` writes it.
@@ -49,6 +56,7 @@ from passerelle.keys.hub_secrets import EnvKeyStore, FileKeyStore, KeyStore
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from passerelle.keys.custody import KeyCustody
     from passerelle.research import ChildPool, QueryLimits, ScanCache
     from passerelle.research.caps import LimitRequest, QueryCaps
     from passerelle.storage import Store
@@ -87,6 +95,12 @@ class HubConfig:
     query_max_seconds: float = 60.0
     query_max_memory_mb: int = 2048
     query_max_threads: int = 2
+    custody: str = "file"
+    kek_file: str = "keks.json"
+    pkcs11_module: str = ""
+    pkcs11_token: str = ""
+    pkcs11_pin_env: str = "PASSERELLE_HSM_PIN"
+    encrypt: tuple[str, ...] = ()
 
     def query_caps(self) -> QueryCaps:
         """The most one research query may use on this hub (the ``query_max_*`` settings)."""
@@ -128,6 +142,15 @@ class HubConfig:
         if self.ingest_sources:
             listed = ", ".join(f'"{u}"' for u in self.ingest_sources)
             lines.append(f"ingest_sources = [{listed}]")
+        if self.custody != "file" or self.kek_file != "keks.json":
+            lines.append(f'custody = "{self.custody}"')
+            lines.append(f'kek_file = "{self.kek_file}"')
+        if self.custody == "pkcs11":
+            for name in ("pkcs11_module", "pkcs11_token", "pkcs11_pin_env"):
+                lines.append(f'{name} = "{getattr(self, name)}"')
+        if self.encrypt:
+            listed = ", ".join(f'"{c}"' for c in self.encrypt)
+            lines.append(f"encrypt = [{listed}]")
         from passerelle.research.caps import CAP_SETTINGS
 
         for name in CAP_SETTINGS:  # the query caps, when not the defaults
@@ -156,6 +179,16 @@ def read_settings(path: Path) -> dict[str, Any]:
     unknown = set(section) - allowed
     if unknown:
         raise ConfigError(f"{path}: unknown setting {sorted(unknown)[0]!r} in [hub]")
+    if "encrypt" in section:
+        chosen = section["encrypt"]
+        if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
+            raise ConfigError(f"{path}: encrypt must be a list of classifications")
+        section = {**section, "encrypt": tuple(chosen)}
+    if section.get("custody", "file") not in ("file", "pkcs11"):
+        raise ConfigError(f'{path}: custody must be "file" or "pkcs11"')
+    for name in ("kek_file", "pkcs11_module", "pkcs11_token", "pkcs11_pin_env"):
+        if not isinstance(section.get(name, ""), str):
+            raise ConfigError(f"{path}: {name} must be a string")
     if "ingest_sources" in section:
         sources = section["ingest_sources"]
         if not isinstance(sources, list) or not all(isinstance(u, str) for u in sources):
@@ -205,6 +238,7 @@ class Hub:
     _witness: Any = None  # witness.Witness, or False when the hub has none
     _scan_cache: ScanCache | None = None
     _sandbox_pool: ChildPool | None = None
+    _custody: KeyCustody | None = None
 
     @classmethod
     def open(cls, directory: str | Path | None = None) -> Hub:
@@ -268,6 +302,14 @@ class Hub:
                 store.create_container()
             self._stores[key] = store
         return self._stores[key]
+
+    def custody(self) -> KeyCustody:
+        """Who holds this hub's key-encryption keys (``custody`` in hub.toml), opened once."""
+        if self._custody is None:
+            from passerelle.keys.opening import open_custody
+
+            self._custody = open_custody(self.config)
+        return self._custody
 
     def query_limits(self, request: LimitRequest | None = None) -> QueryLimits:
         """The limits of one research query: ``request`` within the hub's caps (else refused)."""
