@@ -1,0 +1,1 @@
+"""Sovereignty: the envelope byte format and the placement policy (pure)."""
