@@ -95,6 +95,7 @@ class Action(StrEnum):
     RELEASE_DECIDE = "release.decide"
     QUERY_READ_RESULT = "query.read-result"
     RESULTS_PURGE = "results.purge"
+    POLICY_READ = "policy.read"  # where each dataset lives against the placement policy
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,7 @@ _ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.AUDIT_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
     Action.MIGRATION_RUN: frozenset({Role.ADMIN, Role.OPERATOR}),
     Action.RESULTS_PURGE: frozenset({Role.ADMIN}),
+    Action.POLICY_READ: frozenset({Role.ADMIN, Role.AUDITOR, Role.OPERATOR, Role.STEWARD}),
 }
 
 _TRANSITIONS: dict[Action, tuple[frozenset[ProjectStatus], str]] = {
