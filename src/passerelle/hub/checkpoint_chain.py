@@ -32,6 +32,7 @@ __all__ = [
     "check_checkpoints",
     "public_key_hex",
     "sign_checkpoint",
+    "sign_message",
     "signature_ok",
 ]
 
@@ -112,6 +113,17 @@ def sign_checkpoint(
     unsigned = Checkpoint(number, seq, head_hash, at, prev, "")
     signature = _signing_key(audit_key).sign(unsigned.body()).hex()
     return Checkpoint(number, seq, head_hash, at, prev, signature)
+
+
+def sign_message(audit_key: bytes, message: bytes) -> str:
+    """Sign other evidence (a migration certificate) with the same key, in hex.
+
+    ``message`` must start with its own format tag (never a checkpoint's ``[``), so
+    no signature made here can pass for a checkpoint's, nor the reverse.
+    """
+    if message.startswith(b"["):
+        raise ValueError("a message signed with the checkpoint key needs its own format tag")
+    return str(_signing_key(audit_key).sign(message).hex())
 
 
 def signature_ok(public_key: str, cp: Checkpoint) -> bool:

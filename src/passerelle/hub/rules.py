@@ -96,6 +96,8 @@ class Action(StrEnum):
     QUERY_READ_RESULT = "query.read-result"
     RESULTS_PURGE = "results.purge"
     POLICY_READ = "policy.read"  # where each dataset lives against the placement policy
+    COMPLIANCE_READ = "compliance.read"  # the compliance report (auditors and admins)
+    MIGRATION_CERTIFICATE = "migration.certificate"  # sign a verified migration's manifest
 
 
 @dataclass(frozen=True)
@@ -237,6 +239,8 @@ _ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.MIGRATION_RUN: frozenset({Role.ADMIN, Role.OPERATOR}),
     Action.RESULTS_PURGE: frozenset({Role.ADMIN}),
     Action.POLICY_READ: frozenset({Role.ADMIN, Role.AUDITOR, Role.OPERATOR, Role.STEWARD}),
+    Action.COMPLIANCE_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Action.MIGRATION_CERTIFICATE: frozenset({Role.ADMIN, Role.OPERATOR}),
 }
 
 _TRANSITIONS: dict[Action, tuple[frozenset[ProjectStatus], str]] = {
