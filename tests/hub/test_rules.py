@@ -137,6 +137,8 @@ def test_global_actions_by_role(roles: frozenset[Role]) -> None:
         Action.TOKEN_MANAGE_OWN: set(Role),
         Action.ORG_READ: set(Role) - {Role.AUDITOR},
         Action.RESULTS_PURGE: {Role.ADMIN},
+        Action.KEYS_READ: {Role.ADMIN, Role.AUDITOR},
+        Action.KEYS_MANAGE: {Role.ADMIN},
     }
     actor = Principal(ME, "me", roles)
     for action in GLOBAL_ACTIONS:

@@ -98,6 +98,8 @@ class Action(StrEnum):
     POLICY_READ = "policy.read"  # where each dataset lives against the placement policy
     COMPLIANCE_READ = "compliance.read"  # the compliance report (auditors and admins)
     MIGRATION_CERTIFICATE = "migration.certificate"  # sign a verified migration's manifest
+    KEYS_READ = "keys.read"  # list the KEKs and what each protects (auditors and admins)
+    KEYS_MANAGE = "keys.manage"  # create, rotate, destroy KEKs; wrap the hub's secrets (admins)
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,8 @@ _ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.POLICY_READ: frozenset({Role.ADMIN, Role.AUDITOR, Role.OPERATOR, Role.STEWARD}),
     Action.COMPLIANCE_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
     Action.MIGRATION_CERTIFICATE: frozenset({Role.ADMIN, Role.OPERATOR}),
+    Action.KEYS_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Action.KEYS_MANAGE: frozenset({Role.ADMIN}),
 }
 
 _TRANSITIONS: dict[Action, tuple[frozenset[ProjectStatus], str]] = {

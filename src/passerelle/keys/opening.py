@@ -19,6 +19,8 @@ class CustodySettings(Protocol):
     @property
     def directory(self) -> Path: ...
     @property
+    def name(self) -> str: ...
+    @property
     def custody(self) -> str: ...
     @property
     def kek_file(self) -> str: ...
@@ -43,5 +45,7 @@ def open_custody(settings: CustodySettings) -> KeyCustody:
                 f"the HSM's user PIN is not set: put it in ${settings.pkcs11_pin_env} "
                 "(pkcs11_pin_env in hub.toml names that variable)"
             )
-        return Pkcs11Custody(settings.pkcs11_module, settings.pkcs11_token, pin)
+        return Pkcs11Custody(  # the hub's name keeps its keys apart from other hubs' on the token
+            settings.pkcs11_module, settings.pkcs11_token, pin, namespace=settings.name
+        )
     raise ConfigError(f'custody must be "file" or "pkcs11", not {settings.custody!r}')
