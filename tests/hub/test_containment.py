@@ -152,7 +152,7 @@ def test_every_other_crafted_name_is_refused_before_any_write(
             schema="pmsi_stays",
         )
     with pytest.raises(UsageError, match="dataset name"):
-        H.create_dataset(cast.hub, cast.steward, name=name, organization=ORG, classification="open")
+        H.create_dataset(cast.hub, cast.steward, name=name, organization=ORG, classification="reference")
     assert _tree(tmp_path) == before
     assert H.list_datasets(cast.hub, cast.steward).total == 0
 
@@ -212,7 +212,7 @@ def test_a_schema_table_name_cannot_climb(cast: Cast, sources: Path, tmp_path: P
 
 def test_version_files_cannot_point_outside_the_store(cast: Cast) -> None:
     H.create_dataset(
-        cast.hub, cast.steward, name="pmsi_stays", organization=ORG, classification="open"
+        cast.hub, cast.steward, name="pmsi_stays", organization=ORG, classification="reference"
     )
     for url in ("../../etc/passwd", "datasets/x/../../../y", "/etc/passwd", "a\\b", "x\n"):
         with pytest.raises(UsageError):

@@ -37,7 +37,7 @@ def test_a_version_cannot_point_at_another_projects_workspace(cast: Cast) -> Non
     grants it to project 2: its researchers would read project 1's rows, keyed for it."""
     stolen = _another_projects_result(cast)
     H.create_dataset(
-        cast.hub, cast.steward, name="innocent", organization=ORG, classification="open"
+        cast.hub, cast.steward, name="innocent", organization=ORG, classification="reference"
     )
     for key in (
         stolen,
@@ -129,10 +129,10 @@ def test_lookalike_names_are_refused_everywhere(cast: Cast, trick: str) -> None:
     could grant in its place, a user 'alice' impersonated in the audit trail."""
     name = LOOKALIKES[trick]
     H.create_dataset(
-        cast.hub, cast.steward, name="pmsi_stays", organization=ORG, classification="open"
+        cast.hub, cast.steward, name="pmsi_stays", organization=ORG, classification="reference"
     )
     with pytest.raises(UsageError):
-        H.create_dataset(cast.hub, cast.steward, name=name, organization=ORG, classification="open")
+        H.create_dataset(cast.hub, cast.steward, name=name, organization=ORG, classification="reference")
     with pytest.raises(UsageError):
         H.create_user(cast.hub, cast.admin, name.replace("pmsi_stays", "alice"), "researcher")
     from passerelle.hub.ingestion import ingest_dataset

@@ -162,7 +162,7 @@ def test_conflicts_and_bad_input(cast: Cast) -> None:
             c.steward,
             name="Robert'); DROP TABLE x;--",
             organization="750712184",
-            classification="open",
+            classification="reference",
         )
     with pytest.raises(ConflictError):
         H.create_user(c.hub, c.admin, "alice", "researcher")

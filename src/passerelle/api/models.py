@@ -83,7 +83,9 @@ Prose = Annotated[str, StringConstraints(max_length=10_000, pattern=_PRINTABLE)]
 """Free text; tabs and newlines allowed, other control characters refused."""
 Count = Annotated[int, Field(ge=0, le=2**62)]
 
-Classification = Literal["health-identifying", "health-pseudonymized", "aggregate", "open"]
+Classification = Literal[
+    "health-identifying", "health-pseudonymized", "health-aggregate", "reference"
+]
 OrganizationKind = Literal["hospital", "insurer", "registry", "research-institute"]
 
 

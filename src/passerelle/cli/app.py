@@ -17,6 +17,7 @@ def build_app() -> typer.Typer:
         ingest_cmd,
         init_cmd,
         migrate_cmd,
+        policy_cmd,
         projects_cmd,
         providers_cmd,
         research_cmd,
@@ -49,4 +50,5 @@ def build_app() -> typer.Typer:
     serve_cmd.register(app)
     synth_cmd.register(app)
     upgrade_cmd.register(app)
+    policy_cmd.register(app)
     return app

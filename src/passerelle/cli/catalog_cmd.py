@@ -13,6 +13,7 @@ __all__ = ["load_schema_file", "register"]
 
 orgs = typer.Typer(help="Organizations that supply data.", no_args_is_help=True)
 datasets = typer.Typer(help="The dataset catalog.", no_args_is_help=True)
+catalog = typer.Typer(help="Catalog governance: datasets' classifications.", no_args_is_help=True)
 
 
 @orgs.command("add")
@@ -188,6 +189,27 @@ def _ds_update(
     )
 
 
+@catalog.command("classify")
+def _classify(
+    name: Annotated[str, typer.Argument(help="The dataset's name.")],
+    classification: Annotated[
+        str,
+        typer.Argument(
+            help="health-identifying, health-pseudonymized, health-aggregate or reference."
+        ),
+    ],
+    hub: HubOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a dataset's classification (stewards); the placement policy is checked again."""
+    from passerelle.hub.catalog import classify_dataset
+
+    h, me = open_as(hub, token)
+    emit(classify_dataset(h, me, name, classification), as_json)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(orgs, name="orgs")
     app.add_typer(datasets, name="datasets")
+    app.add_typer(catalog, name="catalog")

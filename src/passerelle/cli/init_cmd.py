@@ -52,6 +52,13 @@ def _init(
         int | None,
         typer.Option(min=1, help="Days each witnessed checkpoint stays locked (default 3650)."),
     ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help="Placement policy: 'national' (health data HDS+EEA, elsewhere only as "
+            "ciphertext; aggregates EEA) or 'none' (default: the --config file's, else none)."
+        ),
+    ] = None,
 ) -> None:
     """Create a hub: hub.toml, fresh keys, the database schema and the first admin's token."""
     from passerelle.cli.render import console
@@ -64,6 +71,10 @@ def _init(
     for key, value in (("witness", witness), ("witness_retain_days", witness_retain_days)):
         if value is not None:
             settings[key] = value
+    if policy is not None:
+        from passerelle.sovereignty.policy import named_policy
+
+        settings["policy"] = named_policy(policy)
     witnessed = None
     if settings.get("witness") and not (directory / CONFIG_NAME).exists():
         planned = HubConfig(  # the witness is made ready first: a failure leaves no hub behind
@@ -89,6 +100,10 @@ def _init(
     c.print(f"  datasets     {created.config.resolve_url(created.config.store)}")
     c.print(f"  checkpoints  {created.store('checkpoints').url}")
     c.print(f"  witness      {witnessed.description if witnessed else 'none (set --witness)'}")
+    chosen = created.config.policy
+    c.print(f"  policy       {chosen.name if not chosen.empty else 'none (set --policy)'}")
+    if created.config.encrypt:
+        c.print(f"  encrypted    {', '.join(created.config.encrypt)}")
     c.print(
         f"  keys         {created.config.keys} "
         "(back it up: without it the audit log cannot be verified)"

@@ -331,4 +331,7 @@ def register(app: typer.Typer) -> None:
     migrate.command("verify")(_verify)
     migrate.command("status")(_status)
     migrate.command("report")(_report)
+    from passerelle.cli import certificate_cmd  # `migrate certificate [verify]`
+
+    certificate_cmd.register(migrate)
     app.add_typer(migrate, name="migrate")

@@ -140,6 +140,9 @@ def init_hub(
         config = HubConfig(directory=directory.resolve(), **chosen)
     except TypeError as exc:
         raise ConfigError(f"invalid hub settings: {exc}") from None
+    from passerelle.hub.placement import settle_new_hub
+
+    config = settle_new_hub(config)  # the placement policy at the store, before any write
     if config.keys != "env":
         FileKeyStore.create((config.directory / config.keys).resolve())
     hub = Hub.from_config(config)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import ConflictError, NotFoundError, UsageError, not_found
-from passerelle.hub.audit import append_event, authorize
+from passerelle.hub.audit import append_event, authorize, deny
 from passerelle.hub.rules import (
     Action,
     DatasetFacts,
@@ -32,6 +32,7 @@ from passerelle.hub.views import (
     OrganizationView,
     Page,
 )
+from passerelle.sovereignty.policy import CLASSIFICATIONS as POLICY_CLASSIFICATIONS
 from passerelle.storage.keys import DATASET, DERIVED, check_name
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ __all__ = [
     "CLASSIFICATIONS",
     "ORGANIZATION_KINDS",
     "add_version",
+    "classify_dataset",
     "create_dataset",
     "create_organization",
     "dataset_facts",
@@ -54,7 +56,7 @@ __all__ = [
 ]
 
 ORGANIZATION_KINDS = ("hospital", "insurer", "registry", "research-institute")
-CLASSIFICATIONS = ("health-identifying", "health-pseudonymized", "aggregate", "open")
+CLASSIFICATIONS = POLICY_CLASSIFICATIONS  # where each may live: sovereignty.policy
 _ORG_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -446,3 +448,58 @@ def list_versions(hub: Hub, actor: Principal, name: str) -> list[DatasetVersionV
             .order_by(DatasetVersion.version)
         )
         return [_version_view(session, d, v) for (v,) in rows]
+
+
+def classify_dataset(hub: Hub, actor: Principal, name: str, classification: str) -> DatasetView:
+    """Change a dataset's classification (stewards), re-checking the placement policy where
+    the hub writes; refused (audited) when the policy forbids it there, and when its files
+    would have to change form (plaintext to ciphertext or back)."""
+    from passerelle.hub.placement import enforce_placement
+
+    _choice(classification, CLASSIFICATIONS, "classification")
+    with hub.transaction() as session:
+        d = _dataset_named(session, name)
+        authorize(
+            hub,
+            session,
+            actor,
+            Action.DATASET_UPDATE,
+            f"dataset:{d.id}",
+            {"classification": classification, "from": d.classification},
+            missing=not_found("dataset", name),
+            dataset=dataset_facts(session, d),
+        )
+        before = d.classification
+        org = session.get_one(Organization, d.organization_id)
+        if before == classification:
+            return _dataset_view(d, org)
+        encrypt = hub.config.encrypt
+        if (before in encrypt) != (classification in encrypt) and (
+            d.current_version or d.locations
+        ):
+            form = "ciphertext" if before in encrypt else "plaintext"
+            reason = (
+                f"{name}'s files are kept as {form} ({before!r}) and {classification!r} is "
+                f"kept otherwise (hub.toml encrypt); ingest it again under the new "
+                "classification instead"
+            )
+            deny(hub, session, actor, "dataset.classify", f"dataset:{d.id}", reason)
+        enforce_placement(
+            hub,
+            actor,
+            "dataset.classify",
+            f"dataset:{d.id}",
+            [(name, classification)],
+            session=session,
+        )
+        d.classification = classification
+        append_event(
+            hub,
+            session,
+            actor=actor.name,
+            action="dataset.classify",
+            target=f"dataset:{d.id}",
+            decision="allowed",
+            details={"dataset": d.id, "from": before, "to": classification},
+        )
+        return _dataset_view(d, org)

@@ -33,6 +33,11 @@ A hub lives in a directory holding ``hub.toml``::
     encrypt = ["health-pseudonymized"]       # classifications written as ciphertext under
                                              # hub-held keys (client-side envelope encryption)
 
+    [policy.health-pseudonymized]            # where each classification may live (optional;
+    require = ["hds", "eea"]                 # none: anywhere): provider requirements, and
+    ciphertext_elsewhere = true              # whether a provider failing them may hold it
+                                             # encrypted (`passerelle init --policy national`)
+
 Relative paths (in ``sqlite:///`` and ``file://`` URLs and ``keys``) are taken
 from the hub directory. ``open_hub(path)`` reads it; ``init_hub`` writes it.
 """
@@ -52,10 +57,12 @@ from passerelle.errors import ConfigError
 from passerelle.hub.database import HubDatabase
 from passerelle.hub.tables import utcnow
 from passerelle.keys.hub_secrets import EnvKeyStore, FileKeyStore, KeyStore
+from passerelle.sovereignty.policy import PlacementPolicy, check_classification
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from passerelle.hub.placement import Classifier
     from passerelle.keys.custody import KeyCustody
     from passerelle.research import ChildPool, QueryLimits, ScanCache
     from passerelle.research.caps import LimitRequest, QueryCaps
@@ -101,6 +108,7 @@ class HubConfig:
     pkcs11_token: str = ""
     pkcs11_pin_env: str = "PASSERELLE_HSM_PIN"
     encrypt: tuple[str, ...] = ()
+    policy: PlacementPolicy = field(default_factory=PlacementPolicy)
 
     def query_caps(self) -> QueryCaps:
         """The most one research query may use on this hub (the ``query_max_*`` settings)."""
@@ -156,7 +164,8 @@ class HubConfig:
         for name in CAP_SETTINGS:  # the query caps, when not the defaults
             if getattr(self, name) != HubConfig.__dataclass_fields__[name].default:
                 lines.append(f"{name} = {getattr(self, name)}")
-        return "\n".join(lines) + "\n"
+        policy = self.policy.to_toml()
+        return "\n".join(lines) + "\n" + (f"\n{policy}" if policy else "")
 
 
 def hub_dir_from_env(explicit: str | Path | None = None) -> Path:
@@ -175,15 +184,24 @@ def read_settings(path: Path) -> dict[str, Any]:
     section = data.get("hub")
     if not isinstance(section, dict):
         raise ConfigError(f"{path} has no [hub] section")
-    allowed = set(HubConfig.__dataclass_fields__) - {"directory"}
+    allowed = set(HubConfig.__dataclass_fields__) - {"directory", "policy"}
     unknown = set(section) - allowed
     if unknown:
         raise ConfigError(f"{path}: unknown setting {sorted(unknown)[0]!r} in [hub]")
+    unknown_tables = sorted(set(data) - {"hub", "policy"})
+    if unknown_tables:
+        raise ConfigError(
+            f"{path}: unknown section [{unknown_tables[0]}]; use [hub] and [policy.*]"
+        )
     if "encrypt" in section:
         chosen = section["encrypt"]
         if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
             raise ConfigError(f"{path}: encrypt must be a list of classifications")
+        for c in chosen:
+            check_classification(c, f"classification in {path} encrypt")
         section = {**section, "encrypt": tuple(chosen)}
+    if "policy" in data:
+        section = {**section, "policy": PlacementPolicy.parse(data["policy"], str(path))}
     if section.get("custody", "file") not in ("file", "pkcs11"):
         raise ConfigError(f'{path}: custody must be "file" or "pkcs11"')
     for name in ("kek_file", "pkcs11_module", "pkcs11_token", "pkcs11_pin_env"):
@@ -239,6 +257,7 @@ class Hub:
     _scan_cache: ScanCache | None = None
     _sandbox_pool: ChildPool | None = None
     _custody: KeyCustody | None = None
+    _classifier: Classifier | None = None
 
     @classmethod
     def open(cls, directory: str | Path | None = None) -> Hub:
@@ -277,31 +296,85 @@ class Hub:
             if which == "checkpoints" and self.config.checkpoints == "store":
                 return self.store("store")
             if which == "store":
-                from passerelle.live.binding import live_store
-
-                self._stores[which] = live_store(self)
+                self._stores[which] = self._classified("")
             else:
                 self._stores[which] = self.open_url(
                     self.config.resolve_url(getattr(self.config, which))
                 )
         return self._stores[which]
 
-    def store_at(self, prefix: str) -> Store:
-        """The hub's data store seen from ``prefix`` (keys relative to it), live-routed.
+    def store_at(self, prefix: str, *, classification: str | None = None) -> Store:
+        """The hub's data store seen from ``prefix`` (keys relative to it), live-routed, and
+        encrypted where its classification is in hub.toml ``encrypt``.
 
-        ``prefix`` is checked like a key (``storage.keys``): it cannot climb out."""
+        ``prefix`` is checked like a key (``storage.keys``): it cannot climb out.
+        ``classification`` is what a writer is about to register there (an ingest before
+        its catalog entry exists); otherwise each key's folder and the catalog decide."""
         from passerelle.storage.keys import check_prefix
 
-        key = "at:" + check_prefix(prefix, what="store prefix")
+        root = check_prefix(prefix, what="store prefix")
+        if classification is not None:
+            check_classification(classification)
+        key = f"at:{root}:{classification or ''}"
         if key not in self._stores:
             from passerelle.errors import PasserelleError
-            from passerelle.live.binding import live_store
 
-            store = live_store(self, prefix)
+            store = self._classified(root, classification)
             with suppress(PasserelleError):  # local folders need creating; buckets exist
                 store.create_container()
             self._stores[key] = store
         return self._stores[key]
+
+    def _classified(self, root: str, classification: str | None = None) -> Store:
+        """The live store below ``root``, each key through plaintext or ciphertext."""
+        from passerelle.live.binding import live_store
+
+        live = live_store(self, root)
+        if not self.config.encrypt:
+            return live
+        from passerelle.hub.classified_store import ClassifiedStore
+
+        encrypted: list[Store] = []
+
+        def encrypting() -> Store:
+            if not encrypted:
+                from passerelle.storage.encrypting import EncryptingStore
+
+                encrypted.append(
+                    EncryptingStore(
+                        live,
+                        self.custody(),
+                        identity_prefix=root,
+                        on_refused=self._refused_key_use(),
+                    )
+                )
+            return encrypted[0]
+
+        if classification is not None:
+            fixed = classification in self.config.encrypt
+            return ClassifiedStore(live, encrypting, lambda _key: fixed)
+        classifier = self.classifier()
+
+        def encrypts(key: str) -> bool | None:
+            return classifier.encrypts(f"{root}/{key}" if root else key)
+
+        return ClassifiedStore(live, encrypting, encrypts)
+
+    def _refused_key_use(self) -> Callable[[str, str, str], None] | None:
+        try:
+            from passerelle.hub.key_admin import refused_key_use_auditor
+        except ImportError:
+            return None
+        auditor: Callable[[str, str, str], None] = refused_key_use_auditor(self)
+        return auditor
+
+    def classifier(self) -> Classifier:
+        """Which classification each key of the hub's store holds (folder and catalog)."""
+        if self._classifier is None:
+            from passerelle.hub.placement import Classifier
+
+            self._classifier = Classifier(self)
+        return self._classifier
 
     def custody(self) -> KeyCustody:
         """Who holds this hub's key-encryption keys (``custody`` in hub.toml), opened once."""

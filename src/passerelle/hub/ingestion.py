@@ -32,6 +32,7 @@ from passerelle.hub.rules import Action, Principal
 from passerelle.hub.tables import Dataset, DatasetVersion, Project
 from passerelle.hub.views import DatasetFile
 from passerelle.keys.hub_secrets import derive_project_key
+from passerelle.sovereignty.policy import DEFAULT_CLASSIFICATION, check_classification
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -46,6 +47,9 @@ __all__ = [
     "ingest_dataset",
     "source_allowed",
 ]
+
+QUARANTINE_CLASSIFICATION = DEFAULT_CLASSIFICATION
+"""Rows refused at ingestion keep identifiers as shapes only, but stay health data."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ def ingest_dataset(
     source_url: str,
     schema: SourceSchema | str | Path,
     kind: str | None = None,
-    classification: str = "health-pseudonymized",
+    classification: str = DEFAULT_CLASSIFICATION,
     description: str = "",
     discoverable: bool = True,
 ) -> IngestReport:
@@ -130,6 +134,7 @@ def ingest_dataset(
                 "its landing area to hub.toml",
                 {"source": source_url},
             )
+    _check_classification(hub, actor, dataset, targets, classification)
     root = targets.root
     pinned = _pinned(hub, actor, dataset, source_url)
     try:  # read what was checked: links swapped in after the check are refused
@@ -140,8 +145,10 @@ def ingest_dataset(
             output_url=f"hub:{root}",
             kind=kind,
             quarantine_url=f"hub:{targets.quarantine_root}",
-            output_store=hub.store_at(root),
-            quarantine_store=hub.store_at(targets.quarantine_root),
+            output_store=hub.store_at(root, classification=classification),
+            quarantine_store=hub.store_at(
+                targets.quarantine_root, classification=QUARANTINE_CLASSIFICATION
+            ),
             source_label=source_url,
         )
     finally:
@@ -177,6 +184,32 @@ def ingest_dataset(
         [f"quarantine/{dataset}/{f.key}" for f in result.quarantine_files],
         result.reused,
     )
+
+
+def _check_classification(
+    hub: Hub, actor: Principal, dataset: str, targets: IngestTargets, classification: str
+) -> None:
+    """Refuse an ingest whose classification differs from its entries' (their files would be
+    kept in two forms) or that the placement policy forbids where the hub writes (audited)."""
+    from sqlalchemy import select
+
+    from passerelle.hub.placement import enforce_placement
+
+    check_classification(classification)
+    with hub.db.read() as session:
+        for name, _folder in targets.catalog_names()[:-1]:
+            held = session.execute(
+                select(Dataset.classification).where(Dataset.name == name)
+            ).scalar_one_or_none()
+            if held is not None and held != classification:
+                raise ConflictError(
+                    f"the dataset {name!r} is classified {held!r}, not {classification!r}; "
+                    f"ingest it as {held!r} or run `passerelle catalog classify {name} "
+                    f"{classification}` first"
+                )
+    items = [(name, classification) for name, _ in targets.catalog_names()[:-1]]
+    items.append((targets.quarantine, QUARANTINE_CLASSIFICATION))
+    enforce_placement(hub, actor, "ingest.run", f"dataset:{dataset}", items)
 
 
 def _pinned(hub: Hub, actor: Principal, dataset: str, source_url: str) -> PinnedSource:
@@ -267,7 +300,7 @@ def _register(
                 derived=True,
                 name=name,
                 organization=organization,
-                classification="health-pseudonymized",
+                classification=QUARANTINE_CLASSIFICATION,
                 discoverable=False,
                 description=f"rows of {dataset} refused at ingestion, with their reasons "
                 "(identifiers kept as shapes only); never granted",
@@ -296,8 +329,6 @@ def extract_dataset(hub: Hub, actor: Principal, project_id: int, dataset: str) -
 
     from passerelle.hub.projects import project_facts
     from passerelle.ingest import extract_for_project
-    from passerelle.live.binding import current_binding
-    from passerelle.live.phases import route
 
     with hub.transaction() as session:
         p = session.get(Project, project_id)
@@ -325,13 +356,19 @@ def extract_dataset(hub: Hub, actor: Principal, project_id: int, dataset: str) -
             )
         ).scalar_one_or_none()
         keys = [str(f["url"]) for f in (v.files if v else [])]
-    read_url = route(current_binding(hub)).read.rstrip("/")
+        classification = d.classification
     prefix = extract_prefix(project_id, d.name)
+    from passerelle.hub.placement import enforce_placement
+
+    enforce_placement(
+        hub, actor, "extract.run", f"project:{project_id}", [(d.name, classification)]
+    )
     result = extract_for_project(
-        [f"{read_url}/{k}" for k in keys],
+        keys,
         project_key=derive_project_key(hub.keys.key("project"), project_id),
         output_url=f"hub:{prefix}",
-        output_store=hub.store_at(prefix),
+        output_store=hub.store_at(prefix, classification=classification),
+        source_store=hub.store(),
     )
     with hub.transaction() as session:
         append_event(

@@ -30,6 +30,7 @@ def extract_for_project(
     rows_per_file: int = 1_000_000,
     config: StorageConfig | None = None,
     output_store: Store | None = None,
+    source_store: Store | None = None,
 ) -> ExtractResult:
     """Re-key the person columns of the Parquet ``files`` (object URLs) into ``output_url``.
 
@@ -45,8 +46,11 @@ def extract_for_project(
     rows = 0
     rekeyed: set[str] = set()
     for n, url in enumerate(files):
-        parent, key = split_object_url(url)
-        src = open_store(parent, config=config)
+        if source_store is not None:  # ``files`` are keys of it (the hub's own store)
+            src, key = source_store, url
+        else:
+            parent, key = split_object_url(url)
+            src = open_store(parent, config=config)
         size = src.head(key).size
         try:
             pf = pq.ParquetFile(

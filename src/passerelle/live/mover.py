@@ -144,6 +144,7 @@ def start_move(
             )
             session.commit()
             raise
+        _enforce_policy(hub, session, actor, destination_url)
         hub.open_url(destination_url).create_container()
         generation = current.generation + 1
         journal = str((hub.config.directory / "moves" / f"move-{generation}.journal").resolve())
@@ -170,6 +171,27 @@ def start_move(
     _invalidate(hub)
     plan_migration(mirroring.source_url, destination_url, journal, PlanOptions(require=require))
     return move_status(hub)
+
+
+def _enforce_policy(hub: Hub, session: Session, actor: Principal, destination: str) -> None:
+    """Refuse (audited) a destination where any dataset, result or release of the hub may
+    not live in the form the hub keeps it (plaintext, or ciphertext for ``encrypt``)."""
+    from sqlalchemy import select
+
+    from passerelle.hub.placement import enforce_placement
+    from passerelle.hub.tables import Dataset
+    from passerelle.sovereignty.policy import DEFAULT_CLASSIFICATION, RELEASE_CLASSIFICATION
+
+    items = [
+        (str(n), str(c)) for n, c in session.execute(select(Dataset.name, Dataset.classification))
+    ]
+    items += [
+        ("the projects' query results", DEFAULT_CLASSIFICATION),
+        ("the released outputs", RELEASE_CLASSIFICATION),
+    ]
+    enforce_placement(
+        hub, actor, "hub.migrate.start", "hub:storage", items, urls=[destination], session=session
+    )
 
 
 def run_backlog(

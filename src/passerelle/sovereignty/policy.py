@@ -33,6 +33,7 @@ __all__ = [
     "PlacementPolicy",
     "check_classification",
     "decide_placement",
+    "named_policy",
     "requirements_of",
 ]
 
@@ -129,6 +130,15 @@ NATIONAL_POLICY = PlacementPolicy(
 )
 """``passerelle init --policy national``: health data in HDS-certified EEA regions (elsewhere
 only as ciphertext under hub-held keys), aggregates in the EEA, reference data anywhere."""
+
+
+def named_policy(name: str) -> PlacementPolicy:
+    """A policy passerelle ships, by name (``national`` or ``none``)."""
+    if name == "national":
+        return NATIONAL_POLICY
+    if name == "none":
+        return PlacementPolicy(name="none")
+    raise ConfigError(f"Unknown policy {name!r}; use national or none.")
 
 
 @dataclass(frozen=True, slots=True)
