@@ -1,6 +1,8 @@
 """The storage contract, run identically against every backend.
 
-memory, file, Azurite (Azure Blob), Ceph RGW and SeaweedFS (S3) must all pass.
+memory, file, Azurite (Azure Blob), Ceph RGW and SeaweedFS (S3) must all pass, and so
+must the encrypting store over memory and over Ceph RGW (``memory+encrypted``,
+``ceph+encrypted``): it skips only the tests of capabilities it declares absent.
 """
 
 from __future__ import annotations
@@ -20,9 +22,17 @@ from passerelle.errors import (
     PreconditionFailedError,
     UsageError,
 )
+from passerelle.keys import FileCustody
 from passerelle.storage import Store, open_store
+from passerelle.storage.encrypting import EncryptingStore
 from passerelle.storage.model import MiB
-from tests.backends import SERVER_BACKENDS, new_store_url, require_backend, unique_name
+from tests.backends import (
+    ALL_BACKENDS,
+    SERVER_BACKENDS,
+    new_store_url,
+    require_backend,
+    unique_name,
+)
 from tests.cli.test_storage_commands import run_cli
 
 TRICKY_KEYS = [
@@ -37,6 +47,27 @@ TRICKY_KEYS = [
     "dots.in.name..ext",
     "equals=and&amp.txt",
 ]
+
+ENCRYPTED_ON = ("memory", "ceph")
+STORE_KINDS = (*ALL_BACKENDS, *(f"{b}+encrypted" for b in ENCRYPTED_ON))
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A fresh empty store on each backend, then the encrypting store over two of them."""
+    backend, _, layer = str(request.param).partition("+")
+    plain = open_store(new_store_url(backend, tmp_path))
+    if not layer:
+        return plain
+    custody = FileCustody(tmp_path / "keks.json")
+    custody.create_key()
+    return EncryptingStore(plain, custody)
+
+
+def skip_if_declared_absent(store: Store, capability: str, why: str) -> None:
+    """Skip on the encrypting store when it declares ``capability`` absent (only there)."""
+    if isinstance(store, EncryptingStore) and not getattr(store.capabilities, capability):
+        pytest.skip(f"EncryptingStore declares {capability} absent: {why}")
 
 
 def test_put_get_roundtrip(store: Store) -> None:
@@ -172,6 +203,9 @@ def test_store_rooted_at_prefix_sees_relative_keys(backend: str, tmp_path: Path)
 
 
 def test_server_side_copy_keeps_metadata(store: Store) -> None:
+    skip_if_declared_absent(
+        store, "server_side_copy", "its copy decrypts and encrypts again under the new key"
+    )
     assert store.capabilities.server_side_copy
     store.put("src.txt", b"copy me", metadata={"origin": "x"}, content_type="text/plain")
     store.copy("src.txt", "dst/copy.txt")
@@ -361,7 +395,7 @@ HOSTILE_KEYS = [
     "é" * 513,
 ]
 HOSTILE_PREFIXES = ["..", "../", "a/..", "/abs", "/", "a//b", "a\\b", "x\x00", "x\n/"]
-WRAPPERS = ("bare", "live", "limited", "faults")
+WRAPPERS = ("bare", "live", "limited", "faults", "encrypting")
 
 
 class _Probe:
@@ -374,9 +408,33 @@ class _Probe:
         self.calls += 1
 
 
-def _wrapped(kind: str, inner: Store, probe: _Probe) -> Store:
+class _ProbedCustody(FileCustody):
+    """A real key file that counts every use of a KEK."""
+
+    def __init__(self, path: Path, probe: _Probe) -> None:
+        super().__init__(path)
+        self.create_key()
+        self.probe = probe
+
+    def current_key_id(self) -> str:
+        self.probe.touch()
+        return super().current_key_id()
+
+    def wrap(self, key_id: str, data_key: bytes, context: bytes) -> bytes:
+        self.probe.touch()
+        return super().wrap(key_id, data_key, context)
+
+    def unwrap(self, key_id: str, wrapped: bytes, context: bytes) -> bytes:
+        self.probe.touch()
+        return super().unwrap(key_id, wrapped, context)
+
+
+def _wrapped(kind: str, inner: Store, probe: _Probe, tmp_path: Path) -> Store:
     if kind == "bare":
         return inner
+    if kind == "encrypting":
+        keys = tmp_path.with_name(tmp_path.name + "-keks") / "keks.json"  # not beside the store
+        return EncryptingStore(inner, _ProbedCustody(keys, probe))
     if kind == "live":
         from passerelle.live.live_store import LiveRoute, LiveStore
 
@@ -431,7 +489,7 @@ def test_hostile_keys_are_refused_by_every_operation(
     inner = open_store(url)
     inner.put("ok.txt", b"fine")
     probe = _Probe()
-    store = _wrapped(wrapper, inner, probe)
+    store = _wrapped(wrapper, inner, probe, tmp_path)
     probe.calls = 0  # building a token bucket reads its clock once
     wrong: list[str] = []
     calls = [

@@ -1,0 +1,429 @@
+"""The envelope byte format, version 1 (pure: bytes in, bytes out, no I/O).
+
+One encrypted object is::
+
+    header (32 bytes) || segment 0 || ... || segment n-1 || trailer (56 bytes)
+
+- header: magic ``89 50 53 4c 45 4e 56 0a`` (``\\x89PSLENV\\n``), format version (1 byte, 1),
+  log2 of the segment size (1 byte, 16), six zero bytes, a random 16-byte object id;
+- segment i: AES-256-GCM of plaintext bytes ``[i*S, (i+1)*S)`` (the last one may be
+  shorter, empty only for an empty object) with nonce ``u88be(i) || flag`` (flag 1 on the
+  last segment, else 0) and associated data ``binding || u64be(i) || flag``; its 16-byte
+  tag follows its ciphertext;
+- trailer: AES-256-GCM of ``u64be(plaintext size) || SHA-256(plaintext)`` with nonce
+  ``u88be(n) || 02`` and associated data ``binding || u64be(n) || 02``;
+- ``binding = SHA-256("passerelle envelope v1" 00 || header || u32be(len(id)) || id)``, where
+  ``id`` is the object's identity (UTF-8 of its key below the hub's root).
+
+Each object has its own random 256-bit data key, wrapped by the custody with the context
+``"passerelle dek v1" 00 || binding``; the wrapped key lives in the object's user metadata.
+The full specification is docs/sovereignty.md ("Envelope format").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from passerelle.errors import TamperedDataError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+__all__ = [
+    "DATA_KEY_SIZE",
+    "FORMAT_VERSION",
+    "HEADER_SIZE",
+    "MAGIC",
+    "SEGMENT_SIZE",
+    "TAG_SIZE",
+    "TRAILER_SIZE",
+    "Header",
+    "Sealer",
+    "SegmentCipher",
+    "Span",
+    "TrailerSeen",
+    "binding",
+    "is_envelope",
+    "open_segments",
+    "parse_header",
+    "plaintext_size",
+    "segment_count",
+    "segment_span",
+    "stored_size",
+    "wrap_context",
+]
+
+MAGIC = b"\x89PSLENV\n"
+FORMAT_VERSION = 1
+HEADER_SIZE = 32
+TAG_SIZE = 16
+TRAILER_SIZE = 8 + 32 + TAG_SIZE
+SEGMENT_SIZE = 64 * 1024
+"""Plaintext bytes per segment written by version 1 (measured: bench/crypto_throughput.py)."""
+DATA_KEY_SIZE = 32
+OBJECT_ID_SIZE = 16
+MIN_SEGMENT_LOG2, MAX_SEGMENT_LOG2 = 10, 24
+
+_OVERHEAD = HEADER_SIZE + TRAILER_SIZE
+_FLAG_MIDDLE, _FLAG_LAST, _FLAG_TRAILER = b"\x00", b"\x01", b"\x02"
+_BINDING_LABEL = b"passerelle envelope v1\x00"
+_WRAP_LABEL = b"passerelle dek v1\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The fixed-length, cleartext (but authenticated) start of an envelope."""
+
+    object_id: bytes
+    segment_size: int = SEGMENT_SIZE
+    format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def fresh(cls, segment_size: int = SEGMENT_SIZE) -> Header:
+        """A header with a new random object id."""
+        return cls(secrets.token_bytes(OBJECT_ID_SIZE), segment_size)
+
+    def to_bytes(self) -> bytes:
+        log2 = self.segment_size.bit_length() - 1
+        return MAGIC + bytes((self.format_version, log2)) + bytes(6) + self.object_id
+
+
+def is_envelope(first_bytes: bytes | bytearray | memoryview) -> bool:
+    """Whether raw stored bytes start like an envelope (magic only; nothing authenticated)."""
+    return bytes(first_bytes[: len(MAGIC)]) == MAGIC
+
+
+def parse_header(raw: bytes | bytearray | memoryview) -> Header:
+    """The header at the start of ``raw``; :class:`TamperedDataError` if it is not one."""
+    head = bytes(raw[:HEADER_SIZE])
+    if len(head) < HEADER_SIZE or not is_envelope(head):
+        raise TamperedDataError(
+            "the object is not a passerelle envelope (no envelope header); "
+            "it was written unencrypted or replaced, restore it from a trusted copy"
+        )
+    version, log2 = head[8], head[9]
+    if version != FORMAT_VERSION:
+        raise TamperedDataError(
+            f"the envelope's format version is {version}, this passerelle reads version "
+            f"{FORMAT_VERSION}; upgrade passerelle, or restore the object if it was altered"
+        )
+    if not MIN_SEGMENT_LOG2 <= log2 <= MAX_SEGMENT_LOG2 or any(head[10:16]):
+        raise TamperedDataError(
+            "the envelope header is malformed (segment size or reserved bytes); "
+            "the object was altered, restore it from a trusted copy"
+        )
+    return Header(head[16:HEADER_SIZE], 1 << log2, version)
+
+
+def binding(header: bytes, identity: str) -> bytes:
+    """The 32-byte digest binding every segment and the wrapped key to header and identity."""
+    name = identity.encode("utf-8")
+    return hashlib.sha256(_BINDING_LABEL + header + len(name).to_bytes(4, "big") + name).digest()
+
+
+def wrap_context(object_binding: bytes) -> bytes:
+    """What the custody binds a wrapped data key to (AES-GCM associated data)."""
+    return _WRAP_LABEL + object_binding
+
+
+# -- size arithmetic ------------------------------------------------------------------
+
+
+def segment_count(plaintext: int, segment_size: int = SEGMENT_SIZE) -> int:
+    """Segments holding ``plaintext`` bytes: at least one (an empty object has one empty)."""
+    return max(1, -(-plaintext // segment_size))
+
+
+def stored_size(plaintext: int, segment_size: int = SEGMENT_SIZE) -> int:
+    """Bytes stored for ``plaintext`` bytes of plaintext."""
+    return _OVERHEAD + plaintext + TAG_SIZE * segment_count(plaintext, segment_size)
+
+
+def plaintext_size(stored: int, segment_size: int = SEGMENT_SIZE) -> int:
+    """Plaintext bytes of a ``stored``-byte envelope; :class:`TamperedDataError` if impossible."""
+    body = stored - _OVERHEAD
+    count = max(1, -(-body // (segment_size + TAG_SIZE)))
+    plain = body - TAG_SIZE * count
+    if body < TAG_SIZE or (count > 1 and plain <= (count - 1) * segment_size):
+        raise TamperedDataError(
+            f"{stored} bytes is not the size of any envelope; "
+            "the object was truncated or extended, restore it from a trusted copy"
+        )
+    return plain
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The stored bytes ``[stored_start, stored_end)`` a plaintext range needs.
+
+    Segments ``first..last`` (inclusive) are decrypted; ``skip`` plaintext bytes are
+    dropped from the first, ``take`` bytes are kept in all; ``trailer`` says whether
+    the trailer follows the last segment in the span (it does when the span reaches
+    the object's last segment).
+    """
+
+    first: int
+    last: int
+    count: int
+    stored_start: int
+    stored_end: int
+    skip: int
+    take: int
+    trailer: bool
+
+    def segment_sizes(self, plaintext: int, segment_size: int) -> list[int]:
+        """Stored size of each segment in the span, in order."""
+        return [
+            _segment_plain(i, self.count, plaintext, segment_size) + TAG_SIZE
+            for i in range(self.first, self.last + 1)
+        ]
+
+
+def _segment_plain(index: int, count: int, plaintext: int, segment_size: int) -> int:
+    return segment_size if index < count - 1 else plaintext - (count - 1) * segment_size
+
+
+def segment_span(start: int, end: int, plaintext: int, segment_size: int = SEGMENT_SIZE) -> Span:
+    """The segments covering plaintext bytes ``[start, end)`` (``start == end`` only for 0..0)."""
+    if not (0 <= start <= end <= plaintext) or (start == end and plaintext):
+        raise ValueError(f"[{start}, {end}) is not a range of {plaintext} bytes")
+    count = segment_count(plaintext, segment_size)
+    first = start // segment_size
+    last = max(first, (end - 1) // segment_size)
+    step = segment_size + TAG_SIZE
+    stored_start = HEADER_SIZE + first * step
+    stored_end = (
+        HEADER_SIZE + last * step + _segment_plain(last, count, plaintext, segment_size) + TAG_SIZE
+    )
+    trailer = last == count - 1
+    if trailer:
+        stored_end += TRAILER_SIZE
+    return Span(
+        first,
+        last,
+        count,
+        stored_start,
+        stored_end,
+        start - first * segment_size,
+        end - start,
+        trailer,
+    )
+
+
+# -- the cipher -----------------------------------------------------------------------
+
+
+def _nonce(index: int, flag: bytes) -> bytes:
+    return index.to_bytes(11, "big") + flag
+
+
+class SegmentCipher:
+    """One object's AES-256-GCM under its data key, bound to its header and identity."""
+
+    def __init__(self, data_key: bytes, object_binding: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        if len(data_key) != DATA_KEY_SIZE:
+            raise TamperedDataError(
+                "the unwrapped data key has the wrong length; "
+                "the object's key metadata was altered, restore it from a trusted copy"
+            )
+        self._aead: AESGCM = AESGCM(data_key)
+        self._binding = object_binding
+
+    def seal(self, index: int, data: bytes | bytearray | memoryview, last: bool) -> bytes:
+        flag = _FLAG_LAST if last else _FLAG_MIDDLE
+        return self._aead.encrypt(
+            _nonce(index, flag), data, self._binding + index.to_bytes(8, "big") + flag
+        )
+
+    def open(self, index: int, data: bytes | bytearray | memoryview, last: bool) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
+        flag = _FLAG_LAST if last else _FLAG_MIDDLE
+        try:
+            return self._aead.decrypt(
+                _nonce(index, flag), data, self._binding + index.to_bytes(8, "big") + flag
+            )
+        except InvalidTag:
+            where = "last segment" if last else "segment"
+            raise TamperedDataError(
+                f"{where} {index} of the envelope fails authentication; the object was "
+                "truncated, reordered, spliced or altered, restore it from a trusted copy"
+            ) from None
+
+    def seal_trailer(self, count: int, plaintext: int, digest: bytes) -> bytes:
+        return self._aead.encrypt(
+            _nonce(count, _FLAG_TRAILER),
+            plaintext.to_bytes(8, "big") + digest,
+            self._binding + count.to_bytes(8, "big") + _FLAG_TRAILER,
+        )
+
+    def open_trailer(self, count: int, raw: bytes | bytearray | memoryview) -> tuple[int, bytes]:
+        """(plaintext size, plaintext SHA-256) from the trailer after ``count`` segments."""
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            body = self._aead.decrypt(
+                _nonce(count, _FLAG_TRAILER),
+                raw,
+                self._binding + count.to_bytes(8, "big") + _FLAG_TRAILER,
+            )
+        except InvalidTag:
+            raise TamperedDataError(
+                "the envelope's trailer fails authentication; the object was truncated "
+                "or altered, restore it from a trusted copy"
+            ) from None
+        return int.from_bytes(body[:8], "big"), body[8:]
+
+
+# -- streams --------------------------------------------------------------------------
+
+
+class Sealer:
+    """Encrypts a stream of plaintext chunks into envelope bytes.
+
+    Iterate :meth:`chunks`; afterwards :attr:`plaintext_size` and :attr:`digest` hold
+    what the trailer authenticated.  Whole segments inside one input chunk are
+    encrypted from a view of it; only bytes spanning two chunks are copied.
+    """
+
+    def __init__(self, header: bytes, cipher: SegmentCipher, segment_size: int) -> None:
+        self._header = header
+        self._cipher = cipher
+        self._size = segment_size
+        self.plaintext_size = 0
+        self.digest = b""
+
+    def chunks(self, data: Iterable[bytes | bytearray | memoryview]) -> Iterator[bytes]:
+        hasher = hashlib.sha256()
+        size, seal = self._size, self._cipher.seal
+        index = 0
+        held: bytes | bytearray | memoryview | None = None  # a full segment awaiting lastness
+        pending = bytearray()
+        yield self._header
+        for chunk in data:
+            view = memoryview(chunk).cast("B")
+            if not view.nbytes:
+                continue
+            hasher.update(view)
+            self.plaintext_size += view.nbytes
+            if pending:
+                need = size - len(pending)
+                pending += view[:need]
+                view = view[need:]
+                if len(pending) < size:
+                    continue
+                piece: bytes | bytearray | memoryview = pending
+                pending = bytearray()
+            elif view.nbytes >= size:
+                piece, view = view[:size], view[size:]
+            else:
+                pending = bytearray(view)
+                continue
+            if held is not None:
+                yield seal(index, held, False)
+                index += 1
+            while view.nbytes >= size:
+                yield seal(index, piece, False)
+                index += 1
+                piece, view = view[:size], view[size:]
+            held = bytes(piece) if isinstance(piece, memoryview) else piece
+            pending = bytearray(view)
+        if held is not None and pending:
+            yield seal(index, held, False)
+            index += 1
+            held = None
+        yield seal(index, held if held is not None else pending, True)
+        self.digest = hasher.digest()
+        yield self._cipher.seal_trailer(index + 1, self.plaintext_size, self.digest)
+
+
+def _pieces(
+    chunks: Iterable[bytes | bytearray | memoryview], sizes: Sequence[int]
+) -> Iterator[memoryview | bytes | bytearray]:
+    """Exactly ``sizes`` bytes, piece by piece: views into a chunk, a copy only across chunks.
+
+    Each piece is used before the next chunk is pulled; raises ``ValueError`` on too few
+    bytes (the reader below raises first when a read was cut) and ignores any extra.
+    """
+    wanted = iter(sizes)
+    need = next(wanted, None)
+    pending = bytearray()
+    for chunk in chunks:
+        view = memoryview(chunk).cast("B")
+        while need is not None and view.nbytes:
+            if pending or view.nbytes < need:
+                take = need - len(pending)
+                pending += view[:take]
+                view = view[take:]
+                if len(pending) < need:
+                    break
+                yield pending
+                pending = bytearray()
+            else:
+                yield view[:need]
+                view = view[need:]
+            need = next(wanted, None)
+        if need is None:
+            return
+    if need is not None:
+        raise ValueError("the stored stream ended early")
+
+
+@dataclass(slots=True)
+class TrailerSeen:
+    """Filled by :func:`open_segments` once the trailer authenticated: its plaintext SHA-256."""
+
+    digest: bytes | None = None
+
+
+def open_segments(
+    cipher: SegmentCipher,
+    chunks: Iterable[bytes | bytearray | memoryview],
+    span: Span,
+    plaintext: int,
+    segment_size: int,
+    seen: TrailerSeen | None = None,
+) -> Iterator[bytes]:
+    """Plaintext of ``span`` from its stored bytes (``chunks`` start at ``span.stored_start``).
+
+    Checks each segment's tag, index and lastness, and the trailer (plaintext size) when
+    the span includes it; raises :class:`TamperedDataError` on the first failure.
+    """
+    sizes = span.segment_sizes(plaintext, segment_size)
+    if span.trailer:
+        sizes.append(TRAILER_SIZE)
+    skip, left = span.skip, span.take
+    index = span.first
+    try:
+        for piece in _pieces(chunks, sizes):
+            if index > span.last:
+                size, digest = cipher.open_trailer(span.count, piece)
+                if size != plaintext:
+                    raise TamperedDataError(
+                        f"the envelope's trailer says {size} bytes but its stored size says "
+                        f"{plaintext}; the object was altered, restore it from a trusted copy"
+                    )
+                if seen is not None:
+                    seen.digest = digest
+                return
+            plain = cipher.open(index, piece, index == span.count - 1)
+            index += 1
+            if skip or len(plain) - skip > left:
+                out = plain[skip : skip + left]
+                skip = 0
+            else:
+                out = plain
+            left -= len(out)
+            if out:
+                yield out
+    except ValueError:
+        raise TamperedDataError(
+            "the envelope ended before its last segment; the object was truncated, "
+            "restore it from a trusted copy"
+        ) from None

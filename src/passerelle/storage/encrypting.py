@@ -1,0 +1,514 @@
+"""A store wrapper that keeps only ciphertext in the store it wraps (client-side envelopes).
+
+Every object written through :class:`EncryptingStore` gets a fresh random 256-bit data
+key, is encrypted in segments (:mod:`passerelle.sovereignty.envelope`), and carries its
+data key wrapped by the custody's current KEK in its user metadata::
+
+    passerelle_envelope = "1"            format version
+    passerelle_kek      = "kek-..."      the KEK the data key is wrapped under
+    passerelle_dek      = base64(...)    the wrapped data key
+
+Rotation is a metadata update (:meth:`EncryptingStore.rewrap`), never a re-encryption;
+destroying a KEK makes its objects unreadable (crypto-erase).  Reads decrypt only the
+segments a range needs; the header and unwrapped data key of recently read objects are
+kept in a small in-memory LRU keyed by (key, etag), so Parquet's many ranged reads cost
+one request each.  User metadata and content type stay in clear, as do key names.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from passerelle.errors import (
+    KeyUnavailableError,
+    PreconditionFailedError,
+    TamperedDataError,
+    UnsupportedOperationError,
+    UsageError,
+)
+from passerelle.keys.custody import KeyCustody, check_key_id
+from passerelle.sovereignty.envelope import (
+    DATA_KEY_SIZE,
+    FORMAT_VERSION,
+    HEADER_SIZE,
+    SEGMENT_SIZE,
+    Header,
+    Sealer,
+    SegmentCipher,
+    TrailerSeen,
+    binding,
+    is_envelope,
+    open_segments,
+    parse_header,
+    plaintext_size,
+    segment_span,
+    stored_size,
+    wrap_context,
+)
+from passerelle.storage.base import ObjectReader, PutData, ResumableUpload, Store, StoreWrapper
+from passerelle.storage.keys import check_key, check_prefix
+from passerelle.storage.metadata import validate_metadata
+from passerelle.storage.model import Capabilities, Listing, ObjectInfo, PutResult
+
+__all__ = ["ENVELOPE_METADATA", "EncryptingStore", "EnvelopeInfo"]
+
+ENVELOPE_KEY, KEK_KEY, DEK_KEY = "passerelle_envelope", "passerelle_kek", "passerelle_dek"
+ENVELOPE_METADATA = (ENVELOPE_KEY, KEK_KEY, DEK_KEY)
+"""User-metadata keys the envelope owns; callers may not set them."""
+
+RefusalHook = Callable[[str, str, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeInfo:
+    """What an object's envelope says about it (read from its header and metadata)."""
+
+    key_id: str
+    plaintext_size: int
+    segment_size: int
+    format_version: int
+    stored_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """One object's header and unwrapped cipher, valid while its etag is ``etag``."""
+
+    etag: str | None
+    header: Header
+    cipher: SegmentCipher
+    key_id: str
+    stored_size: int
+    plaintext_size: int
+
+
+class EncryptingStore(StoreWrapper):
+    """Encrypts on ``put``, decrypts on ``get``; ``inner`` only ever holds envelopes.
+
+    ``identity_prefix`` is where ``inner`` sits below the hub store's root: an object's
+    identity (bound into every segment and into its wrapped key) is
+    ``identity_prefix/key``, the same whichever prefix view wrote it.  ``on_refused``
+    is called as ``on_refused(key_id, key, reason)`` when a key use is refused, with
+    reason ``"key-unavailable"`` (missing or destroyed KEK) or ``"tampered"``.
+    """
+
+    cache_entries = 128
+
+    def __init__(
+        self,
+        inner: Store,
+        custody: KeyCustody,
+        *,
+        identity_prefix: str = "",
+        on_refused: RefusalHook | None = None,
+    ) -> None:
+        super().__init__(inner)
+        self.custody = custody
+        self.identity_prefix = identity_prefix.strip("/")
+        self._on_refused = on_refused
+        self._opened: OrderedDict[str, _Opened] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return replace(self.inner.capabilities, server_side_copy=False, resumable_upload=False)
+
+    def identity(self, key: str) -> str:
+        """The name bound into ``key``'s envelope: its key below the hub store's root."""
+        return f"{self.identity_prefix}/{key}" if self.identity_prefix else key
+
+    def forget_keys(self) -> None:
+        """Drop every unwrapped data key held in memory (do it after destroying a KEK)."""
+        with self._lock:
+            self._opened.clear()
+
+    # -- writes ---------------------------------------------------------------------
+    def put(
+        self,
+        key: str,
+        data: PutData,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        part_size: int | None = None,
+    ) -> PutResult:
+        self.before("put", check_key(key))
+        user = _user_metadata(metadata)
+        header = Header.fresh()
+        raw_header = header.to_bytes()
+        object_binding = binding(raw_header, self.identity(key))
+        key_id = self.custody.current_key_id()
+        data_key = secrets.token_bytes(DATA_KEY_SIZE)
+        wrapped = self.custody.wrap(key_id, data_key, wrap_context(object_binding))
+        envelope = {
+            ENVELOPE_KEY: str(FORMAT_VERSION),
+            KEK_KEY: key_id,
+            DEK_KEY: base64.b64encode(wrapped).decode("ascii"),
+        }
+        chunks: Iterable[bytes | bytearray | memoryview]
+        if isinstance(data, bytes | bytearray | memoryview):
+            size, chunks = memoryview(data).nbytes, (data,)
+        else:
+            chunks = _exactly(data, size, key)
+        sealer = Sealer(raw_header, SegmentCipher(data_key, object_binding), SEGMENT_SIZE)
+        result = self.inner.put(
+            key,
+            sealer.chunks(chunks),
+            size=None if size is None else stored_size(size),
+            content_type=content_type,
+            metadata={**user, **envelope},
+            part_size=part_size,
+        )
+        return PutResult(key, sealer.plaintext_size, result.etag, result.version, result.parts)
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        """Decrypt ``src_key`` and encrypt it again as ``dst_key`` (its identity changes)."""
+        check_key(dst_key)
+        self.before("copy", check_key(src_key))
+        reader = self.get(src_key)
+        info = reader.info
+        self.put(
+            dst_key,
+            iter(reader),
+            size=info.size,
+            content_type=info.content_type,
+            metadata=info.metadata,
+        )
+
+    def update_metadata(
+        self,
+        key: str,
+        metadata: Mapping[str, str],
+        *,
+        content_type: str | None = None,
+        storage_class: str | None = None,
+    ) -> ObjectInfo:
+        """Replace ``key``'s user metadata; its envelope metadata stays as it is."""
+        self.before("put", check_key(key))
+        user = _user_metadata(metadata)
+        current = self.inner.head(key)
+        envelope = _envelope_metadata(key, current)
+        info = self.inner.update_metadata(
+            key, {**user, **envelope}, content_type=content_type, storage_class=storage_class
+        )
+        return self._plain_info(key, info)
+
+    def rewrap(self, key: str, key_id: str) -> bool:
+        """Wrap ``key``'s data key under KEK ``key_id`` (metadata only; bytes untouched).
+
+        False when it already is.  The metadata update is not conditional: do not run
+        it while the same key is being overwritten.
+        """
+        self.before("put", check_key(key))
+        check_key_id(key_id)
+        reader = self.inner.get(key, start=0, end=HEADER_SIZE)
+        raw_header = reader.read()
+        envelope = _envelope_metadata(key, reader.info, raw_header)
+        _parse(key, raw_header)
+        old = envelope[KEK_KEY]
+        if old == key_id:
+            return False
+        context = wrap_context(binding(raw_header, self.identity(key)))
+        data_key = self._unwrap(key, old, envelope[DEK_KEY], context)
+        try:
+            wrapped = self.custody.wrap(key_id, data_key, context)
+        except KeyUnavailableError:
+            self._refused(key_id, key, "key-unavailable")
+            raise
+        metadata = {**(reader.info.metadata or {}), KEK_KEY: key_id}
+        metadata[DEK_KEY] = base64.b64encode(wrapped).decode("ascii")
+        self.inner.update_metadata(key, metadata)
+        return True
+
+    def start_upload(
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
+    ) -> ResumableUpload:
+        check_key(key)
+        raise UnsupportedOperationError(
+            f"The encrypting store over {self.url} takes no resumable uploads; "
+            "use put, which streams and encrypts."
+        )
+
+    def resume_upload(
+        self, key: str, upload_id: str, *, storage_class: str | None = None
+    ) -> ResumableUpload:
+        return self.start_upload(key)
+
+    def abort_uploads(
+        self, key: str, *, older_than: datetime | None = None, keep: str | None = None
+    ) -> int:
+        return super().abort_uploads(key, older_than=older_than, keep=keep)
+
+    # -- reads ----------------------------------------------------------------------
+    def head(self, key: str) -> ObjectInfo:
+        self.before("head", check_key(key))
+        info = self.inner.head(key)
+        _envelope_metadata(key, info)
+        return self._plain_info(key, info)
+
+    def list(
+        self, prefix: str = "", *, page_size: int = 1000, details: bool = False
+    ) -> Iterator[ObjectInfo]:
+        check_prefix(prefix)
+        self.before("list", prefix or None)
+        for info in self.inner.list(prefix, page_size=page_size, details=details):
+            yield self._plain_info(info.key, info)
+
+    def list_dir(self, prefix: str = "") -> Listing:
+        check_prefix(prefix)
+        self.before("list", prefix or None)
+        listing = self.inner.list_dir(prefix)
+        objects = tuple(self._plain_info(o.key, o) for o in listing.objects)
+        return Listing(listing.prefixes, objects)
+
+    def get(
+        self,
+        key: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        if_match: str | None = None,
+        chunk_size: int = 8 * 1024 * 1024,
+    ) -> ObjectReader:
+        self.before("get", check_key(key))
+        lo = start or 0
+        if lo < 0 or (end is not None and end <= lo):
+            raise UsageError(f"The range [{lo}, {end}) of {key!r} is empty or reversed.")
+        if lo == 0 and end is None:
+            return self._whole(key, if_match, chunk_size)
+        opened = self._cached(key)
+        if opened is not None and if_match in (None, opened.etag):
+            try:
+                return self._ranged(key, opened, lo, end, chunk_size)
+            except PreconditionFailedError:
+                self._forget(key)
+                if if_match is not None:
+                    raise
+        header = self.inner.get(key, start=0, end=HEADER_SIZE, if_match=if_match)
+        opened = self._open(key, header.info, header.read())
+        return self._ranged(key, opened, lo, end, chunk_size)
+
+    def envelope_info(self, key: str) -> EnvelopeInfo:
+        """Key id, sizes and format of ``key``'s envelope (header and metadata; no unwrap)."""
+        self.before("head", check_key(key))
+        reader = self.inner.get(key, start=0, end=HEADER_SIZE)
+        envelope = _envelope_metadata(key, reader.info)
+        header = _parse(key, reader.read())
+        return EnvelopeInfo(
+            envelope[KEK_KEY],
+            _plain_size(key, reader.info.size, header.segment_size),
+            header.segment_size,
+            header.format_version,
+            reader.info.size,
+        )
+
+    def plaintext_digest(self, key: str) -> str:
+        """Decrypt all of ``key``, check the SHA-256 its envelope authenticates, return it (hex)."""
+        seen = TrailerSeen()
+        reader = self._whole(key, None, 8 * 1024 * 1024, seen)
+        hasher = hashlib.sha256()
+        for chunk in reader:
+            hasher.update(chunk)
+        if seen.digest != hasher.digest():
+            opened = self._cached(key)
+            self._refused(opened.key_id if opened else "", key, "tampered")
+            raise TamperedDataError(
+                f"the plaintext of {key!r} does not match the SHA-256 its envelope carries; "
+                "restore it from a trusted copy"
+            )
+        return hasher.hexdigest()
+
+    # -- inside ---------------------------------------------------------------------
+    def _whole(
+        self, key: str, if_match: str | None, chunk_size: int, seen: TrailerSeen | None = None
+    ) -> ObjectReader:
+        raw = self.inner.get(key, if_match=if_match, chunk_size=chunk_size)
+        chunks = iter(raw)
+        first = memoryview(b"")
+        for chunk in chunks:
+            first = memoryview(bytes(first) + chunk if first.nbytes else chunk).cast("B")
+            if first.nbytes >= HEADER_SIZE:
+                break
+        opened = self._open(key, raw.info, bytes(first[:HEADER_SIZE]))
+        plain = opened.plaintext_size
+        span = segment_span(0, plain, plain, opened.header.segment_size)
+        body = _chain(first[HEADER_SIZE:], chunks)
+        stream = open_segments(opened.cipher, body, span, plain, opened.header.segment_size, seen)
+        return ObjectReader(
+            self._plain_info(key, raw.info),
+            self._watched(key, opened.key_id, stream),
+            plain,
+            label=f"{self.url}/{key}",
+        )
+
+    def _ranged(
+        self, key: str, opened: _Opened, lo: int, end: int | None, chunk_size: int
+    ) -> ObjectReader:
+        plain = opened.plaintext_size
+        if lo >= plain:
+            raise UsageError(
+                f"The range starting at {lo} is past the end of {key!r} ({plain} bytes)."
+            )
+        hi = plain if end is None else min(end, plain)
+        segment_size = opened.header.segment_size
+        span = segment_span(lo, hi, plain, segment_size)
+        raw = self.inner.get(
+            key,
+            start=span.stored_start,
+            end=span.stored_end,
+            if_match=opened.etag,
+            chunk_size=chunk_size,
+        )
+        stream = open_segments(opened.cipher, raw, span, plain, segment_size)
+        return ObjectReader(
+            self._plain_info(key, raw.info),
+            self._watched(key, opened.key_id, stream),
+            hi - lo,
+            label=f"{self.url}/{key}",
+        )
+
+    def _open(self, key: str, info: ObjectInfo, raw_header: bytes) -> _Opened:
+        envelope = _envelope_metadata(key, info, raw_header)
+        header = _parse(key, raw_header)
+        object_binding = binding(raw_header, self.identity(key))
+        key_id = envelope[KEK_KEY]
+        data_key = self._unwrap(key, key_id, envelope[DEK_KEY], wrap_context(object_binding))
+        opened = _Opened(
+            info.etag,
+            header,
+            SegmentCipher(data_key, object_binding),
+            key_id,
+            info.size,
+            _plain_size(key, info.size, header.segment_size),
+        )
+        with self._lock:
+            self._opened[key] = opened
+            self._opened.move_to_end(key)
+            while len(self._opened) > self.cache_entries:
+                self._opened.popitem(last=False)
+        return opened
+
+    def _unwrap(self, key: str, key_id: str, wrapped_b64: str, context: bytes) -> bytes:
+        try:
+            wrapped = base64.b64decode(wrapped_b64, validate=True)
+        except (binascii.Error, ValueError):
+            self._refused(key_id, key, "tampered")
+            raise TamperedDataError(
+                f"the wrapped data key of {key!r} is not base64; its key metadata was altered, "
+                "restore it from a trusted copy"
+            ) from None
+        try:
+            return self.custody.unwrap(key_id, wrapped, context)
+        except KeyUnavailableError:
+            self._refused(key_id, key, "key-unavailable")
+            raise
+        except TamperedDataError:
+            self._refused(key_id, key, "tampered")
+            raise
+
+    def _watched(self, key: str, key_id: str, stream: Iterator[bytes]) -> Iterator[bytes]:
+        try:
+            yield from stream
+        except TamperedDataError as exc:
+            self._forget(key)
+            self._refused(key_id, key, "tampered")
+            raise TamperedDataError(f"{key!r}: {exc}") from None
+
+    def _refused(self, key_id: str, key: str, reason: str) -> None:
+        if self._on_refused is not None:
+            self._on_refused(key_id, key, reason)
+
+    def _cached(self, key: str) -> _Opened | None:
+        with self._lock:
+            opened = self._opened.get(key)
+            if opened is not None:
+                self._opened.move_to_end(key)
+            return opened
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            self._opened.pop(key, None)
+
+    def _plain_info(self, key: str, info: ObjectInfo) -> ObjectInfo:
+        metadata = info.metadata
+        if metadata is not None:
+            metadata = {k: v for k, v in metadata.items() if k not in ENVELOPE_METADATA}
+        return replace(info, size=_plain_size(key, info.size, SEGMENT_SIZE), metadata=metadata)
+
+
+def _user_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    user = validate_metadata(metadata)
+    taken = sorted(set(user) & set(ENVELOPE_METADATA))
+    if taken:
+        raise UsageError(f"Metadata key {taken[0]!r} belongs to the envelope; choose another name.")
+    return user
+
+
+def _envelope_metadata(
+    key: str, info: ObjectInfo, raw_header: bytes | None = None
+) -> dict[str, str]:
+    """The envelope's metadata of ``key``; :class:`TamperedDataError` if it is not all there."""
+    metadata = info.metadata or {}
+    found = {name: metadata[name] for name in ENVELOPE_METADATA if name in metadata}
+    if len(found) == len(ENVELOPE_METADATA) and found[ENVELOPE_KEY] == str(FORMAT_VERSION):
+        return found
+    if found or (raw_header is not None and is_envelope(raw_header)):
+        raise TamperedDataError(
+            f"the envelope metadata of {key!r} is missing or altered (key id, wrapped key); "
+            "restore it from a trusted copy"
+        )
+    raise TamperedDataError(
+        f"{key!r} is not encrypted (no envelope metadata); "
+        "it was written around the encrypting store, restore it or write it again through it"
+    )
+
+
+def _parse(key: str, raw_header: bytes) -> Header:
+    try:
+        return parse_header(raw_header)
+    except TamperedDataError as exc:
+        raise TamperedDataError(f"{key!r}: {exc}") from None
+
+
+def _plain_size(key: str, stored: int, segment_size: int) -> int:
+    try:
+        return plaintext_size(stored, segment_size)
+    except TamperedDataError as exc:
+        raise TamperedDataError(f"{key!r}: {exc}") from None
+
+
+def _chain(first: memoryview, rest: Iterator[bytes]) -> Iterator[bytes | memoryview]:
+    if first.nbytes:
+        yield first
+    yield from rest
+
+
+def _exactly(
+    data: Iterable[bytes], size: int | None, key: str
+) -> Iterator[bytes | bytearray | memoryview]:
+    """``data``'s chunks, refusing (before anything is visible) a total other than ``size``."""
+    seen = 0
+    for chunk in data:
+        seen += memoryview(chunk).nbytes
+        if size is not None and seen > size:
+            break
+        yield chunk
+    if size is not None and seen != size:
+        raise UsageError(
+            f"{seen}{'+' if seen > size else ''} bytes were streamed for {key!r} "
+            f"but size said {size}; nothing was written."
+        )

@@ -1,0 +1,216 @@
+"""EncryptingStore on every backend: round trips, ranged reads, plaintext sizes, no plaintext stored."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from passerelle.errors import (
+    KeyUnavailableError,
+    TamperedDataError,
+    UnsupportedOperationError,
+    UsageError,
+)
+from passerelle.keys import FileCustody
+from passerelle.sovereignty.envelope import HEADER_SIZE, SEGMENT_SIZE, is_envelope, stored_size
+from passerelle.storage import ObjectReader, Store, StoreWrapper, open_store
+from passerelle.storage.encrypting import ENVELOPE_METADATA, EncryptingStore
+from tests.backends import new_store_url
+
+S = SEGMENT_SIZE
+MARKER = b"NIR-1850575123456-PLAINTEXT-MARKER"
+
+
+@pytest.fixture
+def custody(tmp_path: Path) -> FileCustody:
+    keys = FileCustody(tmp_path.with_name(tmp_path.name + "-keks") / "keks.json")
+    keys.create_key()
+    return keys
+
+
+@pytest.fixture
+def raw(backend: str, tmp_path: Path) -> Store:
+    return open_store(new_store_url(backend, tmp_path, "enc"))
+
+
+@pytest.fixture
+def enc(raw: Store, custody: FileCustody) -> EncryptingStore:
+    return EncryptingStore(raw, custody)
+
+
+def _marked(size: int) -> bytes:
+    """``size`` bytes with the plaintext marker repeated through them."""
+    block = (MARKER + os.urandom(200)) * (size // (len(MARKER) + 200) + 1)
+    return block[:size]
+
+
+@pytest.mark.parametrize("size", [0, 1, S - 1, S, S + 1, 3 * S, 3 * S + 1, 1_000_003])
+def test_round_trip_sizes_and_ranges(enc: EncryptingStore, raw: Store, size: int) -> None:
+    data = _marked(size)
+    result = enc.put("d/part-0.parquet", data, content_type="application/vnd.apache.parquet")
+    assert result.size == size
+    assert enc.get("d/part-0.parquet").read() == data
+    assert enc.head("d/part-0.parquet").size == size
+    assert [(i.key, i.size) for i in enc.list("d")] == [("d/part-0.parquet", size)]
+    assert [o.size for o in enc.list_dir("d").objects] == [size]
+    assert raw.head("d/part-0.parquet").size == stored_size(size)
+    for lo, hi in ((0, 1), (S - 1, S + 1), (size // 3, size), (size - 1, None), (1, size + 9)):
+        if 0 <= lo < size and (hi is None or hi > lo):
+            assert enc.get("d/part-0.parquet", start=lo, end=hi).read() == data[lo:hi]
+
+
+def test_streamed_put_from_uneven_chunks(enc: EncryptingStore) -> None:
+    data = _marked(5 * S + 77)
+    cuts = [0, 7, 7, S - 3, S + 5, 3 * S, len(data)]
+    chunks = [data[a:b] for a, b in itertools.pairwise(cuts)]
+    assert enc.put("s.bin", iter(chunks), size=len(data)).size == len(data)
+    assert enc.get("s.bin").read() == data
+    assert enc.put("n.bin", iter(chunks)).size == len(data)  # size unknown: streamed
+    assert enc.get("n.bin").read() == data
+
+
+def test_streamed_put_with_wrong_size_writes_nothing(enc: EncryptingStore) -> None:
+    with pytest.raises(UsageError, match="nothing was written"):
+        enc.put("short.bin", iter([b"x" * 10]), size=11)
+    with pytest.raises(UsageError, match="nothing was written"):
+        enc.put("long.bin", iter([b"x" * 10, b"y"]), size=10)
+    assert list(enc.list()) == []
+
+
+def test_raw_objects_hold_no_plaintext(enc: EncryptingStore, raw: Store) -> None:
+    """Scan every stored object and its metadata for the marker the plaintext carries."""
+    for i, size in enumerate((len(MARKER), 4096, 2 * S + 5, 700_000)):
+        enc.put(f"t/{i}.csv", _marked(size), metadata={"source": "pmsi"})
+    enc.copy("t/3.csv", "copied.csv")
+    stored = list(raw.list())
+    assert len(stored) == 5
+    for info in stored:
+        blob = raw.get(info.key).read()
+        assert is_envelope(blob)
+        assert MARKER not in blob
+        assert MARKER[:12] not in blob
+        meta = raw.head(info.key).metadata or {}
+        assert set(ENVELOPE_METADATA) <= set(meta)
+        assert all(MARKER.decode()[:12] not in v for v in meta.values())
+    assert enc.get("copied.csv").read() == enc.get("t/3.csv").read()
+
+
+def test_metadata_is_the_callers_and_envelope_keys_are_reserved(enc: EncryptingStore) -> None:
+    enc.put("m.bin", b"abc", metadata={"source": "pmsi"}, content_type="text/csv")
+    assert dict(enc.head("m.bin").metadata or {}) == {"source": "pmsi"}
+    assert dict(enc.get("m.bin").info.metadata or {}) == {"source": "pmsi"}
+    assert dict(enc.get("m.bin", start=1).info.metadata or {}) == {"source": "pmsi"}
+    info = enc.update_metadata("m.bin", {"source": "sniiram"})
+    assert dict(info.metadata or {}) == {"source": "sniiram"}
+    assert enc.get("m.bin").read() == b"abc"
+    for name in ENVELOPE_METADATA:
+        with pytest.raises(UsageError, match="belongs to the envelope"):
+            enc.put("x.bin", b"x", metadata={name: "1"})
+        with pytest.raises(UsageError, match="belongs to the envelope"):
+            enc.update_metadata("m.bin", {name: "1"})
+
+
+def test_capabilities_say_what_is_emulated(enc: EncryptingStore) -> None:
+    assert not enc.capabilities.server_side_copy
+    assert not enc.capabilities.resumable_upload
+    with pytest.raises(UnsupportedOperationError, match="no resumable uploads"):
+        enc.start_upload("u.bin")
+
+
+def test_rewrap_changes_only_the_wrapped_key(
+    enc: EncryptingStore, raw: Store, custody: FileCustody
+) -> None:
+    data = _marked(2 * S + 3)
+    enc.put("r.bin", data)
+    before = raw.get("r.bin").read()
+    old = enc.envelope_info("r.bin").key_id
+    new = custody.create_key()
+    assert enc.rewrap("r.bin", new) is True
+    assert enc.rewrap("r.bin", new) is False
+    assert raw.get("r.bin").read() == before  # no re-encryption
+    assert enc.envelope_info("r.bin").key_id == new
+    custody.destroy_key(old)
+    fresh = EncryptingStore(raw, custody)
+    assert fresh.get("r.bin").read() == data
+    assert fresh.plaintext_digest("r.bin") == hashlib.sha256(data).hexdigest()
+
+
+def test_envelope_info_and_digest(enc: EncryptingStore, raw: Store, custody: FileCustody) -> None:
+    data = _marked(S + 9)
+    enc.put("e.bin", data)
+    info = enc.envelope_info("e.bin")
+    assert info.key_id == custody.current_key_id()
+    assert (info.plaintext_size, info.segment_size, info.format_version) == (len(data), S, 1)
+    assert info.stored_size == raw.head("e.bin").size == stored_size(len(data))
+    assert enc.plaintext_digest("e.bin") == hashlib.sha256(data).hexdigest()
+
+
+def test_destroyed_kek_is_refused_and_reported(raw: Store, custody: FileCustody) -> None:
+    refused: list[tuple[str, str, str]] = []
+    enc = EncryptingStore(raw, custody, on_refused=lambda *a: refused.append(a))
+    enc.put("gone.bin", b"secret")
+    old = custody.current_key_id()
+    custody.create_key()
+    custody.destroy_key(old)
+    fresh = EncryptingStore(raw, custody, on_refused=lambda *a: refused.append(a))
+    with pytest.raises(KeyUnavailableError, match="destroyed"):
+        fresh.get("gone.bin")
+    with pytest.raises(KeyUnavailableError):
+        fresh.get("gone.bin", start=2, end=4)
+    assert refused == [(old, "gone.bin", "key-unavailable")] * 2
+
+
+def test_plaintext_written_around_it_is_refused(enc: EncryptingStore, raw: Store) -> None:
+    raw.put("planted.csv", b"a,b\n1,2\n" * 20)
+    with pytest.raises(TamperedDataError, match="not encrypted"):
+        enc.get("planted.csv")
+    with pytest.raises(TamperedDataError, match="not encrypted"):
+        enc.get("planted.csv", start=3)
+    with pytest.raises(TamperedDataError, match="not encrypted"):
+        enc.head("planted.csv")
+
+
+def test_identity_prefix_binds_the_key_below_the_hub_root(
+    backend: str, tmp_path: Path, custody: FileCustody
+) -> None:
+    url = new_store_url(backend, tmp_path, "ident")
+    root = EncryptingStore(open_store(url), custody)
+    root.put("datasets/x/part.parquet", b"rows")
+    view = EncryptingStore(open_store(url + "/datasets"), custody, identity_prefix="datasets")
+    assert view.get("x/part.parquet").read() == b"rows"
+    wrong = EncryptingStore(open_store(url + "/datasets"), custody)
+    with pytest.raises(TamperedDataError):
+        wrong.get("x/part.parquet")
+
+
+class _RecordingStore(StoreWrapper):
+    """Records the byte range of every read that reaches the real store."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.reads: list[tuple[int | None, int | None]] = []
+
+    def get(self, key: str, **kw: Any) -> ObjectReader:
+        self.reads.append((kw.get("start"), kw.get("end")))
+        return super().get(key, **kw)
+
+
+def test_ranged_reads_use_one_request_once_the_header_is_known(
+    raw: Store, custody: FileCustody
+) -> None:
+    data = _marked(10 * S)
+    EncryptingStore(raw, custody).put("p.parquet", data)
+    recording = _RecordingStore(raw)
+    enc = EncryptingStore(recording, custody)
+    assert enc.get("p.parquet", start=len(data) - 8).read() == data[-8:]
+    middle = enc.get("p.parquet", start=4 * S + 1, end=4 * S + 9).read()
+    assert middle == data[4 * S + 1 : 4 * S + 9]
+    assert recording.reads[0] == (0, HEADER_SIZE)  # the header, once
+    assert len(recording.reads) == 3
+    lo, hi = recording.reads[2]
+    assert (hi or 0) - (lo or 0) == S + 16  # one segment for an 8-byte read
