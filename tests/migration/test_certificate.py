@@ -390,3 +390,32 @@ def test_leaf_encoding_is_length_prefixed() -> None:
         leaf_hash("a", 1, "AB" * 32)
     with pytest.raises(ValueError):
         leaf_hash("a", -1, "00" * 32)
+
+
+# -- a real Azurite -> Ceph RGW migration ----------------------------------------------
+
+
+def test_certificate_of_a_real_azurite_to_ceph_migration(tmp_path: Path) -> None:
+    src_url = new_store_url("azurite", tmp_path, "certsrc")
+    dst_url = new_store_url("ceph", tmp_path, "certdst")
+    src, dst = open_store(src_url), open_store(dst_url)
+    populate(src, 30, large=1)  # one 12 MiB object goes through a multipart upload
+    journal = tmp_path / "j.db"
+    plan_migration(src_url, dst_url, journal, source=src, dest=dst)
+    assert run_migration(journal, source=src, dest=dst).complete
+    assert verify_migration(journal, deep=True, source=src, dest=dst).ok
+    cert, manifest = _issue(journal, chunk_rows=1024)
+    body = json.loads(cert)["body"]
+    assert body["source"]["provider"] == "azure" and body["destination"]["provider"] == "ceph"
+    assert body["source"]["region"] == "francecentral"
+    assert body["manifest"]["objects"] == 31 and len(body["chunks"]) == 1
+    offline = verify_certificate(  # a fresh store object: nothing shared with the migration
+        cert, manifest=io.StringIO(manifest), against=open_store(dst_url)
+    )
+    assert offline.ok and offline.objects_checked == 31, offline.problems
+    key = "large/blob-0.bin"
+    size = dst.head(key).size
+    dst.put(key, b"\x00" * size)  # overwritten at the destination, same size
+    check = _check(cert, manifest, against=open_store(dst_url))
+    _only(check, key, "overwritten or damaged")
+    assert check.problem_count == 1
