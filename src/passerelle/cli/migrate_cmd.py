@@ -55,6 +55,13 @@ def _plan(
         str | None,
         typer.Option(help="Refuse a destination failing: hds,secnumcloud,eea,eu-jurisdiction."),
     ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help="The source holds these classifications (e.g. health-pseudonymized,reference): "
+            "refuse a destination the placement policy forbids (the hub's, else national)."
+        ),
+    ] = None,
     include: Annotated[list[str] | None, typer.Option(help="Only keys matching this glob.")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Skip keys matching this glob.")] = None,
     part_size: Annotated[str, typer.Option(help="Preferred multipart part size.")] = "8MiB",
@@ -81,6 +88,9 @@ def _plan(
         assume_rate=assume_rate,
     )
     c = console()
+    if policy is not None:
+        for line in _check_policy(source, dest, policy):
+            c.print(f"policy: {line}")
     summary = plan_migration(source, dest, journal, options)
     table = Table("plan", "objects", "bytes", title=f"{summary.source_url} -> {summary.dest_url}")
     labels = {
@@ -116,6 +126,21 @@ def _plan(
     if not summary.dest_exists:
         c.print("destination bucket/container does not exist yet: `migrate run` creates it")
     c.print(f"journal: {summary.journal}; next: passerelle migrate run --journal {journal}")
+
+
+def _check_policy(source: str, dest: str, classes: str) -> list[str]:
+    """``--policy``: the hub's placement policy (``$PASSERELLE_HUB``), else the national one."""
+    from passerelle.hub.hub import CONFIG_NAME, hub_dir_from_env, load_config
+    from passerelle.migration.planner import check_policy
+    from passerelle.sovereignty.policy import NATIONAL_POLICY, check_classification
+    from passerelle.storage import open_store
+
+    chosen = tuple(check_classification(c.strip()) for c in classes.split(",") if c.strip())
+    directory = hub_dir_from_env()
+    rules = NATIONAL_POLICY
+    if (directory / CONFIG_NAME).exists():
+        rules = load_config(directory).policy
+    return [f"{rules.name} policy", *check_policy(open_store(source), dest, rules, chosen)]
 
 
 def _duration(seconds: float) -> str:

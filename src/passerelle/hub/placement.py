@@ -24,6 +24,7 @@ from passerelle.hub.rules import Action, Principal
 from passerelle.sovereignty.policy import (
     CLASSIFICATIONS,
     DEFAULT_CLASSIFICATION,
+    RELEASE_CLASSIFICATION,
     PlacementDecision,
     PlacementPolicy,
     decide_placement,
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 _CACHE_SECONDS = 2.0
+HUB_WRITES = (DEFAULT_CLASSIFICATION, RELEASE_CLASSIFICATION, "reference")
+"""What every hub writes: ingested data and query results, releases, audit checkpoints."""
 SAMPLE = 5
 """Raw objects read per dataset and store by ``policy check`` (their first bytes)."""
 
@@ -135,8 +138,9 @@ def enforce_placement(
 
 def settle_new_hub(config: HubConfig) -> HubConfig:
     """A new hub's settings checked against its policy at its store: a classification the
-    policy lets the store hold only as ciphertext is added to ``encrypt``; one it may not hold
-    at all refuses the hub (nothing is created yet, so there is no audit log to write to)."""
+    policy lets the store hold only as ciphertext is added to ``encrypt``; one of those the hub
+    always writes (``HUB_WRITES``) that it may not hold at all refuses the hub (nothing is
+    created yet, so there is no audit log to write to)."""
     import dataclasses
 
     if config.policy.empty:
@@ -144,12 +148,14 @@ def settle_new_hub(config: HubConfig) -> HubConfig:
     url = config.resolve_url(config.store)
     encrypt = list(config.encrypt)
     for classification in CLASSIFICATIONS:
-        plain = decide_store(config.policy, url, classification, False, "data")
-        if not plain.allowed and classification not in encrypt:
-            if decide_store(config.policy, url, classification, True, "data").allowed:
-                encrypt.append(classification)
+        if (
+            classification not in encrypt
+            and not decide_store(config.policy, url, classification, False, "data").allowed
+            and decide_store(config.policy, url, classification, True, "data").allowed
+        ):
+            encrypt.append(classification)
     settled = dataclasses.replace(config, encrypt=tuple(encrypt))
-    items = [(f"the hub's {c} data", c) for c in CLASSIFICATIONS]
+    items = [(f"the hub's {c} data", c) for c in HUB_WRITES]
     decision = refusal(settled, [url], items)
     if decision is not None:
         raise PolicyViolationError(decision.message)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import ContainerNotFoundError, PolicyViolationError
 from passerelle.migration.copy import SMALL_OBJECT_LIMIT
@@ -31,7 +31,10 @@ from passerelle.storage.config import StorageConfig
 from passerelle.storage.multipart import DEFAULT_PART_SIZE, choose_part_size, part_count
 from passerelle.storage.opener import store_location
 
-__all__ = ["PlanOptions", "PlanSummary", "plan_migration", "replan"]
+if TYPE_CHECKING:
+    from passerelle.sovereignty.policy import PlacementPolicy
+
+__all__ = ["PlanOptions", "PlanSummary", "check_policy", "plan_migration", "replan"]
 
 PAGE = 5000
 _STATUS_FOR = {
@@ -126,6 +129,60 @@ def _check_destination(
             "choose a compliant destination."
         )
     return provider, region
+
+
+def check_policy(
+    source: Store,
+    dest_url: str,
+    policy: PlacementPolicy,
+    classifications: tuple[str, ...],
+    config: StorageConfig | None = None,
+    sample: int = 5,
+) -> list[str]:
+    """Refuse a destination the placement ``policy`` forbids for data of ``classifications``.
+
+    Where the policy lets the destination hold a classification only as ciphertext, the
+    first bytes of up to ``sample`` SOURCE objects must be envelopes (read, never taken
+    from a flag); returns one line per classification saying how it passes."""
+    from passerelle.sovereignty.envelope import is_envelope
+    from passerelle.sovereignty.policy import decide_placement
+
+    provider, region = store_location(dest_url, config)
+    profile = load_profiles().get(provider) if provider else None
+    passed: list[str] = []
+    for classification in classifications:
+        what = f"the source's {classification} data"
+
+        def decide(encrypted: bool, c: str = classification, w: str = what) -> Any:
+            return decide_placement(
+                policy, c, profile, region, encrypted, dataset=w, provider=provider
+            )
+
+        plain = decide(False)
+        if plain.allowed:
+            passed.append(f"{classification}: allowed at {provider} ({region})")
+            continue
+        if not decide(True).allowed:
+            raise PolicyViolationError(plain.message)
+        checked = 0
+        for info in source.list():
+            first = (
+                source.get(info.key, start=0, end=min(info.size, 64)).read() if info.size else b""
+            )
+            if not is_envelope(first):
+                raise PolicyViolationError(
+                    f"{what} may reach {provider} ({region}) only as ciphertext, but the source "
+                    f"object {info.key} is not an envelope; encrypt the source (hub.toml "
+                    "encrypt) or choose a destination meeting the policy."
+                )
+            checked += 1
+            if checked >= sample:
+                break
+        passed.append(
+            f"{classification}: ciphertext only at {provider} ({region}); {checked} source "
+            "objects read are envelopes"
+        )
+    return passed
 
 
 def plan_migration(

@@ -211,6 +211,7 @@ def request_release(
         facts = table_facts(session, list(q.datasets))
         chosen = project_policy(p)
         project_id, sql = q.project_id, q.sql
+    _check_placement(hub, actor, project_id, query_id)
     evidence = check_query(
         hub,
         actor,
@@ -281,6 +282,19 @@ def request_release(
         if status == "released" and check.table is not None:
             r.output_key = _publish(hub, r, check.table)
         return _view(session, r)
+
+
+def _check_placement(hub: Hub, actor: Principal, project_id: int, query_id: int) -> None:
+    """Refuse (audited) a release the placement policy forbids where the hub writes: the
+    pending table is row-level health data, the released one an aggregate."""
+    from passerelle.hub.placement import enforce_placement
+    from passerelle.sovereignty.policy import DEFAULT_CLASSIFICATION, RELEASE_CLASSIFICATION
+
+    items = [
+        (f"the release of query {query_id} (pending)", DEFAULT_CLASSIFICATION),
+        (f"the release of query {query_id}", RELEASE_CLASSIFICATION),
+    ]
+    enforce_placement(hub, actor, "release.request", f"project:{project_id}", items)
 
 
 def _researcher_check(
@@ -407,6 +421,18 @@ def decide_release(
         )
         if r.status != "pending":
             raise ConflictError(f"release {r.id} is {r.status}; only pending releases are decided")
+        if approve:  # before anything changes: a refusal commits only its audit event
+            from passerelle.hub.placement import enforce_placement
+            from passerelle.sovereignty.policy import RELEASE_CLASSIFICATION
+
+            enforce_placement(
+                hub,
+                actor,
+                "release.decide",
+                f"project:{p.id}",
+                [(f"release {r.id}", RELEASE_CLASSIFICATION)],
+                session=session,
+            )
         r.decided_by, r.decided_at, r.comment = actor.user_id, hub.now(), comment
         r.status = "released" if approve else "rejected"
         if approve:
