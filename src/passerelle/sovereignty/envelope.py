@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -175,13 +175,6 @@ class Span:
     take: int
     trailer: bool
 
-    def segment_sizes(self, plaintext: int, segment_size: int) -> list[int]:
-        """Stored size of each segment in the span, in order."""
-        return [
-            _segment_plain(i, self.count, plaintext, segment_size) + TAG_SIZE
-            for i in range(self.first, self.last + 1)
-        ]
-
 
 def _segment_plain(index: int, count: int, plaintext: int, segment_size: int) -> int:
     return segment_size if index < count - 1 else plaintext - (count - 1) * segment_size
@@ -217,14 +210,14 @@ def segment_span(start: int, end: int, plaintext: int, segment_size: int = SEGME
 # -- the cipher -----------------------------------------------------------------------
 
 
-def _nonce(index: int, flag: bytes) -> bytes:
-    return index.to_bytes(11, "big") + flag
+_NONCE_PAD = bytes(3)  # u88be(i) = 3 zero bytes || u64be(i), as i < 2**64
 
 
 class SegmentCipher:
     """One object's AES-256-GCM under its data key, bound to its header and identity."""
 
     def __init__(self, data_key: bytes, object_binding: bytes) -> None:
+        from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         if len(data_key) != DATA_KEY_SIZE:
@@ -232,24 +225,22 @@ class SegmentCipher:
                 "the unwrapped data key has the wrong length; "
                 "the object's key metadata was altered, restore it from a trusted copy"
             )
-        self._aead: AESGCM = AESGCM(data_key)
+        aead: AESGCM = AESGCM(data_key)
+        self._encrypt, self._decrypt = aead.encrypt, aead.decrypt
+        self._invalid = InvalidTag
         self._binding = object_binding
 
     def seal(self, index: int, data: bytes | bytearray | memoryview, last: bool) -> bytes:
-        flag = _FLAG_LAST if last else _FLAG_MIDDLE
-        return self._aead.encrypt(
-            _nonce(index, flag), data, self._binding + index.to_bytes(8, "big") + flag
-        )
+        """Segment ``index`` of ``data`` (``last``: the object's final segment)."""
+        at = index.to_bytes(8, "big") + (_FLAG_LAST if last else _FLAG_MIDDLE)
+        return self._encrypt(_NONCE_PAD + at, data, self._binding + at)
 
     def open(self, index: int, data: bytes | bytearray | memoryview, last: bool) -> bytes:
-        from cryptography.exceptions import InvalidTag
-
-        flag = _FLAG_LAST if last else _FLAG_MIDDLE
+        """The plaintext of stored segment ``index``; :class:`TamperedDataError` if forged."""
+        at = index.to_bytes(8, "big") + (_FLAG_LAST if last else _FLAG_MIDDLE)
         try:
-            return self._aead.decrypt(
-                _nonce(index, flag), data, self._binding + index.to_bytes(8, "big") + flag
-            )
-        except InvalidTag:
+            return self._decrypt(_NONCE_PAD + at, data, self._binding + at)
+        except self._invalid:
             where = "last segment" if last else "segment"
             raise TamperedDataError(
                 f"{where} {index} of the envelope fails authentication; the object was "
@@ -257,23 +248,17 @@ class SegmentCipher:
             ) from None
 
     def seal_trailer(self, count: int, plaintext: int, digest: bytes) -> bytes:
-        return self._aead.encrypt(
-            _nonce(count, _FLAG_TRAILER),
-            plaintext.to_bytes(8, "big") + digest,
-            self._binding + count.to_bytes(8, "big") + _FLAG_TRAILER,
+        at = count.to_bytes(8, "big") + _FLAG_TRAILER
+        return self._encrypt(
+            _NONCE_PAD + at, plaintext.to_bytes(8, "big") + digest, self._binding + at
         )
 
     def open_trailer(self, count: int, raw: bytes | bytearray | memoryview) -> tuple[int, bytes]:
         """(plaintext size, plaintext SHA-256) from the trailer after ``count`` segments."""
-        from cryptography.exceptions import InvalidTag
-
+        at = count.to_bytes(8, "big") + _FLAG_TRAILER
         try:
-            body = self._aead.decrypt(
-                _nonce(count, _FLAG_TRAILER),
-                raw,
-                self._binding + count.to_bytes(8, "big") + _FLAG_TRAILER,
-            )
-        except InvalidTag:
+            body = self._decrypt(_NONCE_PAD + at, raw, self._binding + at)
+        except self._invalid:
             raise TamperedDataError(
                 "the envelope's trailer fails authentication; the object was truncated "
                 "or altered, restore it from a trusted copy"
@@ -343,38 +328,6 @@ class Sealer:
         yield self._cipher.seal_trailer(index + 1, self.plaintext_size, self.digest)
 
 
-def _pieces(
-    chunks: Iterable[bytes | bytearray | memoryview], sizes: Sequence[int]
-) -> Iterator[memoryview | bytes | bytearray]:
-    """Exactly ``sizes`` bytes, piece by piece: views into a chunk, a copy only across chunks.
-
-    Each piece is used before the next chunk is pulled; raises ``ValueError`` on too few
-    bytes (the reader below raises first when a read was cut) and ignores any extra.
-    """
-    wanted = iter(sizes)
-    need = next(wanted, None)
-    pending = bytearray()
-    for chunk in chunks:
-        view = memoryview(chunk).cast("B")
-        while need is not None and view.nbytes:
-            if pending or view.nbytes < need:
-                take = need - len(pending)
-                pending += view[:take]
-                view = view[take:]
-                if len(pending) < need:
-                    break
-                yield pending
-                pending = bytearray()
-            else:
-                yield view[:need]
-                view = view[need:]
-            need = next(wanted, None)
-        if need is None:
-            return
-    if need is not None:
-        raise ValueError("the stored stream ended early")
-
-
 @dataclass(slots=True)
 class TrailerSeen:
     """Filled by :func:`open_segments` once the trailer authenticated: its plaintext SHA-256."""
@@ -393,37 +346,70 @@ def open_segments(
     """Plaintext of ``span`` from its stored bytes (``chunks`` start at ``span.stored_start``).
 
     Checks each segment's tag, index and lastness, and the trailer (plaintext size) when
-    the span includes it; raises :class:`TamperedDataError` on the first failure.
+    the span includes it; raises :class:`TamperedDataError` on the first failure.  Whole
+    segments inside one chunk are decrypted from a view of it; only a segment spanning
+    two chunks is copied.
     """
-    sizes = span.segment_sizes(plaintext, segment_size)
-    if span.trailer:
-        sizes.append(TRAILER_SIZE)
-    skip, left = span.skip, span.take
-    index = span.first
-    try:
-        for piece in _pieces(chunks, sizes):
-            if index > span.last:
-                size, digest = cipher.open_trailer(span.count, piece)
-                if size != plaintext:
-                    raise TamperedDataError(
-                        f"the envelope's trailer says {size} bytes but its stored size says "
-                        f"{plaintext}; the object was altered, restore it from a trusted copy"
-                    )
-                if seen is not None:
-                    seen.digest = digest
-                return
-            plain = cipher.open(index, piece, index == span.count - 1)
-            index += 1
-            if skip or len(plain) - skip > left:
-                out = plain[skip : skip + left]
-                skip = 0
+    step = segment_size + TAG_SIZE
+    final, last = span.count - 1, span.last
+    last_size = _segment_plain(last, span.count, plaintext, segment_size) + TAG_SIZE
+    decrypt, bound, invalid = cipher._decrypt, cipher._binding, cipher._invalid  # the hot loop
+    index, skip, left = span.first, span.skip, span.take
+    want = step if index < last else last_size
+    pending = bytearray()
+    for chunk in chunks:
+        view = memoryview(chunk).cast("B")
+        while True:
+            piece: bytearray | memoryview
+            if pending:
+                take = want - len(pending)
+                pending += view[:take]
+                view = view[take:]
+                if len(pending) < want:
+                    break
+                piece, pending = pending, bytearray()
+            elif view.nbytes >= want:
+                piece, view = view[:want], view[want:]
             else:
-                out = plain
-            left -= len(out)
-            if out:
-                yield out
-    except ValueError:
+                pending += view
+                break
+            if index > last:
+                _check_trailer(cipher, span.count, piece, plaintext, seen)
+                return
+            at = index.to_bytes(8, "big") + (_FLAG_LAST if index == final else _FLAG_MIDDLE)
+            try:
+                plain = decrypt(_NONCE_PAD + at, piece, bound + at)
+            except invalid:
+                cipher.open(index, piece, index == final)  # raises the named error
+                raise
+            if skip or len(plain) - skip > left:
+                plain = plain[skip : skip + left]
+                skip = 0
+            left -= len(plain)
+            if plain:
+                yield plain
+            index += 1
+            if index > last and not span.trailer:
+                return
+            want = step if index < last else last_size if index == last else TRAILER_SIZE
+    raise TamperedDataError(
+        "the envelope ended before its last segment or trailer; the object was truncated, "
+        "restore it from a trusted copy"
+    )
+
+
+def _check_trailer(
+    cipher: SegmentCipher,
+    count: int,
+    raw: bytes | bytearray | memoryview,
+    plaintext: int,
+    seen: TrailerSeen | None,
+) -> None:
+    size, digest = cipher.open_trailer(count, raw)
+    if size != plaintext:
         raise TamperedDataError(
-            "the envelope ended before its last segment; the object was truncated, "
-            "restore it from a trusted copy"
-        ) from None
+            f"the envelope's trailer says {size} bytes but its stored size says "
+            f"{plaintext}; the object was altered, restore it from a trusted copy"
+        )
+    if seen is not None:
+        seen.digest = digest
