@@ -16,6 +16,7 @@ def build_app() -> typer.Typer:
         hub_cmd,
         ingest_cmd,
         init_cmd,
+        keys_cmd,
         migrate_cmd,
         policy_cmd,
         projects_cmd,
@@ -50,5 +51,6 @@ def build_app() -> typer.Typer:
     serve_cmd.register(app)
     synth_cmd.register(app)
     upgrade_cmd.register(app)
+    keys_cmd.register(app)
     policy_cmd.register(app)
     return app

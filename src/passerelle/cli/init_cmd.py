@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from passerelle.hub import Hub
 
 __all__ = ["register"]
 
@@ -39,7 +42,26 @@ def _init(
     ] = None,
     keys: Annotated[
         str | None,
-        typer.Option(help="Key file name in the folder, or 'env' for PASSERELLE_KEY_* variables."),
+        typer.Option(
+            help="Key file name in the folder, 'env' for PASSERELLE_KEY_* variables, or "
+            "'wrapped:FILE' (the secrets wrapped by the custody's KEK)."
+        ),
+    ] = None,
+    custody: Annotated[
+        str | None,
+        typer.Option(help="Who holds the key-encryption keys: 'file' (default) or 'pkcs11'."),
+    ] = None,
+    kek_file: Annotated[
+        str | None, typer.Option(help="The KEK file in the folder (file custody; keks.json).")
+    ] = None,
+    pkcs11_module: Annotated[
+        str | None,
+        typer.Option(help="The HSM's PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so."),
+    ] = None,
+    pkcs11_token: Annotated[str | None, typer.Option(help="The HSM token's label.")] = None,
+    pkcs11_pin_env: Annotated[
+        str | None,
+        typer.Option(help="The variable holding the token's user PIN (PASSERELLE_HSM_PIN)."),
     ] = None,
     witness: Annotated[
         str | None,
@@ -68,7 +90,15 @@ def _init(
 
     directory = hub_dir_from_env(hub)
     settings = read_settings(config) if config else {}
-    for key, value in (("witness", witness), ("witness_retain_days", witness_retain_days)):
+    for key, value in (
+        ("witness", witness),
+        ("witness_retain_days", witness_retain_days),
+        ("custody", custody),
+        ("kek_file", kek_file),
+        ("pkcs11_module", pkcs11_module),
+        ("pkcs11_token", pkcs11_token),
+        ("pkcs11_pin_env", pkcs11_pin_env),
+    ):
         if value is not None:
             settings[key] = value
     if policy is not None:
@@ -104,6 +134,7 @@ def _init(
     c.print(f"  policy       {chosen.name if not chosen.empty else 'none (set --policy)'}")
     if created.config.encrypt:
         c.print(f"  encrypted    {', '.join(created.config.encrypt)}")
+    c.print(f"  custody      {_custody_line(created)}")
     c.print(
         f"  keys         {created.config.keys} "
         "(back it up: without it the audit log cannot be verified)"
@@ -113,6 +144,18 @@ def _init(
     )
     typer.echo(issued.secret)
     created.close()
+
+
+def _custody_line(created: Hub) -> str:
+    """Where the KEKs are, and the first one when the hub made one."""
+    config = created.config
+    if config.custody == "pkcs11":
+        where = f"pkcs11 token {config.pkcs11_token!r} ({config.pkcs11_module})"
+    else:
+        where = f"file {config.kek_file}"
+    if not (config.encrypt or config.keys.startswith("wrapped:")):
+        return f"{where}, no key yet (`passerelle keys create` makes one)"
+    return f"{where}, current key {created.custody().current_key_id()}"
 
 
 def register(app: typer.Typer) -> None:

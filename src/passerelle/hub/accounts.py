@@ -36,7 +36,6 @@ from passerelle.hub.hub import CONFIG_NAME, Hub, HubConfig
 from passerelle.hub.rules import Action, Principal, Role
 from passerelle.hub.tables import Token, User
 from passerelle.hub.views import IssuedToken, Page, TokenView, UserView
-from passerelle.keys.hub_secrets import FileKeyStore
 from passerelle.storage.keys import HUB, check_name
 
 if TYPE_CHECKING:
@@ -143,9 +142,11 @@ def init_hub(
     from passerelle.hub.placement import settle_new_hub
 
     config = settle_new_hub(config)  # the placement policy at the store, before any write
-    if config.keys != "env":
-        FileKeyStore.create((config.directory / config.keys).resolve())
+    from passerelle.hub.key_setup import prepare_keys, record_first_key
+
+    custody, first_key = prepare_keys(config)  # the first KEK when needed, the secrets file
     hub = Hub.from_config(config)
+    hub._custody = custody or hub._custody
     hub.db.upgrade()
     for url in {config.store, config.checkpoints} - {"store"}:
         hub.open_url(config.resolve_url(url)).create_container()
@@ -175,6 +176,7 @@ def init_hub(
             decision="allowed",
             details={"admin": admin, "database": hub.db.dialect},
         )
+        record_first_key(hub, session, first_key)
         issued = _issue(hub, session, user, "initial admin token", days=None, parent=None)
     (directory / CONFIG_NAME).write_text(config.to_toml())
     return hub, issued

@@ -269,6 +269,13 @@ class Hub:
         keys: KeyStore
         if config.keys == "env":
             keys = EnvKeyStore()
+        elif config.keys.startswith("wrapped:"):  # wrapped by the custody's KEK, opened on use
+            from passerelle.keys.wrapped_secrets import WrappedKeyStore, wrapped_path
+
+            path = (config.directory / str(wrapped_path(config.keys))).resolve()
+            hub = cls(config, HubDatabase(config.resolved_database()), EnvKeyStore())
+            hub.keys = WrappedKeyStore(path, hub.custody)
+            return hub
         else:
             keys = FileKeyStore((config.directory / config.keys).resolve())
         return cls(config, HubDatabase(config.resolved_database()), keys)

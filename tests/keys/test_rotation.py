@@ -1,0 +1,179 @@
+"""Rotation and crypto-erase over a real hub store (memory and Ceph RGW), both custodies."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from passerelle.errors import ConflictError, KeyUnavailableError, PermissionDeniedError
+from passerelle.hub import key_admin as K
+from passerelle.hub.audit import verify_audit
+from passerelle.hub.key_rotation import key_references
+from tests.keys.hubs import KeyHub, audit_events, key_hub
+
+CASES = [("memory", "file"), ("memory", "pkcs11"), ("ceph", "file"), ("ceph", "pkcs11")]
+
+
+def _payloads(n: int) -> dict[str, bytes]:
+    # several segments (64 KiB each), one empty object, and odd sizes around the boundary
+    sizes = [0, 1, 65535, 65536, 65537, 200_000] + [1000 * i for i in range(1, n - 5)]
+    return {
+        f"datasets/d{i % 3}/part-{i:03d}.parquet": (
+            hashlib.sha256(str(i).encode()).digest() * (s // 32 + 1)
+        )[:s]
+        for i, s in enumerate(sizes[:n])
+    }
+
+
+def _write(k: KeyHub, payloads: dict[str, bytes]) -> None:
+    store = k.encrypting()
+    for key, data in payloads.items():
+        store.put(key, data)
+    k.raw().put("datasets/readme.txt", b"plaintext, no envelope")
+
+
+def _raw(k: KeyHub, keys: list[str]) -> dict[str, bytes]:
+    return {key: k.raw().get(key).read() for key in keys}
+
+
+@pytest.mark.parametrize(("backend", "custody"), CASES, ids=["-".join(c) for c in CASES])
+def test_rotation_rewraps_without_touching_ciphertext(
+    tmp_path: Path, backend: str, custody: str
+) -> None:
+    k = key_hub(tmp_path, custody=custody, backend=backend)
+    first = k.hub.custody().current_key_id()
+    payloads = _payloads(10)
+    _write(k, payloads)
+    before = _raw(k, list(payloads))
+    assert key_references(k.raw()) == {first: 10, None: 1}
+
+    report = K.rotate_keys(k.hub, k.admin, workers=3)
+
+    assert report.ok and not report.resumed
+    assert (report.rewrapped, report.already, report.plaintext) == (10, 0, 1)
+    new = report.key_id
+    assert new != first and k.hub.custody().current_key_id() == new
+    assert _raw(k, list(payloads)) == before  # every segment byte for byte
+    for key in payloads:
+        assert k.raw().head(key).metadata["passerelle_kek"] == new  # type: ignore[index]
+    fresh = k.encrypting()  # no cached data key: everything unwrapped under the new KEK
+    assert {key: fresh.get(key).read() for key in payloads} == payloads
+    assert key_references(k.raw()) == {new: 10, None: 1}
+    states = {v.key_id: v.state for v in K.list_keys(k.hub, k.auditor)}
+    assert states == {first: "retired", new: "current"}
+    # running it again makes another key and moves everything once more, skipping nothing
+    again = K.rotate_keys(k.hub, k.admin)
+    assert (again.rewrapped, again.already) == (10, 0) and again.key_id != new
+    phases = [(e["phase"], e["key"]) for e in audit_events(k.hub, "keys.rotate")]
+    assert phases == [
+        ("start", new),
+        ("finish", new),
+        ("start", again.key_id),
+        ("finish", again.key_id),
+    ]
+    finish = audit_events(k.hub, "keys.rotate")[1]
+    assert (finish["rewrapped"], finish["plaintext"], finish["failed"]) == (10, 1, 0)
+    assert verify_audit(k.hub).ok
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("custody", ["file", "pkcs11"])
+def test_an_interrupted_rotation_resumes_where_it_stopped(tmp_path: Path, custody: str) -> None:
+    k = key_hub(tmp_path, custody=custody)
+    payloads = _payloads(12)
+    _write(k, payloads)
+    before = _raw(k, list(payloads))
+    seen: list[str] = []
+
+    def stop_after_three(key: str, outcome: str) -> None:
+        seen.append(outcome)
+        if seen.count("rewrapped") == 3:
+            raise Interrupted("operator pressed Ctrl-C")
+
+    with pytest.raises(Interrupted):
+        K.rotate_keys(k.hub, k.admin, progress=stop_after_three, workers=1)
+    target = k.hub.custody().current_key_id()
+    done = key_references(k.raw())[target]
+    assert 3 <= done < 12  # some moved, not all
+
+    resumed = K.rotate_keys(k.hub, k.admin)
+    assert resumed.resumed and resumed.key_id == target  # no third key
+    assert (resumed.already, resumed.rewrapped) == (done, 12 - done)
+    assert len(K.list_keys(k.hub, k.admin)) == 2
+    assert _raw(k, list(payloads)) == before
+    assert {key: k.encrypting().get(key).read() for key in payloads} == payloads
+    phases = [e["phase"] for e in audit_events(k.hub, "keys.rotate")]
+    assert phases == ["start", "interrupted", "start", "finish"]
+    assert "Ctrl-C" in audit_events(k.hub, "keys.rotate")[1]["error"]
+
+
+@pytest.mark.parametrize(("backend", "custody"), CASES, ids=["-".join(c) for c in CASES])
+def test_crypto_erase_makes_objects_unreadable(tmp_path: Path, backend: str, custody: str) -> None:
+    k = key_hub(tmp_path, custody=custody, backend=backend)
+    old = k.hub.custody().current_key_id()
+    payloads = _payloads(6)
+    _write(k, payloads)
+    with pytest.raises(ConflictError, match="current key-encryption key; rotate first"):
+        K.destroy_key(k.hub, k.admin, old)
+    K.create_key(k.hub, k.admin)  # a new current key, nothing re-wrapped: objects still need old
+    with pytest.raises(ConflictError, match="still protects 6 object"):
+        K.destroy_key(k.hub, k.admin, old)
+    assert k.encrypting().get(next(iter(payloads))).read() == next(iter(payloads.values()))
+
+    report = K.destroy_key(k.hub, k.admin, old, crypto_erase=True)
+
+    assert report.crypto_erased == 6
+    from passerelle.hub.key_admin import refused_key_use_auditor
+    from passerelle.storage.encrypting import EncryptingStore
+
+    store = EncryptingStore(k.raw(), k.hub.custody(), on_refused=refused_key_use_auditor(k.hub))
+    for key in payloads:
+        with pytest.raises(KeyUnavailableError, match="crypto-erased"):
+            store.get(key).read()
+    used = audit_events(k.hub, "keys.use")
+    assert len(used) == 6 and all(e["decision"] == "denied" for e in used)
+    assert {e["object"] for e in used} == set(payloads)
+    assert all(e["target"] == f"key:{old}" and e["reason"] == "key-unavailable" for e in used)
+    destroys = audit_events(k.hub, "keys.destroy")
+    assert [e["decision"] for e in destroys] == ["denied", "denied", "allowed"]
+    assert destroys[-1]["crypto_erased"] == 6 and destroys[-1]["crypto_erase"] is True
+    with pytest.raises(ConflictError, match="already destroyed"):
+        K.destroy_key(k.hub, k.admin, old, crypto_erase=True)
+    # a later rotation leaves the erased objects alone and says so
+    rotated = K.rotate_keys(k.hub, k.admin)
+    assert (rotated.erased, rotated.rewrapped, rotated.failed) == (6, 0, [])
+    assert verify_audit(k.hub).ok
+
+
+def test_destroy_after_rotation_needs_no_crypto_erase(tmp_path: Path) -> None:
+    k = key_hub(tmp_path)
+    old = k.hub.custody().current_key_id()
+    payloads = _payloads(4)
+    _write(k, payloads)
+    K.rotate_keys(k.hub, k.admin)
+    assert K.destroy_key(k.hub, k.admin, old).crypto_erased == 0
+    assert {key: k.encrypting().get(key).read() for key in payloads} == payloads
+
+
+def test_only_admins_manage_keys_and_auditors_read_them(tmp_path: Path) -> None:
+    k = key_hub(tmp_path)
+    current = k.hub.custody().current_key_id()
+    for who in (k.auditor, k.operator):
+        with pytest.raises(PermissionDeniedError, match=r"keys\.manage needs the role admin"):
+            K.create_key(k.hub, who)
+        with pytest.raises(PermissionDeniedError, match=r"keys\.manage needs the role admin"):
+            K.rotate_keys(k.hub, who)
+        with pytest.raises(PermissionDeniedError, match=r"keys\.manage needs the role admin"):
+            K.destroy_key(k.hub, who, current)
+    with pytest.raises(PermissionDeniedError, match=r"keys\.read"):
+        K.list_keys(k.hub, k.operator)
+    status = K.key_status(k.hub, k.auditor)
+    assert status.custody == "file" and status.current == k.hub.custody().current_key_id()
+    denied = [e for e in audit_events(k.hub, "keys.manage") if e["decision"] == "denied"]
+    assert len(denied) == 6
+    assert len(K.list_keys(k.hub, k.auditor)) == 1  # nothing was created by the refused calls
