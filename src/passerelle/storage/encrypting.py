@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import secrets
 import threading
 from collections import OrderedDict
@@ -45,24 +46,29 @@ from passerelle.sovereignty.envelope import (
     SegmentCipher,
     TrailerSeen,
     binding,
-    is_envelope,
     open_segments,
-    parse_header,
-    plaintext_size,
     segment_span,
     stored_size,
     wrap_context,
 )
 from passerelle.storage.base import ObjectReader, PutData, ResumableUpload, Store, StoreWrapper
+from passerelle.storage.envelope_objects import (
+    DEK_KEY,
+    ENVELOPE_KEY,
+    ENVELOPE_METADATA,
+    KEK_KEY,
+    checked_header,
+    envelope_metadata,
+    exactly,
+    plain_info,
+    plain_size,
+    user_metadata,
+)
 from passerelle.storage.keys import check_key, check_prefix
-from passerelle.storage.metadata import validate_metadata
 from passerelle.storage.model import Capabilities, Listing, ObjectInfo, PutResult
 
-__all__ = ["ENVELOPE_METADATA", "EncryptingStore", "EnvelopeInfo"]
+__all__ = ["DEK_KEY", "ENVELOPE_METADATA", "KEK_KEY", "EncryptingStore", "EnvelopeInfo"]
 
-ENVELOPE_KEY, KEK_KEY, DEK_KEY = "passerelle_envelope", "passerelle_kek", "passerelle_dek"
-ENVELOPE_METADATA = (ENVELOPE_KEY, KEK_KEY, DEK_KEY)
-"""User-metadata keys the envelope owns; callers may not set them."""
 
 RefusalHook = Callable[[str, str, str], None]
 
@@ -142,7 +148,7 @@ class EncryptingStore(StoreWrapper):
         part_size: int | None = None,
     ) -> PutResult:
         self.before("put", check_key(key))
-        user = _user_metadata(metadata)
+        user = user_metadata(metadata)
         header = Header.fresh()
         raw_header = header.to_bytes()
         object_binding = binding(raw_header, self.identity(key))
@@ -158,7 +164,7 @@ class EncryptingStore(StoreWrapper):
         if isinstance(data, bytes | bytearray | memoryview):
             size, chunks = memoryview(data).nbytes, (data,)
         else:
-            chunks = _exactly(data, size, key)
+            chunks = exactly(data, size, key)
         sealer = Sealer(raw_header, SegmentCipher(data_key, object_binding), SEGMENT_SIZE)
         result = self.inner.put(
             key,
@@ -194,13 +200,13 @@ class EncryptingStore(StoreWrapper):
     ) -> ObjectInfo:
         """Replace ``key``'s user metadata; its envelope metadata stays as it is."""
         self.before("put", check_key(key))
-        user = _user_metadata(metadata)
+        user = user_metadata(metadata)
         current = self.inner.head(key)
-        envelope = _envelope_metadata(key, current)
+        envelope = envelope_metadata(key, current)
         info = self.inner.update_metadata(
             key, {**user, **envelope}, content_type=content_type, storage_class=storage_class
         )
-        return self._plain_info(key, info)
+        return plain_info(key, info)
 
     def rewrap(self, key: str, key_id: str) -> bool:
         """Wrap ``key``'s data key under KEK ``key_id`` (metadata only; bytes untouched).
@@ -212,8 +218,8 @@ class EncryptingStore(StoreWrapper):
         check_key_id(key_id)
         reader = self.inner.get(key, start=0, end=HEADER_SIZE)
         raw_header = reader.read()
-        envelope = _envelope_metadata(key, reader.info, raw_header)
-        _parse(key, raw_header)
+        envelope = envelope_metadata(key, reader.info, raw_header)
+        checked_header(key, raw_header)
         old = envelope[KEK_KEY]
         if old == key_id:
             return False
@@ -257,8 +263,8 @@ class EncryptingStore(StoreWrapper):
     def head(self, key: str) -> ObjectInfo:
         self.before("head", check_key(key))
         info = self.inner.head(key)
-        _envelope_metadata(key, info)
-        return self._plain_info(key, info)
+        envelope_metadata(key, info)
+        return plain_info(key, info)
 
     def list(
         self, prefix: str = "", *, page_size: int = 1000, details: bool = False
@@ -266,13 +272,13 @@ class EncryptingStore(StoreWrapper):
         check_prefix(prefix)
         self.before("list", prefix or None)
         for info in self.inner.list(prefix, page_size=page_size, details=details):
-            yield self._plain_info(info.key, info)
+            yield plain_info(info.key, info)
 
     def list_dir(self, prefix: str = "") -> Listing:
         check_prefix(prefix)
         self.before("list", prefix or None)
         listing = self.inner.list_dir(prefix)
-        objects = tuple(self._plain_info(o.key, o) for o in listing.objects)
+        objects = tuple(plain_info(o.key, o) for o in listing.objects)
         return Listing(listing.prefixes, objects)
 
     def get(
@@ -306,11 +312,11 @@ class EncryptingStore(StoreWrapper):
         """Key id, sizes and format of ``key``'s envelope (header and metadata; no unwrap)."""
         self.before("head", check_key(key))
         reader = self.inner.get(key, start=0, end=HEADER_SIZE)
-        envelope = _envelope_metadata(key, reader.info)
-        header = _parse(key, reader.read())
+        envelope = envelope_metadata(key, reader.info)
+        header = checked_header(key, reader.read())
         return EnvelopeInfo(
             envelope[KEK_KEY],
-            _plain_size(key, reader.info.size, header.segment_size),
+            plain_size(key, reader.info.size, header.segment_size),
             header.segment_size,
             header.format_version,
             reader.info.size,
@@ -318,6 +324,7 @@ class EncryptingStore(StoreWrapper):
 
     def plaintext_digest(self, key: str) -> str:
         """Decrypt all of ``key``, check the SHA-256 its envelope authenticates, return it (hex)."""
+        self.before("get", check_key(key))
         seen = TrailerSeen()
         reader = self._whole(key, None, 8 * 1024 * 1024, seen)
         hasher = hashlib.sha256()
@@ -346,10 +353,11 @@ class EncryptingStore(StoreWrapper):
         opened = self._open(key, raw.info, bytes(first[:HEADER_SIZE]))
         plain = opened.plaintext_size
         span = segment_span(0, plain, plain, opened.header.segment_size)
-        body = _chain(first[HEADER_SIZE:], chunks)
+        rest: tuple[bytes | memoryview, ...] = (first[HEADER_SIZE:],)
+        body = itertools.chain(rest, chunks)
         stream = open_segments(opened.cipher, body, span, plain, opened.header.segment_size, seen)
         return ObjectReader(
-            self._plain_info(key, raw.info),
+            plain_info(key, raw.info),
             self._watched(key, opened.key_id, stream),
             plain,
             label=f"{self.url}/{key}",
@@ -375,15 +383,15 @@ class EncryptingStore(StoreWrapper):
         )
         stream = open_segments(opened.cipher, raw, span, plain, segment_size)
         return ObjectReader(
-            self._plain_info(key, raw.info),
+            plain_info(key, raw.info),
             self._watched(key, opened.key_id, stream),
             hi - lo,
             label=f"{self.url}/{key}",
         )
 
     def _open(self, key: str, info: ObjectInfo, raw_header: bytes) -> _Opened:
-        envelope = _envelope_metadata(key, info, raw_header)
-        header = _parse(key, raw_header)
+        envelope = envelope_metadata(key, info, raw_header)
+        header = checked_header(key, raw_header)
         object_binding = binding(raw_header, self.identity(key))
         key_id = envelope[KEK_KEY]
         data_key = self._unwrap(key, key_id, envelope[DEK_KEY], wrap_context(object_binding))
@@ -393,7 +401,7 @@ class EncryptingStore(StoreWrapper):
             SegmentCipher(data_key, object_binding),
             key_id,
             info.size,
-            _plain_size(key, info.size, header.segment_size),
+            plain_size(key, info.size, header.segment_size),
         )
         with self._lock:
             self._opened[key] = opened
@@ -442,73 +450,3 @@ class EncryptingStore(StoreWrapper):
     def _forget(self, key: str) -> None:
         with self._lock:
             self._opened.pop(key, None)
-
-    def _plain_info(self, key: str, info: ObjectInfo) -> ObjectInfo:
-        metadata = info.metadata
-        if metadata is not None:
-            metadata = {k: v for k, v in metadata.items() if k not in ENVELOPE_METADATA}
-        return replace(info, size=_plain_size(key, info.size, SEGMENT_SIZE), metadata=metadata)
-
-
-def _user_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    user = validate_metadata(metadata)
-    taken = sorted(set(user) & set(ENVELOPE_METADATA))
-    if taken:
-        raise UsageError(f"Metadata key {taken[0]!r} belongs to the envelope; choose another name.")
-    return user
-
-
-def _envelope_metadata(
-    key: str, info: ObjectInfo, raw_header: bytes | None = None
-) -> dict[str, str]:
-    """The envelope's metadata of ``key``; :class:`TamperedDataError` if it is not all there."""
-    metadata = info.metadata or {}
-    found = {name: metadata[name] for name in ENVELOPE_METADATA if name in metadata}
-    if len(found) == len(ENVELOPE_METADATA) and found[ENVELOPE_KEY] == str(FORMAT_VERSION):
-        return found
-    if found or (raw_header is not None and is_envelope(raw_header)):
-        raise TamperedDataError(
-            f"the envelope metadata of {key!r} is missing or altered (key id, wrapped key); "
-            "restore it from a trusted copy"
-        )
-    raise TamperedDataError(
-        f"{key!r} is not encrypted (no envelope metadata); "
-        "it was written around the encrypting store, restore it or write it again through it"
-    )
-
-
-def _parse(key: str, raw_header: bytes) -> Header:
-    try:
-        return parse_header(raw_header)
-    except TamperedDataError as exc:
-        raise TamperedDataError(f"{key!r}: {exc}") from None
-
-
-def _plain_size(key: str, stored: int, segment_size: int) -> int:
-    try:
-        return plaintext_size(stored, segment_size)
-    except TamperedDataError as exc:
-        raise TamperedDataError(f"{key!r}: {exc}") from None
-
-
-def _chain(first: memoryview, rest: Iterator[bytes]) -> Iterator[bytes | memoryview]:
-    if first.nbytes:
-        yield first
-    yield from rest
-
-
-def _exactly(
-    data: Iterable[bytes], size: int | None, key: str
-) -> Iterator[bytes | bytearray | memoryview]:
-    """``data``'s chunks, refusing (before anything is visible) a total other than ``size``."""
-    seen = 0
-    for chunk in data:
-        seen += memoryview(chunk).nbytes
-        if size is not None and seen > size:
-            break
-        yield chunk
-    if size is not None and seen != size:
-        raise UsageError(
-            f"{seen}{'+' if seen > size else ''} bytes were streamed for {key!r} "
-            f"but size said {size}; nothing was written."
-        )
