@@ -298,3 +298,27 @@ def test_a_live_move_to_that_destination_is_accepted_for_ciphertext(
     }
     assert not report.violations
     hub.close()
+
+
+def test_revision_0009_renames_classifications_both_ways(tmp_path: Path, db_url: str) -> None:
+    from sqlalchemy import select
+
+    from passerelle.hub.tables import Dataset
+
+    hub, who = _hub(tmp_path / "hub", db_url)
+    for name, classification in (("refs", "reference"), ("counts", "health-aggregate")):
+        H.create_dataset(
+            hub, who["steward"], name=name, organization=ORG, classification=classification
+        )
+
+    def held() -> dict[str, str]:
+        with hub.db.read() as session:
+            rows = session.execute(select(Dataset.name, Dataset.classification)).all()
+            return {str(n): str(c) for n, c in rows}
+
+    hub.db.downgrade("0008")
+    assert held() == {"refs": "open", "counts": "aggregate"}
+    hub.db.upgrade()
+    assert held() == {"refs": "reference", "counts": "health-aggregate"}
+    assert hub.db.revision() == "0009"
+    hub.close()
