@@ -127,6 +127,11 @@ class EncryptingStore(StoreWrapper):
     def capabilities(self) -> Capabilities:
         return replace(self.inner.capabilities, server_side_copy=False, resumable_upload=False)
 
+    @property
+    def on_refused(self) -> RefusalHook | None:
+        """The hook told of every refused key use (for a wrapper built over another store)."""
+        return self._on_refused
+
     def identity(self, key: str) -> str:
         """The name bound into ``key``'s envelope: its key below the hub store's root."""
         return f"{self.identity_prefix}/{key}" if self.identity_prefix else key
