@@ -37,6 +37,7 @@ _TAGS = [
     {"name": "ingestion", "description": "Sources ingested as datasets; project extracts."},
     {"name": "migration", "description": "Moving the hub's storage live to another cloud."},
     {"name": "metrics", "description": "Prometheus metrics of the live move, without a token."},
+    {"name": "compliance", "description": "The compliance report, for auditors and admins."},
     {"name": "health", "description": "Liveness, without a token."},
 ]
 
@@ -48,6 +49,7 @@ def create_app(hub: Hub) -> FastAPI:
     from passerelle import __version__
     from passerelle.api import (
         audit,
+        compliance,
         datasets,
         grants,
         health,
@@ -75,7 +77,7 @@ def create_app(hub: Hub) -> FastAPI:
         install_auth(app, hub)
     install_handlers(app)
     modules = (health, orgs, datasets, projects, grants, users, tokens, audit)
-    for module in (*modules, queries, releases, ingests, migration):
+    for module in (*modules, queries, releases, ingests, migration, compliance):
         app.include_router(module.router())
     app.include_router(migration.metrics_router())
 

@@ -53,4 +53,7 @@ def build_app() -> typer.Typer:
     upgrade_cmd.register(app)
     keys_cmd.register(app)
     policy_cmd.register(app)
+    from passerelle.cli import compliance_cmd  # `compliance report`
+
+    compliance_cmd.register(app)
     return app
