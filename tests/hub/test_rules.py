@@ -139,6 +139,9 @@ def test_global_actions_by_role(roles: frozenset[Role]) -> None:
         Action.RESULTS_PURGE: {Role.ADMIN},
         Action.KEYS_READ: {Role.ADMIN, Role.AUDITOR},
         Action.KEYS_MANAGE: {Role.ADMIN},
+        Action.POLICY_READ: {Role.ADMIN, Role.AUDITOR, Role.OPERATOR, Role.STEWARD},
+        Action.COMPLIANCE_READ: {Role.ADMIN, Role.AUDITOR},
+        Action.MIGRATION_CERTIFICATE: {Role.ADMIN, Role.OPERATOR},
     }
     actor = Principal(ME, "me", roles)
     for action in GLOBAL_ACTIONS:
@@ -149,7 +152,8 @@ def test_global_actions_by_role(roles: frozenset[Role]) -> None:
 def test_auditor_reads_the_trail_and_nothing_else() -> None:
     auditor = principal(Role.AUDITOR)
     allowed = [a for a in GLOBAL_ACTIONS if decide(auditor, a, today=TODAY).allowed]
-    assert set(allowed) == {Action.AUDIT_READ, Action.TOKEN_MANAGE_OWN}
+    evidence = {Action.AUDIT_READ, Action.KEYS_READ, Action.POLICY_READ, Action.COMPLIANCE_READ}
+    assert set(allowed) == {*evidence, Action.TOKEN_MANAGE_OWN}
     facts = project(ProjectStatus.APPROVED, "outsider")
     for action in PROJECT_ACTIONS:
         assert not decide(auditor, action, today=TODAY, project=facts, requested_by=OTHER).allowed
