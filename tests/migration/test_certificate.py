@@ -419,3 +419,77 @@ def test_certificate_of_a_real_azurite_to_ceph_migration(tmp_path: Path) -> None
     check = _check(cert, manifest, against=open_store(dst_url))
     _only(check, key, "overwritten or damaged")
     assert check.problem_count == 1
+
+
+# -- the known-answer vector of the spec, and a second implementation written from it ----
+
+KAT_ROWS = [
+    ("a.csv", 3, hashlib.sha256(b"abc").hexdigest()),
+    ("b/\u00e9.bin", 0, hashlib.sha256(b"").hexdigest()),
+    ("c", 5, hashlib.sha256(b"hello").hexdigest()),
+]
+KAT_LEAVES = [
+    "70e10ce0b34c78b0675274690f20896e8bcc5e1eb966cdc4dfac0df82e9b68b3",
+    "113dbe9aa756b70ca2d2aa99e86ba555aeceb6ceb527e3fb14110885de658018",
+    "1a13a1ed28d18ce88ec6d1e06f0053558254569ac159d0743328aff068be4691",
+]
+KAT_CHUNK0 = "4156fd83217881967a252e28c4fe5854ed2e501e97d09321d2b19b4787d902d7"
+KAT_ROOT = "d7d5c23206922b40e2f5a883c9942cbecef84b069f47e02ea4bfd0732046f8fe"
+
+
+def _spec_leaf(key: str, size: int, digest: str) -> bytes:
+    """From docs/sovereignty.md only: 0x00 || u32be(len) || key || u64be(size) || sha256."""
+    import struct
+
+    raw = key.encode("utf-8")
+    body = b"\x00" + struct.pack(">I", len(raw)) + raw + struct.pack(">Q", size)
+    return hashlib.sha256(body + bytes.fromhex(digest)).digest()
+
+
+def _spec_tree(leaves: list[bytes]) -> bytes:
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + _spec_tree(leaves[:k]) + _spec_tree(leaves[k:])).digest()
+
+
+def test_known_answer_vector() -> None:
+    leaves = [_spec_leaf(*row) for row in KAT_ROWS]
+    assert [leaf.hex() for leaf in leaves] == KAT_LEAVES
+    assert [leaf_hash(*row).hex() for row in KAT_ROWS] == KAT_LEAVES
+    assert _spec_tree(leaves[:2]).hex() == KAT_CHUNK0 and _spec_tree(leaves).hex() == KAT_ROOT
+    tree = ManifestTree(2)
+    for row in KAT_ROWS:
+        tree.add(*row)
+    assert tree.finish() == KAT_ROOT
+    assert [c["root"] for c in tree.chunks] == [KAT_CHUNK0, KAT_LEAVES[2]]
+    assert [(c["first_key"], c["last_key"]) for c in tree.chunks] == [
+        ("a.csv", "b/\u00e9.bin"),
+        ("c", "c"),
+    ]
+
+
+def test_second_implementation_checks_a_real_signature(issued: Issued) -> None:
+    """Canonical bytes and signature re-derived from the spec, without passerelle's code."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    data = json.loads(issued.cert)
+    body = data["body"]
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    message = b"passerelle-migration-certificate/1\n" + canonical.encode("ascii")
+    public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(data["signature"]["public_key"]))
+    public.verify(bytes.fromhex(data["signature"]["value"]), message)
+    rows = _rows(issued.manifest)[1:]
+    leaves = [_spec_leaf(k, int(s), d) for k, s, d in rows]
+    assert _spec_tree(leaves).hex() == body["manifest"]["root"]
+    for chunk in body["chunks"]:
+        assert chunk["rows"] == body["manifest"]["chunk_rows"] or chunk is body["chunks"][-1]
+        start = chunk["first_row"]
+        assert _spec_tree(leaves[start : start + chunk["rows"]]).hex() == chunk["root"]
+
+
+def test_sign_message_refuses_a_checkpoint_layout() -> None:
+    with pytest.raises(ValueError, match="format tag"):
+        sign_message(HUB_KEY, b'["passerelle-audit-checkpoint/1",1,1,"h","t","p"]')
