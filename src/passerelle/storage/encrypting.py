@@ -408,6 +408,8 @@ class EncryptingStore(StoreWrapper):
             info.size,
             plain_size(key, info.size, header.segment_size),
         )
+        if info.etag is None:  # nothing to check a cached header against: do not keep it
+            return opened
         with self._lock:
             self._opened[key] = opened
             self._opened.move_to_end(key)
