@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: install everything the tests need, start the real
-# servers on 127.0.0.1 (Azurite, Ceph RGW, SeaweedFS, PostgreSQL), run ruff, mypy, deptry, a
+# servers on 127.0.0.1 (Azurite, Ceph RGW, SeaweedFS, PostgreSQL) and a SoftHSM2 token (PKCS#11),
+# run ruff, mypy, deptry, a
 # plain-pip install of the wheel (synth + demo) and pytest,
 # stop the servers.  Exits non-zero on any failure (and when no test ran).
 #   bash scripts/test.sh [PYTEST ARGS...]
@@ -8,11 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 log() { echo "[test] $*" >&2; }
-SERVERS=(azurite ceph-rgw seaweedfs postgres)
+SERVERS=(azurite ceph-rgw seaweedfs postgres softhsm)
 
-# -- system packages (Ceph from Debian; curl for readiness probes) -------------
+# -- system packages (Ceph and SoftHSM2 from Debian; curl for readiness probes) -
 need_apt=()
-for pkg in ceph-mon ceph-osd radosgw ceph-common curl; do
+for pkg in ceph-mon ceph-osd radosgw ceph-common curl softhsm2; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then

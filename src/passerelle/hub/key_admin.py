@@ -191,12 +191,15 @@ def destroy_key(
     hub: Hub, actor: Principal, key_id: str, *, crypto_erase: bool = False
 ) -> DestroyReport:
     """Destroy KEK ``key_id``; refused while objects name it, unless ``crypto_erase``."""
-    check_key_id(key_id)
     custody = hub.custody()
-    target = f"key:{key_id}"
+    target = f"key:{key_id[:80]}"
     with hub.transaction() as session:
         details = {"op": "destroy", "crypto_erase": crypto_erase}
         authorize(hub, session, actor, Action.KEYS_MANAGE, target, details)
+        try:
+            check_key_id(key_id)
+        except KeyUnavailableError as exc:  # a malformed id is a refused key use too
+            _refuse_destroy(hub, session, actor, target, str(exc), KeyUnavailableError)
         known = {k.key_id: k for k in custody.keys()}  # noqa: SIM118 (a custody's keys)
         info = known.get(key_id)
         if info is None:
