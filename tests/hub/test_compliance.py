@@ -209,3 +209,18 @@ def test_cli_report_json_html_and_one_sentence_errors(tmp_path: Path) -> None:
         run_cli("compliance", "report", "--hub", hub_dir, "--dataset", "nope", env=env),
         "nope",
     )
+
+
+def test_during_a_live_move_each_store_is_reported(cast: Cast, tmp_path: Path) -> None:
+    from passerelle.live.mover import start_move
+
+    name = dataset(cast)
+    dest = f"file://{tmp_path / 'new-cloud'}"
+    start_move(cast.hub, cast.operator, dest)
+    report = compliance_report(cast.hub, cast.auditor, name)
+    assert report["binding"]["phase"] == "mirroring"
+    (row,) = report["datasets"]
+    urls = [s["url"] for s in row["stores"]]
+    assert len(urls) == 2 and urls[1] == cast.hub.config.resolve_url(dest)
+    assert all("policy" in s and s["provider"] == "local" for s in row["stores"])
+    assert render_html(report).count("<code>file://") >= 2
