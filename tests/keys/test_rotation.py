@@ -177,3 +177,56 @@ def test_only_admins_manage_keys_and_auditors_read_them(tmp_path: Path) -> None:
     denied = [e for e in audit_events(k.hub, "keys.manage") if e["decision"] == "denied"]
     assert len(denied) == 6
     assert len(K.list_keys(k.hub, k.auditor)) == 1  # nothing was created by the refused calls
+
+
+def test_an_object_that_cannot_be_rewrapped_is_named_and_the_rotation_continues(
+    tmp_path: Path,
+) -> None:
+    k = key_hub(tmp_path)
+    payloads = _payloads(5)
+    _write(k, payloads)
+    victim = sorted(payloads)[2]
+    metadata = dict(k.raw().head(victim).metadata or {})
+    stolen = dict(k.raw().head(sorted(payloads)[0]).metadata or {})
+    metadata["passerelle_dek"] = stolen["passerelle_dek"]  # another object's wrapped key
+    k.raw().update_metadata(victim, metadata)
+
+    report = K.rotate_keys(k.hub, k.admin)
+
+    assert not report.ok and [key for key, _ in report.failed] == [victim]
+    assert "does not belong to this object" in report.failed[0][1]
+    assert report.rewrapped == 4
+    finish = audit_events(k.hub, "keys.rotate")[-1]
+    assert finish["failed"] == 1 and finish["failures"][0]["object"] == victim
+    # once the object is restored, running rotate again finishes the same rotation
+    k.raw().put(victim, b"")  # the operator deletes or restores it; here: overwritten
+    k.encrypting().put(victim, payloads[victim])
+    again = K.rotate_keys(k.hub, k.admin)
+    assert again.resumed and again.key_id == report.key_id and again.ok
+    assert (again.already, again.rewrapped) == (5, 0)
+
+
+def test_leaving_a_provider_crypto_erases_the_copies_left_there(tmp_path: Path) -> None:
+    """The documented exit: copy ciphertext away, rotate, destroy the old KEK."""
+    from passerelle.storage import open_store
+    from passerelle.storage.encrypting import EncryptingStore
+    from tests.backends import new_store_url
+
+    k = key_hub(tmp_path, backend="ceph")
+    old = k.hub.custody().current_key_id()
+    payloads = _payloads(4)
+    _write(k, payloads)
+    left_behind = open_store(new_store_url("memory", tmp_path, "old-provider"))
+    for key in payloads:  # what the provider we leave still holds: ciphertext + metadata
+        raw = k.raw().get(key)
+        left_behind.put(key, raw.read(), metadata=dict(raw.info.metadata or {}))
+    readable = EncryptingStore(left_behind, k.hub.custody())
+    assert readable.get(sorted(payloads)[1]).read() == payloads[sorted(payloads)[1]]
+
+    K.rotate_keys(k.hub, k.admin)
+    assert K.destroy_key(k.hub, k.admin, old).crypto_erased == 0  # the hub needs it no more
+
+    for key in payloads:
+        with pytest.raises(KeyUnavailableError, match="crypto-erased"):
+            EncryptingStore(left_behind, k.hub.custody()).get(key).read()
+    assert {key: k.encrypting().get(key).read() for key in payloads} == payloads

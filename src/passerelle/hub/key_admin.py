@@ -10,10 +10,11 @@ fails authentication).
 Rotation makes a new KEK current, then walks every object of the hub's raw store and
 re-wraps each data key whose metadata names another KEK
 (``EncryptingStore.rewrap``: a metadata update, the ciphertext is not touched). It
-is resumable: when the last rotation did not finish and its KEK is still current,
-``rotate`` continues it instead of making another key, and objects already under
-that KEK are skipped. Crypto-erase is ``destroy --crypto-erase``: refused without
-the flag while any object (or the hub's wrapped secrets) still names the KEK.
+is resumable: when the last rotation did not finish (or left objects it could not
+re-wrap) and its KEK is still current, ``rotate`` continues it instead of making
+another key, and objects already under that KEK are skipped. Crypto-erase is
+``destroy --crypto-erase``: refused without the flag while any object (or the
+hub's wrapped secrets) still names the KEK.
 """
 
 from __future__ import annotations

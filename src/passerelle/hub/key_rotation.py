@@ -137,9 +137,10 @@ def last_rotation(hub: Hub) -> str | None:
 
 
 def unfinished_rotation(hub: Hub, custody: KeyCustody) -> str | None:
-    """The KEK of the last rotation if it never finished and that KEK is still current."""
+    """The KEK of the last rotation if it did not finish, or finished with objects it could
+    not re-wrap, and that KEK is still current."""
     found = _last_rotate_event(hub, finished=False)
-    if found is None or found[1].get("phase") == "finish":
+    if found is None or (found[1].get("phase") == "finish" and not found[1].get("failed")):
         return None
     key = found[1].get("key")
     return key if isinstance(key, str) and key == current_key(custody) else None
