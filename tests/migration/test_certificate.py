@@ -493,3 +493,44 @@ def test_second_implementation_checks_a_real_signature(issued: Issued) -> None:
 def test_sign_message_refuses_a_checkpoint_layout() -> None:
     with pytest.raises(ValueError, match="format tag"):
         sign_message(HUB_KEY, b'["passerelle-audit-checkpoint/1",1,1,"h","t","p"]')
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12),
+        min_size=0,
+        max_size=30,
+        unique=True,
+    )
+)
+def test_hostile_keys_survive_the_csv_manifest(keys: list[str]) -> None:
+    """Commas, quotes, newlines, non-ASCII in keys: the CSV written is the CSV verified."""
+    keys = sorted(keys, key=lambda k: k.encode("utf-8"))
+    tree, out = ManifestTree(4), io.StringIO()
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    writer.writerow(["key", "size", "sha256"])
+    for n, key in enumerate(keys):
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        tree.add(key, n, digest)
+        writer.writerow([key, n, digest])
+    root = tree.finish()
+    body = {
+        "format": FORMAT,
+        "manifest": {"objects": len(keys), "bytes": tree.total_bytes, "root": root,
+                     "chunk_rows": 4},
+        "chunks": tree.chunks,
+    }  # fmt: skip
+    cert = json.dumps(
+        {
+            "format": FORMAT,
+            "body": body,
+            "signature": {
+                "algorithm": "ed25519",
+                "public_key": public_key_hex(HUB_KEY),
+                "value": sign_message(HUB_KEY, signed_message(body)),
+            },
+        }
+    )
+    check = _check(cert, out.getvalue())
+    assert check.ok and check.rows_checked == len(keys), check.problems

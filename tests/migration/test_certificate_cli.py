@@ -60,7 +60,7 @@ def test_issue_then_verify_offline_then_edit_one_row(tmp_path: Path) -> None:
     with manifest.open("w", newline="") as out:
         csv.writer(out, lineterminator="\n").writerows(rows)
     bad = run_cli("migrate", "certificate", "verify", str(cert), "--manifest", str(manifest))
-    assert_one_sentence(bad, "The certificate does not hold: 1 problems", "Chunk 0 (rows 1-12")
+    assert_one_sentence(bad, "The certificate does not hold: 1 problem,", "Chunk 0 (rows 1-12")
     other = run_cli("migrate", "certificate", "verify", str(cert), "--public-key", "ab" * 32)
     assert_one_sentence(other, "not by the pinned key")
 

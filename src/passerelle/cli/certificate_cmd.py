@@ -138,9 +138,10 @@ def _verify(
     if check.problem_count > len(check.problems):
         error_console().print(f"  ... {check.problem_count - len(check.problems)} more problems")
     if not check.ok:
+        count = check.problem_count
         raise TerminalError(
-            f"The certificate does not hold: {check.problem_count} problems, the first: "
-            f"{check.problems[0]}"
+            f"The certificate does not hold: {count} problem{'s' if count > 1 else ''}, "
+            f"the first: {check.problems[0]}"
         )
     done = []
     if manifest:

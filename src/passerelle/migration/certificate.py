@@ -234,7 +234,11 @@ def build_certificate(
     try:
         verify_pass, mode = _not_clean(journal)
         tree = ManifestTree(chunk_rows)
-        writer = csv.writer(manifest_out, lineterminator="\n") if manifest_out else None
+        writer = (  # keys always quoted: a CR or LF in a key stays inside its field
+            csv.writer(manifest_out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+            if manifest_out
+            else None
+        )
         if writer:
             writer.writerow(MANIFEST_HEADER)
         for key, size, sha256 in _rows(journal):

@@ -301,9 +301,9 @@ def _listing_db(store: Store, folder: str) -> sqlite3.Connection:
     for info in store.list():
         batch.append((info.key.encode("utf-8"), info.size))
         if len(batch) >= 5000:
-            conn.executemany("INSERT INTO listed VALUES (?, ?, 0)", batch)
+            conn.executemany("INSERT OR REPLACE INTO listed VALUES (?, ?, 0)", batch)
             batch.clear()
-    conn.executemany("INSERT INTO listed VALUES (?, ?, 0)", batch)
+    conn.executemany("INSERT OR REPLACE INTO listed VALUES (?, ?, 0)", batch)
     return conn
 
 
