@@ -11,6 +11,7 @@ import typer
 
 if TYPE_CHECKING:
     from passerelle.migration import RunOptions, RunSummary
+    from passerelle.migration.decrypt_check import DecryptCheck
 
 __all__ = ["register"]
 
@@ -269,21 +270,46 @@ def _verify(
         bool, typer.Option("--source", help="With --deep, re-hash the source too.")
     ] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=512)] = 16,
+    decrypt: Annotated[
+        bool,
+        typer.Option(
+            "--decrypt",
+            help="With --deep, also decrypt every envelope and check its plaintext SHA-256.",
+        ),
+    ] = False,
+    hub: Annotated[
+        Path | None, typer.Option("--hub", help="With --decrypt: the hub whose custody decrypts.")
+    ] = None,
+    kek_file: Annotated[
+        Path | None, typer.Option("--kek-file", help="With --decrypt: a KEK file to decrypt with.")
+    ] = None,
+    identity_prefix: Annotated[
+        str,
+        typer.Option(help="With --decrypt: where the migrated store sits below the hub store."),
+    ] = "",
 ) -> None:
     """Check every copied object at the destination; non-zero exit on any problem."""
     from passerelle.cli.render import console
     from passerelle.errors import TerminalError
     from passerelle.migration import verify_migration
 
+    check = _decrypt_check(decrypt, hub, kek_file, identity_prefix)
     report = verify_migration(
-        journal, deep=deep, check_source=source and deep, concurrency=concurrency
+        journal, deep=deep, check_source=source and deep, concurrency=concurrency, decrypt=check
     )
     c = console()
     mode = "deep (re-hashed)" if deep else "fast (sizes, ETags and stored digests)"
+    if check is not None:
+        mode = "deep (re-hashed, envelopes decrypted)"
     c.print(
         f"verify {mode}: {report.verified}/{report.checked} objects proven "
         f"in {report.seconds:.1f} s"
     )
+    if check is not None:
+        c.print(
+            f"  {report.decrypted} envelopes decrypted with their plaintext SHA-256 "
+            f"authenticated; {report.plaintext_objects} objects not encrypted (stored bytes only)"
+        )
     problems = list(report.problems())
     for kind, key in problems[:50]:
         c.print(f"  [red]{kind}[/] {key}")
@@ -296,6 +322,38 @@ def _verify(
             "re-run `migrate sync` and verify again."
         )
     c.print("[green]verified[/]: every planned object is at the destination with the right digest")
+
+
+def _decrypt_check(
+    decrypt: bool, hub: Path | None, kek_file: Path | None, identity_prefix: str
+) -> DecryptCheck | None:
+    """The custody ``--decrypt`` decrypts with: the hub's (``--hub``) or a KEK file's."""
+    from passerelle.errors import UsageError
+
+    if not decrypt:
+        if hub is not None or kek_file is not None or identity_prefix:
+            raise UsageError("--hub, --kek-file and --identity-prefix only go with --decrypt.")
+        return None
+    if (hub is None) == (kek_file is None):
+        raise UsageError("--decrypt needs the keys: give either --hub DIR or --kek-file FILE.")
+    from passerelle.keys.custody import KeyCustody
+    from passerelle.migration.decrypt_check import DecryptCheck
+    from passerelle.storage.keys import check_prefix
+
+    custody: KeyCustody
+    if hub is not None:
+        from passerelle.hub.hub import Hub
+
+        custody = Hub.open(hub).custody()
+    else:
+        from passerelle.keys.file_custody import FileCustody
+
+        assert kek_file is not None
+        if not kek_file.is_file():
+            raise UsageError(f"The KEK file {kek_file} does not exist; check the path.")
+        custody = FileCustody(kek_file.resolve())
+    prefix = check_prefix(identity_prefix, what="identity prefix") if identity_prefix else ""
+    return DecryptCheck(custody, identity_prefix=prefix)
 
 
 def _status(journal: JournalOpt) -> None:

@@ -3,6 +3,9 @@
 Fast mode lists the destination and reads each object's stored digest (one HEAD
 each); deep mode re-reads every destination object and re-hashes it, and with
 ``check_source`` re-hashes the source too.  Sizes alone never count as proof.
+With ``decrypt`` (a :class:`~passerelle.migration.decrypt_check.DecryptCheck`), deep
+mode also decrypts every envelope in the same read and checks its authenticated
+plaintext SHA-256 (:mod:`passerelle.migration.decrypt_check`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from passerelle.errors import ObjectNotFoundError, PasserelleError
+from passerelle.errors import ObjectNotFoundError, PasserelleError, UsageError
 from passerelle.migration.copy import SHA256_KEY, hash_object
 from passerelle.migration.decide import KeyFilter, same_etag
+from passerelle.migration.decrypt_check import DecryptCheck, DecryptOutcome
 from passerelle.migration.journal import Journal, ObjectRow
 from passerelle.migration.planner import PlanOptions
 from passerelle.migration.runner import JournalLock
@@ -44,6 +48,10 @@ class VerifyReport:
     not_copied: list[tuple[str, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    decrypt: bool = False
+    decrypted: int = 0  # envelopes whose authenticated plaintext SHA-256 checked out
+    plaintext_objects: int = 0  # not envelopes: proven by their stored bytes only
+    undecryptable: list[tuple[str, str]] = field(default_factory=list)  # (key, sentence)
 
     @property
     def ok(self) -> bool:
@@ -56,6 +64,7 @@ class VerifyReport:
             or self.not_copied
             or self.errors
             or self.changed_at_destination
+            or self.undecryptable
         )
 
     def problems(self) -> Iterator[tuple[str, str]]:
@@ -74,6 +83,8 @@ class VerifyReport:
             yield f"not copied ({status})", key
         for key, error in self.errors:
             yield f"unreadable ({error})", key
+        for key, sentence in self.undecryptable:
+            yield f"not decryptable ({sentence})", key
 
 
 def _check(
@@ -84,24 +95,37 @@ def _check(
     src: Store,
     deep: bool,
     check_source: bool,
+    decrypt: DecryptCheck | None = None,
 ) -> str:
-    """``ok`` or the kind of problem for one object present at the destination."""
+    """``ok`` (``ok plaintext`` / ``ok decrypted`` with ``decrypt``) or the kind of problem
+    for one object present at the destination."""
+    opened: DecryptOutcome | None = None
     try:
         if size != row.size:
             return "size mismatch"
         changed = bool(row.dest_etag and etag and not same_etag(etag, row.dest_etag))
         if deep:
-            got_size, digest = hash_object(dst, row.key)
+            if decrypt is not None:
+                opened = decrypt.check(dst, row.key, size)  # one read: bytes, plaintext
+                got_size, digest = opened.size, opened.sha256
+            else:
+                got_size, digest = hash_object(dst, row.key)
             if got_size != row.size:
-                return "size mismatch"
+                return _broken(opened, "its stored size differs from the copy's") or (
+                    "size mismatch"
+                )
         elif changed:
             return "changed at destination"
         else:
             digest = (dst.head(row.key).metadata or {}).get(SHA256_KEY, "")
         if digest != row.sha256:
-            return "digest mismatch"
+            return _broken(opened, "its stored bytes differ from those copied") or (
+                "digest mismatch"
+            )
         if changed:
             return "changed at destination"
+        if opened is not None and opened.problem:
+            return f"undecryptable: {opened.problem}"
         if check_source:
             _, source_digest = hash_object(src, row.key)
             if source_digest != row.sha256:
@@ -110,7 +134,16 @@ def _check(
         return "missing"
     except PasserelleError as exc:
         return f"error: {exc}"
+    if opened is not None:
+        return "ok decrypted" if opened.envelope else "ok plaintext"
     return "ok"
+
+
+def _broken(opened: DecryptOutcome | None, fact: str) -> str | None:
+    """The outcome of an envelope whose stored bytes are wrong: ``fact`` and why it fails."""
+    if opened is None or not opened.problem:
+        return None
+    return f"undecryptable: {fact} and {opened.problem}"
 
 
 def _listing_pages(store: Store, keep: KeyFilter) -> Iterator[list[tuple[object, ...]]]:
@@ -151,11 +184,16 @@ def verify_migration(
     config: StorageConfig | None = None,
     source: Store | None = None,
     dest: Store | None = None,
+    decrypt: DecryptCheck | None = None,
 ) -> VerifyReport:
-    """Check every planned object at the destination; see :class:`VerifyReport`."""
+    """Check every planned object at the destination; see :class:`VerifyReport`.
+
+    ``decrypt`` (deep mode only) also decrypts each envelope with its custody."""
+    if decrypt is not None and not deep:
+        raise UsageError("Decrypting re-reads every object: add --deep to --decrypt.")
     journal = Journal.open(journal_path)
     started = time.perf_counter()
-    report = VerifyReport(deep=deep)
+    report = VerifyReport(deep=deep, decrypt=decrypt is not None)
     src = source or open_store(journal.source_url, config=config)
     dst = dest or open_store(journal.dest_url, config=config)
     options = PlanOptions.from_json(journal.options)
@@ -180,15 +218,21 @@ def verify_migration(
 
             def check(item: tuple[ObjectRow, int, str | None]) -> tuple[str, str]:
                 row, size, etag = item
-                return row.key, _check(row, size, etag, dst, src, deep, check_source)
+                return row.key, _check(row, size, etag, dst, src, deep, check_source, decrypt)
 
             results: list[tuple[str, str]] = []
             with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
                 for key, outcome in _bounded_map(pool, check, to_check(), window=concurrency * 4):
                     report.checked += 1
+                    if outcome.startswith("ok "):  # with decrypt: what was proven
+                        report.decrypted += outcome == "ok decrypted"
+                        report.plaintext_objects += outcome == "ok plaintext"
+                        outcome = "ok"
                     results.append((key, outcome))
                     if outcome == "ok":
                         report.verified += 1
+                    elif outcome.startswith("undecryptable: "):
+                        report.undecryptable.append((key, outcome.removeprefix("undecryptable: ")))
                     elif outcome == "size mismatch":
                         report.size_mismatch.append(key)
                     elif outcome == "digest mismatch":
@@ -217,6 +261,7 @@ def verify_migration(
                     "verified": report.verified,
                     "problems": sum(1 for _ in report.problems()),
                     "deep": deep,
+                    **({"decrypt": True, "decrypted": report.decrypted} if decrypt else {}),
                 },
             )
     finally:
