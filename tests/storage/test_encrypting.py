@@ -277,3 +277,45 @@ def test_envelope_operations_refuse_hostile_keys(enc: EncryptingStore, key: str)
     ):
         with pytest.raises(UsageError):
             call()
+
+
+def test_a_cut_connection_is_transient_not_tampering(raw: Store, custody: FileCustody) -> None:
+    """A read cut short by the network is a TruncatedReadError (retried), never reported as
+    tampering to the audit hook."""
+    from passerelle.errors import TruncatedReadError
+    from passerelle.storage.faults import FaultInjectingStore, FaultPlan
+
+    data = os.urandom(5 * S + 11)
+    EncryptingStore(raw, custody).put("cut.bin", data)
+    refused: list[tuple[str, str, str]] = []
+    for seed in range(6):
+        faulty = FaultInjectingStore(raw, FaultPlan(seed=seed, truncate=1.0))
+        enc = EncryptingStore(faulty, custody, on_refused=lambda *a: refused.append(a))
+        with pytest.raises(TruncatedReadError):
+            enc.get("cut.bin").read()
+        enc.forget_keys()
+        with pytest.raises(TruncatedReadError):
+            enc.get("cut.bin", start=S - 3, end=4 * S).read()
+    assert refused == []
+
+
+def test_streamed_put_holds_a_bounded_amount_in_memory(enc: EncryptingStore, backend: str) -> None:
+    """A 48 MiB streamed put never holds the object (Python-side peak stays under 3 parts)."""
+    import tracemalloc
+
+    if backend == "memory":
+        pytest.skip("the memory store holds every object in memory by nature")
+    block = os.urandom(1 << 20)
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(48):
+            yield block
+
+    tracemalloc.start()
+    try:
+        enc.put("big.bin", chunks(), size=48 << 20, part_size=8 << 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert enc.head("big.bin").size == 48 << 20
+    assert peak < 24 << 20
