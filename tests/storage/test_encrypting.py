@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from passerelle.errors import (
+    ConflictError,
     KeyUnavailableError,
     TamperedDataError,
     UnsupportedOperationError,
@@ -18,7 +20,7 @@ from passerelle.errors import (
 )
 from passerelle.keys import FileCustody
 from passerelle.sovereignty.envelope import HEADER_SIZE, SEGMENT_SIZE, is_envelope, stored_size
-from passerelle.storage import ObjectReader, Store, StoreWrapper, open_store
+from passerelle.storage import ObjectInfo, ObjectReader, Store, StoreWrapper, open_store
 from passerelle.storage.encrypting import ENVELOPE_METADATA, EncryptingStore
 from tests.backends import new_store_url
 
@@ -319,3 +321,45 @@ def test_streamed_put_holds_a_bounded_amount_in_memory(enc: EncryptingStore, bac
         tracemalloc.stop()
     assert enc.head("big.bin").size == 48 << 20
     assert peak < 24 << 20
+
+
+class _RacingWriter(StoreWrapper):
+    """Overwrites the object (through another encrypting store) at one point of a rewrap."""
+
+    def __init__(self, inner: Store, custody: FileCustody, when: str) -> None:
+        super().__init__(inner)
+        self.writer = EncryptingStore(inner, custody)
+        self.when = when
+
+    def _race(self, key: str) -> None:
+        self.writer.put(key, b"the concurrent writer's version")
+        self.when = ""
+
+    def head(self, key: str) -> ObjectInfo:
+        if self.when == "head":
+            self._race(key)
+        return super().head(key)
+
+    def update_metadata(self, key: str, metadata: Mapping[str, str], **kw: Any) -> ObjectInfo:
+        if self.when == "update":
+            self._race(key)
+        return super().update_metadata(key, metadata, **kw)
+
+
+def test_rewrap_detects_a_concurrent_overwrite(raw: Store, custody: FileCustody) -> None:
+    EncryptingStore(raw, custody).put("r.bin", b"first version")
+    new = custody.create_key()
+    racing = EncryptingStore(_RacingWriter(raw, custody, "head"), custody)
+    with pytest.raises(ConflictError, match="nothing was changed"):
+        racing.rewrap("r.bin", new)
+    reader = EncryptingStore(raw, custody)
+    assert reader.get("r.bin").read() == b"the concurrent writer's version"
+    racing = EncryptingStore(_RacingWriter(raw, custody, "update"), custody)
+    racing.rewrap("r.bin", new)  # under the new KEK already: nothing to do, no race
+    EncryptingStore(raw, custody).put("s.bin", b"first version")
+    newest = custody.create_key()
+    racing = EncryptingStore(_RacingWriter(raw, custody, "update"), custody)
+    with pytest.raises(ConflictError, match="lost its data key"):
+        racing.rewrap("s.bin", newest)
+    with pytest.raises(TamperedDataError):  # what the error warns of: that version is lost
+        EncryptingStore(raw, custody).get("s.bin").read()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from passerelle.errors import (
+    ConflictError,
     KeyUnavailableError,
     PreconditionFailedError,
     TamperedDataError,
@@ -159,7 +160,7 @@ class EncryptingStore(StoreWrapper):
         object_binding = binding(raw_header, self.identity(key))
         key_id = self.custody.current_key_id()
         data_key = secrets.token_bytes(DATA_KEY_SIZE)
-        wrapped = self.custody.wrap(key_id, data_key, wrap_context(object_binding))
+        wrapped = self._wrap(key, key_id, data_key, wrap_context(object_binding))
         envelope = {
             ENVELOPE_KEY: str(FORMAT_VERSION),
             KEK_KEY: key_id,
@@ -216,8 +217,10 @@ class EncryptingStore(StoreWrapper):
     def rewrap(self, key: str, key_id: str) -> bool:
         """Wrap ``key``'s data key under KEK ``key_id`` (metadata only; bytes untouched).
 
-        False when it already is.  The metadata update is not conditional: do not run
-        it while the same key is being overwritten.
+        False when it already is.  Stores offer no conditional metadata update, so the
+        object is checked unchanged just before the update and after it:
+        :class:`ConflictError` if a writer replaced it meanwhile (before: nothing was
+        changed, run again; after: that new version lost its data key, write it again).
         """
         self.before("put", check_key(key))
         check_key_id(key_id)
@@ -230,15 +233,28 @@ class EncryptingStore(StoreWrapper):
             return False
         context = wrap_context(binding(raw_header, self.identity(key)))
         data_key = self._unwrap(key, old, envelope[DEK_KEY], context)
+        wrapped = self._wrap(key, key_id, data_key, context)
+        metadata = {**(reader.info.metadata or {}), KEK_KEY: key_id}
+        metadata[DEK_KEY] = base64.b64encode(wrapped).decode("ascii")
+        if self.inner.head(key).etag != reader.info.etag:
+            raise ConflictError(
+                f"{key!r} was overwritten while its data key was being re-wrapped; "
+                "nothing was changed, run the rotation again"
+            )
+        self.inner.update_metadata(key, metadata)
+        if self.inner.get(key, start=0, end=HEADER_SIZE).read() != raw_header:
+            raise ConflictError(
+                f"{key!r} was overwritten while its key metadata was being replaced, "
+                "so that new version lost its data key; write it again"
+            )
+        return True
+
+    def _wrap(self, key: str, key_id: str, data_key: bytes, context: bytes) -> bytes:
         try:
-            wrapped = self.custody.wrap(key_id, data_key, context)
+            return self.custody.wrap(key_id, data_key, context)
         except KeyUnavailableError:
             self._refused(key_id, key, "key-unavailable")
             raise
-        metadata = {**(reader.info.metadata or {}), KEK_KEY: key_id}
-        metadata[DEK_KEY] = base64.b64encode(wrapped).decode("ascii")
-        self.inner.update_metadata(key, metadata)
-        return True
 
     def start_upload(
         self,
