@@ -42,12 +42,19 @@ def test_json_report_per_dataset(cast: Cast) -> None:
     _national(cast)
     name = dataset(cast)
     project = _read_through_project(cast, name)
-    with cast.hub.transaction() as session:  # a rotation, as the key service records it
+    from passerelle.hub.key_admin import rotate_keys
+
+    with cast.hub.transaction() as session:  # an interrupted rotation: started, never finished
         append_event(
-            cast.hub, session, actor="admin", action="keys.rotate", target="key:k2",
-            decision="allowed", details={"from": "k1"},
+            cast.hub, session, actor="admin", action="keys.rotate", target="key:k0",
+            decision="allowed", details={"phase": "start", "key": "k0"},
         )  # fmt: skip
+    assert compliance_report(cast.hub, cast.auditor)["custody"]["rotation_unfinished"]
+    rotated = rotate_keys(cast.hub, cast.admin)
     report = compliance_report(cast.hub, cast.auditor)
+    assert not report["custody"]["rotation_unfinished"]
+    assert report["custody"]["current_key_id"] == rotated.key_id
+    assert report["custody"]["last_rotation"]["target"] == f"key:{rotated.key_id}"
     assert report["policy"] == "national" and report["binding"]["phase"] == "single"
     assert report["audit_head"]["seq"] > 0 and len(report["audit_head"]["hash"]) == 64
     (row,) = [d for d in report["datasets"] if d["name"] == name]

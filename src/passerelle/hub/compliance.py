@@ -127,7 +127,8 @@ class _Log:
     def add(self, seq: int, at: str, action: str, target: str, decision: str, raw: str) -> None:
         details = json.loads(raw) if raw else {}
         if action == "keys.rotate" and decision == "allowed":
-            self.rotations.append({"at": at, "target": target, "audit_seq": seq})
+            phase = details.get("phase", "finish")  # start, then finish (or interrupted)
+            self.rotations.append({"at": at, "target": target, "audit_seq": seq, "phase": phase})
         elif action == Action.MIGRATION_CERTIFICATE and decision == "allowed":
             self.certificates.append({"audit_seq": seq, "at": at, **details})
         for dataset in self._datasets(target, details):
@@ -240,7 +241,9 @@ def compliance_report(hub: Hub, actor: Principal, dataset: str | None = None) ->
     hub_stores = list(route(binding).writes)
     log = _read_log(hub, {r["id"]: r["name"] for r in rows})
     custody = _custody(hub)
-    last_rotation = log.rotations[-1] if log.rotations else None
+    finished = [r for r in log.rotations if r["phase"] == "finish"]
+    last_rotation = finished[-1] if finished else None
+    unfinished = bool(log.rotations) and log.rotations[-1]["phase"] != "finish"
     facts = {url: _store_facts(url) for url in hub_stores}
     for row in rows:
         stores = _stores_of(row.pop("_locations"), hub_stores)
@@ -272,7 +275,7 @@ def compliance_report(hub: Hub, actor: Principal, dataset: str | None = None) ->
         "generated_by": actor.name,
         "policy": hub.config.policy.name if not hub.config.policy.empty else "none",
         "binding": {"phase": str(binding.phase), "stores": [facts[u] for u in hub_stores]},
-        "custody": {**custody, "last_rotation": last_rotation},
+        "custody": {**custody, "last_rotation": last_rotation, "rotation_unfinished": unfinished},
         "audit_head": {
             "seq": log.head[0],
             "hash": log.head[1],
