@@ -66,6 +66,38 @@ def test_the_key_commands_on_an_hsm(tmp_path: Path, token: Token) -> None:
         return run_cli(*args, env={**env, **more})
 
     assert 'custody = "pkcs11"' in Path(hub, "hub.toml").read_text()
+    for bad, words in (
+        (("--custody", "vault"), 'custody must be "file" or "pkcs11"'),
+        (
+            (
+                "--custody",
+                "pkcs11",
+                "--pkcs11-module",
+                token.module,
+                "--pkcs11-token",
+                "nope",
+                "--pkcs11-pin-env",
+                PIN_VAR,
+            ),
+            "has no token labelled 'nope'",
+        ),
+        (
+            (
+                "--custody",
+                "pkcs11",
+                "--pkcs11-module",
+                token.module,
+                "--pkcs11-token",
+                token.label,
+                "--pkcs11-pin-env",
+                "NO_SUCH_PIN_VARIABLE",
+            ),
+            "$NO_SUCH_PIN_VARIABLE",
+        ),
+    ):
+        elsewhere = tmp_path / f"bad-{uuid.uuid4().hex[:6]}"
+        assert_one_sentence(run_cli("init", "--hub", str(elsewhere), *bad), *words)
+        assert not (elsewhere / "hub.toml").exists()
     [first] = json.loads(ok("keys", "list", "--json"))
     assert (first["custody"], first["state"]) == ("pkcs11", "current")
     _envelopes(hub, 3)

@@ -49,13 +49,17 @@ class WrapReport:
 
 def prepare_keys(config: HubConfig) -> tuple[KeyCustody | None, str | None]:
     """The custody and the new first KEK (when one is needed), and the hub's secrets file."""
+    from passerelle.keys.opening import open_custody
+
+    if config.custody not in ("file", "pkcs11"):
+        raise ConfigError(f'custody must be "file" or "pkcs11", not {config.custody!r}')
     custody: KeyCustody | None = None
     first: str | None = None
     wrapped = wrapped_path(config.keys)
-    if config.encrypt or wrapped is not None:
-        from passerelle.keys.opening import open_custody
-
+    needs_key = bool(config.encrypt) or wrapped is not None
+    if needs_key or config.custody == "pkcs11":  # an HSM is checked (module, token, PIN) now
         custody = open_custody(config)
+    if needs_key and custody is not None:
         first = custody.create_key()
     if wrapped is not None and custody is not None:
         WrappedKeyStore.create((config.directory / wrapped).resolve(), custody)
