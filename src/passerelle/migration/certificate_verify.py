@@ -12,243 +12,32 @@ destination itself (listed, sorted in a temporary SQLite file, hashed).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import random
 import sqlite3
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from passerelle.errors import ObjectNotFoundError, PasserelleError, UsageError
-from passerelle.migration.certificate import FORMAT, MANIFEST_HEADER, Certificate, signed_message
-from passerelle.migration.merkle import MerkleBuilder, combine, leaf_hash
+from passerelle.migration.certificate import signed_message
+from passerelle.migration.certificate_check import (
+    CertificateCheck,
+    ChunkMatcher,
+    check_arithmetic,
+    load_certificate,
+    manifest_rows,
+    signature_valid,
+)
 from passerelle.storage import Store
 
 __all__ = ["CertificateCheck", "load_certificate", "signature_valid", "verify_certificate"]
 
-MAX_PROBLEMS = 200
-_HEX = frozenset("0123456789abcdef")
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass
-class CertificateCheck:
-    """What was checked and every problem found, as sentences."""
-
-    certificate: Certificate
-    pinned: bool = False
-    rows_checked: int = 0
-    objects_checked: int = 0
-    problems: list[str] = field(default_factory=list)
-    problem_count: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.problem_count == 0
-
-    def add(self, sentence: str) -> None:
-        self.problem_count += 1
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(sentence)
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in out:
-            raise ValueError(f"member {name!r} appears twice")
-        out[name] = value
-    return out
-
-
-def _no_floats(text: str) -> Any:
-    raise ValueError(f"number {text} is not an integer")
-
-
-def load_certificate(text: str | bytes, where: str = "the certificate") -> Certificate:
-    """Parse a certificate; :class:`UsageError` when it is not one of this format."""
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_no_floats)
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f"its format is not {FORMAT}")
-        body, sig = data["body"], data["signature"]
-        if not isinstance(body, dict) or body.get("format") != FORMAT:
-            raise ValueError("its body is not of that format")
-        if not isinstance(sig, dict) or sig.get("algorithm") != "ed25519":
-            raise ValueError("its signature is not Ed25519")
-        key, value = sig["public_key"], sig["value"]
-        if not (isinstance(key, str) and isinstance(value, str)):
-            raise ValueError("its signature fields are not text")
-        manifest, chunks = body["manifest"], body["chunks"]
-        if not isinstance(manifest, dict) or not isinstance(chunks, list):
-            raise ValueError("it has no manifest summary or chunk list")
-        for name in ("objects", "bytes", "chunk_rows"):
-            if not isinstance(manifest.get(name), int) or isinstance(manifest[name], bool):
-                raise ValueError(f"manifest.{name} is not a whole number")
-        if not isinstance(manifest.get("root"), str):
-            raise ValueError("it has no Merkle root")
-        for chunk in chunks:
-            _check_chunk_fields(chunk)
-    except (KeyError, TypeError, UnicodeDecodeError, ValueError) as exc:
-        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise UsageError(
-            f"{where} is not a passerelle migration certificate ({detail}); give the JSON "
-            "written by `passerelle migrate certificate`."
-        ) from None
-    return Certificate(body, key, value)
-
-
-def _check_chunk_fields(chunk: Any) -> None:
-    if not isinstance(chunk, dict):
-        raise ValueError("a chunk is not an object")
-    for name in ("index", "first_row", "rows", "bytes"):
-        if not isinstance(chunk.get(name), int) or isinstance(chunk[name], bool):
-            raise ValueError(f"a chunk's {name} is not a whole number")
-    for name in ("first_key", "last_key", "root"):
-        if not isinstance(chunk.get(name), str):
-            raise ValueError(f"a chunk's {name} is not text")
-
-
-def signature_valid(public_key: str, signature: str, message: bytes) -> bool:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    try:
-        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key)).verify(
-            bytes.fromhex(signature), message
-        )
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-def _chunk_name(c: dict[str, Any]) -> str:
-    first, last = c["first_row"] + 1, c["first_row"] + c["rows"]
-    return f"chunk {c['index']} (rows {first}-{last}, keys {c['first_key']!r} to {c['last_key']!r})"
-
-
-def _check_arithmetic(check: CertificateCheck) -> None:
-    body = check.certificate.body
-    manifest, chunks = body["manifest"], body["chunks"]
-    rows_per_chunk = manifest["chunk_rows"]
-    row, total_bytes, previous = 0, 0, None
-    for n, c in enumerate(chunks):
-        if c["index"] != n or c["first_row"] != row:
-            check.add(f"Chunk {n} of the certificate does not start at row {row + 1}.")
-        if c["first_key"].encode() > c["last_key"].encode() or (
-            previous is not None and c["first_key"].encode() <= previous.encode()
-        ):
-            check.add(f"The key ranges of the certificate's chunks overlap at chunk {n}.")
-        row, total_bytes, previous = row + c["rows"], total_bytes + c["bytes"], c["last_key"]
-    if row != manifest["objects"] or total_bytes != manifest["bytes"]:
-        check.add(
-            f"The certificate says {manifest['objects']} objects and {manifest['bytes']} bytes "
-            f"but its chunks hold {row} rows and {total_bytes} bytes."
-        )
-    try:
-        pairs = [(c["rows"], bytes.fromhex(c["root"])) for c in chunks]
-        root = combine(pairs, rows_per_chunk).hex()
-    except ValueError:
-        check.add("The certificate's chunks are not of its chunk size, or a root is not hex.")
-        return
-    if root != manifest["root"]:
-        check.add("The certificate's chunk roots do not combine into its Merkle root.")
-
-
-class _ChunkMatcher:
-    """Rows in key order placed into the certificate's chunks by key range."""
-
-    def __init__(self, check: CertificateCheck, source: str) -> None:
-        self.check, self.source = check, source
-        self.chunks: list[dict[str, Any]] = check.certificate.body["chunks"]
-        self.at = 0
-        self.builder = MerkleBuilder()
-        self.first: str | None = None
-        self.last: str | None = None
-        self.previous: bytes | None = None
-
-    def add(self, number: int, key: str, size: int, sha256: str) -> None:
-        raw = key.encode("utf-8")
-        if self.previous is not None and raw <= self.previous:
-            self.check.add(
-                f"Row {number} of {self.source} ({key!r}) is not after the row before it: "
-                "rows must be sorted by key, each key once."
-            )
-        self.previous = raw
-        while self.at < len(self.chunks) and raw > self.chunks[self.at]["last_key"].encode():
-            self._close()
-        if self.at >= len(self.chunks) or raw < self.chunks[self.at]["first_key"].encode():
-            self.check.add(
-                f"Row {number} of {self.source} ({key!r}, {size} bytes) is not in the "
-                "certificate: no chunk's key range holds it (an added row)."
-            )
-            return
-        try:
-            self.builder.add(leaf_hash(key, size, sha256))
-        except ValueError:
-            self.check.add(f"Row {number} of {self.source} ({key!r}) has a malformed SHA-256.")
-            return
-        self.first = key if self.first is None else self.first
-        self.last = key
-
-    def _close(self) -> None:
-        c = self.chunks[self.at]
-        name, rows = _chunk_name(c), self.builder.count
-        if rows < c["rows"]:
-            lost = ""
-            if self.first != c["first_key"]:
-                lost = f"; its first row {c['first_key']!r} is gone"
-            elif self.last != c["last_key"]:
-                lost = f"; its last row {c['last_key']!r} is gone"
-            self.check.add(
-                f"{name.capitalize()} has {rows} rows in {self.source} instead of "
-                f"{c['rows']}: a row was removed{lost}."
-            )
-        elif rows > c["rows"]:
-            self.check.add(
-                f"{name.capitalize()} has {rows} rows in {self.source} instead of "
-                f"{c['rows']}: a row was added."
-            )
-        elif self.builder.root().hex() != c["root"]:
-            self.check.add(
-                f"{name.capitalize()} differs from the certificate in {self.source}: a row's "
-                "size or SHA-256 was changed, or rows were reordered."
-            )
-        self.at += 1
-        self.builder, self.first, self.last = MerkleBuilder(), None, None
-
-    def finish(self) -> None:
-        while self.at < len(self.chunks):
-            self._close()
-
-
-def _manifest_rows(handle: IO[str], check: CertificateCheck) -> Iterator[tuple[int, str, int, str]]:
-    reader = csv.reader(handle, strict=True)
-    try:
-        header = next(reader, None)
-        if header is None or tuple(header[:3]) != MANIFEST_HEADER:
-            raise UsageError(
-                "The manifest does not start with the header key,size,sha256; give the CSV "
-                "written by `passerelle migrate certificate --manifest-output`."
-            )
-        for number, fields in enumerate(reader, start=1):
-            size = fields[1] if len(fields) >= 3 else ""
-            digest = fields[2] if len(fields) >= 3 else ""
-            if not size.isascii() or not size.isdigit() or len(digest) != 64 or set(digest) - _HEX:
-                check.add(f"Row {number} of the manifest is not key,size,sha256 (lowercase hex).")
-                continue
-            yield number, fields[0], int(size), digest
-    except csv.Error as exc:
-        raise UsageError(
-            f"The manifest is not valid CSV ({exc}); give the file as written."
-        ) from None
 
 
 def _bounded(
@@ -344,12 +133,12 @@ def verify_certificate(
             "The signature does not match the certificate's content: it was edited after "
             "signing (or the signature was changed)."
         )
-    _check_arithmetic(check)
+    check_arithmetic(check)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         if manifest is not None and sample is not None and against is not None:
-            matcher = _ChunkMatcher(check, "the manifest")
+            matcher = ChunkMatcher(check, "the manifest")
             kept = _reservoir(
-                _matched(_manifest_rows(manifest, check), matcher, check),
+                _matched(manifest_rows(manifest, check), matcher, check),
                 sample,
                 rng or random.Random(),
             )
@@ -368,7 +157,7 @@ def verify_certificate(
 
 
 def _matched(
-    rows: Iterator[tuple[int, str, int, str]], matcher: _ChunkMatcher, check: CertificateCheck
+    rows: Iterator[tuple[int, str, int, str]], matcher: ChunkMatcher, check: CertificateCheck
 ) -> Iterator[tuple[int, str, int, str]]:
     for row in rows:
         matcher.add(*row)
@@ -383,8 +172,8 @@ def _check_manifest(
     pool: ThreadPoolExecutor,
     concurrency: int,
 ) -> None:
-    matcher = _ChunkMatcher(check, "the manifest")
-    rows = _matched(_manifest_rows(manifest, check), matcher, check)
+    matcher = ChunkMatcher(check, "the manifest")
+    rows = _matched(manifest_rows(manifest, check), matcher, check)
     if against is None:
         for _ in rows:
             pass
@@ -408,7 +197,7 @@ def _check_manifest(
 def _rebuild_from(
     check: CertificateCheck, against: Store, pool: ThreadPoolExecutor, concurrency: int
 ) -> None:
-    matcher = _ChunkMatcher(check, "the destination")
+    matcher = ChunkMatcher(check, "the destination")
     with tempfile.TemporaryDirectory(prefix="passerelle-cert-") as folder:
         listed = _listing_db(against, folder)
         keys = (raw.decode() for (raw,) in listed.execute("SELECT key FROM listed ORDER BY key"))
