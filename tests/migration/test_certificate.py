@@ -408,6 +408,7 @@ def test_certificate_of_a_real_azurite_to_ceph_migration(tmp_path: Path) -> None
     body = json.loads(cert)["body"]
     assert body["source"]["provider"] == "azure" and body["destination"]["provider"] == "ceph"
     assert body["source"]["region"] == "francecentral"
+    assert body["source"]["jurisdiction"] == "US" and body["source"]["non_eu_law_exposure"]
     assert body["manifest"]["objects"] == 31 and len(body["chunks"]) == 1
     offline = verify_certificate(  # a fresh store object: nothing shared with the migration
         cert, manifest=io.StringIO(manifest), against=open_store(dst_url)

@@ -190,7 +190,7 @@ def _profile(url: str, provider: str | None, region: str | None) -> dict[str, An
     place = profile.region(region)
     facts.update(
         display_name=profile.display_name,
-        legal_home=profile.legal_home,
+        jurisdiction=profile.legal_home,
         legal_home_in_eu=profile.legal_home_in_eu,
         non_eu_law_exposure=list(profile.non_eu_law_exposure),
         secnumcloud=profile.secnumcloud,
