@@ -177,6 +177,16 @@ def test_only_admins_manage_keys_and_auditors_read_them(tmp_path: Path) -> None:
     denied = [e for e in audit_events(k.hub, "keys.manage") if e["decision"] == "denied"]
     assert len(denied) == 6
     assert len(K.list_keys(k.hub, k.auditor)) == 1  # nothing was created by the refused calls
+    assert status.unknown_keys == {}
+    k.encrypting().put("datasets/x/part-0.parquet", b"rows")
+    planted = dict(k.raw().head("datasets/x/part-0.parquet").metadata or {})
+    for kek in ("kek-20200101-deadbeef", "KEK/../other"):  # another hub's key, a hostile one
+        k.raw().put(f"datasets/x/{len(kek)}", b"x", metadata={**planted, "passerelle_kek": kek})
+    status = K.key_status(k.hub, k.auditor)
+    assert status.unknown_keys == {"kek-20200101-deadbeef": 1, "KEK/../other": 1}
+    assert [v.objects for v in status.keys] == [1]
+    rotated = K.rotate_keys(k.hub, k.admin)
+    assert sorted(key for key, _ in rotated.failed) == ["datasets/x/12", "datasets/x/21"]
 
 
 def test_an_object_that_cannot_be_rewrapped_is_named_and_the_rotation_continues(

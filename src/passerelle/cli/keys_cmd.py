@@ -47,6 +47,12 @@ def _status(hub: HubOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
     )
     for name, kek in sorted(status.secrets_under.items()):
         console().print(f"hub secret {name} wrapped under {kek}")
+    for kek, count in sorted(status.unknown_keys.items()):
+        console().print(
+            f"{count} object(s) name {kek!r}, a key this custody does not hold: unreadable here",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 @keys.command("create")

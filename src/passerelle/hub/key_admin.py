@@ -84,6 +84,7 @@ class KeyStatus:
     plaintext_objects: int
     secrets_under: dict[str, str]  # hub secret -> KEK, when the hub's secrets are wrapped
     last_rotation: str | None
+    unknown_keys: dict[str, int] = field(default_factory=dict)  # KEKs no custody entry names
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,10 @@ def key_status(hub: Hub, actor: Principal) -> KeyStatus:
     custody = hub.custody()
     counts = key_references(raw_store(hub))
     current = current_key(custody)
-    views = [_view(k, counts.get(k.key_id, 0)) for k in custody.keys()]  # noqa: SIM118 (a custody's keys)
+    held = custody.keys()
+    views = [_view(k, counts.get(k.key_id, 0)) for k in held]
+    known = {k.key_id for k in held}
+    unknown = {str(kek): n for kek, n in counts.items() if kek is not None and kek not in known}
     return KeyStatus(
         custody.kind,
         current,
@@ -131,6 +135,7 @@ def key_status(hub: Hub, actor: Principal) -> KeyStatus:
         counts.get(None, 0),
         _secrets_under(hub),
         last_rotation(hub),
+        unknown,
     )
 
 
