@@ -44,9 +44,14 @@ def check_requirements(
     where = profile.region(region)
     label = f"{profile.display_name}" + (f" ({region})" if region else "")
     for req in requirements:
-        if req == "hds":
-            certs = where.certifications if where else profile.certifications
-            if "HDS" not in certs:
+        if req == "hds":  # HDS is certified per region: an unknown region proves nothing
+            if where is None:
+                failures.append(
+                    RequirementFailure(
+                        req, f"{label}: the region is unknown, so HDS certification is unproven"
+                    )
+                )
+            elif "HDS" not in where.certifications:
                 failures.append(RequirementFailure(req, f"{label} publishes no HDS certification"))
         elif req == "secnumcloud" and not profile.secnumcloud:
             failures.append(RequirementFailure(req, f"{label} is not SecNumCloud-qualified"))
