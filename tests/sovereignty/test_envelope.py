@@ -416,11 +416,11 @@ def test_is_envelope_reads_only_the_magic() -> None:
         b"",
         MAGIC,
         MAGIC + b"\x02\x10" + bytes(22),
-        MAGIC + b"\x01\x09" + bytes(22),
-        MAGIC + b"\x01\x19" + bytes(22),
+        MAGIC + b"\x01\x0f" + bytes(22),
+        MAGIC + b"\x01\x11" + bytes(22),
         MAGIC + b"\x01\x10\x01" + bytes(21),
     ],
-    ids=["empty", "magic_only", "version_2", "segment_too_small", "segment_too_large", "reserved"],
+    ids=["empty", "magic_only", "version_2", "segment_32k", "segment_128k", "reserved"],
 )
 def test_malformed_headers(raw_header: bytes) -> None:
     with pytest.raises(TamperedDataError):
