@@ -231,3 +231,27 @@ def test_during_a_live_move_each_store_is_reported(cast: Cast, tmp_path: Path) -
     assert len(urls) == 2 and urls[1] == cast.hub.config.resolve_url(dest)
     assert all("policy" in s and s["provider"] == "local" for s in row["stores"])
     assert render_html(report).count("<code>file://") >= 2
+
+
+def test_odd_events_in_the_log_are_counted_or_ignored_never_a_crash(cast: Cast) -> None:
+    name = dataset(cast)
+    (entry,) = [d for d in compliance_report(cast.hub, cast.auditor)["datasets"]]
+    odd = [
+        ("dataset.read-data", "dataset:\u00b2", {"dataset": True, "project": True}),
+        ("dataset.read-data", f"dataset:{entry['id']}", {"project": "1"}),
+        ("query.run", "project:1", {"datasets": [name, 3, None], "project": 1}),
+        ("migration.certificate", "migration:x", {"destination": ["not", "text"]}),
+        ("keys.rotate", "key:zz", {"phase": ["odd"]}),
+    ]
+    with cast.hub.transaction() as session:
+        for action, target, details in odd:
+            append_event(
+                cast.hub, session, actor="x", action=action, target=target,
+                decision="allowed", details=details,
+            )  # fmt: skip
+    report = compliance_report(cast.hub, cast.auditor)
+    (row,) = report["datasets"]
+    assert row["access"]["reads"] == 1 and row["access"]["queries"] == 1
+    assert row["access"]["by_project"] == {"1": {"queries": 1}}
+    assert report["custody"]["rotation_unfinished"]
+    render_html(report)

@@ -125,7 +125,8 @@ class _Log:
         self.head: tuple[int, str] = (0, "")
 
     def add(self, seq: int, at: str, action: str, target: str, decision: str, raw: str) -> None:
-        details = json.loads(raw) if raw else {}
+        loaded = json.loads(raw) if raw else {}
+        details: dict[str, Any] = loaded if isinstance(loaded, dict) else {}
         if action == "keys.rotate" and decision == "allowed":
             phase = details.get("phase", "finish")  # start, then finish (or interrupted)
             self.rotations.append({"at": at, "target": target, "audit_seq": seq, "phase": phase})
@@ -137,7 +138,7 @@ class _Log:
             summary[kind] += 1
             summary["decisions"][decision] = summary["decisions"].get(decision, 0) + 1
             project = details.get("project")
-            if kind != "other" and isinstance(project, int):
+            if kind != "other" and isinstance(project, int) and not isinstance(project, bool):
                 per = summary["by_project"].setdefault(str(project), Counter())
                 per[kind] += 1
             summary["first_at"] = summary["first_at"] or at
@@ -146,10 +147,11 @@ class _Log:
     def _datasets(self, target: str, details: dict[str, Any]) -> set[int]:
         found: set[int] = set()
         kind, _, ident = target.partition(":")
-        if kind == "dataset" and ident.isdigit() and int(ident) in self.ids:
+        if kind == "dataset" and ident.isascii() and ident.isdigit() and int(ident) in self.ids:
             found.add(int(ident))
-        if isinstance(details.get("dataset"), int) and details["dataset"] in self.ids:
-            found.add(details["dataset"])
+        named = details.get("dataset")
+        if isinstance(named, int) and not isinstance(named, bool) and named in self.ids:
+            found.add(named)
         tables = details.get("datasets")
         if isinstance(tables, list):
             found.update(self.names[t] for t in tables if isinstance(t, str) and t in self.names)
