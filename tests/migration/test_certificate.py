@@ -535,3 +535,36 @@ def test_hostile_keys_survive_the_csv_manifest(keys: list[str]) -> None:
     )
     check = _check(cert, out.getvalue())
     assert check.ok and check.rows_checked == len(keys), check.problems
+
+
+def test_certificate_of_an_encrypted_store_covers_the_ciphertext(tmp_path: Path) -> None:
+    """The rows are the stored bytes (envelopes); --decrypt's count is certified too."""
+    from passerelle.keys.file_custody import FileCustody
+    from passerelle.migration.decrypt_check import DecryptCheck
+    from passerelle.sovereignty.envelope import is_envelope
+    from passerelle.storage.encrypting import EncryptingStore
+
+    src_url = new_store_url("file", tmp_path / "a", "src")
+    dst_url = new_store_url("file", tmp_path / "b", "dst")
+    custody = FileCustody(tmp_path / "kek.json")
+    custody.create_key()
+    writer = EncryptingStore(open_store(src_url), custody)
+    secret = b"NIR 1850575123456 "
+    for i in range(6):
+        writer.put(f"datasets/stays/v1/part-{i}.parquet", secret * (i * 1000 + 1))
+    src, dst = open_store(src_url), open_store(dst_url)
+    journal = tmp_path / "j.db"
+    plan_migration(src_url, dst_url, journal, source=src, dest=dst)
+    assert run_migration(journal, source=src, dest=dst).complete
+    check = DecryptCheck(custody)
+    assert verify_migration(journal, deep=True, source=src, dest=dst, decrypt=check).ok
+    cert, manifest = _issue(journal)
+    body = json.loads(cert)["body"]
+    assert body["verify"] == {"mode": "deep", "pass": body["verify"]["pass"], "checked": 6,
+                              "decrypted": 6}  # fmt: skip
+    for key, size, digest in _rows(manifest)[1:]:
+        raw = dst.get(key).read()
+        assert is_envelope(raw[:64]) and secret not in raw
+        assert int(size) == len(raw) and digest == hashlib.sha256(raw).hexdigest()
+    assert secret.decode() not in cert + manifest
+    assert _check(cert, manifest, against=open_store(dst_url)).ok
