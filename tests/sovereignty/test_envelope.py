@@ -515,3 +515,37 @@ def test_store_ranges_at_segment_boundaries(
     shared_store.put(key, plaintext)
     assert shared_store.get(key, start=start, end=end).read() == plaintext[start:end]
     assert shared_store.get(key, start=start).read() == plaintext[start:]
+
+
+@pytest.mark.parametrize("kind", ["file", "pkcs11"], ids=["keyfile", "softhsm2"])
+def test_envelopes_under_each_custody(kind: str, tmp_path: Path, raw: Store) -> None:
+    """The same envelope under the key file and a PKCS#11 token (SoftHSM2): read, range,
+    rotate without re-encrypting, refuse an altered wrapped key, crypto-erase."""
+    from tests.keys.conftest import make_custody
+
+    keys = make_custody(kind, tmp_path)
+    first = keys.create_key()
+    data = os.urandom(2 * S + 5)
+    EncryptingStore(raw, keys).put("d/part.parquet", data)
+    assert (
+        EncryptingStore(raw, keys).get("d/part.parquet", start=S - 1, end=S + 2).read()
+        == (data[S - 1 : S + 2])
+    )
+    stored = raw.get("d/part.parquet").read()
+    second = keys.create_key()
+    assert EncryptingStore(raw, keys).rewrap("d/part.parquet", second)
+    assert raw.get("d/part.parquet").read() == stored
+    keys.destroy_key(first)
+    assert EncryptingStore(raw, keys).get("d/part.parquet").read() == data
+    good = dict(raw.head("d/part.parquet").metadata or {})
+    wrapped = bytearray(base64.b64decode(good[DEK_KEY]))
+    wrapped[-1] ^= 1
+    _edit_metadata(raw, "d/part.parquet", **{DEK_KEY: base64.b64encode(bytes(wrapped)).decode()})
+    with pytest.raises(TamperedDataError):
+        _read_all(raw, keys, "d/part.parquet")
+    raw.update_metadata("d/part.parquet", good)
+    third = keys.create_key()
+    assert third != second
+    keys.destroy_key(second)
+    with pytest.raises(KeyUnavailableError):
+        _read_all(raw, keys, "d/part.parquet")

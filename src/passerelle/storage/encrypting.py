@@ -93,7 +93,6 @@ class _Opened:
     header: Header
     cipher: SegmentCipher
     key_id: str
-    stored_size: int
     plaintext_size: int
 
 
@@ -421,7 +420,6 @@ class EncryptingStore(StoreWrapper):
             header,
             SegmentCipher(data_key, object_binding),
             key_id,
-            info.size,
             plain_size(key, info.size, header.segment_size),
         )
         if info.etag is None:  # nothing to check a cached header against: do not keep it
