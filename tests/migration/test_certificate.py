@@ -320,6 +320,10 @@ def test_refused_before_any_verify_and_after_a_later_sync(tmp_path: Path) -> Non
     assert verify_migration(journal, source=src, dest=dst).ok
     cert, _ = _issue(journal)
     assert json.loads(cert)["body"]["verify"]["mode"] == "fast"
+    from passerelle.migration.runner import JournalLock
+
+    with JournalLock(journal), pytest.raises(UsageError, match="Another passerelle process"):
+        _issue(journal)  # a run going on: the journal is not read under it
     sync_migration(journal, source=src, dest=dst)
     with pytest.raises(ConflictError, match="changed after its last verify"):
         _issue(journal)

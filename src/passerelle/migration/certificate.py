@@ -25,6 +25,7 @@ from typing import IO, Any
 from passerelle.errors import ConflictError, PasserelleError, UsageError
 from passerelle.migration.journal import Journal
 from passerelle.migration.merkle import MerkleBuilder, leaf_hash
+from passerelle.migration.runner import JournalLock
 
 __all__ = [
     "CHUNK_ROWS",
@@ -232,55 +233,70 @@ def build_certificate(
         raise UsageError("chunk_rows must be a power of two (1024 by default).")
     journal = Journal.open(journal_path)
     try:
-        verify_pass, mode = _not_clean(journal)
-        tree = ManifestTree(chunk_rows)
-        writer = (  # keys always quoted: a CR or LF in a key stays inside its field
-            csv.writer(manifest_out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
-            if manifest_out
-            else None
-        )
-        if writer:
-            writer.writerow(MANIFEST_HEADER)
-        for key, size, sha256 in _rows(journal):
-            tree.add(key, size, sha256)
-            if writer:
-                writer.writerow((key, size, sha256))
-        root = tree.finish()
-        copies = [p for p in journal.passes() if p["command"] in ("run", "sync")]
-        meta = journal.meta
-        src_provider, src_region = _location(journal.source_url, meta.get("source_provider"))
-        dst_provider, dst_region = _location(journal.dest_url, meta.get("dest_provider"))
-        body: dict[str, Any] = {
-            "format": FORMAT,
-            "hub": hub_name,
-            "migration_id": journal.migration_id,
-            "issued_at": issued_at,
-            "source": _profile(journal.source_url, src_provider, src_region),
-            "destination": _profile(
-                journal.dest_url, dst_provider, meta.get("dest_region") or dst_region
-            ),
-            "time": {
-                "planned_at": meta.get("created_at"),
-                "copy_started_at": copies[0]["started_at"] if copies else None,
-                "copy_finished_at": copies[-1]["finished_at"] if copies else None,
-                "verified_at": verify_pass["finished_at"],
-            },
-            "verify": {
-                "mode": mode,
-                "pass": verify_pass["id"],
-                "checked": int(verify_pass["stats"].get("checked", 0)),
-                "decrypted": int(verify_pass["stats"].get("decrypted", 0)),
-            },
-            "manifest": {
-                "objects": tree.objects,
-                "bytes": tree.total_bytes,
-                "root": root,
-                "chunk_rows": chunk_rows,
-                "leaf": "sha256(0x00 || u32be(len(key)) || key || u64be(size) || sha256)",
-                "node": "sha256(0x01 || left || right)",
-            },
-            "chunks": tree.chunks,
-        }
+        with JournalLock(journal_path):  # no run, sync or verify changes it while it is read
+            return _build(
+                journal, signer, public_key, hub_name, issued_at, manifest_out, chunk_rows
+            )
     finally:
         journal.close()
+
+
+def _build(
+    journal: Journal,
+    signer: Signer,
+    public_key: str,
+    hub_name: str,
+    issued_at: str,
+    manifest_out: IO[str] | None,
+    chunk_rows: int,
+) -> Certificate:
+    verify_pass, mode = _not_clean(journal)
+    tree = ManifestTree(chunk_rows)
+    writer = (  # keys always quoted: a CR or LF in a key stays inside its field
+        csv.writer(manifest_out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+        if manifest_out
+        else None
+    )
+    if writer:
+        writer.writerow(MANIFEST_HEADER)
+    for key, size, sha256 in _rows(journal):
+        tree.add(key, size, sha256)
+        if writer:
+            writer.writerow((key, size, sha256))
+    root = tree.finish()
+    copies = [p for p in journal.passes() if p["command"] in ("run", "sync")]
+    meta = journal.meta
+    src_provider, src_region = _location(journal.source_url, meta.get("source_provider"))
+    dst_provider, dst_region = _location(journal.dest_url, meta.get("dest_provider"))
+    body: dict[str, Any] = {
+        "format": FORMAT,
+        "hub": hub_name,
+        "migration_id": journal.migration_id,
+        "issued_at": issued_at,
+        "source": _profile(journal.source_url, src_provider, src_region),
+        "destination": _profile(
+            journal.dest_url, dst_provider, meta.get("dest_region") or dst_region
+        ),
+        "time": {
+            "planned_at": meta.get("created_at"),
+            "copy_started_at": copies[0]["started_at"] if copies else None,
+            "copy_finished_at": copies[-1]["finished_at"] if copies else None,
+            "verified_at": verify_pass["finished_at"],
+        },
+        "verify": {
+            "mode": mode,
+            "pass": verify_pass["id"],
+            "checked": int(verify_pass["stats"].get("checked", 0)),
+            "decrypted": int(verify_pass["stats"].get("decrypted", 0)),
+        },
+        "manifest": {
+            "objects": tree.objects,
+            "bytes": tree.total_bytes,
+            "root": root,
+            "chunk_rows": chunk_rows,
+            "leaf": "sha256(0x00 || u32be(len(key)) || key || u64be(size) || sha256)",
+            "node": "sha256(0x01 || left || right)",
+        },
+        "chunks": tree.chunks,
+    }
     return Certificate(body, public_key, signer(signed_message(body)))
