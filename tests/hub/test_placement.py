@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from passerelle import hub as H
-from passerelle.errors import ConflictError, PolicyViolationError, UsageError
+from passerelle.errors import (
+    ConflictError,
+    ContainerNotFoundError,
+    PermissionDeniedError,
+    PolicyViolationError,
+    UsageError,
+)
 from passerelle.hub import Hub, Principal
 from passerelle.hub.catalog import classify_dataset
 from passerelle.hub.hub import load_config
@@ -194,7 +200,7 @@ def test_ingest_extract_and_classify_are_refused_where_the_policy_forbids(
         )
     view = classify_dataset(hub, who["steward"], "pmsi_stays", "health-pseudonymized")
     assert view.classification == "health-pseudonymized"
-    with pytest.raises(UsageError, match="unknown classification .open."):
+    with pytest.raises(UsageError, match="unknown classification 'open'"):
         classify_dataset(hub, who["steward"], "pmsi_stays", "open")
     hub.close()
 
@@ -211,7 +217,7 @@ def test_classify_refuses_to_change_the_form_files_are_kept_in(
         source_url=f"file://{sources}/stays.csv",
         schema="pmsi_stays",
     )
-    with pytest.raises(Exception, match="kept as ciphertext"):
+    with pytest.raises(PermissionDeniedError, match="kept as ciphertext"):
         classify_dataset(hub, who["steward"], "pmsi_stays", "reference")
     hub.close()
 
@@ -267,7 +273,7 @@ def test_a_live_move_to_a_non_compliant_destination_is_refused_before_any_byte(
     assert events and "health-pseudonymized.eea" in events[-1]
     assert move_status(hub).phase == "single"
     bucket = open_store(aws_declared)
-    with pytest.raises(Exception):  # never created, so nothing was written to it
+    with pytest.raises(ContainerNotFoundError):  # never created: nothing was written to it
         list(bucket.list())
     hub.close()
 
@@ -321,4 +327,29 @@ def test_revision_0009_renames_classifications_both_ways(tmp_path: Path, db_url:
     hub.db.upgrade()
     assert held() == {"refs": "reference", "counts": "health-aggregate"}
     assert hub.db.revision() == "0009"
+    hub.close()
+
+
+def test_a_move_reads_the_source_before_trusting_it_is_ciphertext(
+    tmp_path: Path, db_url: str, sources: Path, aws_declared: str
+) -> None:
+    hub, who = _hub(tmp_path / "hub", db_url, policy=EEA_ONLY, encrypt=("health-pseudonymized",))
+    ingest_dataset(
+        hub,
+        who["steward"],
+        dataset="pmsi_stays",
+        organization=ORG,
+        source_url=f"file://{sources}/stays.csv",
+        schema="pmsi_stays",
+    )
+    raw = hub.open_url(hub.config.resolve_url(hub.config.store))
+    victim = next(i.key for i in raw.list("datasets/pmsi_stays/"))
+    raw.put(victim, b"PAR1 rows in clear")
+    with pytest.raises(PolicyViolationError, match="not an envelope") as caught:
+        start_move(hub, who["operator"], aws_declared)
+    assert victim in str(caught.value)
+    assert any("health-pseudonymized.ciphertext" in d for d in _denied(hub, "hub.migrate.start"))
+    assert move_status(hub).phase == "single"
+    with pytest.raises(ContainerNotFoundError):
+        list(open_store(aws_declared).list())
     hub.close()

@@ -41,6 +41,7 @@ __all__ = [
     "DatasetPlacement",
     "PlacementReport",
     "decide_store",
+    "enforce_ciphertext_at_source",
     "enforce_placement",
     "policy_check",
     "sample_is_ciphertext",
@@ -134,6 +135,57 @@ def enforce_placement(
                 details=details,
             )
     raise PolicyViolationError(decision.message)
+
+
+def enforce_ciphertext_at_source(
+    hub: Hub,
+    actor: Principal,
+    action: str,
+    target: str,
+    source_url: str,
+    dest_url: str,
+    session: Session,
+    sample: int = SAMPLE,
+) -> int:
+    """Before a move: every dataset the destination may hold only as ciphertext must really
+    be envelopes at the source (the first bytes of a sample of its raw objects are read);
+    else refused (audited). Returns how many objects were read."""
+    from sqlalchemy import select
+
+    from passerelle.hub.tables import Dataset
+
+    if hub.config.policy.empty:
+        return 0
+    raw = hub.open_url(source_url)
+    read = 0
+    rows = session.execute(select(Dataset.name, Dataset.classification, Dataset.locations))
+    for name, classification, locations in list(rows):
+        encrypted = classification in hub.config.encrypt
+        decision = decide_store(hub.config.policy, dest_url, classification, encrypted, name)
+        if not decision.ciphertext_only:
+            continue
+        for folder in _folders(name, locations or ()):
+            n, plain = sample_is_ciphertext(raw, folder, sample)
+            read += n
+            if plain is not None:
+                message = (
+                    f"{name} ({classification}) may go to {dest_url} only as ciphertext, but "
+                    f"{plain} at the source is not an envelope; write it again through the hub "
+                    "(re-ingest) or choose a destination meeting the policy."
+                )
+                details = {"rule": f"{classification}.ciphertext", "reason": message}
+                append_event(
+                    hub,
+                    session,
+                    actor=actor.name,
+                    action=action,
+                    target=target,
+                    decision="denied",
+                    details=details,
+                )
+                session.commit()
+                raise PolicyViolationError(message)
+    return read
 
 
 def settle_new_hub(config: HubConfig) -> HubConfig:

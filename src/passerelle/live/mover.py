@@ -178,7 +178,7 @@ def _enforce_policy(hub: Hub, session: Session, actor: Principal, destination: s
     not live in the form the hub keeps it (plaintext, or ciphertext for ``encrypt``)."""
     from sqlalchemy import select
 
-    from passerelle.hub.placement import enforce_placement
+    from passerelle.hub.placement import enforce_ciphertext_at_source, enforce_placement
     from passerelle.hub.tables import Dataset
     from passerelle.sovereignty.policy import DEFAULT_CLASSIFICATION, RELEASE_CLASSIFICATION
 
@@ -191,6 +191,10 @@ def _enforce_policy(hub: Hub, session: Session, actor: Principal, destination: s
     ]
     enforce_placement(
         hub, actor, "hub.migrate.start", "hub:storage", items, urls=[destination], session=session
+    )
+    source = load_binding(hub, session).source_url
+    enforce_ciphertext_at_source(
+        hub, actor, "hub.migrate.start", "hub:storage", source, destination, session
     )
 
 
