@@ -14,7 +14,6 @@ signing key, :func:`passerelle.hub.checkpoint_chain.sign_message`).
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
@@ -35,6 +34,7 @@ __all__ = [
     "ManifestTree",
     "build_certificate",
     "canonical_json",
+    "manifest_line",
     "signed_message",
 ]
 
@@ -52,6 +52,12 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
     ).encode("ascii")
+
+
+def manifest_line(key: str, size: int, sha256: str) -> str:
+    """One CSV row: the key always double-quoted (so a comma, quote, CR or LF in it stays
+    inside its field), the size and the digest bare."""
+    return '"' + key.replace('"', '""') + f'",{size},{sha256}\n'
 
 
 def signed_message(body: Mapping[str, Any]) -> bytes:
@@ -252,17 +258,12 @@ def _build(
 ) -> Certificate:
     verify_pass, mode = _not_clean(journal)
     tree = ManifestTree(chunk_rows)
-    writer = (  # keys always quoted: a CR or LF in a key stays inside its field
-        csv.writer(manifest_out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
-        if manifest_out
-        else None
-    )
-    if writer:
-        writer.writerow(MANIFEST_HEADER)
+    if manifest_out:
+        manifest_out.write(",".join(MANIFEST_HEADER) + "\n")
     for key, size, sha256 in _rows(journal):
         tree.add(key, size, sha256)
-        if writer:
-            writer.writerow((key, size, sha256))
+        if manifest_out:
+            manifest_out.write(manifest_line(key, size, sha256))
     root = tree.finish()
     copies = [p for p in journal.passes() if p["command"] in ("run", "sync")]
     meta = journal.meta
