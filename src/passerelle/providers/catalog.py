@@ -9,6 +9,7 @@ shipped one replaces it.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -175,6 +176,7 @@ def profile_named(
         ) from None
 
 
+_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?")
 _HOST_HINTS = (
     (".scw.cloud", "scaleway"),
     (".blob.core.windows.net", "azure"),
@@ -188,7 +190,14 @@ def infer_provider(endpoint: str | None) -> tuple[str | None, str | None]:
     """Guess (provider, region) from a public endpoint URL; (None, None) if unknown."""
     if not endpoint:
         return None, None
-    host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+    from urllib.parse import urlsplit
+
+    try:  # the host a client connects to: never a query, fragment or user name that ends alike
+        host = urlsplit(endpoint if "://" in endpoint else f"//{endpoint}").hostname or ""
+    except ValueError:
+        return None, None
+    if not _HOST.fullmatch(host):
+        return None, None
     for suffix, name in _HOST_HINTS:
         if host.endswith(suffix):
             labels = host[: -len(suffix)].split(".")
