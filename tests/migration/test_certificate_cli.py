@@ -96,3 +96,21 @@ def test_refusals_are_one_sentence(tmp_path: Path) -> None:
         "--hub", str(admin_dir), env={"PASSERELLE_TOKEN": admin},
     )  # fmt: skip
     assert_one_sentence(refused, "never verified", "passerelle migrate verify")
+
+
+def test_unreadable_manifests_are_one_sentence(tmp_path: Path) -> None:
+    _, _, journal = _migrate(tmp_path, 3)
+    from .test_certificate import _issue
+
+    cert_text, _ = _issue(journal)
+    cert = tmp_path / "cert.json"
+    cert.write_text(cert_text)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"key,size,sha256\n\xff\xfe\x00garbage\n")
+    for path, words in (
+        (binary, "not UTF-8"),
+        (tmp_path / "absent.csv", "Cannot read the manifest"),
+        (tmp_path, "Cannot read the manifest"),
+    ):
+        proc = run_cli("migrate", "certificate", "verify", str(cert), "--manifest", str(path))
+        assert_one_sentence(proc, words)

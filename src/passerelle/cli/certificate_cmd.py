@@ -99,9 +99,14 @@ def _verify(
         from passerelle.storage import open_store
 
         store = open_store(against)
+    handle = None
     if manifest is not None:
-        read(manifest, "manifest")  # a clear sentence for a missing file
-    handle = manifest.open(encoding="utf-8", newline="") if manifest else None
+        try:  # streamed later: never read whole (millions of rows)
+            handle = manifest.open(encoding="utf-8", newline="")
+        except OSError as exc:
+            raise UsageError(
+                f"Cannot read the manifest {manifest} ({exc.strerror}); check the path."
+            ) from None
     try:
         check = verify_certificate(
             text,

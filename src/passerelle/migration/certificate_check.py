@@ -241,7 +241,8 @@ def manifest_rows(handle: IO[str], check: CertificateCheck) -> Iterator[tuple[in
                 check.add(f"Row {number} of the manifest is not key,size,sha256 (lowercase hex).")
                 continue
             yield number, fields[0], int(size), digest
-    except csv.Error as exc:
+    except (csv.Error, UnicodeDecodeError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
         raise UsageError(
-            f"The manifest is not valid CSV ({exc}); give the file as written."
+            f"The manifest is not valid CSV ({reason}); give the file as written."
         ) from None
