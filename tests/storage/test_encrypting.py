@@ -175,6 +175,9 @@ def test_plaintext_written_around_it_is_refused(enc: EncryptingStore, raw: Store
         enc.get("planted.csv", start=3)
     with pytest.raises(TamperedDataError, match="not encrypted"):
         enc.head("planted.csv")
+    raw.put("short.csv", b"a,b\n")  # no envelope is 4 bytes: the listing names it
+    with pytest.raises(TamperedDataError, match="'short.csv'.*not the size of any envelope"):
+        list(enc.list())
 
 
 def test_identity_prefix_binds_the_key_below_the_hub_root(
