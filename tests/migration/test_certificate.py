@@ -572,3 +572,16 @@ def test_certificate_of_an_encrypted_store_covers_the_ciphertext(tmp_path: Path)
         assert int(size) == len(raw) and digest == hashlib.sha256(raw).hexdigest()
     assert secret.decode() not in cert + manifest
     assert _check(cert, manifest, against=open_store(dst_url)).ok
+
+
+def test_profile_keeps_region_and_provider_certifications_apart() -> None:
+    """Scaleway is HDS-certified in fr-par only: nl-ams must not read as HDS."""
+    from passerelle.migration.certificate import _profile
+
+    ams = _profile("s3://scw@bucket", "scaleway", "nl-ams")
+    assert "HDS" in ams["provider_certifications"] and "HDS" not in ams["region_certifications"]
+    assert ams["jurisdiction"] == "FR" and ams["eea"] is True
+    par = _profile("s3://scw@bucket", "scaleway", "fr-par")
+    assert "HDS" in par["region_certifications"]
+    unknown = _profile("s3://x@bucket", None, None)
+    assert unknown == {"url": "s3://x@bucket", "provider": None, "region": None}

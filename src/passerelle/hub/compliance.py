@@ -63,7 +63,8 @@ def _store_facts(url: str) -> dict[str, Any]:
         non_eu_law_exposure=list(profile.non_eu_law_exposure),
         country=place.country if place else None,
         eea=place.eea if place else None,
-        certifications=sorted({*profile.certifications, *(place.certifications if place else ())}),
+        provider_certifications=sorted(profile.certifications),  # the provider's own claims
+        region_certifications=sorted(place.certifications) if place else [],  # what proves HDS
         secnumcloud=profile.secnumcloud,
     )
     return facts

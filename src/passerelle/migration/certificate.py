@@ -201,7 +201,8 @@ def _profile(url: str, provider: str | None, region: str | None) -> dict[str, An
         legal_home_in_eu=profile.legal_home_in_eu,
         non_eu_law_exposure=list(profile.non_eu_law_exposure),
         secnumcloud=profile.secnumcloud,
-        certifications=sorted({*profile.certifications, *(place.certifications if place else ())}),
+        provider_certifications=sorted(profile.certifications),  # the provider's own claims
+        region_certifications=sorted(place.certifications) if place else [],  # what proves HDS
         country=place.country if place else None,
         eea=place.eea if place else None,
         location=place.location if place else None,
