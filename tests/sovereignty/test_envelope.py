@@ -549,3 +549,25 @@ def test_envelopes_under_each_custody(kind: str, tmp_path: Path, raw: Store) -> 
     keys.destroy_key(second)
     with pytest.raises(KeyUnavailableError):
         _read_all(raw, keys, "d/part.parquet")
+
+
+@pytest.mark.parametrize("value", ["2", "0", "1 "], ids=["v2", "v0", "padded"])
+def test_envelope_version_in_metadata_altered(raw: Store, custody: FileCustody, value: str) -> None:
+    _put(raw, custody, "a", b"A" * 10)
+    _edit_metadata(raw, "a", passerelle_envelope=value)
+    with pytest.raises(TamperedDataError, match="missing or altered"):
+        _read_all(raw, custody, "a")
+
+
+def test_copy_is_a_new_envelope(raw: Store, custody: FileCustody) -> None:
+    """copy decrypts and encrypts again: new object id, new data key, the new identity."""
+    store = EncryptingStore(raw, custody)
+    store.put("src", b"same plaintext" * 1000, metadata={"origin": "x"})
+    store.copy("src", "dst")
+    src, dst = raw.get("src").read(), raw.get("dst").read()
+    assert len(src) == len(dst) and src != dst
+    assert parse_header(src).object_id != parse_header(dst).object_id
+    src_meta, dst_meta = raw.head("src").metadata or {}, raw.head("dst").metadata or {}
+    assert src_meta[DEK_KEY] != dst_meta[DEK_KEY]
+    assert store.get("dst").read() == b"same plaintext" * 1000
+    assert dict(store.head("dst").metadata or {}) == {"origin": "x"}
