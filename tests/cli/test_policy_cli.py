@@ -23,7 +23,12 @@ def stays(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _national_hub(tmp_path: Path, stays: Path) -> tuple[str, dict[str, str]]:
     hub = str(tmp_path / "hub")
-    init = run_cli("init", "--hub", hub, "--policy", "national")
+    plain = run_cli("init", "--hub", hub, "--policy", "national")
+    assert_one_sentence(plain, "may not be stored in plaintext at Local disk", "add 'health-")
+    assert plain.returncode == 3 and not (Path(hub) / "hub.toml").exists()
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[hub]\nencrypt = ["health-identifying", "health-pseudonymized"]\n')
+    init = run_cli("init", "--hub", hub, "--policy", "national", "--config", str(settings))
     assert init.returncode == 0, init.stderr
     assert "policy       national" in init.stdout
     assert "encrypted    health-identifying, health-pseudonymized" in init.stdout
@@ -128,18 +133,11 @@ def test_migrate_plan_policy_reads_the_source(tmp_path: Path) -> None:
     )
     assert reference.returncode == 0, reference.stderr
     assert "national policy" in reference.stdout
-    unproven = run_cli(  # the remote's region is not one the profile knows: EEA unproven
-        "migrate",
-        "plan",
-        source,
-        dest,
-        "--journal",
-        str(tmp_path / "j4"),
-        "--policy",
-        "reference,health-aggregate",
-        env=env,
-    )
-    assert_one_sentence(unproven, "health-aggregate", "'eea'", "unproven")
+    unproven = run_cli(  # its region is unknown to the profile: EEA unproven, ciphertext only
+        "migrate", "plan", source, dest, "--journal", str(tmp_path / "j4"),
+        "--policy", "reference,health-aggregate", env=env,
+    )  # fmt: skip
+    assert_one_sentence(unproven, "health-aggregate", "only as ciphertext", "part-0.parquet")
     from passerelle.keys.file_custody import FileCustody
     from passerelle.storage.encrypting import EncryptingStore
 

@@ -89,9 +89,12 @@ def _denied(hub: Hub, action: str) -> list[str]:
 def test_a_national_hub_on_local_disk_keeps_health_data_as_ciphertext(
     tmp_path: Path, db_url: str, sources: Path
 ) -> None:
-    hub, who = _hub(tmp_path / "hub", db_url, policy=NATIONAL_POLICY)
+    with pytest.raises(PolicyViolationError, match="may not be stored in plaintext at Local"):
+        H.init_hub(tmp_path / "refused", database=db_url, settings={"policy": NATIONAL_POLICY})
+    assert not (tmp_path / "refused" / "hub.toml").exists()
     # local disk publishes no HDS certification: the policy allows health data only encrypted
-    assert hub.config.encrypt == ("health-identifying", "health-pseudonymized")
+    health = ("health-identifying", "health-pseudonymized")
+    hub, who = _hub(tmp_path / "hub", db_url, policy=NATIONAL_POLICY, encrypt=health)
     reread = load_config(tmp_path / "hub")
     assert reread.policy == PlacementPolicy(
         NATIONAL_POLICY.rules, str(tmp_path / "hub" / "hub.toml")
@@ -138,7 +141,8 @@ def test_a_national_hub_on_local_disk_keeps_health_data_as_ciphertext(
 def test_policy_check_reads_the_bytes_not_a_flag(
     tmp_path: Path, db_url: str, sources: Path
 ) -> None:
-    hub, who = _hub(tmp_path / "hub", db_url, policy=NATIONAL_POLICY)
+    health = ("health-identifying", "health-pseudonymized")
+    hub, who = _hub(tmp_path / "hub", db_url, policy=NATIONAL_POLICY, encrypt=health)
     ingest_dataset(
         hub,
         who["steward"],

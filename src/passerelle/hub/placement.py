@@ -189,29 +189,16 @@ def enforce_ciphertext_at_source(
 
 
 def settle_new_hub(config: HubConfig) -> HubConfig:
-    """A new hub's settings checked against its policy at its store: a classification the
-    policy lets the store hold only as ciphertext is added to ``encrypt``; one of those the hub
-    always writes (``HUB_WRITES``) that it may not hold at all refuses the hub (nothing is
-    created yet, so there is no audit log to write to)."""
-    import dataclasses
-
+    """A new hub's settings checked against its policy at its store, for what every hub
+    writes (``HUB_WRITES``) in the form it will write it (``encrypt``): a refusal stops the
+    hub before anything is created (so there is no audit log to write it to yet)."""
     if config.policy.empty:
         return config
     url = config.resolve_url(config.store)
-    encrypt = list(config.encrypt)
-    for classification in CLASSIFICATIONS:
-        if (
-            classification not in encrypt
-            and not decide_store(config.policy, url, classification, False, "data").allowed
-            and decide_store(config.policy, url, classification, True, "data").allowed
-        ):
-            encrypt.append(classification)
-    settled = dataclasses.replace(config, encrypt=tuple(encrypt))
-    items = [(f"the hub's {c} data", c) for c in HUB_WRITES]
-    decision = refusal(settled, [url], items)
+    decision = refusal(config, [url], [(f"the hub's {c} data", c) for c in HUB_WRITES])
     if decision is not None:
         raise PolicyViolationError(decision.message)
-    return settled
+    return config
 
 
 class Classifier:

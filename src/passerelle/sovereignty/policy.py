@@ -123,13 +123,13 @@ NATIONAL_POLICY = PlacementPolicy(
     (
         ("health-identifying", ClassRule(("hds", "eea"), True)),
         ("health-pseudonymized", ClassRule(("hds", "eea"), True)),
-        ("health-aggregate", ClassRule(("eea",), False)),
+        ("health-aggregate", ClassRule(("eea",), True)),
         ("reference", ClassRule()),
     ),
     "national",
 )
-"""``passerelle init --policy national``: health data in HDS-certified EEA regions (elsewhere
-only as ciphertext under hub-held keys), aggregates in the EEA, reference data anywhere."""
+"""``passerelle init --policy national``: health data in HDS-certified EEA regions, aggregates
+in the EEA (both elsewhere only as ciphertext under hub-held keys), reference data anywhere."""
 
 
 def named_policy(name: str) -> PlacementPolicy:
