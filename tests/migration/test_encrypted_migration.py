@@ -200,3 +200,58 @@ def test_verify_decrypt_refuses_bad_options_in_one_sentence(tmp_path: Path) -> N
     ok = run_cli(*base, "--deep", "--decrypt", "--kek-file", str(kek))
     assert ok.returncode == 0, ok.stderr
     assert "0 envelopes decrypted" in ok.stdout and "1 objects not encrypted" in ok.stdout
+
+
+def test_verify_decrypt_with_the_hubs_custody(tmp_path: Path) -> None:
+    from passerelle import hub as H
+
+    hub, _ = H.init_hub(
+        tmp_path / "hub",
+        database=f"sqlite:///{tmp_path / 'hub' / 'hub.db'}",
+        name="enc-hub",
+        settings={"encrypt": ["health-pseudonymized"]},
+    )
+    try:
+        store = hub.store_at("datasets/stays", classification="health-pseudonymized")
+        objects = {f"v1/part-{i}.parquet": MARKER * (i + 1) * 500 for i in range(3)}
+        for key, data in objects.items():
+            store.put(key, data)
+        src = hub.config.resolve_url(hub.config.store)
+    finally:
+        hub.close()
+    journal = tmp_path / "j.db"
+    dst = f"file://{tmp_path / 'dst'}"
+    assert run_cli("migrate", "plan", src, dst, "-j", str(journal)).returncode == 0
+    assert run_cli("migrate", "run", "-j", str(journal)).returncode == 0
+    raw = open_store(dst)
+    assert not [i.key for i in raw.list() if MARKER in raw.get(i.key).read()]
+    base = ("migrate", "verify", "-j", str(journal), "--deep", "--decrypt", "--hub")
+    ok = run_cli(*base, str(tmp_path / "hub"))
+    assert ok.returncode == 0, ok.stderr
+    assert "3 envelopes decrypted" in ok.stdout
+    # the same store seen from its dataset folder: identities are keys below the hub's root
+    sub = tmp_path / "j2.db"
+    assert (
+        run_cli(
+            "migrate", "plan", f"{dst}/datasets/stays", f"file://{tmp_path / 'd2'}", "-j", str(sub)
+        ).returncode
+        == 0
+    )
+    assert run_cli("migrate", "run", "-j", str(sub)).returncode == 0
+    wrong = run_cli(
+        "migrate", "verify", "-j", str(sub), "--deep", "--decrypt", "--hub", str(tmp_path / "hub")
+    )
+    assert_one_sentence(wrong, "Verification found 3 problems", "fails authentication")
+    right = run_cli(
+        "migrate",
+        "verify",
+        "-j",
+        str(sub),
+        "--deep",
+        "--decrypt",
+        "--hub",
+        str(tmp_path / "hub"),
+        "--identity-prefix",
+        "datasets/stays",
+    )
+    assert right.returncode == 0, right.stdout

@@ -152,6 +152,7 @@ def _tamper_problem(store: Store, key: str) -> str:
     if not wrapped:
         return _NO_WRAPPED_KEY
     return (
-        "it fails authentication (its ciphertext, header or wrapped key was changed); "
+        "it fails authentication (its ciphertext, header or wrapped key was changed, or it "
+        "is read under another key than it was written with: see --identity-prefix); "
         "copy it again from the source"
     )
