@@ -80,8 +80,6 @@ def _verify(
     concurrency: Annotated[int, typer.Option(min=1, max=256)] = 8,
 ) -> None:
     """Check a certificate offline (no journal, no hub); exit 1 naming every problem."""
-    from rich.markup import escape
-
     from passerelle.cli.render import console, error_console
     from passerelle.errors import TerminalError, UsageError
     from passerelle.migration.certificate_verify import verify_certificate
@@ -121,8 +119,9 @@ def _verify(
             handle.close()
     c = console()
     body = check.certificate.body
+    signer = _shown(check.certificate.public_key)
     c.print(
-        escape(
+        _shown(
             f"certificate of migration {body['migration_id']} ({body['source']['url']} -> "
             f"{body['destination']['url']}): {body['manifest']['objects']} objects, "
             f"root {body['manifest']['root'][:16]}..."
@@ -131,15 +130,16 @@ def _verify(
         highlight=False,
     )
     if check.pinned:
-        c.print(f"signer: {check.certificate.public_key} (pinned with --public-key)")
+        c.print(f"signer: {signer} (pinned with --public-key)", highlight=False)
     else:
         c.print(
-            f"signer: {check.certificate.public_key}; compare it with the public_key of "
+            f"signer: {signer}; compare it with the public_key of "
             "`passerelle audit head` (or pin it with --public-key)",
             soft_wrap=True,
+            highlight=False,
         )
     for sentence in check.problems:
-        error_console().print(f"  problem: {escape(sentence)}", soft_wrap=True, highlight=False)
+        error_console().print(f"  problem: {_shown(sentence)}", soft_wrap=True, highlight=False)
     if check.problem_count > len(check.problems):
         error_console().print(f"  ... {check.problem_count - len(check.problems)} more problems")
     if not check.ok:
@@ -152,8 +152,15 @@ def _verify(
     if manifest:
         done.append(f"{check.rows_checked} manifest rows match")
     if store is not None:
-        done.append(f"{check.objects_checked} objects at {escape(against or '')} match")
+        done.append(f"{check.objects_checked} objects at {_shown(against or '')} match")
     c.print("[green]certificate verified[/]: signature valid" + "".join(f", {d}" for d in done))
+
+
+def _shown(text: str) -> str:
+    """Text from a certificate, safe to print: no Rich markup, no terminal control codes."""
+    from rich.markup import escape
+
+    return escape("".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text))
 
 
 def register(migrate: typer.Typer) -> None:

@@ -50,9 +50,12 @@ class CertificateCheck:
         return self.problem_count == 0
 
     def add(self, sentence: str) -> None:
+        """Count a problem; keep its sentence (the first ``MAX_PROBLEMS``), control codes shown
+        as ``\\xNN`` so a crafted key cannot drive the terminal that prints it."""
         self.problem_count += 1
         if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(sentence)
+            shown = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in sentence)
+            self.problems.append(shown)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -90,9 +93,19 @@ def load_certificate(text: str | bytes, where: str = "the certificate") -> Certi
                 raise ValueError(f"manifest.{name} is not a whole number")
         if not isinstance(manifest.get("root"), str):
             raise ValueError("it has no Merkle root")
+        if not isinstance(body.get("migration_id"), str):
+            raise ValueError("it names no migration")
+        for side in ("source", "destination"):
+            if not isinstance(body.get(side), dict) or not isinstance(body[side].get("url"), str):
+                raise ValueError(f"it has no {side} URL")
         for chunk in chunks:
             _check_chunk_fields(chunk)
-    except (KeyError, TypeError, UnicodeDecodeError, ValueError) as exc:
+    except RecursionError:
+        raise UsageError(
+            f"{where} is not a passerelle migration certificate (nested too deeply); give the "
+            "JSON written by `passerelle migrate certificate`."
+        ) from None
+    except (KeyError, TypeError, UnicodeError, ValueError) as exc:
         detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
         raise UsageError(
             f"{where} is not a passerelle migration certificate ({detail}); give the JSON "
@@ -110,6 +123,11 @@ def _check_chunk_fields(chunk: Any) -> None:
     for name in ("first_key", "last_key", "root"):
         if not isinstance(chunk.get(name), str):
             raise ValueError(f"a chunk's {name} is not text")
+    for name in ("first_key", "last_key"):
+        try:
+            chunk[name].encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"a chunk's {name} is not valid Unicode") from None
 
 
 def signature_valid(public_key: str, signature: str, message: bytes) -> bool:
@@ -189,7 +207,7 @@ class ChunkMatcher:
         try:
             self.builder.add(leaf_hash(key, size, sha256))
         except ValueError:
-            self.check.add(f"Row {number} of {self.source} ({key!r}) has a malformed SHA-256.")
+            self.check.add(f"Row {number} of {self.source} ({key!r}) is malformed.")
             return
         self.first = key if self.first is None else self.first
         self.last = key
@@ -237,8 +255,15 @@ def manifest_rows(handle: IO[str], check: CertificateCheck) -> Iterator[tuple[in
         for number, fields in enumerate(reader, start=1):
             size = fields[1] if len(fields) >= 3 else ""
             digest = fields[2] if len(fields) >= 3 else ""
-            if not size.isascii() or not size.isdigit() or len(digest) != 64 or set(digest) - _HEX:
-                check.add(f"Row {number} of the manifest is not key,size,sha256 (lowercase hex).")
+            where = f"Row {number} of the manifest"
+            if len(fields) != 3:
+                check.add(f"{where} has {len(fields)} fields, not key,size,sha256.")
+                continue
+            if not (size.isascii() and size.isdigit() and len(size) <= 20 and int(size) < 1 << 64):
+                check.add(f"{where} has no valid size (decimal digits, below 2^64).")
+                continue
+            if len(digest) != 64 or set(digest) - _HEX:
+                check.add(f"{where} has no valid SHA-256 (64 lowercase hex digits).")
                 continue
             yield number, fields[0], int(size), digest
     except (csv.Error, UnicodeDecodeError) as exc:
