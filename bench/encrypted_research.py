@@ -108,6 +108,7 @@ def main() -> None:
         header = " | ".join(f"{n}: wall s (CPU s)" for n in names)
         print(f"| query | {header} | " + " | ".join(f"{n} vs plain" for n in names[1:]) + " |")
         print("|---" * (1 + 2 * len(names) - 1) + "|")
+        paired: list[str] = []
         for label, (sql, spec) in queries.items():
             expected = None
 
@@ -133,6 +134,9 @@ def main() -> None:
                 for name in names[i % len(names) :] + names[: i % len(names)]:
                     times[name].append(run(name))
             print(f"| {label} | {_row(times)} |", flush=True)
+            paired.append(f"{label}: " + _paired(times))
+        for line in paired:
+            print(f"paired (each round against the same round's plain run), median: {line}")
         fetch: dict[str, list[float]] = {n: [] for n in names}  # the local copies alone
         for i in range(args.repeats * 3):
             for name in names[i % len(names) :] + names[: i % len(names)]:
@@ -167,6 +171,20 @@ def _comparable(table: pa.Table) -> pa.Table:
     return pa.table(columns, names=table.column_names).sort_by(
         [("departement", "ascending"), ("age_group", "ascending")]
     )
+
+
+def _paired(times: dict[str, list[tuple[float, float]]]) -> str:
+    """Median over rounds of each contender's time over the plain run of the same round:
+    less sensitive to the load drifting during the benchmark than a ratio of medians."""
+    base = times["plain"] if "plain" in times else next(iter(times.values()))
+    cells = []
+    for name, runs in times.items():
+        if runs is base:
+            continue
+        wall = statistics.median(r[0] / b[0] - 1 for r, b in zip(runs, base, strict=True))
+        cpu = statistics.median(r[1] / b[1] - 1 for r, b in zip(runs, base, strict=True))
+        cells.append(f"{name} {100 * wall:+.1f}% (CPU {100 * cpu:+.1f}%)")
+    return ", ".join(cells)
 
 
 def _row(times: dict[str, list[tuple[float, float]]]) -> str:

@@ -230,24 +230,23 @@ class ScanCache:
         raw = view.inner
         info = raw.head(key)
         partial = copy.with_suffix(f".{threading.get_ident()}.partial")
+        partial_meta = partial.with_suffix(".json-partial")
         try:
             with partial.open("wb") as out:
                 for chunk in raw.get(key):
                     out.write(chunk)
-            meta.write_text(
-                json.dumps(
-                    {
-                        "size": info.size,
-                        "etag": info.etag,
-                        "content_type": info.content_type,
-                        "metadata": dict(info.metadata or {}),
-                    }
-                ),
-                encoding="utf-8",
-            )
+            facts = {
+                "size": info.size,
+                "etag": info.etag,
+                "content_type": info.content_type,
+                "metadata": dict(info.metadata or {}),
+            }
+            partial_meta.write_text(json.dumps(facts), encoding="utf-8")
+            os.replace(partial_meta, meta)  # each file whole: a reader sees old or new
             os.replace(partial, copy)
         except BaseException:
             partial.unlink(missing_ok=True)
+            partial_meta.unlink(missing_ok=True)
             raise
         return True
 
