@@ -357,3 +357,49 @@ def test_a_move_reads_the_source_before_trusting_it_is_ciphertext(
     with pytest.raises(ContainerNotFoundError):
         list(open_store(aws_declared).list())
     hub.close()
+
+
+def test_a_provider_profile_that_changes_is_caught_everywhere(
+    tmp_path: Path, db_url: str, sources: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from passerelle.workspace import request_release
+
+    eea = PlacementPolicy(
+        (
+            ("health-pseudonymized", ClassRule(("eea",), False)),
+            ("health-aggregate", ClassRule(("eea",), False)),
+        ),
+        "eea",
+    )
+    hub, who = _hub(tmp_path / "hub", db_url, policy=eea)
+    ingest_dataset(
+        hub, who["steward"], dataset="pmsi_stays", organization=ORG,
+        source_url=f"file://{sources}/stays.csv", schema="pmsi_stays",
+    )  # fmt: skip
+    pid = H.submit_project(
+        hub, who["alice"], title="t", purpose="p", legal_basis="MR-004",
+        authorization_ref="x", start=hub.now().date(), end=hub.now().date(),
+    ).id  # fmt: skip
+    H.change_status(hub, who["steward"], pid, "approve")
+    H.create_grant(hub, who["steward"], pid, "pmsi_stays")
+    query, _ = run_query(
+        hub, who["alice"], pid, "SELECT sex, count(*) AS n FROM pmsi_stays GROUP BY sex"
+    )
+    assert not policy_check(hub, who["auditor"]).violations
+    # the operator learns this machine's data centre is outside the EEA and says so
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    shipped = Path(__file__).parents[2] / "src/passerelle/providers/profiles/local.toml"
+    (profiles / "local.toml").write_text(shipped.read_text().replace("eea = true", "eea = false"))
+    monkeypatch.setenv("PASSERELLE_PROVIDERS_PATH", str(profiles))
+    report = policy_check(hub, who["auditor"])
+    assert {r.dataset for r in report.violations} >= {"pmsi_stays", "pmsi_stays_quarantine"}
+    assert all(r.rule == "health-pseudonymized.eea" for r in report.violations)
+    with pytest.raises(PolicyViolationError, match="outside the EEA"):
+        request_release(hub, who["alice"], query.id)
+    assert _denied(hub, "release.request")
+    with pytest.raises(PolicyViolationError, match="pmsi_stays"):
+        extract_dataset(hub, who["steward"], pid, "pmsi_stays")
+    assert _denied(hub, "extract.run")
+    assert not _raw_objects(hub, f"workspaces/project-{pid}/extracts/")
+    hub.close()
