@@ -34,6 +34,10 @@ def _report(
         raise UsageError(f"Unknown report format {fmt!r}; use json or html.")
     if output is not None and not output.parent.is_dir():
         raise UsageError(f"The folder {output.parent} does not exist; create it first.")
+    if output is not None and output.is_dir():
+        raise UsageError(
+            f"{output} is a folder; give a file name inside it, such as {output}/report.{fmt}."
+        )
     h, me = open_as(hub, token)
     report = compliance_report(h, me, dataset)
     text = render_json(report) if fmt == "json" else render_html(report)
@@ -41,8 +45,12 @@ def _report(
         typer.echo(text, nl=False)
         return
     tmp = output.with_name(output.name + ".partial")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(output)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"Cannot write {output} ({exc.strerror}); choose another file.") from None
     typer.echo(
         f"compliance report ({fmt}, {len(report['datasets'])} datasets) in {output}", err=True
     )
