@@ -152,7 +152,9 @@ def test_every_other_crafted_name_is_refused_before_any_write(
             schema="pmsi_stays",
         )
     with pytest.raises(UsageError, match="dataset name"):
-        H.create_dataset(cast.hub, cast.steward, name=name, organization=ORG, classification="reference")
+        H.create_dataset(
+            cast.hub, cast.steward, name=name, organization=ORG, classification="reference"
+        )
     assert _tree(tmp_path) == before
     assert H.list_datasets(cast.hub, cast.steward).total == 0
 

@@ -132,7 +132,9 @@ def test_lookalike_names_are_refused_everywhere(cast: Cast, trick: str) -> None:
         cast.hub, cast.steward, name="pmsi_stays", organization=ORG, classification="reference"
     )
     with pytest.raises(UsageError):
-        H.create_dataset(cast.hub, cast.steward, name=name, organization=ORG, classification="reference")
+        H.create_dataset(
+            cast.hub, cast.steward, name=name, organization=ORG, classification="reference"
+        )
     with pytest.raises(UsageError):
         H.create_user(cast.hub, cast.admin, name.replace("pmsi_stays", "alice"), "researcher")
     from passerelle.hub.ingestion import ingest_dataset

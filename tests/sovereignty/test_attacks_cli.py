@@ -12,7 +12,9 @@ from tests.keys.test_keys_cli import _init
 def test_key_and_report_commands_refuse_bad_inputs_in_one_sentence(tmp_path: Path) -> None:
     hub, admin = _init(tmp_path)
     env = {"PASSERELLE_HUB": hub, "PASSERELLE_TOKEN": admin}
-    before = {p.name: p.read_bytes() for p in Path(hub).iterdir() if p.is_file() and p.name != "hub.db"}
+    before = {
+        p.name: p.read_bytes() for p in Path(hub).iterdir() if p.is_file() and p.name != "hub.db"
+    }
     for key_id in ("", "../../etc/passwd", "kek-x\n", "k" * 5000):
         assert_one_sentence(run_cli("keys", "destroy", key_id, env=env), "is not a key id")
     assert_one_sentence(
@@ -25,7 +27,9 @@ def test_key_and_report_commands_refuse_bad_inputs_in_one_sentence(tmp_path: Pat
     # the hub's own files as the wrapped file: refused, and none of them overwritten
     for name in ("hub.toml", "keks.json", "hub.db"):
         assert_one_sentence(run_cli("keys", "wrap-secrets", "--file", name, env=env))
-    after = {p.name: p.read_bytes() for p in Path(hub).iterdir() if p.is_file() and p.name != "hub.db"}
+    after = {
+        p.name: p.read_bytes() for p in Path(hub).iterdir() if p.is_file() and p.name != "hub.db"
+    }
     assert after == before  # the database only gained the audited refusals
     assert run_cli("audit", "verify", env=env).returncode == 0
     folder = tmp_path / "reports"
