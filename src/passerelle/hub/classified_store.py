@@ -21,6 +21,7 @@ from datetime import datetime
 
 from passerelle.sovereignty.policy import DEFAULT_CLASSIFICATION, RELEASE_CLASSIFICATION
 from passerelle.storage.base import ObjectReader, PutData, ResumableUpload, Store, StoreWrapper
+from passerelle.storage.envelope_objects import plain_info
 from passerelle.storage.keys import check_key, check_prefix
 from passerelle.storage.model import Capabilities, Listing, ObjectInfo, PutResult
 
@@ -115,7 +116,8 @@ class ClassifiedStore(StoreWrapper):
 
     def _mixed(self, prefix: str, page_size: int, details: bool) -> Iterator[ObjectInfo]:
         for info in self.inner.list(prefix, page_size=page_size, details=details):
-            yield self._encrypted_view().head(info.key) if self._encrypts(info.key) else info
+            # an envelope's plaintext size follows from its stored size: no request per object
+            yield plain_info(info.key, info) if self._encrypts(info.key) else info
 
     def list_dir(self, prefix: str = "") -> Listing:
         check_prefix(prefix)
