@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from passerelle.errors import TamperedDataError
-from passerelle.hub.classified_store import ClassifiedStore, Folder, folder_of
+from passerelle.hub.classified_store import ClassifiedStore, Folder, folder_of, folder_of_object
 from passerelle.keys.file_custody import FileCustody
 from passerelle.sovereignty.envelope import is_envelope
 from passerelle.storage import open_store
@@ -31,6 +31,8 @@ from tests.backends import unique_name
         ("releases/project-3/pending/release-1.parquet", Folder("fixed", classification="health-pseudonymized")),
         ("releases/project-3/release-1.csv", Folder("fixed", classification="health-aggregate")),
         ("hdh/audit-checkpoints/000001.json", Folder("fixed", classification="reference")),
+        ("hdh/audit/checkpoints/000000000001.json", Folder("fixed", classification="reference")),
+        ("hdh/audit/checkpoints/", Folder("fixed", classification="reference")),
         ("archive/x.bin", Folder("fixed", classification="health-pseudonymized")),
         ("", None),
         ("datasets/", None),
@@ -41,6 +43,60 @@ from tests.backends import unique_name
 )  # fmt: skip
 def test_folder_of(key: str, folder: Folder | None) -> None:
     assert folder_of(key, "hdh") == folder
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "workspaces/Project-1/result.parquet",
+        "workspaces/project-1/extracts",
+        "workspaces/x.parquet",
+        "releases/x.parquet",
+        "releases/project-1",
+        "hdh/audit/other.json",
+        "hdh/x",
+        "datasets/",
+    ],
+)
+def test_an_object_no_folder_claims_has_the_default_classification(key: str) -> None:
+    assert folder_of_object(key, "hdh") == Folder("fixed", classification="health-pseudonymized")
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            ["datasets", "pmsi", "hdh", "audit", "checkpoints", "releases", "project-1", "x", ""]
+        )
+    )
+)
+def test_every_object_key_has_a_folder(parts: list[str]) -> None:
+    folder = folder_of_object("/".join(parts), "hdh")
+    assert folder.kind != "fixed" or folder.classification
+
+
+def test_an_unclaimed_object_goes_through_the_encrypting_view(tmp_path: Path) -> None:
+    custody = FileCustody(tmp_path / "keks.json")
+    custody.create_key()
+    raw = open_store(f"memory://{unique_name('cls')}")
+    encrypted = EncryptingStore(raw, custody)
+
+    def encrypts(key: str) -> bool | None:
+        folder = folder_of(key, "hdh")
+        return None if folder is None else folder.kind == "datasets"
+
+    store = ClassifiedStore(raw, lambda: encrypted, encrypts)
+    for key in ("workspaces/x.parquet", "releases/project-1"):
+        store.put(key, b"rows " * 50)
+        assert is_envelope(raw.get(key).read()), key
+        assert store.get(key).read() == b"rows " * 50
+    sizes = {i.key: i.size for i in store.list("")}
+    assert sizes == {"workspaces/x.parquet": 250, "releases/project-1": 250}
+    assert {i.key: i.size for i in store.list_dir("workspaces/").objects} == {
+        "workspaces/x.parquet": 250
+    }
+    plain = ClassifiedStore(raw, lambda: encrypted, encrypts, unclaimed_encrypted=False)
+    plain.put("workspaces/y.parquet", b"aggregate")
+    assert raw.get("workspaces/y.parquet").read() == b"aggregate"
 
 
 @given(st.lists(st.sampled_from(["datasets", "pmsi", "v1", "workspaces", "project-1", "x", ""])))

@@ -25,7 +25,7 @@ from passerelle.storage.envelope_objects import plain_info
 from passerelle.storage.keys import check_key, check_prefix
 from passerelle.storage.model import Capabilities, Listing, ObjectInfo, PutResult
 
-__all__ = ["ClassifiedStore", "Folder", "folder_of"]
+__all__ = ["ClassifiedStore", "Folder", "folder_of", "folder_of_object"]
 
 _PROJECT = re.compile(r"^project-[0-9]+$")
 
@@ -62,13 +62,29 @@ def folder_of(key: str, hub_name: str) -> Folder | None:
         if parts[2]:
             return Folder("fixed", classification=RELEASE_CLASSIFICATION)
         return None
-    if head == hub_name and len(parts) >= 2 and parts[1] == "audit-checkpoints":
+    if head == hub_name and _is_checkpoint_folder(parts[1:]):
+        # signed audit checkpoints stay readable without the hub's keys (named, not implied)
         return Folder("fixed", classification="reference")
     if len(parts) == 1 and not key.endswith("/"):
         return Folder("fixed", classification=DEFAULT_CLASSIFICATION) if key else None
     if head in ("datasets", "quarantine", "workspaces", "releases", hub_name) or not head:
         return None
     return Folder("fixed", classification=DEFAULT_CLASSIFICATION)
+
+
+def _is_checkpoint_folder(rest: list[str]) -> bool:
+    """``rest`` (the parts after the hub's name) lies in one of the checkpoint folders:
+    ``audit/checkpoints/`` today, ``audit-checkpoints/`` on older hubs."""
+    if rest[:1] == ["audit-checkpoints"]:
+        return True
+    return rest[:2] == ["audit", "checkpoints"]
+
+
+def folder_of_object(key: str, hub_name: str) -> Folder:
+    """The folder an object (never a prefix) lies in; a key no folder claims has the default
+    classification, so whatever a writer names is never plaintext by omission (pure)."""
+    folder = folder_of(key, hub_name)
+    return folder if folder is not None else Folder("fixed", classification=DEFAULT_CLASSIFICATION)
 
 
 class ClassifiedStore(StoreWrapper):
@@ -79,11 +95,16 @@ class ClassifiedStore(StoreWrapper):
         plain: Store,
         encrypted: Callable[[], Store],
         encrypts: Callable[[str], bool | None],
+        *,
+        unclaimed_encrypted: bool = True,
     ) -> None:
-        # encrypts(key or prefix): True/False for one folder, None when it spans several
+        # encrypts(key or prefix): True/False for one folder, None when it spans several (a
+        # prefix) or when no folder claims it (an object key: then ``unclaimed_encrypted``,
+        # whether the default classification is encrypted -- never plaintext by default)
         super().__init__(plain)
         self._encrypted_view = encrypted
         self._encrypts = encrypts
+        self._unclaimed_encrypted = unclaimed_encrypted
 
     @property
     def capabilities(self) -> Capabilities:
@@ -101,8 +122,12 @@ class ClassifiedStore(StoreWrapper):
         (or spans folders of both kinds)."""
         return self._encrypted_view() if self._encrypts(prefix) else None
 
+    def _object_encrypted(self, key: str) -> bool:
+        encrypts = self._encrypts(key)
+        return self._unclaimed_encrypted if encrypts is None else encrypts
+
     def _view(self, key: str) -> Store:
-        return self._encrypted_view() if self._encrypts(check_key(key)) else self.inner
+        return self._encrypted_view() if self._object_encrypted(check_key(key)) else self.inner
 
     def list(
         self, prefix: str = "", *, page_size: int = 1000, details: bool = False
@@ -117,12 +142,18 @@ class ClassifiedStore(StoreWrapper):
     def _mixed(self, prefix: str, page_size: int, details: bool) -> Iterator[ObjectInfo]:
         for info in self.inner.list(prefix, page_size=page_size, details=details):
             # an envelope's plaintext size follows from its stored size: no request per object
-            yield plain_info(info.key, info) if self._encrypts(info.key) else info
+            yield plain_info(info.key, info) if self._object_encrypted(info.key) else info
 
     def list_dir(self, prefix: str = "") -> Listing:
         check_prefix(prefix)
         whole = self._encrypts(prefix)
-        return (self._encrypted_view() if whole else self.inner).list_dir(prefix)
+        if whole is not None:
+            return (self._encrypted_view() if whole else self.inner).list_dir(prefix)
+        listing = self.inner.list_dir(prefix)
+        objects = tuple(
+            plain_info(i.key, i) if self._object_encrypted(i.key) else i for i in listing.objects
+        )
+        return Listing(listing.prefixes, objects)
 
     def head(self, key: str) -> ObjectInfo:
         return self._view(key).head(key)

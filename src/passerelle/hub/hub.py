@@ -57,7 +57,11 @@ from passerelle.errors import ConfigError
 from passerelle.hub.database import HubDatabase
 from passerelle.hub.tables import utcnow
 from passerelle.keys.hub_secrets import EnvKeyStore, FileKeyStore, KeyStore
-from passerelle.sovereignty.policy import PlacementPolicy, check_classification
+from passerelle.sovereignty.policy import (
+    DEFAULT_CLASSIFICATION,
+    PlacementPolicy,
+    check_classification,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -365,7 +369,12 @@ class Hub:
         def encrypts(key: str) -> bool | None:
             return classifier.encrypts(f"{root}/{key}" if root else key)
 
-        return ClassifiedStore(live, encrypting, encrypts)
+        return ClassifiedStore(
+            live,
+            encrypting,
+            encrypts,
+            unclaimed_encrypted=DEFAULT_CLASSIFICATION in self.config.encrypt,
+        )
 
     def _refused_key_use(self) -> Callable[[str, str, str], None] | None:
         try:

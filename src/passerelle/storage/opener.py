@@ -76,15 +76,38 @@ def _retry_config(remote: RemoteConfig) -> dict[str, Any]:
 def resolve_remote(
     url: StoreURL, config: StorageConfig
 ) -> tuple[RemoteConfig, str | None, str | None]:
-    """The remote settings, provider name and region that ``url`` uses."""
+    """The remote settings, provider name and region that ``url`` uses.
+
+    A public endpoint names its provider (and often its region): a remote declaring another
+    is refused rather than believed, since the placement policy decides on these two values.
+    Only an endpoint no provider is known by (a private or local one) is taken at the
+    operator's word."""
     from passerelle.providers import infer_provider
 
     remote = config.remote_for(url.scheme, url.remote)
-    provider, region = remote.provider, remote.region
-    if provider is None:
-        guessed, guessed_region = infer_provider(remote.endpoint)
-        provider, region = guessed, region or guessed_region
+    guessed, guessed_region = infer_provider(remote.endpoint)
+    _check_declared_place(remote, guessed, guessed_region)
+    provider = remote.provider or guessed
+    region = remote.region or (guessed_region if provider == guessed else None)
     return remote, provider, region
+
+
+def _check_declared_place(
+    remote: RemoteConfig, guessed: str | None, guessed_region: str | None
+) -> None:
+    """Refuse a declared provider or region that the remote's public endpoint contradicts."""
+    where = f"[remotes.{remote.name}]" if remote.name != "env" else "the environment"
+    if guessed is not None and remote.provider is not None and remote.provider != guessed:
+        raise ConfigError(
+            f"{where} declares provider {remote.provider!r} but its endpoint "
+            f"{remote.endpoint} is {guessed}'s; remove the provider line or use an endpoint "
+            f"of {remote.provider}."
+        )
+    if guessed_region is not None and remote.region is not None and remote.region != guessed_region:
+        raise ConfigError(
+            f"{where} declares region {remote.region!r} but its endpoint {remote.endpoint} "
+            f"serves {guessed_region}; remove the region line or use that region's endpoint."
+        )
 
 
 def store_location(
