@@ -255,3 +255,28 @@ def test_odd_events_in_the_log_are_counted_or_ignored_never_a_crash(cast: Cast) 
     assert row["access"]["by_project"] == {"1": {"queries": 1}}
     assert report["custody"]["rotation_unfinished"]
     render_html(report)
+
+
+def test_a_refused_access_is_no_read(cast: Cast) -> None:
+    # a researcher whose every attempt is denied must not show as having read the dataset
+    name = dataset(cast)
+    (entry,) = compliance_report(cast.hub, cast.auditor)["datasets"]
+    attempts = [
+        ("dataset.read-data", "denied"),
+        ("query.run", "denied"),
+        ("extract.run", "error"),
+        ("dataset.read-data", "allowed"),
+    ]
+    with cast.hub.transaction() as session:
+        for action, decision in attempts:
+            append_event(
+                cast.hub, session, actor="r", action=action, target=f"dataset:{entry['id']}",
+                decision=decision, details={"project": 7, "dataset": entry["id"], "datasets": [name]},
+            )  # fmt: skip
+    access = compliance_report(cast.hub, cast.auditor)["datasets"][0]["access"]
+    assert (access["reads"], access["queries"], access["extracts"]) == (1, 0, 0)
+    assert access["refused"] == 3
+    assert access["by_project"] == {"7": {"reads": 1, "refused": 3}}
+    assert access["decisions"]["denied"] == 2 and access["decisions"]["error"] == 1
+    html = render_html(compliance_report(cast.hub, cast.auditor))
+    assert "<th>refused</th>" in html

@@ -124,6 +124,9 @@ def test_crypto_erase_makes_objects_unreadable(tmp_path: Path, backend: str, cus
     with pytest.raises(ConflictError, match="still protects 6 object"):
         K.destroy_key(k.hub, k.admin, old)
     assert k.encrypting().get(next(iter(payloads))).read() == next(iter(payloads.values()))
+    first = max(payloads, key=lambda key: len(payloads[key]))
+    ranged = k.hub.store().get(first, start=0, end=10).read()  # a ranged read keeps its data key
+    assert ranged == payloads[first][:10]
 
     report = K.destroy_key(k.hub, k.admin, old, crypto_erase=True)
 
@@ -139,6 +142,8 @@ def test_crypto_erase_makes_objects_unreadable(tmp_path: Path, backend: str, cus
     assert len(used) == 6 and all(e["decision"] == "denied" for e in used)
     assert {e["object"] for e in used} == set(payloads)
     assert all(e["target"] == f"key:{old}" and e["reason"] == "key-unavailable" for e in used)
+    with pytest.raises(KeyUnavailableError):  # not served from the hub's memory either
+        k.hub.store().get(first, start=0, end=10).read()
     destroys = audit_events(k.hub, "keys.destroy")
     assert [e["decision"] for e in destroys] == ["denied", "denied", "allowed"]
     assert destroys[-1]["crypto_erased"] == 6 and destroys[-1]["crypto_erase"] is True

@@ -26,7 +26,10 @@ def test_key_and_report_commands_refuse_bad_inputs_in_one_sentence(tmp_path: Pat
         )
     # the hub's own files as the wrapped file: refused, and none of them overwritten
     for name in ("hub.toml", "keks.json", "hub.db"):
-        assert_one_sentence(run_cli("keys", "wrap-secrets", "--file", name, env=env))
+        assert_one_sentence(
+            run_cli("keys", "wrap-secrets", "--file", name, env=env),
+            "already exists in the hub folder and is not a wrapped key file",
+        )
     after = {
         p.name: p.read_bytes() for p in Path(hub).iterdir() if p.is_file() and p.name != "hub.db"
     }

@@ -136,6 +136,8 @@ class _Log:
         for dataset in self._datasets(target, details):
             summary = self.access[dataset]
             kind = _ACCESS.get(action, "other")
+            if kind != "other" and decision != "allowed":
+                kind = "refused"  # an access the rules refused is no read, query or extract
             summary[kind] += 1
             summary["decisions"][decision] = summary["decisions"].get(decision, 0) + 1
             project = details.get("project")
@@ -164,6 +166,7 @@ def _empty_access() -> dict[str, Any]:
         "reads": 0,
         "queries": 0,
         "extracts": 0,
+        "refused": 0,
         "other": 0,
         "by_project": {},
         "decisions": {},

@@ -262,6 +262,7 @@ class Hub:
     _sandbox_pool: ChildPool | None = None
     _custody: KeyCustody | None = None
     _classifier: Classifier | None = None
+    _encrypting_views: list[Any] = field(default_factory=list)  # EncryptingStore, as opened
 
     @classmethod
     def open(cls, directory: str | Path | None = None) -> Hub:
@@ -351,14 +352,11 @@ class Hub:
             if not encrypted:
                 from passerelle.storage.encrypting import EncryptingStore
 
-                encrypted.append(
-                    EncryptingStore(
-                        live,
-                        self.custody(),
-                        identity_prefix=root,
-                        on_refused=self._refused_key_use(),
-                    )
+                view = EncryptingStore(
+                    live, self.custody(), identity_prefix=root, on_refused=self._refused_key_use()
                 )
+                encrypted.append(view)
+                self._encrypting_views.append(view)
             return encrypted[0]
 
         if classification is not None:
@@ -430,6 +428,13 @@ class Hub:
 
             self._stores[key] = open_store(url)
         return self._stores[key]
+
+    def forget_keys(self) -> None:
+        """Drop every data key this hub's encrypting views hold unwrapped in memory (after a
+        KEK is destroyed, so no object under it stays readable from a cache; the scan cache
+        holds only ciphertext and unwraps through the custody on every query)."""
+        for view in self._encrypting_views:
+            view.forget_keys()
 
     def close(self) -> None:
         if self._sandbox_pool is not None:

@@ -272,6 +272,7 @@ def destroy_key(
             target,
             {"custody": custody.kind, "crypto_erase": crypto_erase, "crypto_erased": under},
         )
+    hub.forget_keys()
     return DestroyReport(key_id, under)
 
 

@@ -100,6 +100,12 @@ def wrap_secrets(hub: Hub, actor: Principal, *, file: str = "keys.wrapped.json")
     target = (config.directory / file).resolve()
     if target == source:
         raise UsageError(f"{file} is the plaintext key file itself; give another file name")
+    if target.exists() and not _is_wrapped_key_file(target):
+        # hub.toml, the KEK file, the database...: never overwritten, never read as keys
+        raise UsageError(
+            f"{file} already exists in the hub folder and is not a wrapped key file; "
+            "give a new file name, like keys.wrapped.json"
+        )
     custody = hub.custody()
     with hub.transaction() as session:
         authorize(hub, session, actor, Action.KEYS_MANAGE, "keys:secrets", {"op": "wrap-secrets"})
@@ -130,6 +136,21 @@ def wrap_secrets(hub: Hub, actor: Principal, *, file: str = "keys.wrapped.json")
     remove_plaintext(source)
     hub.keys = WrappedKeyStore(target, hub.custody)
     return WrapReport(str(target), key_id, names, str(source))
+
+
+def _is_wrapped_key_file(path: Path) -> bool:
+    """``path`` is a wrapped key file an interrupted wrap-secrets left (its JSON kind)."""
+    import json
+
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 1024 * 1024:
+            return False
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    from passerelle.keys.wrapped_secrets import FORMAT
+
+    return isinstance(document, dict) and document.get("format") == FORMAT
 
 
 def _point_keys_at(path: Path, value: str) -> None:

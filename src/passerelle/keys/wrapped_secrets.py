@@ -32,6 +32,7 @@ from passerelle.keys.custody import KeyCustody, check_key_id
 from passerelle.keys.hub_secrets import KEY_NAMES, FileKeyStore
 
 __all__ = [
+    "FORMAT",
     "WRAPPED_PREFIX",
     "WrappedKeyStore",
     "convert_key_file",
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 WRAPPED_PREFIX = "wrapped:"
-_FORMAT = "passerelle-wrapped-secrets-1"
+FORMAT = "passerelle-wrapped-secrets-1"
 
 
 def wrapped_path(keys_setting: str) -> str | None:
@@ -128,7 +129,7 @@ class WrappedKeyStore:
             ) from None
         except (ValueError, UnicodeDecodeError):
             raise ConfigError(damaged) from None
-        if not isinstance(data, dict) or data.get("format") != _FORMAT:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ConfigError(damaged)
         found = data.get("secrets")
         if not isinstance(found, dict):
@@ -149,7 +150,7 @@ class WrappedKeyStore:
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump({"format": _FORMAT, "secrets": dict(entries)}, handle, indent=2)
+            json.dump({"format": FORMAT, "secrets": dict(entries)}, handle, indent=2)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
