@@ -136,6 +136,20 @@ class S3Admin:
         else:
             self.client.copy(source, self.bucket, path, ExtraArgs=extra)
 
+    def list_uploads(self, prefix: str) -> Iterator[tuple[str, str, datetime | None]]:
+        """(path, upload id, initiated) of every incomplete multipart upload under ``prefix``."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket}
+        if prefix:
+            kwargs["Prefix"] = prefix
+        while True:
+            page = self.client.list_multipart_uploads(**kwargs)
+            for upload in page.get("Uploads", []):
+                yield upload["Key"], upload["UploadId"], upload.get("Initiated")
+            if not page.get("IsTruncated"):
+                return
+            kwargs["KeyMarker"] = page.get("NextKeyMarker")
+            kwargs["UploadIdMarker"] = page.get("NextUploadIdMarker")
+
     def abort_uploads(self, path: str, older_than: datetime | None, keep: str | None = None) -> int:
         """Abort incomplete multipart uploads of exactly ``path`` but ``keep``; return how many."""
         client = self.client

@@ -16,6 +16,7 @@ from passerelle.errors import TruncatedReadError
 from passerelle.storage.keys import check_key, check_prefix
 from passerelle.storage.model import (
     Capabilities,
+    IncompleteUpload,
     Listing,
     ObjectInfo,
     PartLimits,
@@ -194,11 +195,15 @@ class Store(Protocol):
         *,
         content_type: str | None = None,
         storage_class: str | None = None,
+        if_match: str | None = None,
     ) -> ObjectInfo:
         """Replace an existing object's user metadata without sending its bytes again.
 
         ``storage_class`` (S3 class such as ``ONEZONE_IA``) is applied where the
-        backend has classes; elsewhere it is ignored.
+        backend has classes; elsewhere it is ignored.  ``if_match`` (an etag read
+        earlier) makes the update conditional where ``capabilities.conditional_metadata``:
+        if the object was replaced since, nothing changes and
+        :class:`~passerelle.errors.PreconditionFailedError` is raised.
         """
         ...
 
@@ -208,6 +213,14 @@ class Store(Protocol):
         """Remove incomplete (never visible) uploads of ``key`` left by a crash.
 
         ``keep`` names one upload id to leave alone (the one a resume continues).
+        """
+        ...
+
+    def list_uploads(self, prefix: str = "") -> Iterator[IncompleteUpload]:
+        """Incomplete uploads under ``prefix``, in one listing for all keys.
+
+        S3: ListMultipartUploads; local folders: the uploads' temporary files;
+        Azure and memory: none (Azure discards uncommitted blocks by itself).
         """
         ...
 
@@ -334,10 +347,15 @@ class StoreWrapper:
         *,
         content_type: str | None = None,
         storage_class: str | None = None,
+        if_match: str | None = None,
     ) -> ObjectInfo:
         self.before("put", check_key(key))
         return self.inner.update_metadata(
-            key, metadata, content_type=content_type, storage_class=storage_class
+            key,
+            metadata,
+            content_type=content_type,
+            storage_class=storage_class,
+            if_match=if_match,
         )
 
     def abort_uploads(
@@ -345,6 +363,11 @@ class StoreWrapper:
     ) -> int:
         self.before("abort", check_key(key))
         return self.inner.abort_uploads(key, older_than=older_than, keep=keep)
+
+    def list_uploads(self, prefix: str = "") -> Iterator[IncompleteUpload]:
+        check_prefix(prefix)
+        self.before("list", prefix or None)
+        return self.inner.list_uploads(prefix)
 
     def start_upload(
         self,

@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["Capabilities", "Listing", "ObjectInfo", "PartLimits", "PutResult", "UploadedPart"]
+__all__ = [
+    "Capabilities",
+    "IncompleteUpload",
+    "Listing",
+    "ObjectInfo",
+    "PartLimits",
+    "PutResult",
+    "UploadedPart",
+]
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -52,6 +60,15 @@ class PutResult:
 
 
 @dataclass(frozen=True, slots=True)
+class IncompleteUpload:
+    """An upload begun and neither completed nor aborted (never visible as an object)."""
+
+    key: str
+    upload_id: str
+    initiated: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UploadedPart:
     """One part the destination holds for a resumable upload (``etag``: its receipt).
 
@@ -75,6 +92,8 @@ class Capabilities:
     ``create_container`` and ``persistent`` (outlives the process) are as named.
     ``resumable_upload``: :meth:`~passerelle.storage.base.Store.start_upload` and
     ``resume_upload`` give a multipart upload whose parts outlive the process.
+    ``conditional_metadata``: ``update_metadata(if_match=etag)`` changes nothing and
+    raises :class:`~passerelle.errors.PreconditionFailedError` when the object changed.
     """
 
     server_side_copy: bool = False
@@ -87,6 +106,7 @@ class Capabilities:
     multipart_upload: bool = False
     persistent: bool = True
     resumable_upload: bool = False
+    conditional_metadata: bool = False
 
     def as_dict(self) -> dict[str, bool]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

@@ -1,0 +1,197 @@
+"""Copy tasks on Dask workers: a local cluster of processes, or a running scheduler.
+
+``DaskExecutor.local(n)`` starts a ``LocalCluster`` of ``n`` worker processes;
+``DaskExecutor.connect("tcp://host:8786")`` joins a running scheduler.  Each
+worker process opens the run's stores once from the task's
+:class:`~passerelle.migration.copy_task.StoreSpec` (the URLs and only the
+remotes they use; the spec prints no credential) and keeps them for the run,
+with its own 1/N share of the rate and bandwidth caps.  Upload events travel
+back as Dask events on a topic of the run, so the coordinator journals part
+receipts while a large object is still streaming.  The journal never leaves
+the coordinator.  ``distributed`` is imported only here, and only when asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from typing import Any
+
+from passerelle.errors import EndpointUnreachableError, PasserelleError, UsageError
+from passerelle.migration.copy_task import (
+    CopyContext,
+    CopyOutcome,
+    CopyTask,
+    event_from_plain,
+    event_to_plain,
+    run_copy_task,
+)
+from passerelle.migration.executor import FinishedQueue
+from passerelle.migration.upload_log import UploadEvent
+
+__all__ = ["DaskExecutor", "run_on_worker"]
+
+CONNECT_TIMEOUT_S = 10.0
+"""How long to wait for a scheduler to answer, and for its first worker to join."""
+
+_contexts: dict[tuple[str, str], CopyContext] = {}
+_contexts_lock = threading.Lock()
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError(
+            "--workers and --cluster need Dask distributed, which is not installed; "
+            "install it with `pip install 'dask[distributed]'`."
+        ) from None
+    return distributed
+
+
+def _worker_context(task: CopyTask, topic: str) -> CopyContext:
+    """This worker's opened stores for the run (one set per worker and run)."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    cache_key = (task.stores.run_token, str(worker.address))
+    with _contexts_lock:
+        context = _contexts.get(cache_key)
+        if context is None:
+            src, dst = task.stores.open()
+
+            def report(event: UploadEvent) -> None:
+                worker.log_event(topic, event_to_plain(event))
+
+            context = CopyContext.build(src, dst, task.stores.large_slots, report)
+            for stale in [k for k in _contexts if k[1] == cache_key[1]]:
+                del _contexts[stale]  # an earlier run's stores on this worker
+            _contexts[cache_key] = context
+    return context
+
+
+def run_on_worker(task: CopyTask, topic: str) -> CopyOutcome:
+    """Run one copy task inside a Dask worker (what the coordinator submits)."""
+    try:
+        context = _worker_context(task, topic)
+        if task.resumable:
+            # Dask runs a task again when its worker died: that worker's upload of
+            # this key, unknown to the journal, must not stay behind.
+            keep = task.upload.upload_id if task.upload is not None else None
+            context.dest.abort_uploads(task.key, keep=keep)
+    except PasserelleError as exc:
+        return CopyOutcome(task.key, task.size, "failed", error=str(exc))
+    except Exception as exc:
+        reason = f"unexpected {type(exc).__name__}: {exc}"
+        return CopyOutcome(task.key, task.size, "failed", error=reason)
+    return run_copy_task(task, context)
+
+
+class DaskExecutor:
+    """Copy tasks on the workers of a Dask cluster, results collected as they finish."""
+
+    def __init__(self, client: Any, cluster: Any = None) -> None:
+        self._client = client
+        self._cluster = cluster
+        self._finished = FinishedQueue()
+        self._events: queue.SimpleQueue[UploadEvent] = queue.SimpleQueue()
+        self._token = uuid.uuid4().hex[:12]
+        self._topic = f"passerelle-uploads-{self._token}"
+        self._count = 0
+        client.subscribe_topic(self._topic, self._on_event)
+        nthreads: dict[str, int] = dict(client.nthreads())
+        self._workers = max(1, len(nthreads))
+        self._threads = max(1, sum(int(n) for n in nthreads.values()))
+
+    @classmethod
+    def local(cls, workers: int, threads_per_worker: int = 4) -> DaskExecutor:
+        """A ``LocalCluster`` of ``workers`` processes on this machine, closed with us."""
+        distributed = _distributed()
+        cluster = distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=max(1, threads_per_worker),
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        try:
+            client = distributed.Client(cluster)
+            return cls(client, cluster)
+        except BaseException:
+            cluster.close()
+            raise
+
+    @classmethod
+    def connect(cls, address: str, timeout: float = CONNECT_TIMEOUT_S) -> DaskExecutor:
+        """Join the Dask scheduler at ``address`` (``tcp://host:8786``) and its workers."""
+        distributed = _distributed()
+        try:
+            client = distributed.Client(address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise EndpointUnreachableError(
+                f"The Dask scheduler at {address} did not answer within {timeout:g} s "
+                f"({type(exc).__name__}); start it (`dask scheduler`) or fix --cluster."
+            ) from None
+        except ValueError as exc:
+            raise UsageError(f"--cluster {address!r} is not a scheduler address: {exc}.") from None
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except (OSError, TimeoutError):
+            client.close()
+            raise EndpointUnreachableError(
+                f"No Dask worker joined the scheduler at {address} within {timeout:g} s; "
+                f"start some with `dask worker {address}`."
+            ) from None
+        return cls(client)
+
+    @property
+    def capacity(self) -> int:
+        return self._threads * 2
+
+    @property
+    def processes(self) -> int:
+        return self._workers
+
+    def submit(self, task: CopyTask) -> None:
+        self._count += 1
+        future = self._client.submit(
+            run_on_worker,
+            task,
+            self._topic,
+            key=f"passerelle-copy-{self._token}-{self._count}",
+            pure=False,
+        )
+        self._finished.watch(future, task)
+
+    def finished(self, timeout: float) -> list[CopyOutcome]:
+        return self._finished.take(timeout)
+
+    def _on_event(self, event: tuple[float, Any]) -> None:
+        self._events.put(event_from_plain(event[1]))
+
+    def upload_events(self) -> list[UploadEvent]:
+        events: list[UploadEvent] = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events
+
+    def close(self) -> None:
+        try:
+            pending = self._finished.pending()
+            if pending:
+                self._client.cancel(pending)
+            self._client.unsubscribe_topic(self._topic)
+        finally:
+            self._client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
