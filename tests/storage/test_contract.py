@@ -341,6 +341,29 @@ def test_update_metadata_in_place(store: Store) -> None:
         store.update_metadata("missing.csv", {"v": "1"})
 
 
+def test_update_metadata_with_a_stale_etag_changes_nothing(store: Store) -> None:
+    if not store.capabilities.conditional_metadata:
+        pytest.fail("every backend in the suite declares conditional_metadata")
+    store.put("m.csv", b"v1", content_type="text/csv", metadata={"v": "1"})
+    stale = store.head("m.csv").etag
+    assert stale is not None
+    store.put("m.csv", b"v2 is longer", content_type="text/csv", metadata={"v": "2"})
+    current = store.head("m.csv")
+    assert current.etag != stale
+    with pytest.raises(PreconditionFailedError):
+        store.update_metadata("m.csv", {"v": "stale"}, if_match=stale)
+    after = store.head("m.csv")
+    assert dict(after.metadata or {}) == {"v": "2"}
+    assert after.etag == current.etag
+    assert store.get("m.csv").read() == b"v2 is longer"
+    info = store.update_metadata("m.csv", {"v": "3"}, if_match=current.etag)
+    assert dict(info.metadata or {}) == {"v": "3"}
+    assert info.content_type == "text/csv"
+    assert store.get("m.csv").read() == b"v2 is longer"
+    with pytest.raises(ObjectNotFoundError):
+        store.update_metadata("missing.csv", {"v": "1"}, if_match=current.etag)
+
+
 def test_abort_uploads_of_a_key_without_uploads_is_zero(store: Store) -> None:
     store.put("done.bin", b"x")
     assert store.abort_uploads("done.bin") == 0

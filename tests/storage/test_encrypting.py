@@ -6,14 +6,15 @@ import hashlib
 import itertools
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from passerelle.errors import (
-    ConflictError,
     KeyUnavailableError,
+    PreconditionFailedError,
     TamperedDataError,
     UnsupportedOperationError,
     UsageError,
@@ -21,7 +22,8 @@ from passerelle.errors import (
 from passerelle.keys import FileCustody
 from passerelle.sovereignty.envelope import HEADER_SIZE, SEGMENT_SIZE, is_envelope, stored_size
 from passerelle.storage import ObjectInfo, ObjectReader, Store, StoreWrapper, open_store
-from passerelle.storage.encrypting import ENVELOPE_METADATA, EncryptingStore
+from passerelle.storage.encrypting import ENVELOPE_METADATA, UPDATE_ATTEMPTS, EncryptingStore
+from passerelle.storage.model import Capabilities
 from tests.backends import new_store_url
 
 S = SEGMENT_SIZE
@@ -327,45 +329,112 @@ def test_streamed_put_holds_a_bounded_amount_in_memory(enc: EncryptingStore, bac
 
 
 class _RacingWriter(StoreWrapper):
-    """Overwrites the object (through another encrypting store) at one point of a rewrap."""
+    """Overwrites the object through ``writer`` just before the next ``times`` metadata
+    updates reach the store: between a rewrap's read and its update."""
 
-    def __init__(self, inner: Store, custody: FileCustody, when: str) -> None:
+    def __init__(self, inner: Store, writer: EncryptingStore, times: int = 1) -> None:
         super().__init__(inner)
-        self.writer = EncryptingStore(inner, custody)
-        self.when = when
-
-    def _race(self, key: str) -> None:
-        self.writer.put(key, b"the concurrent writer's version")
-        self.when = ""
-
-    def head(self, key: str) -> ObjectInfo:
-        if self.when == "head":
-            self._race(key)
-        return super().head(key)
+        self.writer = writer
+        self.times = times
+        self.written: list[bytes] = []
 
     def update_metadata(self, key: str, metadata: Mapping[str, str], **kw: Any) -> ObjectInfo:
-        if self.when == "update":
-            self._race(key)
+        if self.times > 0:
+            self.times -= 1
+            data = f"the concurrent writer's version {len(self.written)}".encode()
+            self.writer.put(key, data)
+            self.written.append(data)
         return super().update_metadata(key, metadata, **kw)
 
 
-def test_rewrap_detects_a_concurrent_overwrite(raw: Store, custody: FileCustody) -> None:
+class _NotSeenTheNewKey:
+    """A custody whose writer still wraps under ``key_id`` (it started before the rotation)."""
+
+    def __init__(self, custody: FileCustody, key_id: str) -> None:
+        self._custody = custody
+        self._key_id = key_id
+
+    def current_key_id(self) -> str:
+        return self._key_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._custody, name)
+
+
+def test_rewrap_racing_a_writer_under_the_old_kek_rewraps_the_new_version(
+    raw: Store, custody: FileCustody
+) -> None:
+    EncryptingStore(raw, custody).put("r.bin", b"first version")
+    old = custody.current_key_id()
+    new = custody.create_key()
+    stale_writer = EncryptingStore(raw, _NotSeenTheNewKey(custody, old))
+    racing = _RacingWriter(raw, stale_writer)
+    assert EncryptingStore(racing, custody).rewrap("r.bin", new) is True
+    reader = EncryptingStore(raw, custody)
+    assert reader.get("r.bin").read() == racing.written[0]  # the new content, decryptable
+    assert reader.envelope_info("r.bin").key_id == new
+    custody.destroy_key(old)  # nothing is left under the old KEK
+    assert EncryptingStore(raw, custody).get("r.bin").read() == racing.written[0]
+
+
+def test_rewrap_racing_a_writer_under_the_new_kek_leaves_its_version(
+    raw: Store, custody: FileCustody
+) -> None:
     EncryptingStore(raw, custody).put("r.bin", b"first version")
     new = custody.create_key()
-    racing = EncryptingStore(_RacingWriter(raw, custody, "head"), custody)
-    with pytest.raises(ConflictError, match="nothing was changed"):
-        racing.rewrap("r.bin", new)
+    racing = _RacingWriter(raw, EncryptingStore(raw, custody))
+    assert EncryptingStore(racing, custody).rewrap("r.bin", new) is False  # already under it
     reader = EncryptingStore(raw, custody)
-    assert reader.get("r.bin").read() == b"the concurrent writer's version"
-    racing = EncryptingStore(_RacingWriter(raw, custody, "update"), custody)
-    racing.rewrap("r.bin", new)  # under the new KEK already: nothing to do, no race
-    EncryptingStore(raw, custody).put("s.bin", b"first version")
-    newest = custody.create_key()
-    racing = EncryptingStore(_RacingWriter(raw, custody, "update"), custody)
-    with pytest.raises(ConflictError, match="lost its data key"):
-        racing.rewrap("s.bin", newest)
-    with pytest.raises(TamperedDataError):  # what the error warns of: that version is lost
-        EncryptingStore(raw, custody).get("s.bin").read()
+    assert reader.get("r.bin").read() == racing.written[0]
+    assert reader.envelope_info("r.bin").key_id == new
+
+
+def test_rewrap_gives_up_on_an_object_always_overwritten(raw: Store, custody: FileCustody) -> None:
+    EncryptingStore(raw, custody).put("r.bin", b"first version")
+    old = custody.current_key_id()
+    new = custody.create_key()
+    stale_writer = EncryptingStore(raw, _NotSeenTheNewKey(custody, old))
+    racing = _RacingWriter(raw, stale_writer, times=UPDATE_ATTEMPTS)
+    with pytest.raises(PreconditionFailedError, match="nothing was changed, run it again"):
+        EncryptingStore(racing, custody).rewrap("r.bin", new)
+    reader = EncryptingStore(raw, custody)
+    assert reader.get("r.bin").read() == racing.written[-1]
+    assert reader.envelope_info("r.bin").key_id == old
+
+
+def test_user_metadata_update_racing_a_writer_keeps_its_data_key(
+    raw: Store, custody: FileCustody
+) -> None:
+    EncryptingStore(raw, custody).put("m.bin", b"first version", metadata={"v": "1"})
+    racing = _RacingWriter(raw, EncryptingStore(raw, custody))
+    EncryptingStore(racing, custody).update_metadata("m.bin", {"v": "2"})
+    reader = EncryptingStore(raw, custody)
+    assert reader.get("m.bin").read() == racing.written[0]
+    assert dict(reader.head("m.bin").metadata or {}) == {"v": "2"}
+    stale = reader.head("m.bin").etag
+    reader.put("m.bin", b"third version")
+    with pytest.raises(PreconditionFailedError):
+        reader.update_metadata("m.bin", {"v": "3"}, if_match=stale)
+    assert reader.get("m.bin").read() == b"third version"
+
+
+class _Unconditional(StoreWrapper):
+    """A store declaring it cannot update metadata conditionally."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return replace(self.inner.capabilities, conditional_metadata=False)
+
+
+def test_rewrap_refuses_a_store_without_conditional_updates(
+    raw: Store, custody: FileCustody
+) -> None:
+    EncryptingStore(raw, custody).put("r.bin", b"first version")
+    old = custody.current_key_id()
+    new = custody.create_key()
+    with pytest.raises(UnsupportedOperationError, match="nothing was changed"):
+        EncryptingStore(_Unconditional(raw), custody).rewrap("r.bin", new)
+    assert EncryptingStore(raw, custody).envelope_info("r.bin").key_id == old
 
 
 def test_parquet_reads_through_ranges(raw: Store, custody: FileCustody) -> None:

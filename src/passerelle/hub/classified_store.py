@@ -202,9 +202,14 @@ class ClassifiedStore(StoreWrapper):
         *,
         content_type: str | None = None,
         storage_class: str | None = None,
+        if_match: str | None = None,
     ) -> ObjectInfo:
         return self._view(key).update_metadata(
-            key, metadata, content_type=content_type, storage_class=storage_class
+            key,
+            metadata,
+            content_type=content_type,
+            storage_class=storage_class,
+            if_match=if_match,
         )
 
     def abort_uploads(

@@ -4,9 +4,10 @@
 metadata, else one ``head`` per object) and yields each object's KEK from its
 envelope metadata. ``rewrap_store`` re-wraps, a window of objects at a time on a
 few threads, every data key whose KEK is not the target: an update of the
-object's metadata through ``EncryptingStore.rewrap``; the ciphertext is not
-rewritten. Where a rotation stands is read back from the audit log
-(``keys.rotate`` events: ``start``, then ``finish`` or ``interrupted``).
+object's metadata through ``EncryptingStore.rewrap``, conditional on the etag it
+was read with; the ciphertext is not rewritten. Where a rotation stands is read
+back from the audit log (``keys.rotate`` events: ``start``, then ``finish`` or
+``interrupted``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from passerelle.errors import KeyUnavailableError, ObjectNotFoundError, PasserelleError
+from passerelle.errors import (
+    KeyUnavailableError,
+    ObjectNotFoundError,
+    PasserelleError,
+    UnsupportedOperationError,
+)
 from passerelle.keys.custody import KekState
 
 if TYPE_CHECKING:
@@ -71,11 +77,23 @@ def rewrap_store(
 ) -> Iterator[tuple[str, str, str]]:
     """``(object, outcome, reason)`` for every object of ``store``, its data key moved to
     ``key_id``. Outcomes: ``rewrapped``, ``already``, ``plaintext``, ``erased`` (under a
-    destroyed KEK: unreadable, left alone) and ``failed`` (with the one-sentence reason)."""
+    destroyed KEK: unreadable, left alone) and ``failed`` (with the one-sentence reason).
+
+    Each update is conditional on the etag its wrapped key was read with, so a writer
+    replacing an object meanwhile never loses its data key (the new version is read and
+    re-wrapped in turn). A store that cannot update conditionally (writes mirrored to two
+    stores during a live move) is refused before any object is touched."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from passerelle.storage.encrypting import EncryptingStore
 
+    if not store.capabilities.conditional_metadata:
+        raise UnsupportedOperationError(
+            f"The store {store.url} cannot update an object's metadata only while it is "
+            "unchanged (during a live move writes go to two stores), so re-wrapping could "
+            "lose a concurrent writer's data key; run the rotation again once the move "
+            "has finished."
+        )
     encrypting = EncryptingStore(store, custody, identity_prefix="")
     destroyed = {k.key_id for k in custody.keys() if k.state is KekState.DESTROYED}  # noqa: SIM118 (a custody's keys)
 

@@ -52,7 +52,13 @@ class LiveStore(StoreWrapper):
 
     @property
     def capabilities(self) -> Capabilities:
-        return dataclasses.replace(self._resolve().read.capabilities, resumable_upload=False)
+        """The read store's, but no resumable uploads, nor conditional metadata updates
+        while writes go to more than one store."""
+        r = self._resolve()
+        conditional = r.read.capabilities.conditional_metadata and len(r.writes) == 1
+        return dataclasses.replace(
+            r.read.capabilities, resumable_upload=False, conditional_metadata=conditional
+        )
 
     def head(self, key: str) -> ObjectInfo:
         check_key(key)
@@ -163,13 +169,26 @@ class LiveStore(StoreWrapper):
         *,
         content_type: str | None = None,
         storage_class: str | None = None,
+        if_match: str | None = None,
     ) -> ObjectInfo:
+        """Update every write store; ``if_match`` only while there is one (the etag is
+        that store's: a mirror's copy has its own, which the caller never read)."""
         check_key(key)
+        if if_match is not None and len(self._resolve().writes) > 1:
+            raise UnsupportedOperationError(
+                "the hub's store is mirrored to two stores during a live move, so a metadata "
+                "update cannot be made conditional on both; run it again once the move "
+                "has finished"
+            )
         result = self._each_write(
             key,
             "metadata",
             lambda s: s.update_metadata(
-                key, metadata, content_type=content_type, storage_class=storage_class
+                key,
+                metadata,
+                content_type=content_type,
+                storage_class=storage_class,
+                if_match=if_match,
             ),
         )
         assert isinstance(result, ObjectInfo)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from passerelle.errors import PreconditionFailedError
 from passerelle.storage.config import AZURITE_ACCOUNT, RemoteConfig
 from passerelle.storage.uploads import AzureUpload, S3Upload, capture_payload_hash
 
@@ -55,6 +56,7 @@ class S3Admin:
                     ),
                 )
                 capture_payload_hash(self._client)
+                _send_legacy_copy_condition(self._client)
             return self._client
 
     def start_upload(
@@ -120,21 +122,32 @@ class S3Admin:
         storage_class: str | None = None,
         *,
         size: int | None = None,
+        if_match: str | None = None,
     ) -> None:
         """Replace the object's user metadata with a server-side copy onto itself.
 
-        Objects up to 5 GiB take one CopyObject; larger ones a multipart copy.
+        Objects up to 5 GiB take one CopyObject; larger ones a multipart copy.  With
+        ``if_match`` only that version of the source is copied (every part of it), else
+        :class:`PreconditionFailedError`.
         """
         extra: dict[str, Any] = {"Metadata": dict(metadata), "MetadataDirective": "REPLACE"}
         if content_type:
             extra["ContentType"] = content_type
         if storage_class:
             extra["StorageClass"] = storage_class
+        if if_match is not None:
+            extra["CopySourceIfMatch"] = if_match
         source = {"Bucket": self.bucket, "Key": path}
-        if size is not None and size <= 5 * 1024**3:
-            self.client.copy_object(CopySource=source, Bucket=self.bucket, Key=path, **extra)
-        else:
-            self.client.copy(source, self.bucket, path, ExtraArgs=extra)
+        client = self.client
+        try:
+            if size is not None and size <= 5 * 1024**3:
+                client.copy_object(CopySource=source, Bucket=self.bucket, Key=path, **extra)
+            else:
+                client.copy(source, self.bucket, path, ExtraArgs=extra)
+        except client.exceptions.ClientError as exc:
+            if if_match is not None and _status(exc) == 412:
+                raise PreconditionFailedError(f"{path} no longer has the etag {if_match}") from exc
+            raise
 
     def list_uploads(self, prefix: str) -> Iterator[tuple[str, str, datetime | None]]:
         """(path, upload id, initiated) of every incomplete multipart upload under ``prefix``."""
@@ -170,6 +183,28 @@ class S3Admin:
                 return aborted
             kwargs["KeyMarker"] = page.get("NextKeyMarker")
             kwargs["UploadIdMarker"] = page.get("NextUploadIdMarker")
+
+
+def _send_legacy_copy_condition(client: Any) -> None:
+    """Repeat ``x-amz-copy-source-if-match`` as ``x-amz-copy-if-match`` on copies.
+
+    Ceph RGW reads only the older name and silently copies whatever version is there
+    when given the standard one; S3 and SeaweedFS read the standard name.
+    """
+
+    def add(params: dict[str, Any], **_: Any) -> None:
+        headers = params.get("headers", {})
+        condition = headers.get("x-amz-copy-source-if-match")
+        if condition is not None:
+            headers["x-amz-copy-if-match"] = condition
+
+    for operation in ("CopyObject", "UploadPartCopy"):
+        client.meta.events.register(f"before-call.s3.{operation}", add)
+
+
+def _status(exc: Any) -> int | None:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return int(status) if status is not None else None
 
 
 _AZURE_TIER_FOR = {
@@ -264,10 +299,21 @@ class AzureAdmin:
         storage_class: str | None = None,
         *,
         size: int | None = None,
+        if_match: str | None = None,
     ) -> None:
-        """Set Blob Metadata (content type, a blob property, is left as it is)."""
+        """Set Blob Metadata (content type, a blob property, is left as it is); with
+        ``if_match``, sent with If-Match (:class:`PreconditionFailedError` when stale)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError
+
         blob = self.service.get_blob_client(self.container, path)
-        blob.set_blob_metadata(dict(metadata))
+        condition: dict[str, Any] = {}
+        if if_match is not None:
+            condition = {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
+        try:
+            blob.set_blob_metadata(dict(metadata), **condition)
+        except ResourceModifiedError as exc:
+            raise PreconditionFailedError(f"{path} no longer has the etag {if_match}") from exc
         tier = _AZURE_TIER_FOR.get((storage_class or "").upper())
         if tier:
             blob.set_standard_blob_tier(tier)

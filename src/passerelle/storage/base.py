@@ -195,11 +195,15 @@ class Store(Protocol):
         *,
         content_type: str | None = None,
         storage_class: str | None = None,
+        if_match: str | None = None,
     ) -> ObjectInfo:
         """Replace an existing object's user metadata without sending its bytes again.
 
         ``storage_class`` (S3 class such as ``ONEZONE_IA``) is applied where the
-        backend has classes; elsewhere it is ignored.
+        backend has classes; elsewhere it is ignored.  ``if_match`` (an etag read
+        earlier) makes the update conditional where ``capabilities.conditional_metadata``:
+        if the object was replaced since, nothing changes and
+        :class:`~passerelle.errors.PreconditionFailedError` is raised.
         """
         ...
 
@@ -343,10 +347,15 @@ class StoreWrapper:
         *,
         content_type: str | None = None,
         storage_class: str | None = None,
+        if_match: str | None = None,
     ) -> ObjectInfo:
         self.before("put", check_key(key))
         return self.inner.update_metadata(
-            key, metadata, content_type=content_type, storage_class=storage_class
+            key,
+            metadata,
+            content_type=content_type,
+            storage_class=storage_class,
+            if_match=if_match,
         )
 
     def abort_uploads(

@@ -29,7 +29,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from passerelle.errors import (
-    ConflictError,
     KeyUnavailableError,
     PreconditionFailedError,
     TamperedDataError,
@@ -72,6 +71,9 @@ __all__ = ["DEK_KEY", "ENVELOPE_METADATA", "KEK_KEY", "EncryptingStore", "Envelo
 
 
 RefusalHook = Callable[[str, str, str], None]
+
+UPDATE_ATTEMPTS = 5
+"""How many times a metadata update reads an object again after a writer replaced it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,51 +204,79 @@ class EncryptingStore(StoreWrapper):
         *,
         content_type: str | None = None,
         storage_class: str | None = None,
+        if_match: str | None = None,
     ) -> ObjectInfo:
-        """Replace ``key``'s user metadata; its envelope metadata stays as it is."""
+        """Replace ``key``'s user metadata; its envelope metadata stays as it is.
+
+        The envelope is read and written back under one etag (where the inner store
+        updates conditionally), so a version written meanwhile never receives the data
+        key of the one before it: without ``if_match`` that version is read again.
+        """
         self.before("put", check_key(key))
         user = user_metadata(metadata)
-        current = self.inner.head(key)
-        envelope = envelope_metadata(key, current)
-        info = self.inner.update_metadata(
-            key, {**user, **envelope}, content_type=content_type, storage_class=storage_class
-        )
-        return plain_info(key, info)
+        conditional = self.inner.capabilities.conditional_metadata
+        if if_match is not None and not conditional:
+            raise _no_conditional_update(self.url)
+        for _attempt in range(UPDATE_ATTEMPTS):
+            current = self.inner.head(key)
+            if if_match is not None and current.etag != if_match:
+                raise PreconditionFailedError(
+                    f"{key!r} was replaced since its etag {if_match} was read; "
+                    "its metadata was left as it is, read it again and retry."
+                )
+            envelope = envelope_metadata(key, current)
+            try:
+                info = self.inner.update_metadata(
+                    key,
+                    {**user, **envelope},
+                    content_type=content_type,
+                    storage_class=storage_class,
+                    if_match=current.etag if conditional else None,
+                )
+            except PreconditionFailedError:
+                if if_match is not None:
+                    raise
+                continue  # a writer replaced it between the head and the update
+            return plain_info(key, info)
+        raise _kept_replaced(key, "its metadata was updated")
 
     def rewrap(self, key: str, key_id: str) -> bool:
         """Wrap ``key``'s data key under KEK ``key_id`` (metadata only; bytes untouched).
 
-        False when it already is.  Stores offer no conditional metadata update, so the
-        object is checked unchanged just before the update and after it:
-        :class:`ConflictError` if a writer replaced it meanwhile (before: nothing was
-        changed, run again; after: that new version lost its data key, write it again).
+        False when it already is.  The new wrapped key is written only onto the version
+        it was unwrapped from (``update_metadata(if_match=etag)``): when a writer replaced
+        the object meanwhile, nothing is changed and the new version is read again, to be
+        re-wrapped in turn or found under ``key_id`` already; after
+        :data:`UPDATE_ATTEMPTS` tries, :class:`PreconditionFailedError` (run the rotation
+        again).  Refused (:class:`UnsupportedOperationError`) where the inner store cannot
+        update metadata conditionally.
         """
         self.before("put", check_key(key))
         check_key_id(key_id)
-        reader = self.inner.get(key, start=0, end=HEADER_SIZE)
-        raw_header = reader.read()
-        envelope = envelope_metadata(key, reader.info, raw_header)
-        checked_header(key, raw_header)
-        old = envelope[KEK_KEY]
-        if old == key_id:
-            return False
-        context = wrap_context(binding(raw_header, self.identity(key)))
-        data_key = self._unwrap(key, old, envelope[DEK_KEY], context)
-        wrapped = self._wrap(key, key_id, data_key, context)
-        metadata = {**(reader.info.metadata or {}), KEK_KEY: key_id}
-        metadata[DEK_KEY] = base64.b64encode(wrapped).decode("ascii")
-        if self.inner.head(key).etag != reader.info.etag:
-            raise ConflictError(
-                f"{key!r} was overwritten while its data key was being re-wrapped; "
-                "nothing was changed, run the rotation again"
-            )
-        self.inner.update_metadata(key, metadata)
-        if self.inner.get(key, start=0, end=HEADER_SIZE).read() != raw_header:
-            raise ConflictError(
-                f"{key!r} was overwritten while its key metadata was being replaced, "
-                "so that new version lost its data key; write it again"
-            )
-        return True
+        if not self.inner.capabilities.conditional_metadata:
+            raise _no_conditional_update(self.url)
+        for _attempt in range(UPDATE_ATTEMPTS):
+            reader = self.inner.get(key, start=0, end=HEADER_SIZE)
+            raw_header = reader.read()
+            envelope = envelope_metadata(key, reader.info, raw_header)
+            checked_header(key, raw_header)
+            old = envelope[KEK_KEY]
+            if old == key_id:
+                return False
+            etag = reader.info.etag
+            if etag is None:
+                raise _no_conditional_update(self.url)
+            context = wrap_context(binding(raw_header, self.identity(key)))
+            data_key = self._unwrap(key, old, envelope[DEK_KEY], context)
+            wrapped = self._wrap(key, key_id, data_key, context)
+            metadata = {**(reader.info.metadata or {}), KEK_KEY: key_id}
+            metadata[DEK_KEY] = base64.b64encode(wrapped).decode("ascii")
+            try:
+                self.inner.update_metadata(key, metadata, if_match=etag)
+            except PreconditionFailedError:
+                continue  # overwritten since the read: that version is read again
+            return True
+        raise _kept_replaced(key, "its data key was re-wrapped")
 
     def _wrap(self, key: str, key_id: str, data_key: bytes, context: bytes) -> bytes:
         try:
@@ -471,3 +501,17 @@ class EncryptingStore(StoreWrapper):
     def _forget(self, key: str) -> None:
         with self._lock:
             self._opened.pop(key, None)
+
+
+def _no_conditional_update(url: str) -> UnsupportedOperationError:
+    return UnsupportedOperationError(
+        f"The store {url} cannot update metadata only while an object is unchanged, so a "
+        "writer could race the update and lose its data key; nothing was changed."
+    )
+
+
+def _kept_replaced(key: str, what: str) -> PreconditionFailedError:
+    return PreconditionFailedError(
+        f"{key!r} was replaced {UPDATE_ATTEMPTS} times while {what}; nothing was changed, "
+        "run it again."
+    )

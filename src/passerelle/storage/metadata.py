@@ -74,8 +74,8 @@ def from_attributes(attributes: Mapping[str, Any]) -> tuple[str | None, dict[str
     return attributes.get("Content-Type"), metadata
 
 
-def read_local(file: str) -> tuple[str | None, dict[str, str]]:
-    """(content type, metadata) stored on a local file; empty when it has none."""
+def read_local(file: str | int) -> tuple[str | None, dict[str, str]]:
+    """(content type, metadata) stored on a local file (a path or an open descriptor)."""
     try:
         stored = cast(dict[str, Any], json.loads(os.getxattr(file, _XATTR)))
     except (OSError, ValueError):
@@ -83,7 +83,7 @@ def read_local(file: str) -> tuple[str | None, dict[str, str]]:
     return stored.get("content_type"), dict(stored.get("metadata", {}))
 
 
-def write_local(file: str, content_type: str | None, metadata: Mapping[str, str]) -> None:
-    """Store content type and metadata on a local file (raises ``OSError``)."""
+def write_local(file: str | int, content_type: str | None, metadata: Mapping[str, str]) -> None:
+    """Store content type and metadata on a local file or descriptor (raises ``OSError``)."""
     blob = json.dumps({"content_type": content_type, "metadata": dict(metadata)}).encode()
     os.setxattr(file, _XATTR, blob)

@@ -92,6 +92,8 @@ class Capabilities:
     ``create_container`` and ``persistent`` (outlives the process) are as named.
     ``resumable_upload``: :meth:`~passerelle.storage.base.Store.start_upload` and
     ``resume_upload`` give a multipart upload whose parts outlive the process.
+    ``conditional_metadata``: ``update_metadata(if_match=etag)`` changes nothing and
+    raises :class:`~passerelle.errors.PreconditionFailedError` when the object changed.
     """
 
     server_side_copy: bool = False
@@ -104,6 +106,7 @@ class Capabilities:
     multipart_upload: bool = False
     persistent: bool = True
     resumable_upload: bool = False
+    conditional_metadata: bool = False
 
     def as_dict(self) -> dict[str, bool]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

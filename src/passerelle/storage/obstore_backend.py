@@ -20,6 +20,7 @@ from passerelle.errors import (
     ContainerNotFoundError,
     ObjectNotFoundError,
     PasserelleError,
+    PreconditionFailedError,
     UnsupportedOperationError,
     UsageError,
 )
@@ -436,35 +437,105 @@ class ObstoreStore:
         *,
         content_type: str | None = None,
         storage_class: str | None = None,
+        if_match: str | None = None,
     ) -> ObjectInfo:
-        """Replace the user metadata (and content type) of an existing object."""
-        import obstore
+        """Replace the user metadata (and content type) of an existing object.
 
+        With ``if_match`` nothing changes unless the object still has that etag: S3
+        copies the object onto itself only from that version, Azure sets metadata
+        with If-Match, a local folder sets the attribute on the file it opened and
+        checked, memory rewrites the object in update mode.
+        """
         path = self._path(key)
         clean = validate_metadata(metadata)
         if self._spec.metadata_in_xattr:
-            self._call("read", key, lambda: os.stat(self._xattr_path(path)))
-            kind = content_type or read_local(self._xattr_path(path))[0]
-            self._write_xattr(path, key, kind, clean, always=True)
+            self._call(
+                "write", key, lambda: self._update_local(key, path, clean, content_type, if_match)
+            )
         elif self._admin is not None:
             current = self.head(key)
+            if if_match is not None and current.etag != if_match:
+                raise self._stale(key, if_match)
             kind = content_type or current.content_type
-            self._call(
-                "write",
-                key,
-                lambda: self._admin.update_metadata(
-                    path, clean, kind, storage_class, size=current.size
-                ),
-            )
-        else:  # memory: rewrite the object with the new attributes
-            result = self._call("read", key, lambda: obstore.get(self._store, path))
-            data = result.bytes()
-            kind = content_type or result.attributes.get("Content-Type")
-            attributes = to_attributes(clean, kind)
-            self._call(
-                "write", key, lambda: obstore.put(self._store, path, data, attributes=attributes)
-            )
+            try:
+                self._call(
+                    "write",
+                    key,
+                    lambda: self._admin.update_metadata(
+                        path, clean, kind, storage_class, size=current.size, if_match=if_match
+                    ),
+                )
+            except PreconditionFailedError:
+                raise self._stale(key, if_match) from None
+        else:
+            self._update_memory(key, path, clean, content_type, if_match)
         return self.head(key)
+
+    def _stale(self, key: str, if_match: str | None) -> PreconditionFailedError:
+        return PreconditionFailedError(
+            f"{self._url}/{key} was replaced since its etag {if_match} was read; "
+            "its metadata was left as it is, read it again and retry."
+        )
+
+    def _update_local(
+        self,
+        key: str,
+        path: str,
+        metadata: dict[str, str],
+        content_type: str | None,
+        if_match: str | None,
+    ) -> None:
+        """Set the attribute through one open file: a file renamed over the key after
+        the check keeps its own metadata (the attribute lands on the replaced file)."""
+        fd = os.open(self._xattr_path(path), os.O_RDONLY)
+        try:
+            if if_match is not None and if_match.strip('"') != _local_etag(os.fstat(fd)):
+                raise self._stale(key, if_match)
+            kind = content_type or read_local(fd)[0]
+            write_local(fd, kind, metadata)
+        finally:
+            os.close(fd)
+
+    def _update_memory(
+        self,
+        key: str,
+        path: str,
+        metadata: dict[str, str],
+        content_type: str | None,
+        if_match: str | None,
+    ) -> None:
+        """Rewrite the object in update mode, so a concurrent put is never undone."""
+        for _attempt in range(8):
+            try:
+                self._rewrite_memory(key, path, metadata, content_type, if_match)
+                return
+            except PreconditionFailedError:
+                if if_match is not None:
+                    raise self._stale(key, if_match) from None
+        raise PreconditionFailedError(
+            f"{self._url}/{key} kept being replaced while its metadata was updated; try again."
+        )
+
+    def _rewrite_memory(
+        self,
+        key: str,
+        path: str,
+        metadata: dict[str, str],
+        content_type: str | None,
+        if_match: str | None,
+    ) -> None:
+        import obstore
+
+        options: Any = {} if if_match is None else {"if_match": if_match}
+        result = self._call("read", key, lambda: obstore.get(self._store, path, options=options))
+        data = result.bytes()
+        attributes = to_attributes(metadata, content_type or result.attributes.get("Content-Type"))
+        mode: Any = {"e_tag": result.meta["e_tag"]}
+        self._call(
+            "write",
+            key,
+            lambda: obstore.put(self._store, path, data, attributes=attributes, mode=mode),
+        )
 
     def start_upload(
         self,
@@ -564,6 +635,11 @@ class ObstoreStore:
                     continue
                 key = os.path.relpath(full, root).replace(os.sep, "/")
                 yield IncompleteUpload(key[: match.start() - len(name)], match.group()[1:], stamp)
+
+
+def _local_etag(stat: os.stat_result) -> str:
+    """The etag obstore gives a local file (inode, mtime in microseconds, size; hex)."""
+    return f"{stat.st_ino:x}-{stat.st_mtime_ns // 1000:x}-{stat.st_size:x}"
 
 
 class _SourceFailed(Exception):

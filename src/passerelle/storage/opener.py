@@ -26,10 +26,15 @@ _CLOUD_CAPS = Capabilities(
     create_container=True,
     multipart_upload=True,
     resumable_upload=True,
+    conditional_metadata=True,
 )
 _AZURE_CAPS = replace(_CLOUD_CAPS, list_details=True)
 _FILE_CAPS = Capabilities(
-    server_side_copy=True, user_metadata=True, conditional_get=True, create_container=True
+    server_side_copy=True,
+    user_metadata=True,
+    conditional_get=True,
+    create_container=True,
+    conditional_metadata=True,
 )
 _MEMORY_CAPS = Capabilities(
     server_side_copy=True,
@@ -37,6 +42,7 @@ _MEMORY_CAPS = Capabilities(
     conditional_get=True,
     create_container=True,
     persistent=False,
+    conditional_metadata=True,
 )
 
 _memory_stores: dict[str, Any] = {}
