@@ -6,7 +6,11 @@ during a live move) with :func:`~passerelle.sovereignty.policy.decide_placement`
 refusal is audited (decision ``denied``) before it is raised as a
 :class:`PolicyViolationError`. ``policy_check`` evaluates every dataset where it lives now
 and samples its raw objects: a classification written as ciphertext must really be
-envelopes there (the bytes are read, no flag is trusted).
+envelopes there (the bytes are read, no flag is trusted). The sample at a move's start
+(``enforce_ciphertext_at_source``) is an early, clear refusal only; the guarantee is per
+object, where bytes move: ``ciphertext_only_prefixes`` says which keys a destination may
+hold only as envelopes, and the migration runner checks each one's first bytes as it
+copies it (:mod:`passerelle.sovereignty.ciphertext_guard`).
 """
 
 from __future__ import annotations
@@ -34,12 +38,14 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from passerelle.hub.hub import Hub, HubConfig
+    from passerelle.sovereignty.ciphertext_guard import CiphertextOnly
     from passerelle.storage import Store
 
 __all__ = [
     "Classifier",
     "DatasetPlacement",
     "PlacementReport",
+    "ciphertext_only_prefixes",
     "decide_store",
     "enforce_ciphertext_at_source",
     "enforce_placement",
@@ -149,7 +155,8 @@ def enforce_ciphertext_at_source(
 ) -> int:
     """Before a move: every dataset the destination may hold only as ciphertext must really
     be envelopes at the source (the first bytes of a sample of its raw objects are read);
-    else refused (audited). Returns how many objects were read."""
+    else refused (audited). Returns how many objects were read. An early refusal only: an
+    object past the sample is checked as it is copied (``ciphertext_only_prefixes``)."""
     from sqlalchemy import select
 
     from passerelle.hub.tables import Dataset
@@ -235,23 +242,44 @@ class Classifier:
         from sqlalchemy import select
 
         from passerelle.hub.tables import Dataset
+        from passerelle.sovereignty.ciphertext_guard import classify_folder
 
-        if kind == "extract":
-            names, folder = {name}, ""
-        elif kind == "quarantine":
-            names, folder = {f"{name}_quarantine"}, f"quarantine/{name}/"
-        else:
-            names, folder = {name}, f"datasets/{name}/"
-        found: list[str] = []
         with self._hub.db.read() as session:
-            for d_name, classification, locations in session.execute(
-                select(Dataset.name, Dataset.classification, Dataset.locations)
-            ):
-                held = [str(loc).removeprefix("hub:") for loc in locations or ()]
-                if d_name in names or (folder and any(h.startswith(folder) for h in held)):
-                    found.append(classification)
-        known = [c for c in found if c in CLASSIFICATIONS]
-        return min(known, key=CLASSIFICATIONS.index) if known else DEFAULT_CLASSIFICATION
+            entries = list(
+                session.execute(select(Dataset.name, Dataset.classification, Dataset.locations))
+            )
+        return classify_folder(kind, name, entries)
+
+
+def ciphertext_only_prefixes(
+    hub: Hub, dest_url: str, session: Session | None = None
+) -> CiphertextOnly:
+    """Which keys of the hub's store ``dest_url`` may hold only as ciphertext: each
+    classification the policy refuses there in plaintext, and the catalog that says which
+    folder holds which classification (read once; pure data, for a whole run)."""
+    from sqlalchemy import select
+
+    from passerelle.hub.tables import Dataset
+    from passerelle.sovereignty.ciphertext_guard import CiphertextOnly
+
+    policy = hub.config.policy
+    if policy.empty:
+        return CiphertextOnly(dest_url, hub.config.name, {})
+    rules = {
+        c: f"{c}.ciphertext"
+        for c in CLASSIFICATIONS
+        if not decide_store(policy, dest_url, c, False, f"the hub's {c} data").allowed
+    }
+    if not rules:
+        return CiphertextOnly(dest_url, hub.config.name, {})
+    query = select(Dataset.name, Dataset.classification, Dataset.locations)
+    if session is None:
+        with hub.db.read() as own:
+            rows = list(own.execute(query))
+    else:
+        rows = list(session.execute(query))
+    datasets = tuple((str(n), str(c), tuple(str(loc) for loc in locs or ())) for n, c, locs in rows)
+    return CiphertextOnly(dest_url, hub.config.name, rules, datasets)
 
 
 def sample_is_ciphertext(store: Store, prefix: str, sample: int = SAMPLE) -> tuple[int, str | None]:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from passerelle.hub.hub import Hub
     from passerelle.migration import RunOptions, RunSummary
+    from passerelle.sovereignty.ciphertext_guard import CiphertextOnly
 
 __all__ = [
     "CutoverEvidence",
@@ -170,7 +171,55 @@ def start_move(
         )
     _invalidate(hub)
     plan_migration(mirroring.source_url, destination_url, journal, PlanOptions(require=require))
+    _carry_rules(journal, _rules(hub, destination_url))
     return move_status(hub)
+
+
+def _rules(hub: Hub, destination: str) -> CiphertextOnly:
+    """The keys ``destination`` may hold only as envelopes (catalog and policy, read now)."""
+    from passerelle.hub.placement import ciphertext_only_prefixes
+
+    return ciphertext_only_prefixes(hub, destination)
+
+
+def _carry_rules(journal_path: str, rules: CiphertextOnly) -> None:
+    """Write ``rules`` into the move's journal, so any run on it checks them (also a plain
+    ``passerelle migrate run --journal``)."""
+    import json
+
+    from passerelle.migration.journal import Journal
+    from passerelle.migration.runner import CIPHERTEXT_ONLY_META
+
+    if rules.empty:
+        return
+    journal = Journal.open(journal_path)
+    try:
+        journal.set_meta(CIPHERTEXT_ONLY_META, json.dumps(rules.to_json(), sort_keys=True))
+    finally:
+        journal.close()
+
+
+def _audit_refused(
+    hub: Hub, actor: str, action: str, refused: list[tuple[str, str]], destination: str | None
+) -> None:
+    """One ``denied`` audit event naming the objects refused as plaintext (first 50)."""
+    if not refused:
+        return
+    with hub.transaction() as session:
+        append_event(
+            hub,
+            session,
+            actor=actor,
+            action=action,
+            target="hub:storage",
+            decision="denied",
+            details={
+                "destination": destination,
+                "refused": len(refused),
+                "keys": [key for key, _ in refused[:50]],
+                "reason": refused[0][1],
+            },
+        )
 
 
 def _enforce_policy(hub: Hub, session: Session, actor: Principal, destination: str) -> None:
@@ -204,12 +253,20 @@ def run_backlog(
     options: RunOptions | None = None,
     stop: threading.Event | None = None,
 ) -> RunSummary:
-    """Copy what the journal says is still to copy (resumes after any crash)."""
+    """Copy what the journal says is still to copy (resumes after any crash).
+
+    An object of a classification the destination may hold only as ciphertext that is not
+    an envelope at the source is not copied: it is in ``failed`` and ``refused`` with the
+    rule, and audited (``denied``)."""
     from passerelle.migration import RunOptions, run_migration
 
     binding = _active(hub, actor, "run")
-    assert binding.journal is not None
-    return run_migration(binding.journal, options or RunOptions(), stop=stop)
+    assert binding.journal is not None and binding.destination_url is not None
+    rules = _rules(hub, binding.destination_url)
+    options = dataclasses.replace(options or RunOptions(), ciphertext_only=rules)
+    summary = run_migration(binding.journal, options, stop=stop)
+    _audit_refused(hub, actor.name, "hub.migrate.run", summary.refused, binding.destination_url)
+    return summary
 
 
 def _active(hub: Hub, actor: Principal, step: str) -> Binding:
@@ -224,15 +281,20 @@ def _active(hub: Hub, actor: Principal, step: str) -> Binding:
     return binding
 
 
-def _repair_debts(hub: Hub, binding: Binding) -> int:
-    """Copy again every write the destination missed; return how many."""
+def _repair_debts(hub: Hub, binding: Binding, refused: list[tuple[str, str]] | None = None) -> int:
+    """Copy again every write the destination missed; return how many. A write the
+    destination may hold only as ciphertext that is not an envelope is not copied: its
+    debt stays open and it is added to ``refused`` (key, reason)."""
     from sqlalchemy import select
 
     from passerelle.errors import ObjectNotFoundError
     from passerelle.hub.tables import MirrorDebt
+    from passerelle.sovereignty.ciphertext_guard import PlaintextRefusedError, guard_source
 
     assert binding.destination_url is not None
-    src, dst = hub.open_url(binding.source_url), hub.open_url(binding.destination_url)
+    dst = hub.open_url(binding.destination_url)
+    src = guard_source(hub.open_url(binding.source_url), _rules(hub, binding.destination_url))
+    repaired = 0
     with hub.db.transaction() as session:
         debts = list(
             session.execute(
@@ -245,7 +307,12 @@ def _repair_debts(hub: Hub, binding: Binding) -> int:
             except ObjectNotFoundError:
                 dst.delete(debt.key)
             else:
-                reader = src.get(debt.key)
+                try:
+                    reader = src.get(debt.key)
+                except PlaintextRefusedError as exc:  # checked before dst is asked anything
+                    if refused is not None:
+                        refused.append((debt.key, str(exc)))
+                    continue
                 dst.put(
                     debt.key,
                     iter(reader),
@@ -254,16 +321,21 @@ def _repair_debts(hub: Hub, binding: Binding) -> int:
                     metadata=info.metadata,
                 )
             debt.repaired_at = hub.now()
-    return len(debts)
+            repaired += 1
+    return repaired
 
 
 def _prove(hub: Hub, binding: Binding, evidence: CutoverEvidence) -> None:
     """Final sync, deep verify, and a digest proof of writes mirrored since the last pass."""
-    from passerelle.migration import hash_object, sync_migration, verify_migration
+    from passerelle.migration import RunOptions, hash_object, sync_migration, verify_migration
 
     assert binding.journal is not None and binding.destination_url is not None
-    evidence.debts_repaired += _repair_debts(hub, binding)
-    synced = sync_migration(binding.journal)
+    refused: list[tuple[str, str]] = []
+    evidence.debts_repaired += _repair_debts(hub, binding, refused)
+    for key, why in refused:
+        evidence.problems.append((f"not copied ({why})", key))
+    options = RunOptions(ciphertext_only=_rules(hub, binding.destination_url))
+    synced = sync_migration(binding.journal, options)
     evidence.synced_objects += synced.run.copied
     for key, why in synced.run.failed + synced.run.changed:
         evidence.problems.append((f"not copied ({why})", key))
@@ -338,8 +410,15 @@ def finish(hub: Hub, actor: Principal) -> CutoverEvidence:
 
     with hub.transaction() as session:
         binding = _step(hub, session, actor, "finish", {})
-    evidence = CutoverEvidence(debts_repaired=_repair_debts(hub, binding))
+    refused: list[tuple[str, str]] = []
+    evidence = CutoverEvidence(debts_repaired=_repair_debts(hub, binding, refused))
     assert binding.destination_url is not None
+    if refused:
+        _audit_refused(hub, actor.name, "hub.migrate.finish", refused, binding.destination_url)
+        raise PolicyViolationError(
+            f"finish refused: {len(refused)} writes were not copied to the destination "
+            f"(first: {refused[0][1]})"
+        )
     with hub.transaction() as session:
         _write_binding(
             hub,

@@ -5,9 +5,12 @@ recorded ``done`` only after the destination holds the bytes and their digests.
 After a crash, keys left ``copying`` are checked at the destination: a finished
 copy of the same source version is adopted, anything else is copied again, and
 incomplete uploads are aborted first -- except the journaled resumable upload of
-a large object, which continues from its completed parts (:mod:`.parts`).  A
-single writer (this thread) touches the journal; worker threads only move bytes
-and queue upload events for it.
+a large object, which continues from its completed parts (:mod:`.parts`).  Where
+the destination may hold a key only as ciphertext (``RunOptions.ciphertext_only``, or
+what the journal carries), the source reader checks the object's first bytes before the
+copy starts: a plaintext object is recorded ``failed`` with the rule and never written
+(:mod:`passerelle.sovereignty.ciphertext_guard`).  A single writer (this thread)
+touches the journal; worker threads only move bytes and queue upload events for it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from passerelle.errors import (
     ContainerNotFoundError,
@@ -45,11 +48,26 @@ from passerelle.migration.limits import LimitedStore, TokenBucket
 from passerelle.migration.parts import ResumeSlot, resumable_copy
 from passerelle.migration.planner import PlanOptions
 from passerelle.migration.upload_log import UploadEvent, UploadState
+from passerelle.sovereignty.ciphertext_guard import PlaintextRefusedError, guard_source
 from passerelle.storage import FaultInjectingStore, FaultPlan, Store, open_store
 from passerelle.storage.config import StorageConfig
 from passerelle.storage.retry import RetryPolicy, call_with_retries
 
-__all__ = ["JournalLock", "ProgressSink", "RunOptions", "RunSummary", "run_migration"]
+if TYPE_CHECKING:
+    from passerelle.sovereignty.ciphertext_guard import CiphertextOnly
+
+__all__ = [
+    "CIPHERTEXT_ONLY_META",
+    "JournalLock",
+    "ProgressSink",
+    "RunOptions",
+    "RunSummary",
+    "run_migration",
+]
+
+CIPHERTEXT_ONLY_META = "ciphertext_only"
+"""Journal meta key: the keys the destination may hold only as envelopes (JSON of
+:class:`~passerelle.sovereignty.ciphertext_guard.CiphertextOnly`), written by a hub's move."""
 
 
 class ProgressSink(Protocol):
@@ -72,6 +90,10 @@ class RunOptions:
     memory_budget: int = 192 * 1024 * 1024
     claim_batch: int = 256
     flush_every_s: float = 0.25
+    ciphertext_only: CiphertextOnly | None = None
+    """Keys the destination may hold only as envelopes: each one's first bytes are checked
+    as it is copied, and one that is not an envelope is refused (not written). Default:
+    what the journal carries (``CIPHERTEXT_ONLY_META``), else nothing is checked."""
 
 
 @dataclass(slots=True)
@@ -86,6 +108,8 @@ class RunSummary:
     remaining: int = 0
     parts_sent: int = 0
     parts_reused: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    """Keys refused as plaintext for a ciphertext-only destination (also in ``failed``)."""
 
     @property
     def complete(self) -> bool:
@@ -198,6 +222,15 @@ def _adopt_or_requeue(
     return len(adopted)
 
 
+def _journal_rules(journal: Journal) -> CiphertextOnly | None:
+    import json
+
+    from passerelle.sovereignty.ciphertext_guard import rules_of
+
+    raw = journal.meta.get(CIPHERTEXT_ONLY_META)
+    return rules_of(json.loads(raw)) if raw else None
+
+
 def _ensure_container(dst: Store) -> None:
     try:
         next(iter(dst.list(page_size=1)), None)
@@ -238,6 +271,7 @@ def _run(
     src = source or open_store(journal.source_url, config=config)
     dst = dest or open_store(journal.dest_url, config=config)
     src, dst = _limited(src, dst, options)
+    src = guard_source(src, options.ciphertext_only or _journal_rules(journal))
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     summary = RunSummary()
@@ -304,6 +338,8 @@ def _run(
             outcome.update(status="changed", error="the source changed during the copy")
         except ObjectNotFoundError:
             outcome.update(status="changed", error="the source was deleted before the copy")
+        except PlaintextRefusedError as exc:  # nothing was written to the destination
+            outcome.update(status="failed", error=str(exc), refused=exc.rule)
         except PasserelleError as exc:
             outcome.update(status="failed", error=str(exc))
         except Exception as exc:  # a bug or an SDK surprise must not stop the run
@@ -328,7 +364,7 @@ def _run(
     buffered: list[dict[str, Any]] = []
     last_flush = time.monotonic()
 
-    counters = ("size", "parts_sent", "parts_reused")
+    counters = ("size", "parts_sent", "parts_reused", "refused")
 
     def flush() -> None:
         nonlocal last_flush
@@ -351,6 +387,8 @@ def _run(
                     summary.changed.append((o["key"], o["error"]))
                 else:
                     summary.failed.append((o["key"], o["error"]))
+                    if o.get("refused"):
+                        summary.refused.append((o["key"], o["error"]))
             buffered.clear()
         last_flush = time.monotonic()
 
