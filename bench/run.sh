@@ -2,6 +2,7 @@
 # Run a benchmark with the real servers: bash bench/run.sh migrate|plan10m|query|ingest|live [ARGS...]
 #   migrate   bench/migrate_vs_rclone.py (Azurite -> Ceph RGW / SeaweedFS vs rclone)
 #   plan10m   bench/plan_10m.py (inventory + plan of 10 million objects, peak RSS)
+#   plan100m  bench/plan_100m.py (inventory + plan of 100 million objects: objects/s, RSS over time)
 #   query     bench/query_overhead.py (research sandbox + disclosure check vs bare DuckDB)
 #   ingest    bench/ingest_vs_duckdb.py (10M-row CSV ingest vs DuckDB's CSV-to-Parquet, peak RSS)
 #   live      bench/live_latency.py (researchers' query latency during a live move, Azurite -> Ceph)
@@ -17,6 +18,7 @@ bash scripts/install.sh
 .venv/bin/python -m compileall -q -j 0 .venv/lib src >/dev/null 2>&1 || true
 TOOLS="${PASSERELLE_TOOLS:-$HOME/.cache/passerelle-tools}"
 if [[ "$what" == plan10m ]]; then exec .venv/bin/python bench/plan_10m.py "$@"; fi
+if [[ "$what" == plan100m ]]; then exec .venv/bin/python bench/plan_100m.py "$@"; fi
 if [[ "$what" == query ]]; then exec .venv/bin/python bench/query_overhead.py "$@"; fi
 if [[ "$what" == ingest ]]; then exec .venv/bin/python bench/ingest_vs_duckdb.py "$@"; fi
 if [[ "$what" == encrypted-research ]]; then exec .venv/bin/python bench/encrypted_research.py "$@"; fi

@@ -18,6 +18,7 @@ __all__ = [
     "Prior",
     "Side",
     "decide",
+    "decide_source_only",
     "map_storage_class",
     "same_etag",
 ]
@@ -66,10 +67,8 @@ def decide(source: Side | None, dest: Side | None, prior: Prior | None) -> tuple
         if dest is None:
             raise ValueError("a key must exist on at least one side")
         return Action.DEST_ONLY, "only at the destination"
-    if source.storage_class and source.storage_class.lower() in ARCHIVE_CLASSES:
-        return Action.BLOCKED, f"source is in the {source.storage_class} tier: rehydrate it first"
-    if dest is None:
-        return Action.COPY, "only at the source"
+    if dest is None or (source.storage_class and source.storage_class.lower() in ARCHIVE_CLASSES):
+        return decide_source_only(source.storage_class)
     if (
         prior is not None
         and prior.sha256
@@ -85,6 +84,13 @@ def decide(source: Side | None, dest: Side | None, prior: Prior | None) -> tuple
     if prior is not None and not same_etag(prior.dest_etag, dest.etag):
         return Action.CHANGED, "destination changed since the last copy"
     return Action.CHANGED, "present at both sides without proof they match"
+
+
+def decide_source_only(storage_class: str | None) -> tuple[Action, str]:
+    """The action for a key at the source only: it depends on the source's tier alone."""
+    if storage_class and storage_class.lower() in ARCHIVE_CLASSES:
+        return Action.BLOCKED, f"source is in the {storage_class} tier: rehydrate it first"
+    return Action.COPY, "only at the source"
 
 
 def same_etag(a: str | None, b: str | None) -> bool:

@@ -9,6 +9,11 @@ continues from where the last one stopped.  WAL mode lets ``status`` read while
                        -> changed   (source changed during the copy; recopied by sync)
     blocked  (cannot be copied as it is, reported by name)
     extra    (only at the destination)
+
+A plan is written as one transaction (:meth:`Journal.planning`), so a re-plan that
+dies leaves the previous plan whole; a new journal carries ``plan_state =
+planning`` from its first commit until its first plan commits ``complete``, and
+:meth:`Journal.open` refuses a journal whose plan never finished.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,10 +72,42 @@ CREATE TABLE IF NOT EXISTS passes (
 );
 """
 
+PLAN_STATE = "plan_state"  # meta key: "planning" until a journal's first plan commits
+_PLAN_CACHE_KIB = 65_536  # SQLite page cache while a plan is written (default: 2 MB)
+
 _OBJECT_COLUMNS = (
     "key, action, reason, status, size, source_etag, source_modified, storage_class, dest_class, "
     "attempts, retries, sha256, md5, dest_etag, parts, copied_at, error, verified_at, verify_result"
 )
+
+
+_PLAN_UPSERT_TAIL = """
+    ON CONFLICT (key) DO UPDATE SET
+        action = excluded.action, reason = excluded.reason,
+        size = excluded.size, source_etag = excluded.source_etag,
+        source_modified = excluded.source_modified,
+        storage_class = excluded.storage_class, dest_class = excluded.dest_class,
+        status = CASE WHEN excluded.action = 'identical' THEN objects.status
+                      ELSE excluded.status END,
+        error = CASE WHEN excluded.action = 'identical' THEN objects.error ELSE NULL END,
+        sha256 = CASE WHEN excluded.action = 'identical' THEN objects.sha256 ELSE NULL END,
+        md5 = CASE WHEN excluded.action = 'identical' THEN objects.md5 ELSE NULL END,
+        dest_etag = CASE WHEN excluded.action IN ('identical', 'dest_only')
+                         THEN objects.dest_etag ELSE NULL END,
+        verified_at = CASE WHEN excluded.action = 'identical' THEN objects.verified_at
+                           ELSE NULL END,
+        verify_result = CASE WHEN excluded.action = 'identical'
+                             THEN objects.verify_result ELSE NULL END
+"""
+# By how many leading columns of a plan row are bound (the rest are NULL).
+_PLAN_UPSERT = {
+    width: "INSERT INTO objects (key, action, reason, status, size, source_etag, "
+    "source_modified, storage_class, dest_class) VALUES ("
+    + ", ".join(["?"] * width + ["NULL"] * (9 - width))
+    + ")"
+    + _PLAN_UPSERT_TAIL
+    for width in (5, 7, 9)
+}
 
 
 def now_iso() -> str:
@@ -123,12 +161,22 @@ class Journal(UploadLog):
     # -- opening ----------------------------------------------------------------
     @classmethod
     def create(
-        cls, path: str | Path, *, source_url: str, dest_url: str, options: Mapping[str, Any]
+        cls,
+        path: str | Path,
+        *,
+        source_url: str,
+        dest_url: str,
+        options: Mapping[str, Any],
+        planning: bool = False,
     ) -> Journal:
-        """A new journal at ``path``, or the existing one if it is for the same migration."""
+        """A new journal at ``path``, or the existing one if it is for the same migration.
+
+        With ``planning``, a new journal is marked as holding no finished plan
+        until :meth:`planning` commits one (``plan`` does this).
+        """
         path = Path(path)
         if path.exists():
-            journal = cls.open(path)
+            journal = cls.open(path, allow_unfinished_plan=True)
             if journal.source_url != source_url or journal.dest_url != dest_url:
                 raise UsageError(
                     f"The journal {path} belongs to another migration "
@@ -153,12 +201,19 @@ class Journal(UploadLog):
             "created_at": now_iso(),
             "options": json.dumps(dict(options), sort_keys=True),
         }
-        conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+        if planning:
+            meta[PLAN_STATE] = "planning"
+        with _Tx(conn):
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
         return cls(path, conn)
 
     @classmethod
-    def open(cls, path: str | Path) -> Journal:
-        """The journal at ``path`` or a :class:`UsageError` saying what is wrong with it."""
+    def open(cls, path: str | Path, *, allow_unfinished_plan: bool = False) -> Journal:
+        """The journal at ``path`` or a :class:`UsageError` saying what is wrong with it.
+
+        A journal whose first plan never finished (interrupted, or still being
+        written) is refused unless ``allow_unfinished_plan``.
+        """
         path = Path(path)
         if not path.is_file():
             raise UsageError(
@@ -169,6 +224,13 @@ class Journal(UploadLog):
             conn = _connect(path)
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
+                raise
+            raise UsageError(
+                f"The journal {path} is locked by a plan being written; run this again when "
+                "`passerelle migrate plan` has finished."
+            ) from None
         except sqlite3.DatabaseError:
             raise UsageError(f"{path} is not a passerelle journal (not an SQLite file).") from None
         if app_id != _APP_ID:
@@ -180,7 +242,15 @@ class Journal(UploadLog):
                 f"The journal {path} was written by a newer passerelle (schema {version}); "
                 "upgrade passerelle."
             )
-        return cls(path, conn)
+        journal = cls(path, conn)
+        if not allow_unfinished_plan and not journal.plan_finished:
+            conn.close()
+            raise UsageError(
+                f"The plan in the journal {path} did not finish (interrupted, or still "
+                f"running); run `passerelle migrate plan {journal.source_url} "
+                f"{journal.dest_url} --journal {path}` again first."
+            )
+        return journal
 
     def close(self) -> None:
         self._conn.close()
@@ -205,6 +275,11 @@ class Journal(UploadLog):
     @property
     def options(self) -> dict[str, Any]:
         return dict(json.loads(self.meta.get("options", "{}")))
+
+    @property
+    def plan_finished(self) -> bool:
+        """False while the journal holds no finished plan (journals made before the mark count)."""
+        return self.meta.get(PLAN_STATE, "complete") == "complete"
 
     def set_meta(self, key: str, value: str) -> None:
         self._conn.execute(
@@ -235,6 +310,94 @@ class Journal(UploadLog):
         self.set_meta(f"inventory_{side}_at", now_iso())
         self.set_meta(f"inventory_{side}_count", str(count))
         return count
+
+    def load_inventory(self, side: str, pages: Iterable[list[tuple[Any, ...]]]) -> int:
+        """Replace one side's listing like :meth:`replace_inventory`, without its meta stamps.
+
+        The planner uses it for a listing that did not come in key order (SQLite
+        sorts it); the plan transaction stamps the counts when it commits.
+        """
+        if side not in ("src", "dst"):
+            raise ValueError(side)
+        self._conn.execute("DELETE FROM inventory WHERE side = ?", (side,))
+        count = 0
+        for page in pages:
+            with self._transaction():
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO inventory (side, key, size, etag, modified, "
+                    "storage_class) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(side, *row) for row in page],
+                )
+            count += len(page)
+        return count
+
+    def clear_inventory(self, side: str) -> None:
+        self._conn.execute("DELETE FROM inventory WHERE side = ?", (side,))
+
+    def inventory_after(self, side: str, after: str | None, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` rows (key, size, etag, modified, class) of a side after ``after``."""
+        if after is None:
+            return self._conn.execute(
+                "SELECT key, size, etag, modified, storage_class FROM inventory "
+                "WHERE side = ? ORDER BY key LIMIT ?",
+                (side, limit),
+            ).fetchall()
+        return self._conn.execute(
+            "SELECT key, size, etag, modified, storage_class FROM inventory "
+            "WHERE side = ? AND key > ? ORDER BY key LIMIT ?",
+            (side, after, limit),
+        ).fetchall()
+
+    def priors_after(self, after: str | None, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` rows (key, source_etag, size, dest_etag, sha256) after ``after``."""
+        if after is None:
+            return self._conn.execute(
+                "SELECT key, source_etag, size, dest_etag, sha256 FROM objects "
+                "ORDER BY key LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return self._conn.execute(
+            "SELECT key, source_etag, size, dest_etag, sha256 FROM objects "
+            "WHERE key > ? ORDER BY key LIMIT ?",
+            (after, limit),
+        ).fetchall()
+
+    def delete_objects(self, keys: Iterable[str]) -> None:
+        """Forget these keys (the planner's keys that are on neither side any more)."""
+        self._conn.executemany("DELETE FROM objects WHERE key = ?", ((k,) for k in keys))
+
+    @contextmanager
+    def planning(self) -> Iterator[None]:
+        """Write a whole plan as one transaction that commits with ``plan_state = complete``.
+
+        Anything that stops the block (an exception, ``kill -9``, a power cut) rolls
+        the plan back: the journal keeps its previous plan, or, for a journal whose
+        first plan this was, stays marked ``planning`` and is refused by :meth:`open`.
+        """
+        cache = self._conn.execute("PRAGMA cache_size").fetchone()[0]
+        self._conn.execute(f"PRAGMA cache_size=-{_PLAN_CACHE_KIB}")
+        # A first plan has nothing to show readers, so it writes the file in place with a
+        # rollback journal (SQLite's default mode) instead of every page twice (WAL, then
+        # checkpoint); it switches only when no other connection has the file open.
+        in_place = not self.plan_finished
+        if in_place:
+            mode = self._conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+            in_place = mode == "delete"
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self.set_meta(PLAN_STATE, "complete")
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                self.meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+                raise
+        finally:
+            if in_place:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA cache_size={cache}")
 
     def iter_diff(
         self,
@@ -275,35 +438,33 @@ class Journal(UploadLog):
         """Upsert plan rows: (key, action, reason, status, size, etag, modified, class, dest_class).
 
         Rows whose action is ``identical`` keep their proof; others are reset.
+        Inside :meth:`planning` the rows join the plan's transaction.
         """
+        if self._conn.in_transaction:
+            self._write_plan(rows)
+            return
         with self._transaction():
             self._write_plan(rows)
 
     def _write_plan(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        self._conn.executemany(
-            """
-            INSERT INTO objects (key, action, reason, status, size, source_etag, source_modified,
-                                 storage_class, dest_class)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (key) DO UPDATE SET
-                action = excluded.action, reason = excluded.reason,
-                size = excluded.size, source_etag = excluded.source_etag,
-                source_modified = excluded.source_modified,
-                storage_class = excluded.storage_class, dest_class = excluded.dest_class,
-                status = CASE WHEN excluded.action = 'identical' THEN objects.status
-                              ELSE excluded.status END,
-                error = CASE WHEN excluded.action = 'identical' THEN objects.error ELSE NULL END,
-                sha256 = CASE WHEN excluded.action = 'identical' THEN objects.sha256 ELSE NULL END,
-                md5 = CASE WHEN excluded.action = 'identical' THEN objects.md5 ELSE NULL END,
-                dest_etag = CASE WHEN excluded.action IN ('identical', 'dest_only')
-                                 THEN objects.dest_etag ELSE NULL END,
-                verified_at = CASE WHEN excluded.action = 'identical' THEN objects.verified_at
-                                   ELSE NULL END,
-                verify_result = CASE WHEN excluded.action = 'identical'
-                                     THEN objects.verify_result ELSE NULL END
-            """,
-            rows,
-        )
+        # Python's sqlite3 binds None through its adapter lookup (about 1 us each), so
+        # rows whose trailing columns are None use a statement with NULL literals there;
+        # runs of one shape keep the rows' order.
+        shape = 0
+        run: list[tuple[Any, ...]] = []
+        for row in rows:
+            if row[7] is None and row[8] is None:
+                width = 5 if row[5] is None and row[6] is None else 7
+            else:
+                width = 9
+            if width != shape:
+                if run:
+                    self._conn.executemany(_PLAN_UPSERT[shape], run)
+                    run = []
+                shape = width
+            run.append(row if width == 9 else row[:width])
+        if run:
+            self._conn.executemany(_PLAN_UPSERT[shape], run)
 
     def iter_against_listing(self) -> Iterator[tuple[ObjectRow, int | None, str | None]]:
         """Every journal object with its size and ETag in the ``vfy`` listing (``None``: absent)."""

@@ -1,7 +1,10 @@
 """Inventory both sides into the journal and plan what to copy, with cost and time.
 
-Listings stream into the journal page by page and the diff streams out of it,
-so memory stays flat whatever the number of objects.
+Both listings stream in key order (as object stores list) and are merged with the
+journal's earlier rows, read in chunks; the plan is written as one transaction.
+Memory stays flat whatever the number of objects, and only the plan itself goes to
+disk.  A listing out of key order is loaded into the journal first and read back
+sorted.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from passerelle.migration.decide import (
     Prior,
     Side,
     decide,
+    decide_source_only,
     map_storage_class,
 )
 from passerelle.migration.estimate import Estimate, estimate_migration
-from passerelle.migration.journal import Journal
+from passerelle.migration.journal import Journal, now_iso
 from passerelle.providers import check_requirements, load_profiles
 from passerelle.storage import Store, open_store
 from passerelle.storage.config import StorageConfig
@@ -36,7 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PlanOptions", "PlanSummary", "check_policy", "plan_migration", "replan"]
 
-PAGE = 5000
+PAGE = 5000  # rows per journal write
+CHUNK = 20_000  # rows per read of a journal table during the plan
+_Row = tuple[Any, ...]
 _STATUS_FOR = {
     Action.COPY: "pending",
     Action.CHANGED: "pending",
@@ -44,6 +50,7 @@ _STATUS_FOR = {
     Action.DEST_ONLY: "extra",
     Action.BLOCKED: "blocked",
 }
+_VALUES_FOR = {action: (action.value, status) for action, status in _STATUS_FOR.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +99,75 @@ class PlanSummary:
         return c[0] + ch[0], c[1] + ch[1]
 
 
-def _pages(
-    store: Store, keep: Callable[[str], bool], details: bool
-) -> Iterator[list[tuple[Any, ...]]]:
-    page: list[tuple[Any, ...]] = []
+class _Unsorted(Exception):
+    """A listing that is not in strictly increasing key order (or repeats a key)."""
+
+    def __init__(self, side: str) -> None:
+        super().__init__(side)
+        self.side = side
+
+
+class _NoDestination(Exception):
+    """The destination container does not exist yet."""
+
+
+def _listing(
+    store: Store, keep: KeyFilter, details: bool, side: str, ordered: bool = True
+) -> Iterator[_Row]:
+    """(key, size, etag, modified, class) of every kept object, checked to be in key order.
+
+    Object stores list in key order (UTF-8 byte order, which is the order of Python
+    strings and of SQLite's BINARY collation); a store that does not raises
+    :class:`_Unsorted` and the planner lets SQLite sort that side.
+    """
+    filtering = bool(keep.include or keep.exclude)
+    dates = side == "src"  # the plan keeps the source's modified time and tier only
+    last = ""
     for info in store.list(page_size=1000, details=details):
-        if not keep(info.key):
+        key = info.key
+        if filtering and not keep(key):
             continue
-        modified = info.last_modified.isoformat() if info.last_modified else None
-        page.append((info.key, info.size, info.etag, modified, info.storage_class))
+        if ordered:
+            if key <= last:
+                raise _Unsorted(side)
+            last = key
+        if dates:
+            modified = info.last_modified
+            yield (
+                key,
+                info.size,
+                info.etag,
+                modified.isoformat() if modified else None,
+                info.storage_class,
+            )
+        else:
+            yield (key, info.size, info.etag, None, None)
+
+
+def _pages(rows: Iterator[_Row]) -> Iterator[list[_Row]]:
+    page: list[_Row] = []
+    for row in rows:
+        page.append(row)
         if len(page) >= PAGE:
             yield page
             page = []
     if page:
         yield page
+
+
+def _chunked(fetch: Callable[[str | None, int], list[_Row]]) -> Iterator[_Row]:
+    """A journal table in key order, read ``CHUNK`` rows at a time (no long-lived read).
+
+    Once a read comes back short the table is done: rows the plan writes after
+    that point are never read back as if they were earlier state.
+    """
+    after: str | None = None
+    while True:
+        rows = fetch(after, CHUNK)
+        yield from rows
+        if len(rows) < CHUNK:
+            return
+        after = rows[-1][0]
 
 
 def _check_destination(
@@ -201,12 +263,25 @@ def plan_migration(
     dst = dest or open_store(dest_url, config=config)
     _check_destination(dest_url, options.require, config)
     journal = Journal.create(
-        journal_path, source_url=src.url, dest_url=dst.url, options=options.to_json()
+        journal_path,
+        source_url=src.url,
+        dest_url=dst.url,
+        options=options.to_json(),
+        planning=True,
     )
     try:
         return replan(journal, config=config, source=src, dest=dst, on_progress=on_progress)
     finally:
         journal.close()
+
+
+@dataclass
+class _Tally:
+    counts: dict[str, list[int]] = field(default_factory=lambda: {a.value: [0, 0] for a in Action})
+    blocked: list[tuple[str, str]] = field(default_factory=list)
+    multipart_objects: int = 0
+    multipart_parts: int = 0
+    listed: dict[str, int] = field(default_factory=lambda: {"src": 0, "dst": 0})
 
 
 def replan(
@@ -217,7 +292,14 @@ def replan(
     dest: Store | None = None,
     on_progress: Callable[[str, int], None] | None = None,
 ) -> PlanSummary:
-    """Re-inventory both sides and recompute every key's action (used by plan and sync)."""
+    """Re-inventory both sides and recompute every key's action (used by plan and sync).
+
+    Both listings stream in key order through a merge with the journal's earlier
+    rows, and the new plan is written as one transaction (:meth:`Journal.planning`),
+    so memory stays flat and an interrupted plan is never taken for a finished one.
+    A listing that is not in key order is first loaded into the journal's
+    inventory table, which gives it back sorted.
+    """
     options = PlanOptions.from_json(journal.options)
     src = source or open_store(journal.source_url, config=config)
     dst = dest or open_store(journal.dest_url, config=config)
@@ -225,96 +307,192 @@ def replan(
     src_provider, _ = store_location(journal.source_url, config)
     keep = KeyFilter(options.include, options.exclude)
 
-    def counted(
-        side: str, pages: Iterator[list[tuple[Any, ...]]]
-    ) -> Iterator[list[tuple[Any, ...]]]:
-        total = 0
-        for page in pages:
-            total += len(page)
-            if on_progress:
-                on_progress(f"inventory {side}", total)
-            yield page
+    def listing(side: str, ordered: bool) -> Iterator[_Row]:
+        if side == "src":
+            return _listing(src, keep, src.capabilities.list_details, side, ordered)
+        return dest_listing(ordered)
 
-    journal.replace_inventory(
-        "src", counted("source", _pages(src, keep, src.capabilities.list_details))
-    )
+    def dest_listing(ordered: bool) -> Iterator[_Row]:
+        try:
+            yield from _listing(dst, keep, False, "dst", ordered)
+        except ContainerNotFoundError:
+            raise _NoDestination from None
+
+    spilled: set[str] = set()  # sides read back sorted from the inventory table
+    loaded: set[str] = set()
     dest_exists = True
-    try:
-        journal.replace_inventory("dst", counted("destination", _pages(dst, keep, False)))
-    except ContainerNotFoundError:
-        dest_exists = False
-        journal.replace_inventory("dst", iter(()))
-
-    counts: dict[str, list[int]] = {a.value: [0, 0] for a in Action}
-    blocked: list[tuple[str, str]] = []
-    multipart_objects = multipart_parts = 0
-    reader = journal.reader()
-    try:
-        batch: list[tuple[Any, ...]] = []
-        for key, s, d, p in reader.iter_diff():
-            src_side = Side(s[0], s[1], s[3]) if s else None
-            dst_side = Side(d[0], d[1]) if d else None
-            prior = Prior(p[0], p[1], p[2], p[3]) if p else None
-            action, reason = decide(src_side, dst_side, prior)
-            size = s[0] if s else d[0]  # type: ignore[index]
-            counts[action.value][0] += 1
-            counts[action.value][1] += size
-            if action is Action.BLOCKED and len(blocked) < 1000:
-                blocked.append((key, reason))
-            if action in (Action.COPY, Action.CHANGED) and size > SMALL_OBJECT_LIMIT:
-                multipart_objects += 1
-                part = choose_part_size(size, dst.limits, options.part_size)
-                multipart_parts += part_count(size, part)
-            dest_class = map_storage_class(s[3], options.tier_map) if s else None
-            batch.append(
-                (
-                    key,
-                    action.value,
-                    reason,
-                    _STATUS_FOR[action],
-                    size,
-                    s[1] if s else None,
-                    s[2] if s else None,
-                    s[3] if s else None,
-                    dest_class,
+    while True:
+        sources: dict[str, Callable[[], Iterator[_Row]]] = {}
+        for side in ("src", "dst"):
+            if side == "dst" and not dest_exists:
+                sources[side] = lambda: iter(())
+            elif side in spilled:
+                sources[side] = lambda side=side: _chunked(  # type: ignore[misc]
+                    lambda after, n: journal.inventory_after(side, after, n)
                 )
-            )
-            if len(batch) >= PAGE:
-                journal.write_plan(batch)
-                batch = []
-                if on_progress:
-                    on_progress("plan", sum(c[0] for c in counts.values()))
-        journal.write_plan(batch)
-    finally:
-        reader.close()
-    journal.drop_keys_absent_everywhere()
-
-    profiles = load_profiles()
-    to_copy = counts[Action.COPY][0] + counts[Action.CHANGED][0]
-    bytes_to_copy = counts[Action.COPY][1] + counts[Action.CHANGED][1]
-    estimate = estimate_migration(
-        to_copy,
-        bytes_to_copy,
-        multipart_objects,
-        multipart_parts,
-        profiles.get(src_provider) if src_provider else None,
-        profiles.get(provider) if provider else None,
-        bandwidth_bytes_per_s=options.assume_bandwidth,
-        objects_per_s=options.assume_rate,
-    )
-    journal.set_meta("plan_estimate", json.dumps(asdict(estimate), sort_keys=True))
-    journal.set_meta("source_provider", src_provider or "")
-    journal.set_meta("dest_provider", provider or "")
-    journal.set_meta("dest_region", region or "")
+            else:
+                sources[side] = lambda side=side: listing(side, True)  # type: ignore[misc]
+        try:
+            for side in sorted(spilled - loaded):
+                journal.load_inventory(side, _pages(listing(side, False)))
+                loaded.add(side)
+            with journal.planning():
+                for side in ("src", "dst"):
+                    if side not in spilled:
+                        journal.clear_inventory(side)
+                tally = _merge_plan(journal, sources, options, dst, on_progress)
+                estimate = _finish(journal, tally, options, src_provider, provider, region)
+            break
+        except _Unsorted as unsorted:
+            spilled.add(unsorted.side)
+        except _NoDestination:
+            dest_exists = False
+            spilled.discard("dst")
     return PlanSummary(
         journal=str(journal.path),
         source_url=journal.source_url,
         dest_url=journal.dest_url,
-        counts={k: (v[0], v[1]) for k, v in counts.items()},
-        blocked=blocked,
+        counts={k: (v[0], v[1]) for k, v in tally.counts.items()},
+        blocked=tally.blocked,
         estimate=estimate,
         source_provider=src_provider,
         dest_provider=provider,
         dest_region=region,
         dest_exists=dest_exists,
     )
+
+
+def _merge_plan(
+    journal: Journal,
+    sources: Mapping[str, Callable[[], Iterator[_Row]]],
+    options: PlanOptions,
+    dst: Store,
+    on_progress: Callable[[str, int], None] | None,
+) -> _Tally:
+    """Merge the two sorted listings with the journal's rows and write every key's action."""
+    tally = _Tally()
+    counts, blocked = tally.counts, tally.blocked
+    tier_map = options.tier_map
+    srcs, dsts = sources["src"](), sources["dst"]()
+    priors = _chunked(journal.priors_after)
+    s = next(srcs, None)
+    d = next(dsts, None)
+    p = next(priors, None)
+    n_src = n_dst = done = 0
+    batch: list[_Row] = []
+    absent: list[str] = []
+    source_only: dict[str | None, tuple[Action, str]] = {}  # by tier (decide_source_only)
+    blocked_action, copy_action, changed_action = Action.BLOCKED, Action.COPY, Action.CHANGED
+    while s is not None or d is not None:
+        if d is None or (s is not None and s[0] < d[0]):
+            key, src_row, dst_row = s[0], s, None  # type: ignore[index]
+            s = next(srcs, None)
+        elif s is None or d[0] < s[0]:
+            key, src_row, dst_row = d[0], None, d
+            d = next(dsts, None)
+        else:
+            key, src_row, dst_row = s[0], s, d
+            s = next(srcs, None)
+            d = next(dsts, None)
+        while p is not None and p[0] < key:
+            absent.append(p[0])
+            p = next(priors, None)
+        prior = None
+        if p is not None and p[0] == key:
+            prior = Prior(p[1], p[2], p[3], p[4])
+            p = next(priors, None)
+        if src_row is not None:
+            n_src += 1
+            size = src_row[1]
+            tier = src_row[4]
+            if dst_row is None:
+                found = source_only.get(tier)
+                if found is None:
+                    found = source_only[tier] = decide_source_only(tier)
+                action, reason = found
+            else:
+                n_dst += 1
+                action, reason = decide(
+                    Side(size, src_row[2], tier), Side(dst_row[1], dst_row[2]), prior
+                )
+            value, status = _VALUES_FOR[action]
+            batch.append(
+                (
+                    key,
+                    value,
+                    reason,
+                    status,
+                    size,
+                    src_row[2],
+                    src_row[3],
+                    tier,
+                    None if tier is None else map_storage_class(tier, tier_map),
+                )
+            )
+        else:
+            n_dst += 1
+            size = dst_row[1]  # type: ignore[index]
+            action, reason = decide(None, Side(size, dst_row[2]), prior)  # type: ignore[index]
+            value, status = _VALUES_FOR[action]
+            batch.append((key, value, reason, status, size, None, None, None, None))
+        tally_row = counts[value]
+        tally_row[0] += 1
+        tally_row[1] += size
+        if action is blocked_action and len(blocked) < 1000:
+            blocked.append((key, reason))
+        if size > SMALL_OBJECT_LIMIT and (action is copy_action or action is changed_action):
+            tally.multipart_objects += 1
+            part = choose_part_size(size, dst.limits, options.part_size)
+            tally.multipart_parts += part_count(size, part)
+        if len(batch) >= PAGE:
+            journal.write_plan(batch)
+            done += len(batch)
+            batch = []
+            if absent:
+                journal.delete_objects(absent)
+                absent = []
+            if on_progress:
+                on_progress("plan", done)
+    while p is not None:
+        absent.append(p[0])
+        p = next(priors, None)
+        if len(absent) >= PAGE:
+            journal.delete_objects(absent)
+            absent = []
+    journal.write_plan(batch)
+    journal.delete_objects(absent)
+    if on_progress:
+        on_progress("plan", done + len(batch))
+    tally.listed = {"src": n_src, "dst": n_dst}
+    return tally
+
+
+def _finish(
+    journal: Journal,
+    tally: _Tally,
+    options: PlanOptions,
+    src_provider: str | None,
+    provider: str | None,
+    region: str | None,
+) -> Estimate:
+    counts = tally.counts
+    profiles = load_profiles()
+    estimate = estimate_migration(
+        counts[Action.COPY][0] + counts[Action.CHANGED][0],
+        counts[Action.COPY][1] + counts[Action.CHANGED][1],
+        tally.multipart_objects,
+        tally.multipart_parts,
+        profiles.get(src_provider) if src_provider else None,
+        profiles.get(provider) if provider else None,
+        bandwidth_bytes_per_s=options.assume_bandwidth,
+        objects_per_s=options.assume_rate,
+    )
+    stamp = now_iso()
+    for side, count in tally.listed.items():
+        journal.set_meta(f"inventory_{side}_at", stamp)
+        journal.set_meta(f"inventory_{side}_count", str(count))
+    journal.set_meta("plan_estimate", json.dumps(asdict(estimate), sort_keys=True))
+    journal.set_meta("source_provider", src_provider or "")
+    journal.set_meta("dest_provider", provider or "")
+    journal.set_meta("dest_region", region or "")
+    return estimate
