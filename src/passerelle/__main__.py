@@ -1,3 +1,4 @@
 from passerelle.cli import main
 
-main()
+if __name__ == "__main__":  # not when a worker process started by spawn imports it
+    main()

@@ -215,3 +215,22 @@ def test_portable_config_ships_only_the_remotes_the_urls_use() -> None:
 )
 def test_upload_events_survive_a_plain_message_bus(event: UploadEvent) -> None:
     assert event_from_plain(event_to_plain(event)) == event
+
+
+def test_a_spec_with_ciphertext_only_rules_refuses_plaintext_in_any_process(
+    tmp_path: Path,
+) -> None:
+    from passerelle.sovereignty.ciphertext_guard import CiphertextOnly
+
+    src, dst = _stores(tmp_path)
+    rule = "health-pseudonymized.ciphertext"
+    rules = CiphertextOnly(dst.url, "hub", {"health-pseudonymized": rule})
+    spec = pickle.loads(pickle.dumps(StoreSpec(src.url, dst.url, ciphertext_only=rules)))
+    key = "datasets/stays/v1/part-00.parquet"
+    src.put(key, b"PAR1 plaintext rows")
+    guarded_src, opened_dst = spec.open()  # as a Dask worker opens them
+    outcome = run_copy_task(_task(src, dst, key, stores=spec), _context(guarded_src, opened_dst))
+    assert (outcome.status, outcome.refused) == ("failed", rule)
+    assert "was not copied" in (outcome.error or "")
+    assert outcome.journal_row()["status"] == "failed" and "refused" not in outcome.journal_row()
+    assert list(dst.list()) == []  # nothing was written

@@ -32,6 +32,8 @@ def _run_options(
     max_rps: float | None,
     part_size: str | None,
     faults: str | None = None,
+    workers: int | None = None,
+    cluster: str | None = None,
 ) -> RunOptions:
     from passerelle.errors import UsageError
     from passerelle.migration import RunOptions, parse_rate
@@ -39,12 +41,18 @@ def _run_options(
 
     if max_rps is not None and max_rps <= 0:
         raise UsageError("--max-requests-per-second must be positive.")
+    if workers is not None and cluster is not None:
+        raise UsageError(
+            "Give --workers (a local cluster) or --cluster (a running scheduler), not both."
+        )
     return RunOptions(
         concurrency=concurrency,
         part_size=_part_size(part_size),
         max_bandwidth=parse_rate(max_bandwidth) if max_bandwidth else None,
         max_requests_per_second=max_rps,
         faults=parse_fault_plan(faults) if faults else None,
+        workers=workers,
+        cluster=cluster,
     )
 
 
@@ -180,6 +188,14 @@ def _report_run(summary: RunSummary, what: str) -> None:
             f"{len(summary.changed)} objects changed at the source during the copy; "
             "run `passerelle migrate sync` to copy their new versions."
         )
+    for key, reason in summary.changed_earlier_keys:
+        c.print(f"  [yellow]changed[/] {key}: {reason} (by an earlier run)")
+    if summary.changed_earlier:
+        first, reason = summary.changed_earlier_keys[0]
+        raise TerminalError(
+            f"{summary.changed_earlier} objects are still marked changed by an earlier run "
+            f"(first {first}: {reason.rstrip('.')}); run `passerelle migrate sync` to copy them."
+        )
     if summary.remaining:
         raise TerminalError(f"{summary.remaining} objects are still pending; re-run to continue.")
 
@@ -196,7 +212,12 @@ def _progress_context(label: str) -> tuple[object, contextlib.AbstractContextMan
 
 def _run(
     journal: JournalOpt,
-    concurrency: Annotated[int, typer.Option(min=1, max=512, help="Objects copied at once.")] = 16,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1, max=512, help="Objects copied at once (with --workers: over all of them)."
+        ),
+    ] = 16,
     max_bandwidth: Annotated[
         str | None, typer.Option(help="Cap on bytes read, e.g. 200MB/s.")
     ] = None,
@@ -208,12 +229,26 @@ def _run(
         str | None,
         typer.Option(help="Rehearsal: inject faults, e.g. seed=7,transient=0.1,latency=0.2."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=256, help="Copy on a local Dask cluster of N processes."),
+    ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(help="Copy on the workers of the Dask scheduler at tcp://HOST:PORT."),
+    ] = None,
 ) -> None:
     """Copy everything pending in the plan; resumes after any interruption."""
     from passerelle.migration import run_migration
 
     options = _run_options(
-        concurrency, max_bandwidth, max_requests_per_second, part_size, inject_faults
+        concurrency,
+        max_bandwidth,
+        max_requests_per_second,
+        part_size,
+        inject_faults,
+        workers=workers,
+        cluster=cluster,
     )
     progress, ctx = _progress_context("copy")
     with ctx:

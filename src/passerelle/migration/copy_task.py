@@ -30,6 +30,11 @@ from passerelle.migration.journal import now_iso
 from passerelle.migration.limits import LimitedStore, TokenBucket
 from passerelle.migration.parts import ResumeSlot, resumable_copy
 from passerelle.migration.upload_log import PartRecord, UploadEvent, UploadState
+from passerelle.sovereignty.ciphertext_guard import (
+    CiphertextOnly,
+    PlaintextRefusedError,
+    guard_source,
+)
 from passerelle.storage import FaultInjectingStore, FaultPlan, Store, open_store
 from passerelle.storage.config import StorageConfig
 from passerelle.storage.retry import RetryPolicy, call_with_retries
@@ -103,6 +108,8 @@ class StoreSpec:
     max_requests_per_second: float | None = None
     large_slots: int = 1
     run_token: str = ""
+    ciphertext_only: CiphertextOnly | None = None
+    """Keys the destination may hold only as envelopes: checked on the source's stream."""
 
     def share(self, processes: int) -> StoreSpec:
         """This spec for one of ``processes`` processes: each takes 1/N of the caps."""
@@ -117,15 +124,16 @@ class StoreSpec:
         )
 
     def open(self) -> tuple[Store, Store]:
-        src = open_store(self.source_url, config=self.config)
-        dst = open_store(self.dest_url, config=self.config)
-        return wrap_stores(
+        src: Store = open_store(self.source_url, config=self.config)
+        dst: Store = open_store(self.dest_url, config=self.config)
+        src, dst = wrap_stores(
             src,
             dst,
             faults=self.faults,
             max_bandwidth=self.max_bandwidth,
             max_requests_per_second=self.max_requests_per_second,
         )
+        return guard_source(src, self.ciphertext_only), dst
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +156,9 @@ class CopyOutcome:
     """How one copy ended: ``done`` (with its proof), ``changed``, ``failed`` or ``lost``.
 
     ``lost`` is never a copy's own verdict: the executor lost the task (its
-    worker died) and the coordinator puts the key back in the queue.
+    worker died) and the coordinator puts the key back in the queue.  ``refused``
+    names the ciphertext-only rule a plaintext source object broke (it is
+    ``failed`` and nothing was written).
     """
 
     key: str
@@ -163,6 +173,7 @@ class CopyOutcome:
     retries: int = 0
     parts_sent: int = 0
     parts_reused: int = 0
+    refused: str | None = None
 
     def journal_row(self) -> dict[str, Any]:
         """The row :meth:`Journal.record_outcomes` takes."""
@@ -244,6 +255,8 @@ def _copy(task: CopyTask, context: CopyContext, slot: ResumeSlot | None) -> Copy
         verdict = {"status": "changed", "error": "the source changed during the copy"}
     except ObjectNotFoundError:
         verdict = {"status": "changed", "error": "the source was deleted before the copy"}
+    except PlaintextRefusedError as exc:  # nothing was written to the destination
+        verdict = {"status": "failed", "error": str(exc), "refused": exc.rule}
     except PasserelleError as exc:
         verdict = {"status": "failed", "error": str(exc)}
     except Exception as exc:  # a bug or an SDK surprise must not stop the run

@@ -1,16 +1,21 @@
-"""Copy what the plan says, in parallel, with proof, retries, caps and crash-safe state.
+"""The coordinator: copy what the plan says, with proof, retries, caps and crash-safe state.
 
 Each key is claimed (``copying``) in the journal before it is copied and
 recorded ``done`` only after the destination holds the bytes and their digests.
-After a crash, keys left ``copying`` are checked at the destination: a finished
-copy of the same source version is adopted, anything else is copied again, and
-incomplete uploads are aborted first -- except the journaled resumable upload of
-a large object, which continues from its completed parts (:mod:`.parts`).  Where
-the destination may hold a key only as ciphertext (``RunOptions.ciphertext_only``, or
-what the journal carries), the source reader checks the object's first bytes before the
-copy starts: a plaintext object is recorded ``failed`` with the rule and never written
-(:mod:`passerelle.sovereignty.ciphertext_guard`).  A single writer (this thread)
-touches the journal; worker threads only move bytes and queue upload events for it.
+The copy of one key is a plain task (:mod:`.copy_task`) run by an executor
+(:mod:`.executor`: this process's thread pool; :mod:`.cluster`: Dask workers);
+this coordinator is the journal's only writer: it claims batches, submits
+tasks, and records the outcomes and the upload events that come back.  A task
+whose worker died comes back ``lost`` and its key is queued again.  After a
+crash, keys left ``copying`` are checked at the destination: a finished copy of
+the same source version is adopted, anything else is copied again, and
+incomplete uploads are aborted first (one listing of the destination's uploads,
+matched here) -- except the journaled resumable upload of a large object, which
+continues from its completed parts (:mod:`.parts`).  Where the destination may
+hold a key only as ciphertext (``RunOptions.ciphertext_only``, or what the journal
+carries), the source reader checks the object's first bytes before the copy
+starts, in whichever process runs it: a plaintext object is recorded ``failed``
+with the rule and never written (:mod:`passerelle.sovereignty.ciphertext_guard`).
 """
 
 from __future__ import annotations
@@ -18,42 +23,36 @@ from __future__ import annotations
 import base64
 import fcntl
 import os
-import queue
 import threading
 import time
+import uuid
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from passerelle.errors import (
-    ContainerNotFoundError,
-    ObjectNotFoundError,
-    PasserelleError,
-    PreconditionFailedError,
-    TransientError,
-    UsageError,
+from passerelle.errors import ContainerNotFoundError, ObjectNotFoundError, UsageError
+from passerelle.migration.copy import MD5_KEY, SHA256_KEY, SMALL_OBJECT_LIMIT, SOURCE_ETAG_KEY
+from passerelle.migration.copy_task import (
+    CopyOutcome,
+    CopyTask,
+    StoreSpec,
+    portable_config,
+    wrap_stores,
 )
-from passerelle.migration.copy import (
-    MD5_KEY,
-    SHA256_KEY,
-    SMALL_OBJECT_LIMIT,
-    SOURCE_ETAG_KEY,
-    stream_copy,
-)
+from passerelle.migration.executor import CopyExecutor, ThreadExecutor
 from passerelle.migration.journal import Journal, ObjectRow, now_iso
-from passerelle.migration.limits import LimitedStore, TokenBucket
-from passerelle.migration.parts import ResumeSlot, resumable_copy
+from passerelle.migration.parts import ResumeSlot
 from passerelle.migration.planner import PlanOptions
-from passerelle.migration.upload_log import UploadEvent, UploadState
-from passerelle.sovereignty.ciphertext_guard import PlaintextRefusedError, guard_source
-from passerelle.storage import FaultInjectingStore, FaultPlan, Store, open_store
+from passerelle.migration.upload_log import UploadEvent
+from passerelle.sovereignty.ciphertext_guard import guard_source
+from passerelle.storage import FaultPlan, Store, open_store
 from passerelle.storage.config import StorageConfig
-from passerelle.storage.retry import RetryPolicy, call_with_retries
+from passerelle.storage.retry import RetryPolicy
 
 if TYPE_CHECKING:
+    from passerelle.migration.cluster import DaskExecutor
     from passerelle.sovereignty.ciphertext_guard import CiphertextOnly
 
 __all__ = [
@@ -68,6 +67,9 @@ __all__ = [
 CIPHERTEXT_ONLY_META = "ciphertext_only"
 """Journal meta key: the keys the destination may hold only as envelopes (JSON of
 :class:`~passerelle.sovereignty.ciphertext_guard.CiphertextOnly`), written by a hub's move."""
+
+LOST_TASK_ROUNDS = 3
+"""Rounds over the keys whose worker died before the run gives up on them (they stay pending)."""
 
 
 class ProgressSink(Protocol):
@@ -94,6 +96,13 @@ class RunOptions:
     """Keys the destination may hold only as envelopes: each one's first bytes are checked
     as it is copied, and one that is not an envelope is refused (not written). Default:
     what the journal carries (``CIPHERTEXT_ONLY_META``), else nothing is checked."""
+    workers: int | None = None
+    cluster: str | None = None
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the copies run on Dask workers (a local cluster or a scheduler's)."""
+        return bool(self.workers or self.cluster)
 
 
 @dataclass(slots=True)
@@ -110,10 +119,18 @@ class RunSummary:
     parts_reused: int = 0
     refused: list[tuple[str, str]] = field(default_factory=list)
     """Keys refused as plaintext for a ciphertext-only destination (also in ``failed``)."""
+    changed_earlier: int = 0
+    changed_earlier_keys: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return not self.failed and not self.changed and self.remaining == 0
+        """Nothing is left to do in the journal, whichever run left it."""
+        return (
+            not self.failed
+            and not self.changed
+            and self.remaining == 0
+            and self.changed_earlier == 0
+        )
 
 
 class JournalLock:
@@ -159,17 +176,6 @@ class JournalLock:
         return False
 
 
-def _limited(src: Store, dst: Store, options: RunOptions) -> tuple[Store, Store]:
-    if options.faults is not None:
-        src = FaultInjectingStore(src, options.faults)
-        dst = FaultInjectingStore(dst, replace(options.faults, seed=options.faults.seed + 1))
-    if options.max_bandwidth:
-        src = LimitedStore(src, bandwidth=TokenBucket(options.max_bandwidth, options.max_bandwidth))
-    if options.max_requests_per_second:
-        dst = LimitedStore(dst, requests=TokenBucket(options.max_requests_per_second))
-    return src, dst
-
-
 def _md5_hex(value: str | None) -> str | None:
     if not value:
         return None
@@ -182,13 +188,26 @@ def _md5_hex(value: str | None) -> str | None:
 def _adopt_or_requeue(
     journal: Journal, dst: Store, rows: list[ObjectRow], started: datetime
 ) -> int:
-    """Settle keys a dead run left ``copying``; return how many finished copies were adopted."""
+    """Settle keys a dead run left ``copying``; return how many finished copies were adopted.
+
+    The destination's incomplete uploads are listed once and matched here: only a
+    claimed key that has one (besides the journaled upload a resume continues)
+    costs an abort call.
+    """
     adopted: list[dict[str, Any]] = []
     requeue: list[str] = []
     forget: list[UploadEvent] = []
+    leftovers: dict[str, set[str]] = {}
+    if rows:
+        claimed = {row.key for row in rows}
+        for incomplete in dst.list_uploads():
+            if incomplete.key in claimed:
+                leftovers.setdefault(incomplete.key, set()).add(incomplete.upload_id)
     for row in rows:
         upload = journal.upload_state(row.key)  # a resume continues this one: keep it
-        dst.abort_uploads(row.key, older_than=started, keep=upload.upload_id if upload else None)
+        keep = upload.upload_id if upload else None
+        if leftovers.get(row.key, set()) - {keep}:
+            dst.abort_uploads(row.key, older_than=started, keep=keep)
         try:
             info = dst.head(row.key)
         except ObjectNotFoundError:
@@ -268,174 +287,46 @@ def _run(
 ) -> RunSummary:
     plan = PlanOptions.from_json(journal.options)
     part_size = options.part_size or plan.part_size
-    src = source or open_store(journal.source_url, config=config)
-    dst = dest or open_store(journal.dest_url, config=config)
-    src, dst = _limited(src, dst, options)
-    src = guard_source(src, options.ciphertext_only or _journal_rules(journal))
+    if (source is not None or dest is not None) and options.distributed:
+        raise UsageError(
+            "Dask workers open the stores from the journal's URLs; "
+            "run without --workers/--cluster to copy between stores given in code."
+        )
+    src, dst = wrap_stores(
+        source or open_store(journal.source_url, config=config),
+        dest or open_store(journal.dest_url, config=config),
+        faults=options.faults,
+        max_bandwidth=options.max_bandwidth,
+        max_requests_per_second=options.max_requests_per_second,
+    )
+    rules = options.ciphertext_only or _journal_rules(journal)
+    src = guard_source(src, rules)
     started_at = datetime.now(UTC)
     started = time.perf_counter()
-    summary = RunSummary()
-    journal.ensure_upload_tables()
-    pass_id = journal.start_pass("run")
-    _ensure_container(dst)
-    summary.adopted = _adopt_or_requeue(journal, dst, journal.interrupted(), started_at)
-    journal.requeue_failed()
-    counts = journal.counts()
-    pending = counts.get("pending", {"objects": 0, "bytes": 0})
-    if progress:
-        progress.start(pending["objects"], pending["bytes"])
-    retry_lock = threading.Lock()
     # A large object holds about three parts in memory (the part being filled and
     # two in flight): cap how many stream at once so memory stays within budget.
-    large_slots = threading.BoundedSemaphore(
-        max(1, min(options.concurrency, options.memory_budget // (3 * part_size)))
-    )
-
-    resumable = dst.capabilities.resumable_upload
-    events: queue.SimpleQueue[UploadEvent] = queue.SimpleQueue()
-
-    def copy_one(row: ObjectRow, upload: UploadState | None) -> dict[str, Any]:
-        if row.size > SMALL_OBJECT_LIMIT:
-            with large_slots:
-                return copy_object(row, ResumeSlot(upload, events.put) if resumable else None)
-        return copy_object(row, None)
-
-    def copy_fn(row: ObjectRow, slot: ResumeSlot | None) -> Any:
-        if slot is not None:
-            return lambda: resumable_copy(
-                src,
-                row.key,
-                dst,
-                slot,
-                part_size=part_size,
-                if_match=row.source_etag,
-                storage_class=row.dest_class,
-            )
-        return lambda: stream_copy(
-            src,
-            row.key,
-            dst,
-            part_size=part_size,
-            if_match=row.source_etag,
-            storage_class=row.dest_class,
-        )
-
-    def copy_object(row: ObjectRow, slot: ResumeSlot | None) -> dict[str, Any]:
-        retries = 0
-
-        def on_retry(attempt: int, exc: TransientError, delay: float) -> None:
-            nonlocal retries
-            retries += 1
-            with retry_lock:
-                summary.retries += 1
-            if progress:
-                progress.retry()
-
-        outcome: dict[str, Any] = {"key": row.key, "retries": 0}
-        try:
-            result = call_with_retries(copy_fn(row, slot), options.retry, on_retry=on_retry)
-        except PreconditionFailedError:
-            outcome.update(status="changed", error="the source changed during the copy")
-        except ObjectNotFoundError:
-            outcome.update(status="changed", error="the source was deleted before the copy")
-        except PlaintextRefusedError as exc:  # nothing was written to the destination
-            outcome.update(status="failed", error=str(exc), refused=exc.rule)
-        except PasserelleError as exc:
-            outcome.update(status="failed", error=str(exc))
-        except Exception as exc:  # a bug or an SDK surprise must not stop the run
-            outcome.update(status="failed", error=f"unexpected {type(exc).__name__}: {exc}")
-        else:
-            outcome.update(
-                status="done",
-                sha256=result.sha256,
-                md5=result.md5,
-                dest_etag=result.destination_etag,
-                parts=result.parts,
-                copied_at=now_iso(),
-            )
-        if slot is not None:
-            if outcome["status"] != "done":
-                slot.abandon(dst)  # no incomplete upload left behind
-            outcome["parts_sent"], outcome["parts_reused"] = slot.sent, slot.reused
-        outcome["retries"] = retries
-        outcome["size"] = row.size
-        return outcome
-
-    buffered: list[dict[str, Any]] = []
-    last_flush = time.monotonic()
-
-    counters = ("size", "parts_sent", "parts_reused", "refused")
-
-    def flush() -> None:
-        nonlocal last_flush
-        pending_events: list[UploadEvent] = []
-        while not events.empty():
-            pending_events.append(events.get())
-        if pending_events:
-            journal.record_upload_events(pending_events)
-        if buffered:
-            journal.record_outcomes(
-                [{k: v for k, v in o.items() if k not in counters} for o in buffered]
-            )
-            for o in buffered:
-                summary.parts_sent += o.get("parts_sent", 0)
-                summary.parts_reused += o.get("parts_reused", 0)
-                if o["status"] == "done":
-                    summary.copied += 1
-                    summary.bytes += o["size"]
-                elif o["status"] == "changed":
-                    summary.changed.append((o["key"], o["error"]))
-                else:
-                    summary.failed.append((o["key"], o["error"]))
-                    if o.get("refused"):
-                        summary.refused.append((o["key"], o["error"]))
-            buffered.clear()
-        last_flush = time.monotonic()
-
-    def claims() -> Iterator[ObjectRow]:
-        after = ""
-        while not (stop and stop.is_set()):
-            batch = journal.claim_batch(after, options.claim_batch)
-            if not batch:
-                return
-            after = batch[-1].key
-            yield from batch
-
-    in_flight: set[Future[dict[str, Any]]] = set()
-    limit = max(1, options.concurrency) * 2
-    with ThreadPoolExecutor(
-        max_workers=max(1, options.concurrency), thread_name_prefix="passerelle-copy"
-    ) as pool:
-        claimed = claims()
-        exhausted = False
-        while True:
-            while not exhausted and len(in_flight) < limit:
-                row = next(claimed, None)
-                if row is None:
-                    exhausted = True
-                    break
-                upload = (
-                    journal.upload_state(row.key)
-                    if resumable and row.size > SMALL_OBJECT_LIMIT
-                    else None
-                )
-                in_flight.add(pool.submit(copy_one, row, upload))
-            if not in_flight:
+    large_slots = max(1, min(options.concurrency, options.memory_budget // (3 * part_size)))
+    with _open_executor(options, src, dst, large_slots) as executor:
+        summary = RunSummary()
+        journal.ensure_upload_tables()
+        pass_id = journal.start_pass("run")
+        _ensure_container(dst)
+        summary.adopted = _adopt_or_requeue(journal, dst, journal.interrupted(), started_at)
+        journal.requeue_failed()
+        pending = journal.counts().get("pending", {"objects": 0, "bytes": 0})
+        if progress:
+            progress.start(pending["objects"], pending["bytes"])
+        spec = _store_spec(journal, options, config, large_slots, rules)
+        spec = spec.share(executor.processes)
+        coordinator = _Coordinator(journal, executor, summary, progress, options.flush_every_s)
+        resumable = dst.capabilities.resumable_upload
+        for _round in range(LOST_TASK_ROUNDS):  # a dead worker's keys get another round
+            lost = coordinator.copy(_tasks(journal, spec, options, part_size, resumable, stop))
+            if not lost or (stop and stop.is_set()):
                 break
-            done, in_flight = wait(
-                in_flight, timeout=options.flush_every_s, return_when=FIRST_COMPLETED
-            )
-            for future in done:
-                outcome = future.result()
-                buffered.append(outcome)
-                if progress:
-                    progress.advance(1, outcome["size"] if outcome["status"] == "done" else 0)
-            if len(buffered) >= 200 or time.monotonic() - last_flush >= options.flush_every_s:
-                flush()
-        flush()
     if stop and stop.is_set():
         journal.requeue(k.key for k in journal.interrupted())
-    summary.remaining = journal.counts().get("pending", {"objects": 0})["objects"]
+    _settle(journal, summary)
     summary.seconds = time.perf_counter() - started
     journal.finish_pass(
         pass_id,
@@ -455,3 +346,166 @@ def _run(
     if progress:
         progress.finish()
     return summary
+
+
+def _store_spec(
+    journal: Journal,
+    options: RunOptions,
+    config: StorageConfig | None,
+    large_slots: int,
+    rules: CiphertextOnly | None,
+) -> StoreSpec:
+    """How any process opens this run's stores (the remotes resolved here for workers)."""
+    urls = (journal.source_url, journal.dest_url)
+    return StoreSpec(
+        *urls,
+        config=portable_config(urls, config) if options.distributed else None,
+        faults=options.faults,
+        max_bandwidth=options.max_bandwidth,
+        max_requests_per_second=options.max_requests_per_second,
+        large_slots=large_slots,
+        run_token=uuid.uuid4().hex,
+        ciphertext_only=rules,
+    )
+
+
+def _open_executor(
+    options: RunOptions, src: Store, dst: Store, large_slots: int
+) -> ThreadExecutor | DaskExecutor:
+    """The thread pool here, or Dask workers (``--workers N``, ``--cluster URL``)."""
+    if options.cluster:
+        from passerelle.migration.cluster import DaskExecutor
+
+        return DaskExecutor.connect(options.cluster)
+    if options.workers:
+        from passerelle.migration.cluster import DaskExecutor
+
+        threads = -(-max(1, options.concurrency) // options.workers)
+        return DaskExecutor.local(options.workers, threads)
+    return ThreadExecutor(src, dst, threads=options.concurrency, large_slots=large_slots)
+
+
+def _tasks(
+    journal: Journal,
+    spec: StoreSpec,
+    options: RunOptions,
+    part_size: int,
+    resumable: bool,
+    stop: threading.Event | None,
+) -> Iterator[CopyTask]:
+    """Claim pending keys batch by batch, one task each (with its journaled upload)."""
+    after = ""
+    while not (stop and stop.is_set()):
+        batch = journal.claim_batch(after, options.claim_batch)
+        if not batch:
+            return
+        after = batch[-1].key
+        for row in batch:
+            large = resumable and row.size > SMALL_OBJECT_LIMIT
+            yield CopyTask(
+                key=row.key,
+                size=row.size,
+                source_etag=row.source_etag,
+                dest_class=row.dest_class,
+                part_size=part_size,
+                stores=spec,
+                resumable=large,
+                upload=journal.upload_state(row.key) if large else None,
+                retry=options.retry,
+            )
+
+
+class _Coordinator:
+    """Keeps the executor busy and records what comes back; the journal's only writer."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        executor: CopyExecutor,
+        summary: RunSummary,
+        progress: ProgressSink | None,
+        flush_every_s: float,
+    ) -> None:
+        self.journal = journal
+        self.executor = executor
+        self.summary = summary
+        self.progress = progress
+        self.flush_every_s = flush_every_s
+        self.buffered: list[CopyOutcome] = []
+        self.last_flush = time.monotonic()
+
+    def copy(self, tasks: Iterator[CopyTask]) -> list[str]:
+        """Run every task; return the keys the executor lost (already back to pending)."""
+        lost: list[str] = []
+        in_flight = 0
+        exhausted = False
+        while True:
+            while not exhausted and in_flight < self.executor.capacity:
+                task = next(tasks, None)
+                if task is None:
+                    exhausted = True
+                    break
+                self.executor.submit(task)
+                in_flight += 1
+            if not in_flight:
+                break
+            for outcome in self.executor.finished(self.flush_every_s):
+                in_flight -= 1
+                if outcome.status == "lost":
+                    lost.append(outcome.key)
+                else:
+                    self._received(outcome)
+            if (
+                len(self.buffered) >= 200
+                or time.monotonic() - self.last_flush >= self.flush_every_s
+            ):
+                self.flush()
+        self.flush()
+        self.journal.requeue(lost)
+        return lost
+
+    def _received(self, outcome: CopyOutcome) -> None:
+        self.buffered.append(outcome)
+        self.summary.retries += outcome.retries
+        if self.progress:
+            for _ in range(outcome.retries):
+                self.progress.retry()
+            self.progress.advance(1, outcome.size if outcome.status == "done" else 0)
+
+    def flush(self) -> None:
+        """Upload events first, then outcomes: a part is journaled before its object."""
+        events = self.executor.upload_events()
+        if events:
+            self.journal.record_upload_events(events)
+        if self.buffered:
+            self.journal.record_outcomes(o.journal_row() for o in self.buffered)
+            summary = self.summary
+            for o in self.buffered:
+                summary.parts_sent += o.parts_sent
+                summary.parts_reused += o.parts_reused
+                if o.status == "done":
+                    summary.copied += 1
+                    summary.bytes += o.size
+                elif o.status == "changed":
+                    summary.changed.append((o.key, o.error or ""))
+                else:
+                    summary.failed.append((o.key, o.error or ""))
+                    if o.refused:
+                        summary.refused.append((o.key, o.error or ""))
+            self.buffered.clear()
+        self.last_flush = time.monotonic()
+
+
+def _settle(journal: Journal, summary: RunSummary) -> None:
+    """What is left to do after this run, from the journal (not only from this run)."""
+    counts = journal.counts()
+    summary.remaining = counts.get("pending", {"objects": 0})["objects"]
+    this_run = {key for key, _ in summary.changed}
+    earlier = counts.get("changed", {"objects": 0})["objects"] - len(this_run)
+    if earlier > 0:
+        summary.changed_earlier = earlier
+        for row in journal.iter_objects("status = 'changed'"):
+            if row.key not in this_run:
+                summary.changed_earlier_keys.append((row.key, row.error or "changed"))
+                if len(summary.changed_earlier_keys) == 20:
+                    break
