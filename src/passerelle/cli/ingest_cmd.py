@@ -27,8 +27,12 @@ def _ingest(
         str | None, typer.Option(help="csv, parquet or fhir-ndjson (checked against the schema).")
     ] = None,
     classification: Annotated[
-        str, typer.Option(help="Catalog classification.")
-    ] = "health-pseudonymized",
+        str | None,
+        typer.Option(
+            help="Catalog classification; never below what the schema's columns require "
+            "(default health-pseudonymized, or stricter when the schema needs it)."
+        ),
+    ] = None,
     description: Annotated[str, typer.Option(help="Catalog description.")] = "",
     hub: HubOpt = None,
     token: TokenOpt = None,

@@ -5,15 +5,25 @@ schema, row count, files and their digests; ingestion adds them). Who sees which
 entry is decided by ``rules``; a researcher sees discoverable entries and those
 granted to their active projects, nothing else, and never learns that a hidden
 dataset exists.
+
+A classification is never below the entry's floor (``sovereignty.floor``), read from
+the column roles its schemas record (ingestion describes person pseudonym columns):
+creating, versioning or classifying an entry below it is refused and audited.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from passerelle.errors import ConflictError, NotFoundError, UsageError, not_found
+from passerelle.errors import (
+    ConflictError,
+    NotFoundError,
+    PolicyViolationError,
+    UsageError,
+    not_found,
+)
 from passerelle.hub.audit import append_event, authorize, deny
 from passerelle.hub.rules import (
     Action,
@@ -32,6 +42,7 @@ from passerelle.hub.views import (
     OrganizationView,
     Page,
 )
+from passerelle.sovereignty.floor import Floor, catalog_roles, floor_of
 from passerelle.sovereignty.policy import CLASSIFICATIONS as POLICY_CLASSIFICATIONS
 from passerelle.storage.keys import DATASET, DERIVED, check_name
 
@@ -48,10 +59,12 @@ __all__ = [
     "create_dataset",
     "create_organization",
     "dataset_facts",
+    "dataset_floor",
     "get_dataset",
     "list_datasets",
     "list_organizations",
     "list_versions",
+    "refuse_below_floor",
     "update_dataset",
 ]
 
@@ -188,6 +201,12 @@ def create_dataset(
             f"dataset:{name}",
             {"organization": organization, "classification": classification},
         )
+        floor = floor_of(catalog_roles(_schema_json(columns)))
+        if not floor.admits(classification):
+            target = f"dataset:{name}"
+            refuse_below_floor(
+                hub, session, actor, "dataset.create", target, name, floor, classification
+            )
         org = _org_by_code(session, organization)
         if session.execute(select(Dataset.id).where(Dataset.name == name)).first():
             raise ConflictError(f"a dataset named {name!r} already exists")
@@ -262,6 +281,51 @@ def dataset_facts(session: Session, d: Dataset) -> DatasetFacts:
     held = [str(f["url"]) for (version_files,) in files for f in version_files]
     quarantine = is_quarantine(d.name, [*d.locations, *held])
     return DatasetFacts(d.id, d.discoverable, tuple(grants), quarantine=quarantine)
+
+
+def dataset_floor(session: Session, d: Dataset) -> Floor:
+    """The least classification ``d`` requires: the strictest of its schemas' column roles
+    (the entry's and every version's, so a later version cannot lower it)."""
+    from sqlalchemy import select
+
+    columns = list(d.schema)
+    for (schema,) in session.execute(
+        select(DatasetVersion.schema).where(DatasetVersion.dataset_id == d.id)
+    ):
+        columns += list(schema)
+    return floor_of(catalog_roles(columns))
+
+
+def refuse_below_floor(
+    hub: Hub,
+    session: Session,
+    actor: Principal,
+    action: str,
+    target: str,
+    dataset: str,
+    floor: Floor,
+    classification: str,
+) -> NoReturn:
+    """Audit a classification below ``dataset``'s floor as denied, commit, and raise
+    :class:`PolicyViolationError` with the one sentence saying what to classify it."""
+    message = floor.refusal(dataset)
+    append_event(
+        hub,
+        session,
+        actor=actor.name,
+        action=action,
+        target=target,
+        decision="denied",
+        details={
+            "rule": f"{floor.classification}.floor",
+            "dataset": dataset,
+            "classification": classification,
+            "column": floor.column,
+            "reason": message,
+        },
+    )
+    session.commit()
+    raise PolicyViolationError(message)
 
 
 def get_dataset(hub: Hub, actor: Principal, name: str) -> DatasetView:
@@ -380,6 +444,12 @@ def add_version(
             missing=not_found("dataset", name),
             dataset=dataset_facts(session, d),
         )
+        floor = floor_of(catalog_roles(_schema_json(columns)))
+        if not floor.admits(d.classification):
+            target = f"dataset:{d.id}"
+            refuse_below_floor(
+                hub, session, actor, "dataset.update", target, name, floor, d.classification
+            )
         existing = session.execute(
             select(DatasetVersion).where(
                 DatasetVersion.dataset_id == d.id, DatasetVersion.digest == digest
@@ -452,8 +522,8 @@ def list_versions(hub: Hub, actor: Principal, name: str) -> list[DatasetVersionV
 
 def classify_dataset(hub: Hub, actor: Principal, name: str, classification: str) -> DatasetView:
     """Change a dataset's classification (stewards), re-checking the placement policy where
-    the hub writes; refused (audited) when the policy forbids it there, and when its files
-    would have to change form (plaintext to ciphertext or back)."""
+    the hub writes; refused (audited) when the policy forbids it there, when its files
+    would have to change form (plaintext to ciphertext or back), and below its floor."""
     from passerelle.hub.placement import enforce_placement
 
     _choice(classification, CLASSIFICATIONS, "classification")
@@ -484,6 +554,12 @@ def classify_dataset(hub: Hub, actor: Principal, name: str, classification: str)
                 "classification instead"
             )
             deny(hub, session, actor, "dataset.classify", f"dataset:{d.id}", reason)
+        floor = dataset_floor(session, d)
+        if not floor.admits(classification):
+            target = f"dataset:{d.id}"
+            refuse_below_floor(
+                hub, session, actor, "dataset.classify", target, name, floor, classification
+            )
         enforce_placement(
             hub,
             actor,

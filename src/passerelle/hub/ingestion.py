@@ -9,6 +9,12 @@ the non-discoverable ``<name>_quarantine`` (stewards see it; it is never granted
 Re-ingesting the same input gives the same content digest, hence the same
 version and no duplicate files. ``extract_dataset`` writes a project's own copy
 of a dataset with person pseudonyms re-keyed by the project's key.
+
+The classification is checked against the floor the schema itself requires
+(``sovereignty.floor``: a person pseudonym column makes it at least
+health-pseudonymized, an identity kept as written health-identifying): a steward's
+label below it is refused (audited), whatever they call the rows. Without a
+classification an ingest takes ``DEFAULT_CLASSIFICATION`` raised to that floor.
 """
 
 from __future__ import annotations
@@ -25,13 +31,28 @@ from passerelle.errors import (
     UsageError,
 )
 from passerelle.hub.audit import append_event, authorize, deny
-from passerelle.hub.catalog import add_version, create_dataset, dataset_facts
+from passerelle.hub.catalog import (
+    add_version,
+    create_dataset,
+    dataset_facts,
+    dataset_floor,
+    refuse_below_floor,
+)
 from passerelle.hub.landing import PinnedSource, landing_allows, pin_source, source_allowed
 from passerelle.hub.layout import IngestTargets, extract_prefix, ingest_targets, made_by_ingest
 from passerelle.hub.rules import Action, Principal
 from passerelle.hub.tables import Dataset, DatasetVersion, Project
 from passerelle.hub.views import DatasetFile
 from passerelle.keys.hub_secrets import derive_project_key
+from passerelle.sovereignty.floor import (
+    IDENTITY_AS_WRITTEN,
+    PERSON_PSEUDONYM,
+    Floor,
+    floor_of,
+    identity_columns,
+    schema_roles,
+    stricter,
+)
 from passerelle.sovereignty.policy import DEFAULT_CLASSIFICATION, check_classification
 
 if TYPE_CHECKING:
@@ -104,15 +125,21 @@ def ingest_dataset(
     source_url: str,
     schema: SourceSchema | str | Path,
     kind: str | None = None,
-    classification: str = DEFAULT_CLASSIFICATION,
+    classification: str | None = None,
     description: str = "",
     discoverable: bool = True,
 ) -> IngestReport:
-    """Ingest ``source_url`` as catalog dataset(s) ``dataset`` (stewards)."""
+    """Ingest ``source_url`` as catalog dataset(s) ``dataset`` (stewards), classified
+    ``classification`` (default: ``DEFAULT_CLASSIFICATION`` raised to the schema's floor)."""
     from passerelle.ingest import ingest
 
     spec = _schema(schema)
     targets = ingest_targets(dataset, [view.name for view in spec.views])  # before any write
+    floors = {targets.tables[v.name]: floor_of(schema_roles(v)) for v in spec.views}
+    if classification is None:
+        classification = DEFAULT_CLASSIFICATION
+        for floor in floors.values():
+            classification = stricter(classification, floor.classification)
     with hub.transaction() as session:
         authorize(
             hub,
@@ -134,7 +161,7 @@ def ingest_dataset(
                 "its landing area to hub.toml",
                 {"source": source_url},
             )
-    _check_classification(hub, actor, dataset, targets, classification)
+    _check_classification(hub, actor, dataset, targets, classification, floors)
     root = targets.root
     pinned = _pinned(hub, actor, dataset, source_url)
     try:  # read what was checked: links swapped in after the check are refused
@@ -153,8 +180,18 @@ def ingest_dataset(
         )
     finally:
         pinned.close()
+    identities = {v.name: identity_columns(v) for v in spec.views}
     registered = _register(
-        hub, actor, result, dataset, root, organization, classification, description, discoverable
+        hub,
+        actor,
+        result,
+        dataset,
+        root,
+        organization,
+        classification,
+        description,
+        discoverable,
+        identities,
     )
     with hub.transaction() as session:
         append_event(
@@ -187,15 +224,28 @@ def ingest_dataset(
 
 
 def _check_classification(
-    hub: Hub, actor: Principal, dataset: str, targets: IngestTargets, classification: str
+    hub: Hub,
+    actor: Principal,
+    dataset: str,
+    targets: IngestTargets,
+    classification: str,
+    floors: dict[str, Floor],
 ) -> None:
-    """Refuse an ingest whose classification differs from its entries' (their files would be
-    kept in two forms) or that the placement policy forbids where the hub writes (audited)."""
+    """Refuse an ingest whose classification is below a table's floor (from the schema), or
+    differs from its entries' (their files would be kept in two forms), or that the placement
+    policy forbids where the hub writes (each audited but the second)."""
     from sqlalchemy import select
 
     from passerelle.hub.placement import enforce_placement
 
     check_classification(classification)
+    for name, floor in floors.items():
+        if not floor.admits(classification):
+            with hub.transaction() as session:
+                target = f"dataset:{dataset}"
+                refuse_below_floor(
+                    hub, session, actor, "ingest.run", target, name, floor, classification
+                )
     with hub.db.read() as session:
         for name, _folder in targets.catalog_names()[:-1]:
             held = session.execute(
@@ -254,16 +304,24 @@ def _register(
     classification: str,
     description: str,
     discoverable: bool,
+    identities: dict[str, tuple[str, ...]],
 ) -> list[tuple[str, int]]:
+    """Register each table's version; its columns' descriptions record the roles the
+    classification floor reads back (``sovereignty.floor.catalog_roles``)."""
     registered = []
     single = len(result.tables) == 1
     for table in result.tables:
         name = dataset if single else f"{dataset}_{table.name}"
+        kept_as_written = identities.get(table.name, ())
         columns = [
             {
                 "name": c,
                 "type": t,
-                "description": "person pseudonym" if c == table.person_column else "",
+                "description": PERSON_PSEUDONYM
+                if c == table.person_column
+                else IDENTITY_AS_WRITTEN
+                if c in kept_as_written
+                else "",
             }
             for c, t in table.columns
         ]
@@ -357,6 +415,12 @@ def extract_dataset(hub: Hub, actor: Principal, project_id: int, dataset: str) -
         ).scalar_one_or_none()
         keys = [str(f["url"]) for f in (v.files if v else [])]
         classification = d.classification
+        floor = dataset_floor(session, d)
+        if not floor.admits(classification):  # an entry labelled below its rows (legacy)
+            target = f"project:{p.id}"
+            refuse_below_floor(
+                hub, session, actor, "extract.run", target, d.name, floor, classification
+            )
     prefix = extract_prefix(project_id, d.name)
     from passerelle.hub.placement import enforce_placement
 
