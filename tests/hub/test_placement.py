@@ -173,7 +173,6 @@ def test_ingest_extract_and_classify_are_refused_where_the_policy_forbids(
         organization=ORG,
         source_url=f"file://{sources}/stays.csv",
         schema="pmsi_stays",
-        classification="reference",
     )
     with pytest.raises(PolicyViolationError) as caught:
         ingest_dataset(
@@ -192,8 +191,10 @@ def test_ingest_extract_and_classify_are_refused_where_the_policy_forbids(
     with pytest.raises(PolicyViolationError):
         classify_dataset(hub, who["steward"], "pmsi_stays", "health-identifying")
     assert _denied(hub, "dataset.classify")
-    assert H.get_dataset(hub, who["steward"], "pmsi_stays").classification == "reference"
-    with pytest.raises(ConflictError, match="classified 'reference'"):
+    assert H.get_dataset(hub, who["steward"], "pmsi_stays").classification == (
+        "health-pseudonymized"
+    )
+    with pytest.raises(ConflictError, match="classified 'health-pseudonymized'"):
         ingest_dataset(
             hub,
             who["steward"],
@@ -201,6 +202,7 @@ def test_ingest_extract_and_classify_are_refused_where_the_policy_forbids(
             organization=ORG,
             source_url=f"file://{sources}/stays.csv",
             schema="pmsi_stays",
+            classification="health-identifying",
         )
     view = classify_dataset(hub, who["steward"], "pmsi_stays", "health-pseudonymized")
     assert view.classification == "health-pseudonymized"
