@@ -1,6 +1,6 @@
 """The streaming plan: merge of sorted listings, one plan transaction, unfinished plans refused.
 
-The plan is checked against the inventory-join diff it replaced (``Journal.iter_diff``
+The plan is checked against the inventory-join diff it replaced (``_iter_diff`` below, once ``Journal.iter_diff``
 over both listings loaded in SQLite), run on a copy of the same journal.
 """
 
@@ -62,6 +62,49 @@ def _rows(path: Path) -> list[tuple[Any, ...]]:
         j.close()
 
 
+def _iter_diff(
+    journal: Journal,
+) -> Iterator[tuple[str, tuple[Any, ...] | None, tuple[Any, ...] | None, tuple[Any, ...] | None]]:
+    """The previous planner's diff: every key of either side with (src row, dst row, prior object row).
+
+    Source keys come first in key order, then keys only at the destination.
+    """
+    # Two index-ordered scans instead of a FULL OUTER JOIN sorted on an
+    # expression: the first row streams at once and nothing is sorted.
+    sql = """
+        SELECT s.key,
+               s.size, s.etag, s.modified, s.storage_class,
+               d.size, d.etag,
+               o.source_etag, o.size, o.dest_etag, o.sha256, o.status
+        FROM inventory s
+        LEFT JOIN inventory d ON d.side = 'dst' AND d.key = s.key
+        LEFT JOIN objects o ON o.key = s.key
+        WHERE s.side = 'src'
+        UNION ALL
+        SELECT d.key, NULL, NULL, NULL, NULL, d.size, d.etag,
+               o.source_etag, o.size, o.dest_etag, o.sha256, o.status
+        FROM inventory d
+        LEFT JOIN objects o ON o.key = d.key
+        WHERE d.side = 'dst'
+          AND NOT EXISTS (SELECT 1 FROM inventory x WHERE x.side = 'src' AND x.key = d.key)
+    """
+    for row in journal._conn.execute(sql):
+        key = row[0]
+        src = None if row[1] is None else (row[1], row[2], row[3], row[4])
+        dst = None if row[5] is None else (row[5], row[6])
+        prior = None if row[11] is None else (row[7], row[8], row[9], row[10], row[11])
+        yield key, src, dst, prior
+
+
+def _drop_keys_absent_everywhere(journal: Journal) -> int:
+    """Forget keys that are on neither side any more."""
+    cur = journal._conn.execute(
+        "DELETE FROM objects WHERE key NOT IN "
+        "(SELECT key FROM inventory WHERE side IN ('src', 'dst'))"
+    )
+    return cur.rowcount
+
+
 def _reference_plan(path: Path, src: list[ObjectInfo], dst: list[ObjectInfo]) -> None:
     """The previous planner: both listings into the inventory table, then ``iter_diff``."""
     j = Journal.open(path, allow_unfinished_plan=True)
@@ -73,7 +116,7 @@ def _reference_plan(path: Path, src: list[ObjectInfo], dst: list[ObjectInfo]) ->
     j.replace_inventory("dst", pages(dst))
     reader = j.reader()
     batch = []
-    for key, s, d, p in reader.iter_diff():
+    for key, s, d, p in _iter_diff(reader):
         action, reason = decide(
             Side(s[0], s[1], s[3]) if s else None,
             Side(d[0], d[1]) if d else None,
@@ -95,7 +138,7 @@ def _reference_plan(path: Path, src: list[ObjectInfo], dst: list[ObjectInfo]) ->
         )
     reader.close()
     j.write_plan(batch)
-    j.drop_keys_absent_everywhere()
+    _drop_keys_absent_everywhere(j)
     j.close()
 
 

@@ -399,41 +399,6 @@ class Journal(UploadLog):
                 self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA cache_size={cache}")
 
-    def iter_diff(
-        self,
-    ) -> Iterator[
-        tuple[str, tuple[Any, ...] | None, tuple[Any, ...] | None, tuple[Any, ...] | None]
-    ]:
-        """Every key of either side with (src row, dst row, prior object row).
-
-        Source keys come first in key order, then keys only at the destination.
-        """
-        # Two index-ordered scans instead of a FULL OUTER JOIN sorted on an
-        # expression: the first row streams at once and nothing is sorted.
-        sql = """
-            SELECT s.key,
-                   s.size, s.etag, s.modified, s.storage_class,
-                   d.size, d.etag,
-                   o.source_etag, o.size, o.dest_etag, o.sha256, o.status
-            FROM inventory s
-            LEFT JOIN inventory d ON d.side = 'dst' AND d.key = s.key
-            LEFT JOIN objects o ON o.key = s.key
-            WHERE s.side = 'src'
-            UNION ALL
-            SELECT d.key, NULL, NULL, NULL, NULL, d.size, d.etag,
-                   o.source_etag, o.size, o.dest_etag, o.sha256, o.status
-            FROM inventory d
-            LEFT JOIN objects o ON o.key = d.key
-            WHERE d.side = 'dst'
-              AND NOT EXISTS (SELECT 1 FROM inventory x WHERE x.side = 'src' AND x.key = d.key)
-        """
-        for row in self._conn.execute(sql):
-            key = row[0]
-            src = None if row[1] is None else (row[1], row[2], row[3], row[4])
-            dst = None if row[5] is None else (row[5], row[6])
-            prior = None if row[11] is None else (row[7], row[8], row[9], row[10], row[11])
-            yield key, src, dst, prior
-
     def write_plan(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Upsert plan rows: (key, action, reason, status, size, etag, modified, class, dest_class).
 
@@ -483,14 +448,6 @@ class Journal(UploadLog):
             (side,),
         ):
             yield key
-
-    def drop_keys_absent_everywhere(self) -> int:
-        """Forget keys that are on neither side any more."""
-        cur = self._conn.execute(
-            "DELETE FROM objects WHERE key NOT IN "
-            "(SELECT key FROM inventory WHERE side IN ('src', 'dst'))"
-        )
-        return cur.rowcount
 
     # -- running ----------------------------------------------------------------
     def claim_batch(self, after: str, limit: int) -> list[ObjectRow]:
