@@ -1,4 +1,4 @@
-from passerelle.cli import main
+from passerelle.cli import run
 
 if __name__ == "__main__":  # not when a worker process started by spawn imports it
-    main()
+    run()

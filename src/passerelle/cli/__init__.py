@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 
 def _limit_malloc_arenas() -> None:
@@ -45,3 +45,42 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+
+
+def run() -> None:
+    """The console command: :func:`main`, ended without tearing down native libraries.
+
+    Arrow's dataset scanner can leave a C++ thread that aborts the process (SIGABRT,
+    "terminate called without an active exception") while native libraries are torn
+    down, after the command has already succeeded.  So the process ends here as Python
+    would end it (threads joined, every exit handler run, output flushed) and then
+    skips only the native teardown.  Registered first, the handler runs last.
+    """
+    import atexit
+
+    outcome = {"code": 1}  # an exception escaping main is exit 1, as Python makes it
+    atexit.register(_end_process, outcome)
+    try:
+        main()
+        outcome["code"] = 0
+    except SystemExit as exc:
+        outcome["code"] = _exit_status(exc.code)
+        raise
+
+
+def _exit_status(code: object) -> int:
+    """The status Python gives ``sys.exit(code)``: None is 0, an int itself, else 1."""
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
+def _end_process(outcome: dict[str, int]) -> None:
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing left to say there
+            pass
+    os._exit(outcome["code"] & 0xFF)
