@@ -77,10 +77,9 @@ def _exit_status(code: object) -> int:
 
 def _end_process(outcome: dict[str, int]) -> None:
     import os
+    from contextlib import suppress
 
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with suppress(OSError, ValueError):  # a closed pipe or stream: nothing left to say
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: nothing left to say there
-            pass
     os._exit(outcome["code"] & 0xFF)
