@@ -43,6 +43,7 @@ from passerelle.migration.copy_task import (
 )
 from passerelle.migration.executor import CopyExecutor, ThreadExecutor
 from passerelle.migration.journal import Journal, ObjectRow, now_iso
+from passerelle.migration.pacing import Pacer
 from passerelle.migration.parts import ResumeSlot
 from passerelle.migration.planner import PlanOptions
 from passerelle.migration.upload_log import UploadEvent
@@ -98,6 +99,8 @@ class RunOptions:
     what the journal carries (``CIPHERTEXT_ONLY_META``), else nothing is checked."""
     workers: int | None = None
     cluster: str | None = None
+    pacer: Pacer | None = None
+    """Lowers the copies in flight while researchers' queries slow down (see :mod:`.pacing`)."""
 
     @property
     def distributed(self) -> bool:
@@ -318,7 +321,9 @@ def _run(
             progress.start(pending["objects"], pending["bytes"])
         spec = _store_spec(journal, options, config, large_slots, rules)
         spec = spec.share(executor.processes)
-        coordinator = _Coordinator(journal, executor, summary, progress, options.flush_every_s)
+        coordinator = _Coordinator(
+            journal, executor, summary, progress, options.flush_every_s, options.pacer
+        )
         resumable = dst.capabilities.resumable_upload
         for _round in range(LOST_TASK_ROUNDS):  # a dead worker's keys get another round
             lost = coordinator.copy(_tasks(journal, spec, options, part_size, resumable, stop))
@@ -425,8 +430,10 @@ class _Coordinator:
         summary: RunSummary,
         progress: ProgressSink | None,
         flush_every_s: float,
+        pacer: Pacer | None = None,
     ) -> None:
         self.journal = journal
+        self.pacer = pacer
         self.executor = executor
         self.summary = summary
         self.progress = progress
@@ -440,7 +447,7 @@ class _Coordinator:
         in_flight = 0
         exhausted = False
         while True:
-            while not exhausted and in_flight < self.executor.capacity:
+            while not exhausted and in_flight < self._allowed():
                 task = next(tasks, None)
                 if task is None:
                     exhausted = True
@@ -463,6 +470,10 @@ class _Coordinator:
         self.flush()
         self.journal.requeue(lost)
         return lost
+
+    def _allowed(self) -> int:
+        capacity = self.executor.capacity
+        return self.pacer.limit(capacity) if self.pacer else capacity
 
     def _received(self, outcome: CopyOutcome) -> None:
         self.buffered.append(outcome)
