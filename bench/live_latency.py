@@ -5,14 +5,18 @@ a live move with mirroring, backlog copy, cutover with deep verify, finish) and
 prints the queries' median and p99 latency while idle and during the move,
 side by side, with the failure count.
 
-    bash bench/run.sh live [--persons 20000]             # Azurite -> Ceph RGW
+    bash bench/run.sh live --runs 5 --targets 2x,off     # Azurite -> Ceph RGW
     .venv/bin/python bench/live_latency.py --local       # two local folders, no server
+
+Each run is the whole story with one latency target for the move (``2x``: the
+move yields to research; ``off``: full speed throughout); targets are rotated.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 import uuid
@@ -50,14 +54,9 @@ provider = "ceph"
     return source, dest
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--persons", type=int, default=20_000)
-    parser.add_argument("--archive", type=int, default=2000, help="64 KiB files in the backlog")
-    parser.add_argument("--local", action="store_true", help="two local folders, no servers")
-    args = parser.parse_args()
-
+def _one_run(args: argparse.Namespace, target: str) -> dict[str, object]:
     from passerelle.demo import run_live_demo
+    from passerelle.migration.pacing import parse_latency_target
 
     work = Path(tempfile.mkdtemp(prefix="passerelle-live-bench-"))
     source = dest = None
@@ -70,23 +69,68 @@ def main() -> None:
         destination_url=dest,
         persons=args.persons,
         archive_objects=args.archive,
+        idle_seconds=args.idle_seconds,
+        latency_target=parse_latency_target(target),
     )
     r = story.researchers
     lat = r.summary()
-    print(f"live move {story.source_url} -> {story.destination_url}, {args.persons:,} persons")
     print(
-        f"moved {story.objects_moved:,} objects ({story.bytes_moved / 1e6:.1f} MB) in "
-        f"{story.move_seconds:.1f} s; whole run {time.perf_counter() - started:.1f} s"
-    )
-    print(
+        f"[{target}] moved {story.objects_moved:,} objects ({story.bytes_moved / 1e6:.1f} MB) "
+        f"in {story.move_seconds:.1f} s; whole run {time.perf_counter() - started:.1f} s; "
         f"queries {r.queries} ({len(r.idle_latencies)} idle, {len(r.move_latencies)} during "
-        f"the move), failures {len(r.failures)}, results changed {len(r.different)}"
+        f"the move), failures {len(r.failures)}, results changed {len(r.different)}",
+        flush=True,
     )
-    print("| latency | idle | during the move | ratio |")
-    print("|---|---|---|---|")
-    for stat in ("median", "p99"):
-        idle, move = lat[f"idle_{stat}_ms"], lat[f"move_{stat}_ms"]
-        print(f"| {stat} | {idle:.0f} ms | {move:.0f} ms | {move / idle if idle else 0:.2f}x |")
+    for phase, values in r.by_phase.items():
+        print(
+            f"    {phase}: {len(values)} queries, median {1000 * statistics.median(values):.0f}"
+            f" ms, max {1000 * max(values):.0f} ms",
+            flush=True,
+        )
+    return {
+        **lat,
+        "move_s": story.move_seconds,
+        "failures": len(r.failures),
+        "different": len(r.different),
+        "ok": story.ok,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=20_000)
+    parser.add_argument("--archive", type=int, default=2000, help="64 KiB files in the backlog")
+    parser.add_argument("--local", action="store_true", help="two local folders, no servers")
+    parser.add_argument("--idle-seconds", type=float, default=10.0, help="idle baseline length")
+    parser.add_argument(
+        "--targets", default="2x,off", help="latency targets compared, in rotated order"
+    )
+    parser.add_argument("--runs", type=int, default=1, help="runs of each target")
+    args = parser.parse_args()
+
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    results: dict[str, list[dict[str, object]]] = {t: [] for t in targets}
+    for i in range(args.runs):
+        for target in targets[i % len(targets) :] + targets[: i % len(targets)]:
+            results[target].append(_one_run(args, target))
+
+    def med(target: str, name: str) -> float:
+        return statistics.median(float(str(r[name])) for r in results[target])
+
+    print(f"\nmedians of {args.runs} run(s) each, {args.persons:,} persons, {args.archive} files")
+    print(
+        "| latency target | idle median | move median | ratio | idle p99 | move p99 | ratio "
+        "| move s | failures |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for t in targets:
+        im, mm = med(t, "idle_median_ms"), med(t, "move_median_ms")
+        ip, mp = med(t, "idle_p99_ms"), med(t, "move_p99_ms")
+        fails = sum(int(str(r["failures"])) + int(str(r["different"])) for r in results[t])
+        print(
+            f"| {t} | {im:.0f} ms | {mm:.0f} ms | {mm / im if im else 0:.2f}x | {ip:.0f} ms "
+            f"| {mp:.0f} ms | {mp / ip if ip else 0:.2f}x | {med(t, 'move_s'):.1f} | {fails} |"
+        )
 
 
 if __name__ == "__main__":

@@ -57,14 +57,23 @@ def _run(
     max_requests_per_second: Annotated[
         float | None, typer.Option(help="Cap on requests per second to the destination.")
     ] = None,
+    latency_target: Annotated[
+        str,
+        typer.Option(
+            help="Researchers' query p95 the move yields to: 2x (of before the move), "
+            "800ms, or off."
+        ),
+    ] = "2x",
     hub: HubOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Copy the backlog (safe to kill and re-run: it resumes)."""
+    """Copy the backlog (safe to kill and re-run: it resumes); it slows down for research."""
     from passerelle.cli.render import console
     from passerelle.live import run_backlog
     from passerelle.migration import RunOptions, parse_rate
+    from passerelle.migration.pacing import parse_latency_target
 
+    target = parse_latency_target(latency_target)
     h, me = open_as(hub, token)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -73,7 +82,7 @@ def _run(
         max_bandwidth=parse_rate(max_bandwidth) if max_bandwidth else None,
         max_requests_per_second=max_requests_per_second,
     )
-    summary = run_backlog(h, me, options, stop=stop)
+    summary = run_backlog(h, me, options, stop=stop, latency_target=target)
     console().print(
         f"copied {summary.copied} objects ({summary.bytes} bytes), {summary.remaining} remaining, "
         f"{len(summary.failed)} failed"
@@ -83,12 +92,22 @@ def _run(
 
 
 @migrate.command("cutover")
-def _cutover(hub: HubOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
+def _cutover(
+    latency_target: Annotated[
+        str,
+        typer.Option(help="Researchers' query p95 the final sync and deep verify yield to."),
+    ] = "2x",
+    hub: HubOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Final sync and deep verify, then switch reads to the destination."""
     from passerelle.live import cutover
+    from passerelle.migration.pacing import parse_latency_target
 
+    target = parse_latency_target(latency_target)
     h, me = open_as(hub, token)
-    emit(cutover(h, me).as_details(), as_json)
+    emit(cutover(h, me, target).as_details(), as_json)
 
 
 @migrate.command("rollback")

@@ -22,8 +22,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from passerelle.live.mover import RESEARCH_FIRST
+
 if TYPE_CHECKING:
     from passerelle.hub import Hub, Principal
+    from passerelle.migration.pacing import LatencyTarget
 
 __all__ = ["DemoStory", "ResearcherLog", "run_live_demo"]
 
@@ -57,6 +60,9 @@ class ResearcherLog:
     queries: int = 0
     failures: list[str] = field(default_factory=list)
     different: list[str] = field(default_factory=list)
+    phase: str = "idle"
+    by_phase: dict[str, list[float]] = field(default_factory=dict)
+    """Latencies by the step of the story the query started in."""
 
     @staticmethod
     def _p(values: list[float], q: float) -> float:
@@ -139,6 +145,7 @@ def _researchers(
         name = names[i % len(names)]
         i += 1
         started = time.perf_counter()
+        phase = log.phase
         try:
             _, table = run_query(hub, rita, project, QUERIES[name])
         except Exception as exc:
@@ -147,6 +154,7 @@ def _researchers(
         elapsed = time.perf_counter() - started
         log.queries += 1
         (log.move_latencies if moving.is_set() else log.idle_latencies).append(elapsed)
+        log.by_phase.setdefault(phase, []).append(elapsed)
         if table.to_pydict() != log.baseline[name]:
             log.different.append(name)
         stop.wait(0.05)
@@ -163,6 +171,8 @@ def run_live_demo(
     archive_object_size: int = 64 * 1024,
     on_step: Step | None = None,
     on_copy: Callable[[int, int], None] | None = None,
+    idle_seconds: float = 1.5,
+    latency_target: LatencyTarget | None = RESEARCH_FIRST,
 ) -> DemoStory:
     """Run the whole story under ``workdir``; see the module docstring."""
     from passerelle import hub as H
@@ -252,11 +262,12 @@ def run_live_demo(
         target=_researchers, args=(hub, who["rita"], project, log, moving, stop), daemon=True
     )
     worker.start()
-    stop.wait(1.5)  # an idle baseline of latencies
+    stop.wait(idle_seconds)  # an idle baseline of latencies
     mark("researchers are querying in the background")
 
     moving.set()
     move_started = time.perf_counter()
+    log.phase = "mirroring, an ingest and a release"
     start_move(hub, who["omar"], dest)
     mark("the hub is mirroring every write to the second cloud")
     writes = []
@@ -272,12 +283,15 @@ def run_live_demo(
     view, _ = run_query(hub, who["rita"], project, QUERIES["stays by département"])
     release = request_release(hub, who["rita"], view.id)
     writes.append(f"release request {release.id} ({release.status})")
-    copied = run_backlog(hub, who["omar"])
+    log.phase = "backlog copy"
+    copied = run_backlog(hub, who["omar"], latency_target=latency_target)
     if on_copy:
         on_copy(copied.copied, copied.bytes)
     mark("the backlog was copied, every object hashed as it streamed")
-    evidence = cutover(hub, who["omar"])
+    log.phase = "cutover (final sync, deep verify)"
+    evidence = cutover(hub, who["omar"], latency_target)
     mark("cutover: final sync, deep verify, reads switched to the second cloud")
+    log.phase = "on the second cloud"
     stop.wait(1.0)  # researchers keep working on the new cloud
     finish(hub, who["omar"])
     move_seconds = time.perf_counter() - move_started

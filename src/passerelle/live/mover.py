@@ -20,6 +20,7 @@ from passerelle.hub.audit import append_event, authorize
 from passerelle.hub.rules import Action, Principal
 from passerelle.live.binding import current_binding, load_binding
 from passerelle.live.phases import Binding, Phase, next_phase
+from passerelle.migration.pacing import LatencyTarget, Pacer
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from passerelle.sovereignty.ciphertext_guard import CiphertextOnly
 
 __all__ = [
+    "RESEARCH_FIRST",
     "CutoverEvidence",
     "MoveStatus",
     "cutover",
@@ -39,6 +41,9 @@ __all__ = [
     "run_backlog",
     "start_move",
 ]
+
+RESEARCH_FIRST = LatencyTarget(ratio=2.0)
+"""The default for a hub's move: researchers' p95 at most twice what it was before."""
 
 
 @dataclass(frozen=True)
@@ -252,18 +257,25 @@ def run_backlog(
     actor: Principal,
     options: RunOptions | None = None,
     stop: threading.Event | None = None,
+    latency_target: LatencyTarget | None = RESEARCH_FIRST,
 ) -> RunSummary:
     """Copy what the journal says is still to copy (resumes after any crash).
 
+    The copies in flight yield to research: while the p95 of the hub's own query
+    durations is over ``latency_target`` (default twice the p95 before the move), the
+    move halves them, down to one; ``None`` copies at full ``concurrency`` throughout.
     An object of a classification the destination may hold only as ciphertext that is not
     an envelope at the source is not copied: it is in ``failed`` and ``refused`` with the
     rule, and audited (``denied``)."""
+    from passerelle.live.research_latency import research_pacer
     from passerelle.migration import RunOptions, run_migration
 
     binding = _active(hub, actor, "run")
     assert binding.journal is not None and binding.destination_url is not None
     rules = _rules(hub, binding.destination_url)
     options = dataclasses.replace(options or RunOptions(), ciphertext_only=rules)
+    if latency_target is not None and options.pacer is None:
+        options = dataclasses.replace(options, pacer=research_pacer(hub, latency_target))
     summary = run_migration(binding.journal, options, stop=stop)
     _audit_refused(hub, actor.name, "hub.migrate.run", summary.refused, binding.destination_url)
     return summary
@@ -325,21 +337,28 @@ def _repair_debts(hub: Hub, binding: Binding, refused: list[tuple[str, str]] | N
     return repaired
 
 
-def _prove(hub: Hub, binding: Binding, evidence: CutoverEvidence) -> None:
-    """Final sync, deep verify, and a digest proof of writes mirrored since the last pass."""
+def _prove(
+    hub: Hub, binding: Binding, evidence: CutoverEvidence, latency_target: LatencyTarget | None
+) -> None:
+    """Final sync, deep verify, and a digest proof of writes mirrored since the last pass;
+    both yield to research like the backlog copy (reads and writes go on meanwhile)."""
+    from passerelle.live.research_latency import research_pacer
     from passerelle.migration import RunOptions, hash_object, sync_migration, verify_migration
+
+    def pacer() -> Pacer | None:
+        return research_pacer(hub, latency_target) if latency_target else None
 
     assert binding.journal is not None and binding.destination_url is not None
     refused: list[tuple[str, str]] = []
     evidence.debts_repaired += _repair_debts(hub, binding, refused)
     for key, why in refused:
         evidence.problems.append((f"not copied ({why})", key))
-    options = RunOptions(ciphertext_only=_rules(hub, binding.destination_url))
+    options = RunOptions(ciphertext_only=_rules(hub, binding.destination_url), pacer=pacer())
     synced = sync_migration(binding.journal, options)
     evidence.synced_objects += synced.run.copied
     for key, why in synced.run.failed + synced.run.changed:
         evidence.problems.append((f"not copied ({why})", key))
-    report = verify_migration(binding.journal, deep=True)
+    report = verify_migration(binding.journal, deep=True, pacer=pacer())
     evidence.checked, evidence.verified = report.checked, report.verified
     src, dst = hub.open_url(binding.source_url), hub.open_url(binding.destination_url)
     for kind, key in report.problems():
@@ -353,12 +372,15 @@ def _prove(hub: Hub, binding: Binding, evidence: CutoverEvidence) -> None:
         evidence.problems.append((kind, key))
 
 
-def cutover(hub: Hub, actor: Principal) -> CutoverEvidence:
-    """Final sync and deep verify, then switch reads to the destination in one step."""
+def cutover(
+    hub: Hub, actor: Principal, latency_target: LatencyTarget | None = RESEARCH_FIRST
+) -> CutoverEvidence:
+    """Final sync and deep verify (yielding to research, see :func:`run_backlog`), then
+    switch reads to the destination in one step."""
     with hub.transaction() as session:
         binding = _step(hub, session, actor, "cutover", {})
     evidence = CutoverEvidence()
-    _prove(hub, binding, evidence)
+    _prove(hub, binding, evidence, latency_target)
     with hub.transaction() as session:
         if not evidence.ok:
             append_event(

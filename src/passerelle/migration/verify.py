@@ -23,6 +23,7 @@ from passerelle.migration.copy import SHA256_KEY, hash_object
 from passerelle.migration.decide import KeyFilter, same_etag
 from passerelle.migration.decrypt_check import DecryptCheck, DecryptOutcome
 from passerelle.migration.journal import Journal, ObjectRow
+from passerelle.migration.pacing import Pacer
 from passerelle.migration.planner import PlanOptions
 from passerelle.migration.runner import JournalLock
 from passerelle.storage import Store, open_store
@@ -163,13 +164,14 @@ def _bounded_map(
     fn: Callable[[T], R],
     items: Iterator[T],
     *,
-    window: int,
+    window: Callable[[], int],
 ) -> Iterator[R]:
-    """``pool.map`` that keeps at most ``window`` items in flight (flat memory)."""
+    """``pool.map`` that keeps at most ``window()`` items in flight (flat memory); the
+    window is asked again after each submit, so a pacer can narrow it while it runs."""
     pending: deque[Future[R]] = deque()
     for item in items:
         pending.append(pool.submit(fn, item))
-        if len(pending) >= window:
+        while len(pending) >= max(1, window()):
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
@@ -185,10 +187,12 @@ def verify_migration(
     source: Store | None = None,
     dest: Store | None = None,
     decrypt: DecryptCheck | None = None,
+    pacer: Pacer | None = None,
 ) -> VerifyReport:
     """Check every planned object at the destination; see :class:`VerifyReport`.
 
-    ``decrypt`` (deep mode only) also decrypts each envelope with its custody."""
+    ``decrypt`` (deep mode only) also decrypts each envelope with its custody; ``pacer``
+    narrows the checks in flight while researchers' queries slow down."""
     if decrypt is not None and not deep:
         raise UsageError("Decrypting re-reads every object: add --deep to --decrypt.")
     journal = Journal.open(journal_path)
@@ -222,7 +226,12 @@ def verify_migration(
 
             results: list[tuple[str, str]] = []
             with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-                for key, outcome in _bounded_map(pool, check, to_check(), window=concurrency * 4):
+                window = concurrency * 4
+
+                def in_flight() -> int:
+                    return pacer.limit(window) if pacer else window
+
+                for key, outcome in _bounded_map(pool, check, to_check(), window=in_flight):
                     report.checked += 1
                     if outcome.startswith("ok "):  # with decrypt: what was proven
                         report.decrypted += outcome == "ok decrypted"
