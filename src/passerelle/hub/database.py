@@ -12,6 +12,7 @@ together and two writers can never fork the audit chain:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -53,6 +54,9 @@ class HubDatabase:
             raise ConfigError(f"cannot parse the hub database URL {url!r}: {exc}") from exc
         self.engine: Engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Closed when garbage-collected or at exit (before the CLI skips native teardown):
+        # SQLite checkpoints its WAL into hub.db and removes -wal/-shm on the last close.
+        weakref.finalize(self, engine.dispose)
 
     @property
     def dialect(self) -> str:
