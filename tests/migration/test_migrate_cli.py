@@ -186,7 +186,7 @@ def test_status_from_another_process_while_run_is_going(tmp_path: Path) -> None:
             "--concurrency",
             "2",
             "--inject-faults",
-            "seed=1,latency=1,latency_s=0.03-0.05",
+            "seed=1,latency=1,latency_s=0.08-0.12",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -1,4 +1,4 @@
-"""``passerelle migrate plan|run|sync|verify|status|report``: move a store with proof."""
+"""``passerelle migrate plan|run|copy|sync|verify|status|report``: move a store with proof."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from passerelle.migration import RunOptions, RunSummary
+    from passerelle.migration import PlanOptions, PlanSummary, RunOptions, RunSummary
     from passerelle.migration.decrypt_check import DecryptCheck
 
 __all__ = ["register"]
@@ -56,51 +56,117 @@ def _run_options(
     )
 
 
+SourceArg = Annotated[str, typer.Argument(help="Source store URL, e.g. az://hdh@raw.")]
+DestArg = Annotated[str, typer.Argument(help="Destination store URL, e.g. s3://scaleway@hdh.")]
+RequireOpt = Annotated[
+    str | None,
+    typer.Option(help="Refuse a destination failing: hds,secnumcloud,eea,eu-jurisdiction."),
+]
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The source holds these classifications (e.g. health-pseudonymized,reference): "
+        "refuse a destination the placement policy forbids (the hub's, else national)."
+    ),
+]
+IncludeOpt = Annotated[list[str] | None, typer.Option(help="Only keys matching this glob.")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option(help="Skip keys matching this glob.")]
+PlanPartSizeOpt = Annotated[str, typer.Option(help="Preferred multipart part size.")]
+AssumeBandwidthOpt = Annotated[
+    str, typer.Option(help="Bandwidth assumed for the duration estimate.")
+]
+AssumeRateOpt = Annotated[float, typer.Option(help="Objects per second assumed for the estimate.")]
+Md5Opt = Annotated[
+    bool,
+    typer.Option(
+        "--md5/--no-md5",
+        help="Also store an MD5 (md5chksum, for third-party tools) beside the SHA-256 proof; "
+        "--no-md5 saves about 2 CPU s per GiB.",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option(min=1, max=512, help="Objects copied at once (with --workers: over all of them)."),
+]
+MaxBandwidthOpt = Annotated[str | None, typer.Option(help="Cap on bytes read, e.g. 200MB/s.")]
+MaxRpsOpt = Annotated[float | None, typer.Option(help="Cap on requests to the destination.")]
+RunPartSizeOpt = Annotated[str | None, typer.Option(help="Multipart part size, e.g. 16MiB.")]
+FaultsOpt = Annotated[
+    str | None,
+    typer.Option(help="Rehearsal: inject faults, e.g. seed=7,transient=0.1,latency=0.2."),
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option(min=1, max=256, help="Copy on a local Dask cluster of N processes.")
+]
+ClusterOpt = Annotated[
+    str | None, typer.Option(help="Copy on the workers of the Dask scheduler at tcp://HOST:PORT.")
+]
+
+
 def _plan(
-    source: Annotated[str, typer.Argument(help="Source store URL, e.g. az://hdh@raw.")],
-    dest: Annotated[str, typer.Argument(help="Destination store URL, e.g. s3://scaleway@hdh.")],
+    source: SourceArg,
+    dest: DestArg,
     journal: JournalOpt,
-    require: Annotated[
-        str | None,
-        typer.Option(help="Refuse a destination failing: hds,secnumcloud,eea,eu-jurisdiction."),
-    ] = None,
-    policy: Annotated[
-        str | None,
-        typer.Option(
-            help="The source holds these classifications (e.g. health-pseudonymized,reference): "
-            "refuse a destination the placement policy forbids (the hub's, else national)."
-        ),
-    ] = None,
-    include: Annotated[list[str] | None, typer.Option(help="Only keys matching this glob.")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Skip keys matching this glob.")] = None,
-    part_size: Annotated[str, typer.Option(help="Preferred multipart part size.")] = "8MiB",
-    assume_bandwidth: Annotated[
-        str, typer.Option(help="Bandwidth assumed for the duration estimate.")
-    ] = "1Gbit/s",
-    assume_rate: Annotated[
-        float, typer.Option(help="Objects per second assumed for the estimate.")
-    ] = 500.0,
+    require: RequireOpt = None,
+    policy: PolicyOpt = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    part_size: PlanPartSizeOpt = "8MiB",
+    assume_bandwidth: AssumeBandwidthOpt = "1Gbit/s",
+    assume_rate: AssumeRateOpt = 500.0,
+    md5: Md5Opt = True,
 ) -> None:
     """Inventory both sides and plan the copy, with cost and duration."""
-    from rich.table import Table
+    from passerelle.migration import plan_migration
 
-    from passerelle.cli.render import console, human_size
-    from passerelle.migration import PlanOptions, parse_rate, plan_migration
+    options = _plan_options(
+        include, exclude, require, part_size, assume_bandwidth, assume_rate, md5
+    )
+    _print_policy(source, dest, policy)
+    summary = plan_migration(source, dest, journal, options)
+    _print_plan(summary)
+    from passerelle.cli.render import console
+
+    console().print(f"journal: {summary.journal}; next: passerelle migrate run --journal {journal}")
+
+
+def _plan_options(
+    include: list[str] | None,
+    exclude: list[str] | None,
+    require: str | None,
+    part_size: str,
+    assume_bandwidth: str,
+    assume_rate: float,
+    md5: bool,
+) -> PlanOptions:
+    from passerelle.migration import PlanOptions, parse_rate
     from passerelle.providers import parse_requirements
 
-    options = PlanOptions(
+    return PlanOptions(
         include=tuple(include or ()),
         exclude=tuple(exclude or ()),
         require=parse_requirements(require) if require else (),
         part_size=_part_size(part_size) or 8 * 1024 * 1024,
         assume_bandwidth=parse_rate(assume_bandwidth),
         assume_rate=assume_rate,
+        md5=md5,
     )
-    c = console()
+
+
+def _print_policy(source: str, dest: str, policy: str | None) -> None:
+    from passerelle.cli.render import console
+
     if policy is not None:
         for line in _check_policy(source, dest, policy):
-            c.print(f"policy: {line}")
-    summary = plan_migration(source, dest, journal, options)
+            console().print(f"policy: {line}")
+
+
+def _print_plan(summary: PlanSummary) -> None:
+    from rich.table import Table
+
+    from passerelle.cli.render import console, human_size
+
+    c = console()
     table = Table("plan", "objects", "bytes", title=f"{summary.source_url} -> {summary.dest_url}")
     labels = {
         "copy": "to copy",
@@ -133,8 +199,7 @@ def _plan(
             f"destination provider: {summary.dest_provider} ({summary.dest_region or 'region ?'})"
         )
     if not summary.dest_exists:
-        c.print("destination bucket/container does not exist yet: `migrate run` creates it")
-    c.print(f"journal: {summary.journal}; next: passerelle migrate run --journal {journal}")
+        c.print("destination bucket/container does not exist yet: the copy creates it")
 
 
 def _check_policy(source: str, dest: str, classes: str) -> list[str]:
@@ -212,31 +277,13 @@ def _progress_context(label: str) -> tuple[object, contextlib.AbstractContextMan
 
 def _run(
     journal: JournalOpt,
-    concurrency: Annotated[
-        int,
-        typer.Option(
-            min=1, max=512, help="Objects copied at once (with --workers: over all of them)."
-        ),
-    ] = 16,
-    max_bandwidth: Annotated[
-        str | None, typer.Option(help="Cap on bytes read, e.g. 200MB/s.")
-    ] = None,
-    max_requests_per_second: Annotated[
-        float | None, typer.Option(help="Cap on requests to the destination.")
-    ] = None,
-    part_size: Annotated[str | None, typer.Option(help="Multipart part size, e.g. 16MiB.")] = None,
-    inject_faults: Annotated[
-        str | None,
-        typer.Option(help="Rehearsal: inject faults, e.g. seed=7,transient=0.1,latency=0.2."),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(min=1, max=256, help="Copy on a local Dask cluster of N processes."),
-    ] = None,
-    cluster: Annotated[
-        str | None,
-        typer.Option(help="Copy on the workers of the Dask scheduler at tcp://HOST:PORT."),
-    ] = None,
+    concurrency: ConcurrencyOpt = 16,
+    max_bandwidth: MaxBandwidthOpt = None,
+    max_requests_per_second: MaxRpsOpt = None,
+    part_size: RunPartSizeOpt = None,
+    inject_faults: FaultsOpt = None,
+    workers: WorkersOpt = None,
+    cluster: ClusterOpt = None,
 ) -> None:
     """Copy everything pending in the plan; resumes after any interruption."""
     from passerelle.migration import run_migration
@@ -254,6 +301,51 @@ def _run(
     with ctx:
         summary = run_migration(journal, options, progress=progress)  # type: ignore[arg-type]
     _report_run(summary, "run")
+
+
+def _copy(
+    source: SourceArg,
+    dest: DestArg,
+    journal: JournalOpt,
+    require: RequireOpt = None,
+    policy: PolicyOpt = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    part_size: PlanPartSizeOpt = "8MiB",
+    md5: Md5Opt = True,
+    concurrency: ConcurrencyOpt = 16,
+    max_bandwidth: MaxBandwidthOpt = None,
+    max_requests_per_second: MaxRpsOpt = None,
+    inject_faults: FaultsOpt = None,
+    workers: WorkersOpt = None,
+    cluster: ClusterOpt = None,
+) -> None:
+    """Plan and copy in one process (plan + run); re-run the same command to continue."""
+    from passerelle.cli.render import console
+    from passerelle.migration.one_step import copy_store
+
+    plan = _plan_options(include, exclude, require, part_size, "1Gbit/s", 500.0, md5)
+    options = _run_options(
+        concurrency,
+        max_bandwidth,
+        max_requests_per_second,
+        None,
+        inject_faults,
+        workers=workers,
+        cluster=cluster,
+    )
+    _print_policy(source, dest, policy)
+    progress, ctx = _progress_context("copy")
+    with ctx:
+        summary = copy_store(source, dest, journal, plan, options, progress=progress)  # type: ignore[arg-type]
+    if summary.resumed is not None and summary.plan is not None:
+        _report_run(summary.resumed, "resumed the earlier run")
+    if summary.plan is not None:
+        _print_plan(summary.plan)
+    _report_run(summary.run, "copy")
+    console().print(
+        f"journal: {journal}; prove it with: passerelle migrate verify --journal {journal}"
+    )
 
 
 def _sync(
@@ -445,6 +537,7 @@ def register(app: typer.Typer) -> None:
     )
     migrate.command("plan")(_plan)
     migrate.command("run")(_run)
+    migrate.command("copy")(_copy)
     migrate.command("sync")(_sync)
     migrate.command("verify")(_verify)
     migrate.command("status")(_status)

@@ -149,6 +149,8 @@ class CopyTask:
     resumable: bool = False
     upload: UploadState | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    md5: bool = True
+    """Compute and store the MD5 beside the SHA-256 (the plan's ``--md5/--no-md5``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +240,7 @@ def _copy(task: CopyTask, context: CopyContext, slot: ResumeSlot | None) -> Copy
                 part_size=task.part_size,
                 if_match=task.source_etag,
                 storage_class=task.dest_class,
+                md5=task.md5,
             )
         return stream_copy(
             src,
@@ -246,6 +249,7 @@ def _copy(task: CopyTask, context: CopyContext, slot: ResumeSlot | None) -> Copy
             part_size=task.part_size,
             if_match=task.source_etag,
             storage_class=task.dest_class,
+            md5=task.md5,
         )
 
     verdict: dict[str, Any]

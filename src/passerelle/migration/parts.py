@@ -1,12 +1,13 @@
 """Copy one large object as a resumable multipart upload that survives ``kill -9``.
 
-The whole-object SHA-256 and MD5 must cover every byte in order, and hash state
-cannot be saved, so a resume reads the object from its first byte again (one
-conditional GET on the source version) but sends only the parts the destination
-does not hold yet.  Each part's bytes are hashed on their own too: a part the
-journal says was sent must hash the same now, or the source changed under the
-same version tag and the object is marked changed.  This trades source reads
-(again) for destination writes (never again), the side a migration pays most for.
+The whole-object SHA-256 (and MD5, unless the plan chose none) must cover every
+byte in order, and hash state cannot be saved, so a resume reads the object
+from its first byte again (one conditional GET on the source version) but sends
+only the parts the destination does not hold yet. Each part's bytes are hashed
+on their own too: a part the journal says was sent must hash the same now, or
+the source changed under the same version tag and the object is marked changed.
+This trades source reads (again) for destination writes (never again), the side
+a migration pays most for.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from passerelle.errors import ObjectNotFoundError, PreconditionFailedError
-from passerelle.migration.copy import CopyResult, copy_metadata, digest_metadata
+from passerelle.migration.copy import CopyResult, copy_metadata, digest_metadata, new_md5
 from passerelle.migration.journal import now_iso
 from passerelle.migration.upload_log import PartRecord, UploadEvent, UploadState
 from passerelle.storage.base import ResumableUpload, Store
@@ -106,6 +107,7 @@ def resumable_copy(
     part_size: int | None = None,
     if_match: str | None = None,
     storage_class: str | None = None,
+    md5: bool = True,
 ) -> CopyResult:
     """Copy ``key`` through a resumable upload, reusing the parts ``slot`` says were sent.
 
@@ -132,7 +134,7 @@ def resumable_copy(
     state = slot.state
     part = state.part_size
     sha = hashlib.sha256()
-    md5 = hashlib.md5(usedforsecurity=False)
+    md5_hash = new_md5(md5)
     parts: dict[int, UploadedPart] = dict(agreed)
     lock = threading.Lock()
     room = threading.BoundedSemaphore(PARTS_IN_FLIGHT)
@@ -150,7 +152,8 @@ def resumable_copy(
 
     def finish_part(number: int, data: bytearray, pool: ThreadPoolExecutor) -> None:
         sha.update(data)
-        md5.update(data)
+        if md5_hash is not None:
+            md5_hash.update(data)
         if number in agreed:
             if state.parts[number].sha256 != hashlib.sha256(data).hexdigest():
                 raise PreconditionFailedError(
@@ -197,7 +200,7 @@ def resumable_copy(
                 raise error
     if sorted(parts) != list(range(1, number + 1)):  # pragma: no cover - a bug, not a state
         raise RuntimeError(f"parts {sorted(parts)} of {key} do not make 1..{number}")
-    digests = digest_metadata(sha.hexdigest(), md5.digest())
+    digests = digest_metadata(sha.hexdigest(), md5_hash.digest() if md5_hash else None)
     result = upload.complete(
         [parts[n] for n in sorted(parts)],
         metadata={**metadata, **digests},
@@ -208,7 +211,7 @@ def resumable_copy(
         key=key,
         size=result.size,
         sha256=sha.hexdigest(),
-        md5=md5.hexdigest(),
+        md5=md5_hash.hexdigest() if md5_hash else None,
         source_etag=info.etag,
         destination_etag=result.etag,
         parts=result.parts,

@@ -64,6 +64,8 @@ class PlanOptions:
     tier_map: Mapping[str, str | None] = field(default_factory=lambda: dict(DEFAULT_TIER_MAP))
     assume_bandwidth: float = 125_000_000.0
     assume_rate: float = 500.0
+    md5: bool = True
+    """Store an MD5 (``md5chksum``) beside the SHA-256 proof, for third-party tools."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -326,7 +326,9 @@ def _run(
         )
         resumable = dst.capabilities.resumable_upload
         for _round in range(LOST_TASK_ROUNDS):  # a dead worker's keys get another round
-            lost = coordinator.copy(_tasks(journal, spec, options, part_size, resumable, stop))
+            lost = coordinator.copy(
+                _tasks(journal, spec, options, part_size, resumable, stop, md5=plan.md5)
+            )
             if not lost or (stop and stop.is_set()):
                 break
     if stop and stop.is_set():
@@ -397,6 +399,8 @@ def _tasks(
     part_size: int,
     resumable: bool,
     stop: threading.Event | None,
+    *,
+    md5: bool = True,
 ) -> Iterator[CopyTask]:
     """Claim pending keys batch by batch, one task each (with its journaled upload)."""
     after = ""
@@ -417,6 +421,7 @@ def _tasks(
                 resumable=large,
                 upload=journal.upload_state(row.key) if large else None,
                 retry=options.retry,
+                md5=md5,
             )
 
 
