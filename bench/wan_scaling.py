@@ -59,7 +59,9 @@ def populate(root: Path, shards: int, objects: int, size: int) -> None:
             (folder / f"{i:05d}.bin").write_bytes(f"{shard}/{i}".encode().ljust(32) + blob[32:])
 
 
-def one_run(workers: int, args: argparse.Namespace, src: Path, tmp: Path, run: int) -> dict:
+def one_run(
+    workers: int, args: argparse.Namespace, src: Path, tmp: Path, run: int
+) -> dict[str, float]:
     import distributed
 
     from passerelle.migration import PlanOptions, RunOptions, plan_migration, run_migration
@@ -155,7 +157,7 @@ def main() -> None:
         src = tmp / "src"
         populate(src, max(counts), args.objects, args.size_kib * KiB)
         log(f"source: {max(counts)} shards x {args.objects} x {args.size_kib} KiB in {src}")
-        results: dict[int, list[dict]] = {n: [] for n in counts}
+        results: dict[int, list[dict[str, float]]] = {n: [] for n in counts}
         for run in range(args.runs):
             order = counts[run % len(counts) :] + counts[: run % len(counts)]  # rotated
             for n in order:
