@@ -201,6 +201,16 @@ def test_run_on_a_local_cluster_of_two_processes(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"copied {len(objects)} objects" in run.stdout
     assert verify_migration(journal, deep=True).ok
+    status = subprocess.run(
+        cli("migrate", "status", "-j", str(journal)), capture_output=True, text=True, env=env
+    )
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "over 2 workers" in status.stdout
+    lines = [ln.strip() for ln in status.stdout.splitlines() if ln.strip().startswith("tcp://")]
+    assert len(lines) == 2 and all(ln.endswith("alive") for ln in lines), status.stdout
+    done = sum(int(ln.split(": ")[1].split(" objects")[0]) for ln in lines)
+    assert done == len(objects)
+    assert "tcp://" in run.stderr  # the live display lists the workers too
 
 
 def test_cluster_errors_are_one_sentence(tmp_path: Path) -> None:

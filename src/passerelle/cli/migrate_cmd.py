@@ -415,6 +415,16 @@ def _status(journal: JournalOpt) -> None:
         last = st.passes[-1]
         state = last["outcome"] or ("running" if st.running else "interrupted")
         c.print(f"  last pass: {last['command']} {state} (started {last['started_at']})")
+    if st.workers:
+        from passerelle.cli.progress import describe_worker
+
+        eta = "unknown" if st.eta is None else _duration(st.eta)
+        c.print(
+            f"  last run: {human_size(int(st.rate or 0))}/s over {len(st.workers)} "
+            f"worker{'s' if len(st.workers) != 1 else ''}, ETA {eta}"
+        )
+        for worker in st.workers:
+            c.print(f"    {describe_worker(worker)}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _report(

@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from passerelle.errors import EndpointUnreachableError, PasserelleError, UsageError
@@ -82,11 +83,17 @@ def run_on_worker(task: CopyTask, topic: str) -> CopyOutcome:
             keep = task.upload.upload_id if task.upload is not None else None
             context.dest.abort_uploads(task.key, keep=keep)
     except PasserelleError as exc:
-        return CopyOutcome(task.key, task.size, "failed", error=str(exc))
+        return CopyOutcome(task.key, task.size, "failed", error=str(exc), worker=_worker_name())
     except Exception as exc:
         reason = f"unexpected {type(exc).__name__}: {exc}"
-        return CopyOutcome(task.key, task.size, "failed", error=reason)
-    return run_copy_task(task, context)
+        return CopyOutcome(task.key, task.size, "failed", error=reason, worker=_worker_name())
+    return replace(run_copy_task(task, context), worker=_worker_name())
+
+
+def _worker_name() -> str:
+    from distributed import get_worker
+
+    return str(get_worker().address)
 
 
 class DaskExecutor:
@@ -153,6 +160,14 @@ class DaskExecutor:
     @property
     def processes(self) -> int:
         return self._workers
+
+    def workers(self) -> list[str] | None:
+        """The addresses of the scheduler's workers now (None when it does not answer)."""
+        try:
+            info = self._client.scheduler_info()
+        except Exception:  # the scheduler is gone: the caller keeps what it knew
+            return None
+        return sorted(str(address) for address in info.get("workers", {}))
 
     def submit(self, task: CopyTask) -> None:
         self._count += 1

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from passerelle.migration.copy_task import CopyContext, CopyOutcome, CopyTask, run_copy_task
 from passerelle.migration.upload_log import UploadEvent
+from passerelle.migration.worker_health import LOCAL_WORKER
 from passerelle.storage import Store
 
 __all__ = ["CopyExecutor", "FinishedQueue", "ThreadExecutor"]
@@ -33,6 +34,10 @@ class CopyExecutor(Protocol):
     @property
     def processes(self) -> int:
         """How many processes hold their own stores (each takes 1/N of the caps)."""
+        ...
+
+    def workers(self) -> list[str] | None:
+        """The workers running tasks now (None when the executor cannot tell)."""
         ...
 
     def submit(self, task: CopyTask) -> None: ...
@@ -105,6 +110,9 @@ class ThreadExecutor:
     @property
     def processes(self) -> int:
         return 1
+
+    def workers(self) -> list[str] | None:
+        return [LOCAL_WORKER]
 
     def submit(self, task: CopyTask) -> None:
         future: Future[CopyOutcome] = self._pool.submit(run_copy_task, task, self._context)
