@@ -80,15 +80,26 @@ def _plan(
     assume_rate: Annotated[
         float, typer.Option(help="Objects per second assumed for the estimate.")
     ] = 500.0,
+    list_threads: Annotated[
+        int,
+        typer.Option(
+            help="Prefixes listed at once: each side is split by its top-level prefixes "
+            "(1: one serial listing)."
+        ),
+    ] = 8,
 ) -> None:
     """Inventory both sides and plan the copy, with cost and duration."""
     from rich.table import Table
 
     from passerelle.cli.render import console, human_size
+    from passerelle.errors import UsageError
     from passerelle.migration import PlanOptions, parse_rate, plan_migration
     from passerelle.providers import parse_requirements
 
+    if not 1 <= list_threads <= 256:
+        raise UsageError(f"--list-threads must be between 1 and 256, not {list_threads}.")
     options = PlanOptions(
+        list_threads=list_threads,
         include=tuple(include or ()),
         exclude=tuple(exclude or ()),
         require=parse_requirements(require) if require else (),
