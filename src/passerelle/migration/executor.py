@@ -70,6 +70,12 @@ class FinishedQueue:
     def pending(self) -> list[Any]:
         return list(self._tasks)
 
+    def abandon(self, reason: str) -> list[CopyOutcome]:
+        """Every task still watched, as ``lost`` (their executor cannot finish them)."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        return [CopyOutcome(t.key, t.size, "lost", error=reason) for t in tasks]
+
     def take(self, timeout: float) -> list[CopyOutcome]:
         try:
             futures = [self._done.get(timeout=timeout)]
@@ -80,10 +86,12 @@ class FinishedQueue:
                 futures.append(self._done.get_nowait())
             except queue.Empty:
                 break
-        return [self._outcome(f) for f in futures]
+        return [o for o in map(self._outcome, futures) if o is not None]
 
-    def _outcome(self, future: Any) -> CopyOutcome:
-        task = self._tasks.pop(future)
+    def _outcome(self, future: Any) -> CopyOutcome | None:
+        task = self._tasks.pop(future, None)
+        if task is None:  # abandoned already
+            return None
         try:
             outcome = future.result()
         except BaseException as exc:  # the executor lost the task, not the copy's verdict
