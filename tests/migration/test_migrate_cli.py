@@ -52,6 +52,8 @@ def test_plan_run_verify_report_exit_zero(tmp_path: Path) -> None:
     assert '"manifest"' in text.stdout and '"copied_objects": 5' in text.stdout
     status = run_cli("migrate", "status", "-j", str(journal))
     assert "copied 5/5 objects" in status.stdout
+    assert "over 1 worker," in status.stdout and "ETA 0 s" in status.stdout
+    assert "    local: 5 objects" in status.stdout and "0 failures" in status.stdout
 
 
 def test_verify_names_a_forged_object_and_exits_non_zero(tmp_path: Path) -> None:

@@ -84,6 +84,13 @@ Md5Opt = Annotated[
         "--no-md5 saves about 2 CPU s per GiB.",
     ),
 ]
+ListThreadsOpt = Annotated[
+    int,
+    typer.Option(
+        help="Prefixes listed at once: each side is split by its top-level prefixes "
+        "(1: one serial listing)."
+    ),
+]
 ConcurrencyOpt = Annotated[
     int,
     typer.Option(min=1, max=512, help="Objects copied at once (with --workers: over all of them)."),
@@ -115,12 +122,13 @@ def _plan(
     assume_bandwidth: AssumeBandwidthOpt = "1Gbit/s",
     assume_rate: AssumeRateOpt = 500.0,
     md5: Md5Opt = True,
+    list_threads: ListThreadsOpt = 8,
 ) -> None:
     """Inventory both sides and plan the copy, with cost and duration."""
     from passerelle.migration import plan_migration
 
     options = _plan_options(
-        include, exclude, require, part_size, assume_bandwidth, assume_rate, md5
+        include, exclude, require, part_size, assume_bandwidth, assume_rate, md5, list_threads
     )
     _print_policy(source, dest, policy)
     summary = plan_migration(source, dest, journal, options)
@@ -138,11 +146,16 @@ def _plan_options(
     assume_bandwidth: str,
     assume_rate: float,
     md5: bool,
+    list_threads: int = 8,
 ) -> PlanOptions:
+    from passerelle.errors import UsageError
     from passerelle.migration import PlanOptions, parse_rate
     from passerelle.providers import parse_requirements
 
+    if not 1 <= list_threads <= 256:
+        raise UsageError(f"--list-threads must be between 1 and 256, not {list_threads}.")
     return PlanOptions(
+        list_threads=list_threads,
         include=tuple(include or ()),
         exclude=tuple(exclude or ()),
         require=parse_requirements(require) if require else (),
@@ -313,6 +326,7 @@ def _copy(
     exclude: ExcludeOpt = None,
     part_size: PlanPartSizeOpt = "8MiB",
     md5: Md5Opt = True,
+    list_threads: ListThreadsOpt = 8,
     concurrency: ConcurrencyOpt = 16,
     max_bandwidth: MaxBandwidthOpt = None,
     max_requests_per_second: MaxRpsOpt = None,
@@ -324,7 +338,7 @@ def _copy(
     from passerelle.cli.render import console
     from passerelle.migration.one_step import copy_store
 
-    plan = _plan_options(include, exclude, require, part_size, "1Gbit/s", 500.0, md5)
+    plan = _plan_options(include, exclude, require, part_size, "1Gbit/s", 500.0, md5, list_threads)
     options = _run_options(
         concurrency,
         max_bandwidth,
@@ -507,6 +521,16 @@ def _status(journal: JournalOpt) -> None:
         last = st.passes[-1]
         state = last["outcome"] or ("running" if st.running else "interrupted")
         c.print(f"  last pass: {last['command']} {state} (started {last['started_at']})")
+    if st.workers:
+        from passerelle.cli.progress import describe_worker
+
+        eta = "unknown" if st.eta is None else _duration(st.eta)
+        c.print(
+            f"  last run: {human_size(int(st.rate or 0))}/s over {len(st.workers)} "
+            f"worker{'s' if len(st.workers) != 1 else ''}, ETA {eta}"
+        )
+        for worker in st.workers:
+            c.print(f"    {describe_worker(worker)}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _report(

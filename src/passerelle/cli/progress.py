@@ -6,10 +6,23 @@ import sys
 import threading
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from passerelle.cli.render import human_size
 
-__all__ = ["LineProgress", "RichProgress", "make_progress"]
+if TYPE_CHECKING:
+    from passerelle.migration.worker_health import WorkerHealth
+
+__all__ = ["LineProgress", "RichProgress", "describe_worker", "make_progress"]
+
+
+def describe_worker(worker: WorkerHealth) -> str:
+    """One worker's line: name, objects and bytes done, failures, last seen, alive or lost."""
+    seen = (worker.last_seen or "never")[:19].replace("T", " ")
+    return (
+        f"{worker.name}: {worker.objects} objects, {human_size(worker.bytes)}, "
+        f"{worker.failures} failures, last seen {seen}, {'alive' if worker.alive else 'LOST'}"
+    )
 
 
 class LineProgress:
@@ -22,6 +35,7 @@ class LineProgress:
         self.total_objects = self.total_bytes = 0
         self._started = self._last = time.monotonic()
         self._lock = threading.Lock()
+        self._workers: list[WorkerHealth] = []
 
     def start(self, objects: int, total_bytes: int) -> None:
         self.total_objects, self.total_bytes = objects, total_bytes
@@ -38,6 +52,11 @@ class LineProgress:
         with self._lock:
             self.retries += 1
 
+    def workers(self, table: list[WorkerHealth]) -> None:
+        """The coordinator's per-worker table, printed under the next status line."""
+        with self._lock:
+            self._workers = list(table)
+
     def finish(self) -> None:
         self._line()
 
@@ -45,11 +64,15 @@ class LineProgress:
         self._last = time.monotonic()
         elapsed = max(1e-9, self._last - self._started)
         rate = self.bytes / elapsed
+        left = max(0, self.total_bytes - self.bytes)
+        eta = f"{left / rate:.0f} s" if rate > 0 else "unknown"
         sys.stderr.write(
             f"{self.label}: {self.objects}/{self.total_objects} objects, "
             f"{human_size(self.bytes)}/{human_size(self.total_bytes)}, "
-            f"{human_size(int(rate))}/s, {self.retries} retries\n"
+            f"{human_size(int(rate))}/s, ETA {eta}, {self.retries} retries\n"
         )
+        for worker in self._workers:
+            sys.stderr.write(f"  {describe_worker(worker)}\n")
         sys.stderr.flush()
 
 
@@ -69,19 +92,20 @@ class RichProgress:
         from passerelle.cli.render import error_console
 
         self._progress = Progress(
-            TextColumn(f"{label}"),
+            TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(binary_units=True),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
-            TextColumn("{task.fields[objects]} objects, {task.fields[retries]} retries"),
+            TextColumn("{task.fields[detail]}"),
             console=error_console(),
             transient=False,
         )
-        self._task = self._progress.add_task(label, total=0, objects="0", retries=0)
+        self._task = self._progress.add_task(label, total=0, detail="")
         self.objects = self.retries = 0
         self.total_objects = 0
         self._lock = threading.Lock()
+        self._worker_tasks: dict[str, object] = {}
 
     def __enter__(self) -> RichProgress:
         self._progress.start()
@@ -94,19 +118,35 @@ class RichProgress:
 
     def start(self, objects: int, total_bytes: int) -> None:
         self.total_objects = objects
-        self._progress.update(self._task, total=total_bytes, objects=f"0/{objects}")
+        self._progress.update(self._task, total=total_bytes, detail=self._detail())
+
+    def _detail(self) -> str:
+        return f"{self.objects}/{self.total_objects} objects, {self.retries} retries"
 
     def advance(self, objects: int, nbytes: int) -> None:
         with self._lock:
             self.objects += objects
-            self._progress.update(
-                self._task, advance=nbytes, objects=f"{self.objects}/{self.total_objects}"
-            )
+            self._progress.update(self._task, advance=nbytes, detail=self._detail())
 
     def retry(self) -> None:
         with self._lock:
             self.retries += 1
-            self._progress.update(self._task, retries=self.retries)
+            self._progress.update(self._task, detail=self._detail())
+
+    def workers(self, table: list[WorkerHealth]) -> None:
+        """One row per worker under the bar: its bytes, rate, objects, failures, alive or lost."""
+        with self._lock:
+            for worker in table:
+                task = self._worker_tasks.get(worker.name)
+                if task is None:
+                    task = self._progress.add_task(f"  {worker.name}", total=None, detail="")
+                    self._worker_tasks[worker.name] = task
+                state = "alive" if worker.alive else "LOST"
+                self._progress.update(
+                    task,  # type: ignore[arg-type]
+                    completed=worker.bytes,
+                    detail=f"{worker.objects} objects, {worker.failures} failures, {state}",
+                )
 
     def finish(self) -> None:
         self._progress.refresh()

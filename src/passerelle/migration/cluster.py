@@ -16,7 +16,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from passerelle.errors import EndpointUnreachableError, PasserelleError, UsageError
@@ -82,11 +84,17 @@ def run_on_worker(task: CopyTask, topic: str) -> CopyOutcome:
             keep = task.upload.upload_id if task.upload is not None else None
             context.dest.abort_uploads(task.key, keep=keep)
     except PasserelleError as exc:
-        return CopyOutcome(task.key, task.size, "failed", error=str(exc))
+        return CopyOutcome(task.key, task.size, "failed", error=str(exc), worker=_worker_name())
     except Exception as exc:
         reason = f"unexpected {type(exc).__name__}: {exc}"
-        return CopyOutcome(task.key, task.size, "failed", error=reason)
-    return run_copy_task(task, context)
+        return CopyOutcome(task.key, task.size, "failed", error=reason, worker=_worker_name())
+    return replace(run_copy_task(task, context), worker=_worker_name())
+
+
+def _worker_name() -> str:
+    from distributed import get_worker
+
+    return str(get_worker().address)
 
 
 class DaskExecutor:
@@ -100,6 +108,9 @@ class DaskExecutor:
         self._token = uuid.uuid4().hex[:12]
         self._topic = f"passerelle-uploads-{self._token}"
         self._count = 0
+        self._unsent: list[CopyOutcome] = []
+        self._down_since: float | None = None
+        self._gone_reason = f"the Dask scheduler at {client.scheduler.address} stopped answering"
         client.subscribe_topic(self._topic, self._on_event)
         nthreads: dict[str, int] = dict(client.nthreads())
         self._workers = max(1, len(nthreads))
@@ -154,7 +165,20 @@ class DaskExecutor:
     def processes(self) -> int:
         return self._workers
 
+    def workers(self) -> list[str] | None:
+        """The addresses of the scheduler's workers now (None when it does not answer)."""
+        if self._client.status != "running":
+            return None
+        try:
+            info = self._client.scheduler_info()
+        except Exception:  # the scheduler is gone: the caller keeps what it knew
+            return None
+        return sorted(str(address) for address in info.get("workers", {}))
+
     def submit(self, task: CopyTask) -> None:
+        if self._gone():  # a task sent now would never come back: lost at once
+            self._unsent.append(CopyOutcome(task.key, task.size, "lost", error=self._gone_reason))
+            return
         self._count += 1
         future = self._client.submit(
             run_on_worker,
@@ -166,7 +190,25 @@ class DaskExecutor:
         self._finished.watch(future, task)
 
     def finished(self, timeout: float) -> list[CopyOutcome]:
-        return self._finished.take(timeout)
+        if self._unsent:
+            unsent, self._unsent = self._unsent, []
+            return unsent + self._finished.take(0)
+        outcomes = self._finished.take(timeout)
+        if not outcomes and len(self._finished) and self._gone():
+            return self._finished.abandon(self._gone_reason)
+        return outcomes
+
+    def _gone(self) -> bool:
+        """The scheduler stopped answering for longer than the client waits to reconnect."""
+        if self._client.status == "running":
+            self._down_since = None
+            return False
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+        return self._client.status in ("closed", "closing") or (
+            now - self._down_since >= CONNECT_TIMEOUT_S
+        )
 
     def _on_event(self, event: tuple[float, Any]) -> None:
         self._events.put(event_from_plain(event[1]))
@@ -182,9 +224,10 @@ class DaskExecutor:
     def close(self) -> None:
         try:
             pending = self._finished.pending()
-            if pending:
-                self._client.cancel(pending)
-            self._client.unsubscribe_topic(self._topic)
+            if self._client.status == "running":
+                if pending:
+                    self._client.cancel(pending)
+                self._client.unsubscribe_topic(self._topic)
         finally:
             self._client.close()
             if self._cluster is not None:

@@ -176,6 +176,8 @@ class CopyOutcome:
     parts_sent: int = 0
     parts_reused: int = 0
     refused: str | None = None
+    worker: str = "local"
+    """Who ran the task: a Dask worker's address, ``local`` for this process's threads."""
 
     def journal_row(self) -> dict[str, Any]:
         """The row :meth:`Journal.record_outcomes` takes."""

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from passerelle.migration.copy_task import CopyContext, CopyOutcome, CopyTask, run_copy_task
 from passerelle.migration.upload_log import UploadEvent
+from passerelle.migration.worker_health import LOCAL_WORKER
 from passerelle.storage import Store
 
 __all__ = ["CopyExecutor", "FinishedQueue", "ThreadExecutor"]
@@ -33,6 +34,10 @@ class CopyExecutor(Protocol):
     @property
     def processes(self) -> int:
         """How many processes hold their own stores (each takes 1/N of the caps)."""
+        ...
+
+    def workers(self) -> list[str] | None:
+        """The workers running tasks now (None when the executor cannot tell)."""
         ...
 
     def submit(self, task: CopyTask) -> None: ...
@@ -65,6 +70,12 @@ class FinishedQueue:
     def pending(self) -> list[Any]:
         return list(self._tasks)
 
+    def abandon(self, reason: str) -> list[CopyOutcome]:
+        """Every task still watched, as ``lost`` (their executor cannot finish them)."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        return [CopyOutcome(t.key, t.size, "lost", error=reason) for t in tasks]
+
     def take(self, timeout: float) -> list[CopyOutcome]:
         try:
             futures = [self._done.get(timeout=timeout)]
@@ -75,10 +86,12 @@ class FinishedQueue:
                 futures.append(self._done.get_nowait())
             except queue.Empty:
                 break
-        return [self._outcome(f) for f in futures]
+        return [o for o in map(self._outcome, futures) if o is not None]
 
-    def _outcome(self, future: Any) -> CopyOutcome:
-        task = self._tasks.pop(future)
+    def _outcome(self, future: Any) -> CopyOutcome | None:
+        task = self._tasks.pop(future, None)
+        if task is None:  # abandoned already
+            return None
         try:
             outcome = future.result()
         except BaseException as exc:  # the executor lost the task, not the copy's verdict
@@ -105,6 +118,9 @@ class ThreadExecutor:
     @property
     def processes(self) -> int:
         return 1
+
+    def workers(self) -> list[str] | None:
+        return [LOCAL_WORKER]
 
     def submit(self, task: CopyTask) -> None:
         future: Future[CopyOutcome] = self._pool.submit(run_copy_task, task, self._context)

@@ -31,10 +31,12 @@ from typing import Any
 
 from passerelle.errors import UsageError
 from passerelle.migration.upload_log import UPLOAD_SCHEMA, UploadLog
+from passerelle.migration.worker_health import WorkerHealth
 
 __all__ = ["SCHEMA_VERSION", "Journal", "ObjectRow", "now_iso"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: objects, inventory, passes, uploads; 2: adds ``workers`` (per-worker health of a pass)."""
 _APP_ID = 0x50534C4C  # "PSLL": marks the file as a passerelle journal
 
 _SCHEMA = """
@@ -70,6 +72,15 @@ CREATE TABLE IF NOT EXISTS passes (
     id INTEGER PRIMARY KEY, command TEXT NOT NULL, started_at TEXT NOT NULL,
     finished_at TEXT, outcome TEXT, stats TEXT
 );
+"""
+
+_WORKERS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS workers (
+    pass_id INTEGER NOT NULL, name TEXT NOT NULL, objects INTEGER NOT NULL,
+    bytes INTEGER NOT NULL, failures INTEGER NOT NULL, last_seen TEXT,
+    alive INTEGER NOT NULL,
+    PRIMARY KEY (pass_id, name)
+) WITHOUT ROWID;
 """
 
 PLAN_STATE = "plan_state"  # meta key: "planning" until a journal's first plan commits
@@ -191,7 +202,7 @@ class Journal(UploadLog):
                 f"Cannot write the journal in {path.parent}; choose a writable folder."
             )
         conn = _connect(path)
-        conn.executescript(_SCHEMA + UPLOAD_SCHEMA)
+        conn.executescript(_SCHEMA + UPLOAD_SCHEMA + _WORKERS_SCHEMA)
         conn.execute(f"PRAGMA application_id={_APP_ID}")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         meta = {
@@ -558,6 +569,40 @@ class Journal(UploadLog):
         return int(
             self._conn.execute("SELECT COALESCE(SUM(retries), 0) FROM objects").fetchone()[0]
         )
+
+    # -- workers ----------------------------------------------------------------
+    def ensure_worker_table(self) -> None:
+        """Bring a schema-1 journal to schema 2 (the writer does it; readers cope without)."""
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < 2:
+            self._conn.executescript(_WORKERS_SCHEMA)
+            self._conn.execute("PRAGMA user_version=2")
+
+    def record_workers(self, pass_id: int, rows: Iterable[WorkerHealth]) -> None:
+        with self._transaction():
+            self._conn.executemany(
+                "INSERT INTO workers (pass_id, name, objects, bytes, failures, last_seen, alive) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pass_id, name) DO UPDATE SET "
+                "objects = excluded.objects, bytes = excluded.bytes, "
+                "failures = excluded.failures, last_seen = excluded.last_seen, "
+                "alive = excluded.alive",
+                [
+                    (pass_id, r.name, r.objects, r.bytes, r.failures, r.last_seen, int(r.alive))
+                    for r in rows
+                ],
+            )
+
+    def workers(self, pass_id: int) -> list[WorkerHealth]:
+        """The per-worker table of a pass (empty for a schema-1 journal or a pass without)."""
+        try:
+            rows = self._conn.execute(
+                "SELECT name, objects, bytes, failures, last_seen, alive FROM workers "
+                "WHERE pass_id = ? ORDER BY name",
+                (pass_id,),
+            ).fetchall()
+        except sqlite3.OperationalError:  # schema 1: no workers table yet
+            return []
+        return [WorkerHealth(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
 
     # -- passes -----------------------------------------------------------------
     def start_pass(self, command: str) -> int:

@@ -29,6 +29,7 @@ from passerelle.migration.decide import (
 )
 from passerelle.migration.estimate import Estimate, estimate_migration
 from passerelle.migration.journal import Journal, now_iso
+from passerelle.migration.parallel_listing import parallel_list
 from passerelle.providers import check_requirements, load_profiles
 from passerelle.storage import Store, open_store
 from passerelle.storage.config import StorageConfig
@@ -66,6 +67,8 @@ class PlanOptions:
     assume_rate: float = 500.0
     md5: bool = True
     """Store an MD5 (``md5chksum``) beside the SHA-256 proof, for third-party tools."""
+    list_threads: int = 8
+    """Prefixes listed at once when a side splits by prefix (1: one serial listing)."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -114,7 +117,12 @@ class _NoDestination(Exception):
 
 
 def _listing(
-    store: Store, keep: KeyFilter, details: bool, side: str, ordered: bool = True
+    store: Store,
+    keep: KeyFilter,
+    details: bool,
+    side: str,
+    ordered: bool = True,
+    threads: int = 1,
 ) -> Iterator[_Row]:
     """(key, size, etag, modified, class) of every kept object, checked to be in key order.
 
@@ -125,7 +133,8 @@ def _listing(
     filtering = bool(keep.include or keep.exclude)
     dates = side == "src"  # the plan keeps the source's modified time and tier only
     last = ""
-    for info in store.list(page_size=1000, details=details):
+    infos = parallel_list(store, threads=threads, details=details, page_size=1000)
+    for info in infos if infos is not None else store.list(page_size=1000, details=details):
         key = info.key
         if filtering and not keep(key):
             continue
@@ -311,12 +320,13 @@ def replan(
 
     def listing(side: str, ordered: bool) -> Iterator[_Row]:
         if side == "src":
-            return _listing(src, keep, src.capabilities.list_details, side, ordered)
+            details = src.capabilities.list_details
+            return _listing(src, keep, details, side, ordered, options.list_threads)
         return dest_listing(ordered)
 
     def dest_listing(ordered: bool) -> Iterator[_Row]:
         try:
-            yield from _listing(dst, keep, False, "dst", ordered)
+            yield from _listing(dst, keep, False, "dst", ordered, options.list_threads)
         except ContainerNotFoundError:
             raise _NoDestination from None
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from passerelle.errors import UsageError
 from passerelle.migration.journal import Journal
 from passerelle.migration.runner import JournalLock
+from passerelle.migration.worker_health import WorkerHealth, throughput
 from passerelle.providers import load_profiles
 
 __all__ = ["MANIFEST_FIELDS", "MigrationStatus", "migration_status", "summarize", "write_report"]
@@ -48,6 +50,12 @@ class MigrationStatus:
     running: bool
     counts: dict[str, dict[str, int]]
     passes: list[dict[str, Any]]
+    workers: list[WorkerHealth] = field(default_factory=list)
+    """Who copied what in the last run (the coordinator's table; empty before any run)."""
+    rate: float | None = None
+    """Bytes per second of the last run, over all its workers."""
+    eta: float | None = None
+    """Seconds left at that rate (0 when nothing is left; None when unknown)."""
 
     def objects(self, status: str) -> int:
         return self.counts.get(status, {}).get("objects", 0)
@@ -68,13 +76,26 @@ class MigrationStatus:
 def migration_status(journal_path: str | Path) -> MigrationStatus:
     journal = Journal.open(journal_path)
     try:
+        counts, passes = journal.counts(), journal.passes()
+        runs = [p for p in passes if p["command"] in ("run", "sync")]
+        workers = journal.workers(runs[-1]["id"]) if runs else []
+        rate = eta = None
+        if runs and workers:
+            last = runs[-1]
+            end = last["finished_at"]
+            now = datetime.fromisoformat(end.replace("Z", "+00:00")) if end else datetime.now(UTC)
+            left = sum(counts.get(k, {}).get("bytes", 0) for k in ("pending", "copying"))
+            rate, eta = throughput(sum(w.bytes for w in workers), last["started_at"], now, left)
         return MigrationStatus(
             journal=str(journal.path),
             source_url=journal.source_url,
             dest_url=journal.dest_url,
             running=JournalLock.held(journal_path),
-            counts=journal.counts(),
-            passes=journal.passes(),
+            counts=counts,
+            passes=passes,
+            workers=workers,
+            rate=rate,
+            eta=eta,
         )
     finally:
         journal.close()

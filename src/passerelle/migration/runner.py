@@ -47,6 +47,7 @@ from passerelle.migration.pacing import Pacer
 from passerelle.migration.parts import ResumeSlot
 from passerelle.migration.planner import PlanOptions
 from passerelle.migration.upload_log import UploadEvent
+from passerelle.migration.worker_health import WorkerHealth, tally
 from passerelle.sovereignty.ciphertext_guard import guard_source
 from passerelle.storage import FaultPlan, Store, open_store
 from passerelle.storage.config import StorageConfig
@@ -70,6 +71,9 @@ CIPHERTEXT_ONLY_META = "ciphertext_only"
 :class:`~passerelle.sovereignty.ciphertext_guard.CiphertextOnly`), written by a hub's move."""
 
 LOST_TASK_ROUNDS = 3
+
+HEALTH_EVERY_S = 1.0
+"""How often the coordinator asks the executor which workers are alive and journals the table."""
 """Rounds over the keys whose worker died before the run gives up on them (they stay pending)."""
 
 
@@ -321,8 +325,9 @@ def _run(
             progress.start(pending["objects"], pending["bytes"])
         spec = _store_spec(journal, options, config, large_slots, rules)
         spec = spec.share(executor.processes)
+        journal.ensure_worker_table()
         coordinator = _Coordinator(
-            journal, executor, summary, progress, options.flush_every_s, options.pacer
+            journal, executor, summary, progress, options.flush_every_s, options.pacer, pass_id
         )
         resumable = dst.capabilities.resumable_upload
         for _round in range(LOST_TASK_ROUNDS):  # a dead worker's keys get another round
@@ -436,8 +441,13 @@ class _Coordinator:
         progress: ProgressSink | None,
         flush_every_s: float,
         pacer: Pacer | None = None,
+        pass_id: int = 0,
     ) -> None:
         self.journal = journal
+        self.pass_id = pass_id
+        self.health: dict[str, WorkerHealth] = {}
+        self.seen: list[tuple[str, str, int]] = []  # (worker, status, size) since the last flush
+        self.last_health = 0.0
         self.pacer = pacer
         self.executor = executor
         self.summary = summary
@@ -473,6 +483,7 @@ class _Coordinator:
             ):
                 self.flush()
         self.flush()
+        self._record_health(final=True)
         self.journal.requeue(lost)
         return lost
 
@@ -482,6 +493,7 @@ class _Coordinator:
 
     def _received(self, outcome: CopyOutcome) -> None:
         self.buffered.append(outcome)
+        self.seen.append((outcome.worker, outcome.status, outcome.size))
         self.summary.retries += outcome.retries
         if self.progress:
             for _ in range(outcome.retries):
@@ -509,7 +521,24 @@ class _Coordinator:
                     if o.refused:
                         summary.refused.append((o.key, o.error or ""))
             self.buffered.clear()
+        self._record_health()
         self.last_flush = time.monotonic()
+
+    def _record_health(self, final: bool = False) -> None:
+        """Fold this flush's outcomes into the per-worker table; journal it about once a second."""
+        now = time.monotonic()
+        due = final or now - self.last_health >= HEALTH_EVERY_S
+        if not self.seen and not due:
+            return
+        alive = self.executor.workers() if due else None
+        self.health = tally(self.health, self.seen, alive, now_iso())
+        self.seen.clear()
+        if alive is not None:
+            self.last_health = now
+        self.journal.record_workers(self.pass_id, self.health.values())
+        show = getattr(self.progress, "workers", None)
+        if show is not None:
+            show(list(self.health.values()))
 
 
 def _settle(journal: Journal, summary: RunSummary) -> None:
