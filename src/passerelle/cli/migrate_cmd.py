@@ -275,7 +275,10 @@ def _report_run(summary: RunSummary, what: str) -> None:
             f"(first {first}: {reason.rstrip('.')}); run `passerelle migrate sync` to copy them."
         )
     if summary.remaining:
-        raise TerminalError(f"{summary.remaining} objects are still pending; re-run to continue.")
+        cause = f" ({summary.lost_reason.rstrip('.')})" if summary.lost_reason else ""
+        raise TerminalError(
+            f"{summary.remaining} objects are still pending{cause}; re-run to continue."
+        )
 
 
 def _progress_context(label: str) -> tuple[object, contextlib.AbstractContextManager[object]]:

@@ -53,6 +53,55 @@ def _distributed() -> Any:
     return distributed
 
 
+class _QuietDaskLogs:
+    """Keep Dask's own log lines (tracebacks of a lost scheduler) out of our output.
+
+    The coordinator reports what happened in its own sentence (``lost_reason``);
+    the client's reconnect attempts and stream tracebacks would only bury it.
+    """
+
+    PREFIXES = ("distributed", "tornado")
+
+    def __init__(self) -> None:
+        self._saved: dict[str, int] = {}
+
+    def __enter__(self) -> _QuietDaskLogs:
+        names = [*self.PREFIXES, *logging.root.manager.loggerDict]
+        for name in names:
+            if name.split(".")[0] in self.PREFIXES and name not in self._saved:
+                logger = logging.getLogger(name)
+                self._saved[name] = logger.level
+                logger.setLevel(logging.CRITICAL + 1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name, level in self._saved.items():
+            logging.getLogger(name).setLevel(level)
+        self._saved.clear()
+
+
+def _join(distributed: Any, address: str, timeout: float) -> Any:
+    """A client of the scheduler at ``address`` once a worker has joined it."""
+    try:
+        client = distributed.Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise EndpointUnreachableError(
+            f"The Dask scheduler at {address} did not answer within {timeout:g} s "
+            f"({type(exc).__name__}); start it (`dask scheduler`) or fix --cluster."
+        ) from None
+    except ValueError as exc:
+        raise UsageError(f"--cluster {address!r} is not a scheduler address: {exc}.") from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, TimeoutError):
+        client.close()
+        raise EndpointUnreachableError(
+            f"No Dask worker joined the scheduler at {address} within {timeout:g} s; "
+            f"start some with `dask worker {address}`."
+        ) from None
+    return client
+
+
 def _worker_context(task: CopyTask, topic: str) -> CopyContext:
     """This worker's opened stores for the run (one set per worker and run)."""
     from distributed import get_worker
@@ -100,8 +149,9 @@ def _worker_name() -> str:
 class DaskExecutor:
     """Copy tasks on the workers of a Dask cluster, results collected as they finish."""
 
-    def __init__(self, client: Any, cluster: Any = None) -> None:
+    def __init__(self, client: Any, cluster: Any = None, quiet: Any = None) -> None:
         self._client = client
+        self._quiet = quiet
         self._cluster = cluster
         self._finished = FinishedQueue()
         self._events: queue.SimpleQueue[UploadEvent] = queue.SimpleQueue()
@@ -120,6 +170,7 @@ class DaskExecutor:
     def local(cls, workers: int, threads_per_worker: int = 4) -> DaskExecutor:
         """A ``LocalCluster`` of ``workers`` processes on this machine, closed with us."""
         distributed = _distributed()
+        quiet = _QuietDaskLogs().__enter__()
         cluster = distributed.LocalCluster(
             n_workers=workers,
             threads_per_worker=max(1, threads_per_worker),
@@ -129,33 +180,23 @@ class DaskExecutor:
         )
         try:
             client = distributed.Client(cluster)
-            return cls(client, cluster)
+            return cls(client, cluster, quiet)
         except BaseException:
             cluster.close()
+            quiet.__exit__()
             raise
 
     @classmethod
     def connect(cls, address: str, timeout: float = CONNECT_TIMEOUT_S) -> DaskExecutor:
         """Join the Dask scheduler at ``address`` (``tcp://host:8786``) and its workers."""
         distributed = _distributed()
+        quiet = _QuietDaskLogs().__enter__()
         try:
-            client = distributed.Client(address, timeout=timeout, set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise EndpointUnreachableError(
-                f"The Dask scheduler at {address} did not answer within {timeout:g} s "
-                f"({type(exc).__name__}); start it (`dask scheduler`) or fix --cluster."
-            ) from None
-        except ValueError as exc:
-            raise UsageError(f"--cluster {address!r} is not a scheduler address: {exc}.") from None
-        try:
-            client.wait_for_workers(1, timeout=timeout)
-        except (OSError, TimeoutError):
-            client.close()
-            raise EndpointUnreachableError(
-                f"No Dask worker joined the scheduler at {address} within {timeout:g} s; "
-                f"start some with `dask worker {address}`."
-            ) from None
-        return cls(client)
+            client = _join(distributed, address, timeout)
+            return cls(client, quiet=quiet)
+        except BaseException:
+            quiet.__exit__()
+            raise
 
     @property
     def capacity(self) -> int:
@@ -229,9 +270,13 @@ class DaskExecutor:
                     self._client.cancel(pending)
                 self._client.unsubscribe_topic(self._topic)
         finally:
-            self._client.close()
-            if self._cluster is not None:
-                self._cluster.close()
+            try:
+                self._client.close()
+                if self._cluster is not None:
+                    self._cluster.close()
+            finally:
+                if self._quiet is not None:
+                    self._quiet.__exit__()
 
     def __enter__(self) -> DaskExecutor:
         return self

@@ -128,6 +128,8 @@ class RunSummary:
     """Keys refused as plaintext for a ciphertext-only destination (also in ``failed``)."""
     changed_earlier: int = 0
     changed_earlier_keys: list[tuple[str, str]] = field(default_factory=list)
+    lost_reason: str | None = None
+    """Why the executor last lost tasks (a dead worker, a scheduler gone), if it did."""
 
     @property
     def complete(self) -> bool:
@@ -475,6 +477,7 @@ class _Coordinator:
                 in_flight -= 1
                 if outcome.status == "lost":
                     lost.append(outcome.key)
+                    self.summary.lost_reason = outcome.error or self.summary.lost_reason
                 else:
                     self._received(outcome)
             if (
