@@ -132,3 +132,39 @@ def test_nothing_to_split_lists_serially(tmp_path: Path) -> None:
     assert parallel_list(store, threads=4) is None
     store.put("only/one", b"x")
     assert parallel_list(store, threads=1) is None
+
+
+class _CountingDirs(StoreWrapper):
+    """Counts delimiter listings (each lists a level's direct children in full)."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.dirs: list[str] = []
+
+    def list_dir(self, prefix: str = "") -> Any:
+        self.dirs.append(prefix)
+        return self.inner.list_dir(prefix)
+
+
+def test_discovery_does_not_list_flat_prefixes_twice(tmp_path: Path) -> None:
+    store = open_store(new_store_url("memory", tmp_path, "pdisc"))
+    for folder in ("large", "small"):
+        for i in range(30):
+            store.put(f"{folder}/{i:03}", b"x")
+    counting = _CountingDirs(store)
+    parallel = parallel_list(counting, threads=8, page_size=7)
+    assert parallel is not None
+    assert [o.key for o in parallel] == [o.key for o in store.list("")]
+    assert counting.dirs == [""]  # two prefixes already list concurrently: no descent
+
+
+def test_discovery_descends_below_a_single_root_folder(tmp_path: Path) -> None:
+    store = open_store(new_store_url("memory", tmp_path, "proot"))
+    for part in ("a", "b", "c"):
+        for i in range(5):
+            store.put(f"data/{part}/{i}", b"x")
+    counting = _CountingDirs(store)
+    parallel = parallel_list(counting, threads=8, page_size=2)
+    assert parallel is not None
+    assert [o.key for o in parallel] == [o.key for o in store.list("")]
+    assert counting.dirs == ["", "data/"]  # one level down, then three prefixes: stop

@@ -34,7 +34,7 @@ QUEUE_PAGES = 4
 """Pages of one prefix's listing held ahead of the reader."""
 
 MAX_DEPTH = 3
-"""How many levels of prefixes discovery descends when the top level has too few."""
+"""How many levels discovery descends while each level holds a single prefix."""
 
 _END = object()
 
@@ -61,16 +61,21 @@ def parallel_list(
 
 
 def _discover(store: Store, threads: int, details: bool) -> list[str | ObjectInfo]:
-    """The units to list: top-level prefixes, split one level deeper while they are too few.
+    """The units to list: top-level prefixes, split one level deeper while there is one.
 
     Each prefix is replaced in place by its own sorted units, which all sort within
     its range, so the list stays in key order.  With ``details``, a level that
     holds objects directly is not split (its objects would lack their details).
+    A level is split only while it holds a single prefix: splitting lists the
+    prefix's direct children once more, which for a flat prefix of millions of
+    keys costs a whole second listing (measured: 2 prefixes of 5,000 flat keys on
+    Azurite planned in 4.6 s split, 3.3 s not), while two or more prefixes
+    already list concurrently.
     """
     top = store.list_dir("")
     order = units(top.prefixes, top.objects)
     for _depth in range(1, MAX_DEPTH):
-        if not 0 < sum(isinstance(u, str) for u in order) < threads:
+        if sum(isinstance(u, str) for u in order) != 1 or threads < 2:
             break
         deeper: list[str | ObjectInfo] = []
         for unit in order:
