@@ -1,11 +1,13 @@
 """Researchers' query latency as the hub itself measured it, for a move that yields to them.
 
-Every query the hub runs is recorded with the duration its sandbox measured
-(``queries.duration_s``): the researchers report nothing, so they cannot speed the
-move up or stop it by lying.  The idle latency is the p95 of the last queries that
-finished before the move began (the binding entered mirroring); the recent one,
-the p95 of those that finished in the last few seconds.  Both read the newest rows
-by primary key, so the cost stays flat however many queries the hub has kept.
+Every query the hub runs is recorded with the time its researcher waited, as the hub
+measured it from the request to the stored result (``queries.duration_s``; the
+sandbox's own time alone missed the store reads and writes that a move slows down):
+the researchers report nothing, so they cannot speed the move up or stop it by
+lying. The idle latency is the p95 of the last queries that finished before the move
+began (the binding entered mirroring); the recent one, the p95 of those that
+finished in the last few seconds. Both read the newest rows by primary key, so the
+cost stays flat however many queries the hub has kept.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from passerelle.migration.copy_task import (
 )
 from passerelle.migration.executor import CopyExecutor, ThreadExecutor
 from passerelle.migration.journal import Journal, ObjectRow, now_iso
-from passerelle.migration.pacing import Pacer
+from passerelle.migration.pacing import Pacer, wait_for_turn
 from passerelle.migration.parts import ResumeSlot
 from passerelle.migration.planner import PlanOptions
 from passerelle.migration.upload_log import UploadEvent
@@ -464,7 +464,7 @@ class _Coordinator:
         in_flight = 0
         exhausted = False
         while True:
-            while not exhausted and in_flight < self._allowed():
+            while not exhausted and in_flight < self._allowed(in_flight):
                 task = next(tasks, None)
                 if task is None:
                     exhausted = True
@@ -490,9 +490,17 @@ class _Coordinator:
         self.journal.requeue(lost)
         return lost
 
-    def _allowed(self) -> int:
+    def _allowed(self, in_flight: int) -> int:
+        """Copies that may be in flight now; with none in flight, waits out a pacer's hold
+        (recording what came back first), so an empty pipeline never ends the run early."""
         capacity = self.executor.capacity
-        return self.pacer.limit(capacity) if self.pacer else capacity
+        if self.pacer is None:
+            return capacity
+        if in_flight:
+            return self.pacer.limit(capacity)
+        if self.buffered:
+            self.flush()
+        return wait_for_turn(self.pacer, capacity)
 
     def _received(self, outcome: CopyOutcome) -> None:
         self.buffered.append(outcome)

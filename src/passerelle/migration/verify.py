@@ -23,7 +23,7 @@ from passerelle.migration.copy import SHA256_KEY, hash_object
 from passerelle.migration.decide import KeyFilter, same_etag
 from passerelle.migration.decrypt_check import DecryptCheck, DecryptOutcome
 from passerelle.migration.journal import Journal, ObjectRow
-from passerelle.migration.pacing import Pacer
+from passerelle.migration.pacing import HOLD_POLL_S, Pacer
 from passerelle.migration.planner import PlanOptions
 from passerelle.migration.runner import JournalLock
 from passerelle.storage import Store, open_store
@@ -170,8 +170,10 @@ def _bounded_map(
     window is asked again after each submit, so a pacer can narrow it while it runs."""
     pending: deque[Future[R]] = deque()
     for item in items:
+        while not pending and window() <= 0:  # a pacer's hold: nothing may start now
+            time.sleep(HOLD_POLL_S)
         pending.append(pool.submit(fn, item))
-        while len(pending) >= max(1, window()):
+        while pending and len(pending) >= window():
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()

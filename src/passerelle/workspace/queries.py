@@ -24,6 +24,7 @@ result is as missing as a query that does not exist.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass
@@ -147,9 +148,14 @@ def run_query(
     sql: str,
     limits: LimitRequest | None = None,
 ) -> tuple[QueryView, pa.Table]:
-    """Run ``sql`` for ``actor`` in ``project_id``; return the record and the result table."""
+    """Run ``sql`` for ``actor`` in ``project_id``; return the record and the result table.
+
+    The record's ``duration_s`` is the time the researcher waited, measured by the hub
+    from the request to the stored result (grants, sandbox, result written to the
+    store): a live move paces itself on it, and the store's part is what a move slows."""
     from passerelle.research import TableSource, run_sandboxed
 
+    started = time.perf_counter()
     resolved = hub.query_limits(limits)  # within the hub's caps, else a UsageError
     with hub.transaction() as session:
         granted = granted_datasets(hub, actor, project_id, session)
@@ -185,7 +191,8 @@ def run_query(
         _audit_failure(hub, actor, project_id, outcome, "result-store", str(exc))
         raise
     try:
-        view = _record(hub, actor, project_id, sql, outcome, key, digest)
+        waited = time.perf_counter() - started
+        view = _record(hub, actor, project_id, sql, outcome, key, digest, waited)
     except BaseException:
         with suppress(PasserelleError):
             store.delete(key)
@@ -231,6 +238,7 @@ def _record(
     outcome: QueryOutcome,
     key: str,
     digest: str,
+    waited_s: float,
 ) -> QueryView:
     """The query's record and its audit event, in one transaction, once the result is stored."""
     with hub.transaction() as session:
@@ -243,7 +251,7 @@ def _record(
             rows=outcome.rows,
             truncated=outcome.truncated,
             result_key=key,
-            duration_s=outcome.duration_s,
+            duration_s=waited_s,
             created_at=hub.now(),
             result_sha256=digest,
         )
