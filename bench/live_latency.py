@@ -54,6 +54,19 @@ provider = "ceph"
     return source, dest
 
 
+def _empty(url: str) -> None:
+    """Empty a container after its run: Azurite's cost per request grows with every blob
+    it holds (and Ceph's memstore keeps every byte in RAM), so a run left behind would
+    slow every later run's move and queries."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from passerelle.storage import open_store
+
+    store = open_store(url)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda info: store.delete(info.key), store.list()))
+
+
 def _one_run(args: argparse.Namespace, target: str) -> dict[str, object]:
     from passerelle.demo import run_live_demo
     from passerelle.migration.pacing import parse_latency_target
@@ -72,6 +85,9 @@ def _one_run(args: argparse.Namespace, target: str) -> dict[str, object]:
         idle_seconds=args.idle_seconds,
         latency_target=parse_latency_target(target),
     )
+    if not args.local:
+        for url in (source, dest):
+            _empty(str(url))
     r = story.researchers
     lat = r.summary()
     print(

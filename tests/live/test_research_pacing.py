@@ -13,23 +13,27 @@ from typing import Any
 
 import pytest
 
+from passerelle.hub.rules import Principal
 from passerelle.hub.tables import QueryRecord
 from passerelle.live import cutover, move_status, run_backlog, start_move
 from passerelle.live.research_latency import ResearchLatency, p95, research_pacer
 from passerelle.migration.pacing import LatencyPacer, LatencyTarget
+from passerelle.storage import Store, StoreWrapper
 from tests.cli.test_storage_commands import assert_one_sentence, run_cli
 from tests.hub.conftest import Cast, approved_project, cast, db_kind
 
 __all__ = ["cast", "db_kind"]  # the hub's fixtures, on SQLite and PostgreSQL
 
 
-def _record(c: Cast, project: int, seconds: float, ago: timedelta) -> None:
+def _record(
+    c: Cast, project: int, seconds: float, ago: timedelta, who: Principal | None = None
+) -> None:
     """A query record as the hub writes it once a query is done (its measured duration)."""
     with c.hub.transaction() as session:
         session.add(
             QueryRecord(
                 project_id=project,
-                user_id=c.alice.user_id,
+                user_id=(who or c.alice).user_id,
                 sql="SELECT 1",
                 digest="0" * 64,
                 datasets=[],
@@ -68,6 +72,47 @@ def test_idle_and_recent_latencies_come_from_the_hubs_records(cast: Cast, tmp_pa
     pacer = research_pacer(cast.hub, LatencyTarget(ratio=2.0), every_s=0.0)
     assert pacer.bound == pytest.approx(0.236)
     assert pacer.limit(16) == 1  # 1.2 s against a bound of 0.24 s: back off
+
+
+def test_one_researchers_flood_of_quick_queries_does_not_hide_anothers_slow_ones(
+    cast: Cast, tmp_path: Path
+) -> None:
+    pid = approved_project(cast)
+    start_move(cast.hub, cast.operator, f"file://{tmp_path / 'b'}")
+    cast.clock.now += timedelta(minutes=1)
+    for _ in range(3):
+        _record(cast, pid, 2.0, timedelta(seconds=2), cast.bob)  # bob waits 2 s a query
+    for _ in range(400):
+        _record(cast, pid, 0.01, timedelta(seconds=1))  # alice floods with trivial queries
+    assert ResearchLatency(cast.hub, window_s=5).recent_p95() == 2.0  # bob's, not alice's
+
+
+def test_the_recorded_duration_is_the_wait_not_only_the_sandbox(cast: Cast) -> None:
+    from passerelle.workspace import run_query
+
+    pid = approved_project(cast)
+    slow = _SlowPuts(cast.hub.store())
+    cast.hub.store = lambda *a, **k: slow  # type: ignore[method-assign]
+    view, _ = run_query(cast.hub, cast.alice, pid, "SELECT 1 AS one")
+    assert slow.puts == 1  # the result was written through the slowed store
+    assert view.duration_s >= _SlowPuts.DELAY_S  # and that wait is in the record
+
+
+class _SlowPuts(StoreWrapper):
+    """A store whose writes take a while, as a store busy with a move's copies would."""
+
+    DELAY_S = 0.3
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.puts = 0
+
+    def put(self, key: str, data: Any, **kwargs: Any) -> Any:
+        import time
+
+        self.puts += 1
+        time.sleep(self.DELAY_S)
+        return self.inner.put(key, data, **kwargs)
 
 
 def test_a_move_while_research_is_slow_keeps_one_copy_and_finishes(

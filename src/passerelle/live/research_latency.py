@@ -25,7 +25,7 @@ __all__ = ["ResearchLatency", "p95", "research_pacer"]
 
 IDLE_SAMPLES = 200
 IDLE_HORIZON = timedelta(days=7)
-RECENT_SCAN = 100
+RECENT_SCAN = 2000
 
 
 def p95(values: Sequence[float]) -> float | None:
@@ -43,17 +43,19 @@ class ResearchLatency:
         self._hub = hub
         self._window = timedelta(seconds=window_s)
 
-    def _newest(self, limit: int, before: datetime | None = None) -> list[tuple[float, datetime]]:
+    def _newest(
+        self, limit: int, before: datetime | None = None
+    ) -> list[tuple[float, datetime, int]]:
         from sqlalchemy import select
 
         from passerelle.hub.tables import QueryRecord
 
-        query = select(QueryRecord.duration_s, QueryRecord.created_at)
+        query = select(QueryRecord.duration_s, QueryRecord.created_at, QueryRecord.user_id)
         if before is not None:
             query = query.where(QueryRecord.created_at < before)
         query = query.order_by(QueryRecord.id.desc()).limit(limit)
         with self._hub.db.read() as session:
-            return [(float(d), _utc(at)) for d, at in session.execute(query).all()]
+            return [(float(d), _utc(at), int(u)) for d, at, u in session.execute(query).all()]
 
     def move_began(self) -> datetime | None:
         """When the binding last changed phase (the start of mirroring during a move)."""
@@ -67,12 +69,19 @@ class ResearchLatency:
         """The p95 of the queries that finished before ``before`` (default: the move's start)."""
         before = _utc(before) if before else (self.move_began() or _utc(self._hub.now()))
         rows = self._newest(IDLE_SAMPLES, before)
-        return p95([d for d, at in rows if at >= before - IDLE_HORIZON])
+        return p95([d for d, at, _ in rows if at >= before - IDLE_HORIZON])
 
     def recent_p95(self) -> float | None:
-        """The p95 of the queries that finished in the last ``window_s``; None if none did."""
+        """The worst of each researcher's p95 over the last ``window_s``; None if no query
+        finished.  Per researcher, so one who floods the hub with quick queries cannot
+        hide that another's are slow (and speed the move up over them)."""
         since = _utc(self._hub.now()) - self._window
-        return p95([d for d, at in self._newest(RECENT_SCAN) if at >= since])
+        by_user: dict[int, list[float]] = {}
+        for duration, at, user in self._newest(RECENT_SCAN):
+            if at >= since:
+                by_user.setdefault(user, []).append(duration)
+        worst = [p95(durations) for durations in by_user.values()]
+        return max((w for w in worst if w is not None), default=None)
 
 
 def research_pacer(
