@@ -139,7 +139,9 @@ def test_a_warm_pool_gives_each_query_its_own_child_and_cleans_up(
         assert outcome.child_pid is not None
         with pytest.raises(ProcessLookupError):
             os.kill(outcome.child_pid, 0)
-    pool._spares[0].proc.kill()  # a spare that died is replaced, not used
+    dead = pool._spares[0].proc
+    dead.kill()  # a spare that died is replaced, not used
+    dead.wait()  # dead for certain: a SIGKILL is delivered asynchronously
     with pytest.raises(SandboxViolation):
         run_sandboxed(
             "SELECT count(*) FROM range(1000000000) a, range(1000000) b",
