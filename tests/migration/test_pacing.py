@@ -116,12 +116,18 @@ def test_wait_for_turn_waits_out_holds() -> None:
     assert wait_for_turn(None, 8) == 8
 
 
-def test_holds_never_end_a_run_or_a_verify_early(tmp_path: Path) -> None:
+def _planned(tmp_path: Path, objects: int) -> tuple[Store, Store, Path]:
+    """Two file stores, ``objects`` small objects in the first, and a planned journal."""
     src = open_store(new_store_url("file", tmp_path / "a", "src"))
     dst = open_store(new_store_url("file", tmp_path / "b", "dst"))
-    populate(src, 30, large=0)
+    populate(src, objects, large=0)
     journal = tmp_path / "j.db"
     plan_migration(src.url, dst.url, journal, PlanOptions(part_size=5 * MiB))
+    return src, dst, journal
+
+
+def test_holds_never_end_a_run_or_a_verify_early(tmp_path: Path) -> None:
+    src, dst, journal = _planned(tmp_path, 30)
     pacer = _Scripted()
     summary = run_migration(journal, RunOptions(concurrency=4, pacer=pacer), source=src, dest=dst)
     assert summary.complete and summary.copied == 30 and pacer.holds > 0
@@ -205,11 +211,7 @@ class _InFlight(StoreWrapper):
 
 
 def test_a_run_keeps_one_copy_in_flight_while_research_is_slow(tmp_path: Path) -> None:
-    src = open_store(new_store_url("file", tmp_path / "a", "src"))
-    dst = open_store(new_store_url("file", tmp_path / "b", "dst"))
-    populate(src, 12, large=0)
-    journal = tmp_path / "j.db"
-    plan_migration(src.url, dst.url, journal, PlanOptions(part_size=5 * MiB))
+    src, dst, journal = _planned(tmp_path, 12)
     watched = _InFlight(src)
     watched.slow.set()  # researchers' queries are over the target from the start
     pacer = LatencyPacer(lambda: 5.0, LatencyTarget(seconds=1.0), start=1, every_s=0.0)
@@ -224,11 +226,7 @@ def test_a_run_keeps_one_copy_in_flight_while_research_is_slow(tmp_path: Path) -
 
 
 def test_with_research_idle_the_run_climbs_to_its_concurrency(tmp_path: Path) -> None:
-    src = open_store(new_store_url("file", tmp_path / "a", "src"))
-    dst = open_store(new_store_url("file", tmp_path / "b", "dst"))
-    populate(src, 60, large=0)
-    journal = tmp_path / "j.db"
-    plan_migration(src.url, dst.url, journal, PlanOptions(part_size=5 * MiB))
+    src, dst, journal = _planned(tmp_path, 60)
     watched = _InFlight(src)
     pacer = LatencyPacer(lambda: None, LatencyTarget(ratio=2.0), start=1, every_s=0.0)
     summary = run_migration(
