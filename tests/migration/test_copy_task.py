@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -234,3 +236,50 @@ def test_a_spec_with_ciphertext_only_rules_refuses_plaintext_in_any_process(
     assert "was not copied" in (outcome.error or "")
     assert outcome.journal_row()["status"] == "failed" and "refused" not in outcome.journal_row()
     assert list(dst.list()) == []  # nothing was written
+
+
+class _SlowAndWatchedParts(StoreWrapper):
+    """A destination whose part uploads take turns being slow, and which checks that no part's
+    bytes change while its upload is in flight (a buffer reused too early would)."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.sent: list[int] = []
+        self.changed: list[int] = []
+
+    def start_upload(self, key: str, **kwargs: object) -> object:  # type: ignore[override]
+        upload = self.inner.start_upload(key, **kwargs)  # type: ignore[arg-type]
+        watcher = self
+
+        class Watched:
+            key = upload.key
+            upload_id = upload.upload_id
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(upload, name)
+
+            def upload_part(self, number: int, data: bytearray, **kw: object) -> object:
+                before = hashlib.sha256(data).digest()
+                if number % 2:
+                    time.sleep(0.05)  # odd parts finish after the next even one
+                sent = upload.upload_part(number, data, **kw)  # type: ignore[arg-type]
+                time.sleep(0.01)
+                if hashlib.sha256(data).digest() != before:
+                    watcher.changed.append(number)
+                watcher.sent.append(number)
+                return sent
+
+        return Watched()
+
+
+def test_part_buffers_are_reused_only_once_their_upload_is_over(tmp_path: Path) -> None:
+    src, dst = _stores(tmp_path, "ceph")
+    data = os.urandom(9 * 5 * MiB + 12345)  # ten parts, every one different
+    src.put("big.bin", data, part_size=5 * MiB)
+    watched = _SlowAndWatchedParts(dst)
+    outcome = run_copy_task(_task(src, dst, "big.bin", resumable=True), _context(src, watched))
+    assert outcome.status == "done", outcome.error
+    assert sorted(watched.sent) == list(range(1, 11)) and watched.sent != sorted(watched.sent)
+    assert watched.changed == []
+    assert outcome.sha256 == hashlib.sha256(data).hexdigest()
+    assert hashlib.sha256(dst.get("big.bin").read()).hexdigest() == outcome.sha256

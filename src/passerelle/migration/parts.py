@@ -13,6 +13,7 @@ a migration pays most for.
 from __future__ import annotations
 
 import hashlib
+import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -139,6 +140,23 @@ def resumable_copy(
     lock = threading.Lock()
     room = threading.BoundedSemaphore(PARTS_IN_FLIGHT)
     pending: list[Future[None]] = []
+    # Full-size part buffers are reused once sent: a fresh 8 MiB bytearray is zero-filled
+    # and page-faulted in under the GIL, which profiling showed as a quarter of the
+    # copy's GIL time on large objects.
+    spare: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+
+    def buffer_for(number: int) -> bytearray:
+        size = max(0, min(part, info.size - (number - 1) * part))
+        if size == part:
+            try:
+                return spare.get_nowait()
+            except queue.Empty:
+                pass
+        return bytearray(size)
+
+    def recycle(data: bytearray) -> None:
+        if len(data) == part:
+            spare.put(data)
 
     def send(number: int, data: bytearray) -> None:
         try:
@@ -147,6 +165,7 @@ def resumable_copy(
             with lock:
                 parts[number] = sent
                 slot.part(PartRecord(number, sent.size, sent.etag, digest))
+            recycle(data)  # the store is done with it: the upload call has returned
         finally:
             room.release()
 
@@ -161,6 +180,7 @@ def resumable_copy(
                     "same source version; the source changed, it will be copied again."
                 )
             slot.reused += 1
+            recycle(data)
             return
         room.acquire()
         pending.append(pool.submit(send, number, data))
@@ -170,7 +190,7 @@ def resumable_copy(
 
     with ThreadPoolExecutor(PARTS_IN_FLIGHT, thread_name_prefix="passerelle-part") as pool:
         number, filled = 1, 0
-        buffer = bytearray(min(part, info.size))
+        buffer = buffer_for(number)
         try:
             for chunk in reader:  # parts are filled in place: one copy of each byte
                 view = memoryview(chunk)
@@ -182,7 +202,7 @@ def resumable_copy(
                     if filled == part:
                         finish_part(number, buffer, pool)
                         number, filled = number + 1, 0
-                        buffer = bytearray(max(0, min(part, info.size - (number - 1) * part)))
+                        buffer = buffer_for(number)
             if filled or number == 1:
                 del buffer[filled:]
                 finish_part(number, buffer, pool)
