@@ -2,7 +2,8 @@
 
 Routes are thin: parse and validate the request, call one ``passerelle.hub``
 function with the authenticated ``Principal``, render its view. Permissions,
-states and the audit trail are the library's business.
+states and the audit trail are the library's business. The web portal
+(``passerelle.portal``) is mounted beside the API on the same app.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def create_app(hub: Hub) -> FastAPI:
     )
     from passerelle.api.auth import auth_lifespan, install_auth
     from passerelle.api.errors import install_handlers
+    from passerelle.portal import install_portal
 
     app = FastAPI(
         title="passerelle hub",
@@ -71,6 +73,8 @@ def create_app(hub: Hub) -> FastAPI:
         description=_DESCRIPTION,
         openapi_tags=_TAGS,
         lifespan=auth_lifespan,
+        docs_url=None,  # the portal serves /docs from the hub's own files (no CDN)
+        redoc_url=None,
     )
     app.state.hub = hub
     if hub is not None:  # the OpenAPI document is also built without a hub
@@ -80,5 +84,6 @@ def create_app(hub: Hub) -> FastAPI:
     for module in (*modules, queries, releases, ingests, migration, compliance):
         app.include_router(module.router())
     app.include_router(migration.metrics_router())
+    install_portal(app)
 
     return app

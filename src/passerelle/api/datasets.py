@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from passerelle.api.auth import Actor, HubDep
 from passerelle.api.errors import ERROR_RESPONSES
 from passerelle.api.models import DatasetCreate, DatasetUpdate, ListPage, VersionCreate
-from passerelle.api.params import DatasetName, Limit, Offset, list_page
+from passerelle.api.params import DatasetName, Limit, Offset, Search, list_page
 from passerelle.hub.views import DatasetFile, DatasetVersionView, DatasetView, Page
 
 __all__ = ["router"]
@@ -35,11 +35,11 @@ def router() -> APIRouter:
 
     @r.get("", summary="List the catalog entries the caller may see")
     def list_all(
-        hub: HubDep, actor: Actor, limit: Limit = 100, offset: Offset = 0
+        hub: HubDep, actor: Actor, limit: Limit = 100, offset: Offset = 0, q: Search = None
     ) -> Page[DatasetView]:
         from passerelle.hub import list_datasets
 
-        return list_datasets(hub, actor, limit=limit, offset=offset)
+        return list_datasets(hub, actor, limit=limit, offset=offset, search=q)
 
     @r.get("/{name}", summary="Read a catalog entry")
     def read(name: DatasetName, hub: HubDep, actor: Actor) -> DatasetView:

@@ -344,28 +344,50 @@ def get_dataset(hub: Hub, actor: Principal, name: str) -> DatasetView:
 
 
 def list_datasets(
-    hub: Hub, actor: Principal, *, limit: int = 100, offset: int = 0
+    hub: Hub,
+    actor: Principal,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    search: str | None = None,
 ) -> Page[DatasetView]:
-    """The catalog entries this actor may see (filtered by the rules, one audit event)."""
+    """The catalog entries this actor may see (filtered by the rules, one audit event).
+
+    ``search`` keeps the entries whose name, description or supplier's code holds it
+    (any case); it narrows what the rules let through, never widens it.
+    """
     from sqlalchemy import select
 
     today = hub.now().date()
+    needle = (search or "").strip().casefold()
     with hub.transaction() as session:
+        orgs = {o.id: o for (o,) in session.execute(select(Organization))}
         visible = []
         for (d,) in session.execute(select(Dataset).order_by(Dataset.id)):
             if decide(
                 actor, Action.DATASET_READ_ENTRY, today=today, dataset=dataset_facts(session, d)
-            ).allowed:
+            ).allowed and _matches(d, orgs[d.organization_id], needle):
                 visible.append(d)
         page = visible[offset : offset + limit]
-        authorize_list(hub, session, actor, len(visible))
-        orgs = {o.id: o for (o,) in session.execute(select(Organization))}
+        authorize_list(hub, session, actor, len(visible), search=needle or None)
         return Page(
             [_dataset_view(d, orgs[d.organization_id]) for d in page], len(visible), limit, offset
         )
 
 
-def authorize_list(hub: Hub, session: Session, actor: Principal, visible: int) -> None:
+def _matches(d: Dataset, org: Organization, needle: str) -> bool:
+    """Whether a catalog entry holds ``needle`` (already case-folded; empty: every entry)."""
+    if not needle:
+        return True
+    return any(needle in text.casefold() for text in (d.name, d.description or "", org.code))
+
+
+def authorize_list(
+    hub: Hub, session: Session, actor: Principal, visible: int, *, search: str | None = None
+) -> None:
+    details: dict[str, Any] = {"visible": visible}
+    if search is not None:
+        details["search"] = search
     append_event(
         hub,
         session,
@@ -373,7 +395,7 @@ def authorize_list(hub: Hub, session: Session, actor: Principal, visible: int) -
         action="dataset.list",
         target="datasets",
         decision="allowed",
-        details={"visible": visible},
+        details=details,
     )
 
 

@@ -1,0 +1,27 @@
+"""The hub's web portal: server-rendered pages over the same library as the API.
+
+Every page calls the ``passerelle.hub`` function its API route calls, with the
+principal of the signed-in session, so the rules, refusals and audit events are
+the API's. Nothing is loaded from the Internet: the front-end assets are vendored
+from the npm registry (``scripts/vendor_assets.py``) and served by the hub.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["install_portal"]
+
+
+def install_portal(app: FastAPI) -> None:
+    """Mount the static assets, the offline ``/docs`` and the portal's pages on ``app``."""
+    from passerelle.portal import account, assets, catalog_pages, docs, headers, projects_pages
+
+    assets.mount(app)
+    headers.install(app)
+    app.include_router(docs.router())
+    for module in (account, catalog_pages, projects_pages):
+        app.include_router(module.router())

@@ -1,0 +1,49 @@
+"""The catalog: search the entries one may see, and read one (columns, classification,
+where it lives)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from passerelle.portal.routing import PortalRoute, SignedIn, render
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
+
+__all__ = ["PAGE_SIZE", "router"]
+
+PAGE_SIZE = 25
+_Search = Annotated[str | None, Query(max_length=200)]
+_PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
+_Name = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f/]+$")]
+
+
+def router() -> APIRouter:
+    r = APIRouter(prefix="/portal/catalog", route_class=PortalRoute, include_in_schema=False)
+
+    @r.get("")
+    def catalog(
+        request: Request, actor: SignedIn, q: _Search = None, page: _PageNo = 1
+    ) -> Response:
+        from passerelle.hub import list_datasets
+
+        found = list_datasets(
+            request.app.state.hub,
+            actor,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+            search=q,
+        )
+        pages = max(1, -(-found.total // PAGE_SIZE))
+        return render(request, "catalog.html", found=found, q=q or "", page=page, pages=pages)
+
+    @r.get("/{name}")
+    def dataset(request: Request, actor: SignedIn, name: _Name) -> Response:
+        from passerelle.hub import get_dataset
+
+        entry = get_dataset(request.app.state.hub, actor, name)
+        return render(request, "dataset.html", dataset=entry)
+
+    return r
