@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Api, api, seeded_hub, seeds  # noqa: F401 (fixtures)
+from tests.api.conftest import Api, api, seeded_hub, seeds, synth_sources  # noqa: F401 (fixtures)
 
 __all__ = ["browser", "csrf_of", "sign_in"]
 

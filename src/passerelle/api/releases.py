@@ -16,6 +16,7 @@ from passerelle.api.auth import Actor, HubDep
 from passerelle.api.errors import ERROR_RESPONSES
 from passerelle.api.models import ListPage, ReleaseCreate, ReleaseDecision
 from passerelle.api.params import ItemId, Limit, Offset, list_page
+from passerelle.workspace.release_queue import PendingRelease
 from passerelle.workspace.releases import ReleaseView
 
 if TYPE_CHECKING:
@@ -52,6 +53,18 @@ def router() -> APIRouter:
         from passerelle.workspace import list_releases
 
         return list_page(list_releases(hub, actor, project_id), limit, offset)
+
+    @r.get(
+        "/releases/pending",
+        summary="Pending releases in the projects the caller may read, and whether the caller "
+        "may decide each (output checkers: the queue)",
+    )
+    def pending(
+        hub: HubDep, actor: Actor, limit: Limit = 100, offset: Offset = 0
+    ) -> ListPage[PendingRelease]:
+        from passerelle.workspace import list_pending_releases
+
+        return list_page(list_pending_releases(hub, actor), limit, offset)
 
     @r.get("/releases/{release_id}", summary="Read a release and its checking report")
     def read(release_id: ItemId, hub: HubDep, actor: Actor) -> ReleaseView:

@@ -18,10 +18,19 @@ __all__ = ["install_portal"]
 
 def install_portal(app: FastAPI) -> None:
     """Mount the static assets, the offline ``/docs`` and the portal's pages on ``app``."""
-    from passerelle.portal import account, assets, catalog_pages, docs, headers, projects_pages
+    from passerelle.portal import (
+        account,
+        assets,
+        catalog_pages,
+        checker_pages,
+        docs,
+        headers,
+        projects_pages,
+        research_pages,
+    )
 
     assets.mount(app)
     headers.install(app)
     app.include_router(docs.router())
-    for module in (account, catalog_pages, projects_pages):
+    for module in (account, catalog_pages, projects_pages, research_pages, checker_pages):
         app.include_router(module.router())

@@ -13,6 +13,7 @@ from passerelle.workspace.queries import (
     run_query,
     workspace_prefix,
 )
+from passerelle.workspace.release_queue import PendingRelease, list_pending_releases
 from passerelle.workspace.releases import (
     ReleaseView,
     decide_release,
@@ -25,12 +26,14 @@ from passerelle.workspace.releases import (
 from passerelle.workspace.retention import PurgeReport, purge_results
 
 __all__ = [
+    "PendingRelease",
     "PurgeReport",
     "QueryView",
     "ReleaseView",
     "decide_release",
     "get_query",
     "get_release",
+    "list_pending_releases",
     "list_queries",
     "list_releases",
     "purge_results",

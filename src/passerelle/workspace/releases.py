@@ -38,6 +38,7 @@ __all__ = [
     "get_release",
     "list_releases",
     "read_release_output",
+    "release_view",
     "request_release",
     "request_table_release",
 ]
@@ -57,7 +58,8 @@ class ReleaseView:
     comment: str
 
 
-def _view(session: Session, r: ReleaseRequest) -> ReleaseView:
+def release_view(session: Session, r: ReleaseRequest) -> ReleaseView:
+    """What a caller sees of a release request (its checking report included)."""
     names = dict(
         session.query(User.id, User.name)
         .filter(User.id.in_({r.requested_by, r.decided_by or 0}))
@@ -281,7 +283,7 @@ def request_release(
         r = session.get_one(ReleaseRequest, release_id)
         if status == "released" and check.table is not None:
             r.output_key = _publish(hub, r, check.table)
-        return _view(session, r)
+        return release_view(session, r)
 
 
 def _check_placement(hub: Hub, actor: Principal, project_id: int, query_id: int) -> None:
@@ -437,7 +439,7 @@ def decide_release(
         r.status = "released" if approve else "rejected"
         if approve:
             r.output_key = _publish(hub, r, _pending_table(hub, r))
-        return _view(session, r)
+        return release_view(session, r)
 
 
 def get_release(hub: Hub, actor: Principal, release_id: int) -> ReleaseView:
@@ -453,7 +455,7 @@ def get_release(hub: Hub, actor: Principal, release_id: int) -> ReleaseView:
             {"release": r.id},
             missing=not_found("release", release_id),
         )
-        return _view(session, r)
+        return release_view(session, r)
 
 
 def read_release_output(hub: Hub, actor: Principal, release_id: int) -> bytes:
@@ -470,4 +472,4 @@ def list_releases(hub: Hub, actor: Principal, project_id: int) -> list[ReleaseVi
     with hub.transaction() as session:
         p = readable_project(hub, session, actor, project_id, {"releases": True})
         rows = session.query(ReleaseRequest).filter(ReleaseRequest.project_id == p.id)
-        return [_view(session, r) for r in rows.order_by(ReleaseRequest.id)]
+        return [release_view(session, r) for r in rows.order_by(ReleaseRequest.id)]
