@@ -11,9 +11,10 @@ ROOT="$PWD"
 log() { echo "[test] $*" >&2; }
 SERVERS=(azurite ceph-rgw seaweedfs postgres softhsm)
 
-# -- system packages (Ceph and SoftHSM2 from Debian; curl for readiness probes) -
+# -- system packages (Ceph, SoftHSM2 and Chromium for the portal's browser tests from
+# Debian; curl for readiness probes) ---------------------------------------------
 need_apt=()
-for pkg in ceph-mon ceph-osd radosgw ceph-common curl softhsm2; do
+for pkg in ceph-mon ceph-osd radosgw ceph-common curl softhsm2 chromium; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then

@@ -1,4 +1,4 @@
-"""``passerelle serve``: run the hub's HTTP API (FastAPI on uvicorn) with OpenAPI docs."""
+"""``passerelle serve``: run the hub's HTTP API and web portal (FastAPI on uvicorn)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _serve(
         ),
     ] = "",
 ) -> None:
-    """Serve the HTTP API of a hub (bearer tokens; docs at /docs, schema at /openapi.json)."""
+    """Serve a hub's web portal (at /) and HTTP API (docs at /docs, schema at /openapi.json)."""
     import uvicorn
 
     from passerelle.api import create_app
@@ -42,7 +42,7 @@ def _serve(
         )
     console().print(
         f"serving hub [bold]{opened.config.name}[/] ({opened.db.dialect}) on "
-        f"http://{host}:{port} (docs at /docs, press Ctrl+C to stop)"
+        f"http://{host}:{port} (portal at /, API docs at /docs; press Ctrl+C to stop)"
     )
     try:
         trusted = _trusted_proxies(forwarded_allow_ips)
