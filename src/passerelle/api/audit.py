@@ -16,7 +16,7 @@ from passerelle.api.params import Limit
 if TYPE_CHECKING:
     from passerelle.hub import AuditFilter, Hub
 
-__all__ = ["router"]
+__all__ = ["filter_from_query", "router"]
 
 ActorQuery = Annotated[
     str | None,
@@ -30,6 +30,26 @@ DatasetQuery = Annotated[
         description="Only events about this dataset (its name or id).",
     ),
 ]
+ActionQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="Only this action (e.g. `query.run`), or a family ending in `.` (`release.`).",
+    ),
+]
+TargetQuery = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="Only events about this target (e.g. `project:3`).",
+    ),
+]
+DecisionQuery = Annotated[
+    Literal["allowed", "denied", "error"] | None,
+    Query(description="Only allowed, denied or failed actions."),
+]
 ProjectQuery = Annotated[
     int | None, Query(ge=1, le=MAX_INT, description="Only events about this project.")
 ]
@@ -41,14 +61,18 @@ Format = Annotated[Literal["jsonl", "csv"], Query(description="JSON lines or CSV
 _MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
-def _filter(
+def filter_from_query(
     hub: Hub,
     actor: str | None,
     dataset: str | None,
     project: int | None,
     since: datetime | None,
     until: datetime | None,
+    action: str | None = None,
+    target: str | None = None,
+    decision: str | None = None,
 ) -> AuditFilter:
+    """The library's filter from the query's values (a dataset by name or id)."""
     from passerelle.hub import AuditFilter
     from passerelle.hub.audit import resolve_dataset_id
 
@@ -58,6 +82,9 @@ def _filter(
         project=project,
         since=audit_time(since),
         until=audit_time(until),
+        action=action or None,
+        target=target or None,
+        decision=decision or None,
     )
 
 
@@ -75,10 +102,15 @@ def router() -> APIRouter:
         until: Until = None,
         limit: Limit = 100,
         after: After = 0,
+        action: ActionQuery = None,
+        target: TargetQuery = None,
+        decision: DecisionQuery = None,
     ) -> AuditPage:
         from passerelle.hub.audit import list_events
 
-        flt = _filter(hub, actor, dataset, project, since, until)
+        flt = filter_from_query(
+            hub, actor, dataset, project, since, until, action, target, decision
+        )
         found = list_events(hub, me, flt, limit=limit, after=after)
         return AuditPage(
             items=[AuditEventOut.model_validate(e) for e in found],
@@ -115,7 +147,7 @@ def router() -> APIRouter:
 
         from passerelle.hub import export_events
 
-        flt = _filter(hub, actor, dataset, project, since, until)
+        flt = filter_from_query(hub, actor, dataset, project, since, until)
         out = io.StringIO()
         export_events(hub, me, flt, out, format)
         return Response(

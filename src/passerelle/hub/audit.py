@@ -190,14 +190,29 @@ def verify_audit(
 
 @dataclass(frozen=True)
 class AuditFilter:
+    """Which events to keep; every field given must match (``action`` ending in ``.``
+    keeps a family, e.g. ``release.``)."""
+
     actor: str | None = None
     dataset: int | None = None
     project: int | None = None
     since: datetime | None = None
     until: datetime | None = None
+    action: str | None = None
+    target: str | None = None
+    decision: str | None = None
 
     def matches(self, e: AuditEvent) -> bool:
         if self.actor and e.actor != self.actor:
+            return False
+        if self.action and not (
+            e.action == self.action
+            or (self.action.endswith(".") and e.action.startswith(self.action))
+        ):
+            return False
+        if self.target and e.target != self.target:
+            return False
+        if self.decision and e.decision != self.decision:
             return False
         if self.since and e.at < _iso(self.since):
             return False

@@ -21,6 +21,7 @@ def install_portal(app: FastAPI) -> None:
     from passerelle.portal import (
         account,
         assets,
+        audit_pages,
         catalog_pages,
         checker_pages,
         docs,
@@ -32,5 +33,6 @@ def install_portal(app: FastAPI) -> None:
     assets.mount(app)
     headers.install(app)
     app.include_router(docs.router())
-    for module in (account, catalog_pages, projects_pages, research_pages, checker_pages):
+    pages = (account, catalog_pages, projects_pages, research_pages, checker_pages, audit_pages)
+    for module in pages:
         app.include_router(module.router())

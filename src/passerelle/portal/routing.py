@@ -61,13 +61,17 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     """A page: ``template`` with the session's principal and CSRF token in its context."""
     from fastapi.responses import HTMLResponse
 
+    from passerelle.portal.nav import sections
+
     principal: Principal | None = getattr(request.state, "principal", None)
     secret = request.cookies.get(SESSION_COOKIE) if principal is not None else None
+    shown = sections(principal, request.app.state.hub.now().date()) if principal else []
     html = (
         _templates()
         .get_template(template)
         .render(
             principal=principal,
+            sections=shown,
             roles={str(r) for r in principal.roles} if principal is not None else set(),
             csrf=csrf_for(secret) if secret else "",
             path=request.url.path,
