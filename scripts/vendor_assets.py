@@ -32,6 +32,11 @@ PACKAGES = {
         "integrity": "sha512-nKZB0OuDvacB0s/lC2gbge+RigYvGRGpLLMWMFxaTUwfM+CfndVk9Th2IaTinqXiz6Mn26GK2zriCpv6/+5m3Q==",
         "files": ["swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE"],
     },
+    "uplot": {
+        "version": "1.6.32",
+        "integrity": "sha512-KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjLgSLMasNuGGzQm/ep3tOkyTxpiQIw==",
+        "files": ["dist/uPlot.iife.min.js", "dist/uPlot.min.css", "LICENSE"],
+    },
 }
 
 

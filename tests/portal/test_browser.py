@@ -142,3 +142,43 @@ def test_api_docs_render_offline_under_the_csp(served: Served, chromium: Any) ->
     screenshot(tab, "api-docs")
     assert tab.outside() == [], tab.outside()
     assert tab.errors == [], tab.errors
+
+
+def test_an_operator_watches_the_move_chart_in_chromium(
+    api: Api, served: Served, chromium: Any, tmp_path: Path
+) -> None:
+    import threading
+
+    from passerelle.hub import authenticate
+    from passerelle.live import run_backlog
+    from tests.api.test_migration_api import write
+
+    api.add_user("otto", "operator")
+    write(api, 40)
+    origin = served.url
+    otto = open_tab(chromium, origin)
+    _sign_in_by_clicking(otto, f"{origin}/portal/operator", api.tokens["otto"])
+    otto.page.wait_for_url(f"{origin}/portal/operator")
+    otto.page.get_by_role("link", name="Start the move").click()
+    otto.page.get_by_label("Destination store URL").fill(f"file://{tmp_path / 'cloud-b'}")
+    otto.page.get_by_role("button", name="Yes, start").click()
+    assert otto.page.locator("#phase").inner_text() == "mirroring"
+    assert otto.page.locator("#chart-throughput canvas").count() == 1  # uPlot drew its chart
+    assert otto.page.locator("#chart-latency canvas").count() == 1
+    mover = threading.Thread(
+        target=run_backlog, args=(api.hub, authenticate(api.hub, api.tokens["otto"]))
+    )
+    mover.start()
+    mover.join(timeout=120)
+    otto.page.wait_for_function(  # the page updated itself from its samples
+        "() => { const t = document.getElementById('progress').textContent;"
+        " const m = t.match(/^(\\d+) \\/ (\\d+) objects/); return m && m[1] === m[2] && m[1] !== '0'; }",
+        timeout=30_000,
+    )
+    screenshot(otto, "operator-move")
+    otto.page.get_by_role("link", name="Cut over").click()
+    otto.page.get_by_role("button", name="Yes, cutover").click()
+    assert "Cutover done" in otto.page.inner_text("main")
+    assert otto.page.locator("#phase").inner_text() == "cutover"
+    assert otto.outside() == [], otto.outside()
+    assert otto.errors == [], otto.errors

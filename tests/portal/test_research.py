@@ -80,6 +80,7 @@ def test_a_researcher_queries_asks_for_a_release_and_a_checker_approves(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in done.text
     output = rita.get(f"{release_url}/output.csv")
     assert output.status_code == 200 and output.headers["content-type"].startswith("text/csv")
+    assert output.headers["cache-control"] == "no-store"  # released health data, not cached
     assert "No release is waiting" in olga.get("/portal/releases").text
 
 
@@ -171,3 +172,25 @@ def test_another_projects_queries_and_results_are_the_apis_404(
         expected = api.get(api_url, "remy")
         assert answer.status_code == expected.status_code == 404, url
         assert "Sepsis" not in answer.text
+
+
+def test_only_output_checkers_read_the_withheld_numbers(
+    api: Api, browser: Any, synth_sources: Path
+) -> None:
+    api.add_user("olga", "output-checker")
+    pid = published_project(api, synth_sources)
+    run = api.ok("POST", f"/projects/{pid}/queries", "rita", json={"sql": SMALL_CELL_SQL})
+    release = api.ok("POST", f"/queries/{run['query']['id']}/releases", "rita", json={})
+    withheld = "below the minimum of 10"
+    for who in ("stella", "admin", "rita"):  # barred from the raw result, or its requester
+        seen = api.ok("GET", f"/releases/{release['id']}", who)["report"]
+        assert seen["findings"] and all(
+            set(f) <= {"rule", "action", "cell", "column"} for f in seen["findings"]
+        )
+        page = browser(who).get(f"/portal/releases/{release['id']}")
+        assert page.status_code == 200 and withheld not in page.text, who
+        assert "fewer persons or counts behind the cell" in page.text  # the rule, not the number
+    assert withheld not in str(api.ok("GET", f"/projects/{pid}/releases", "stella"))
+    checker = api.ok("GET", f"/releases/{release['id']}", "olga")["report"]
+    assert any(withheld in str(f.get("detail")) for f in checker["findings"])
+    assert withheld in browser("olga").get(f"/portal/releases/{release['id']}").text

@@ -169,3 +169,21 @@ def test_bad_page_parameters_are_a_sentence_not_a_traceback(browser: Any) -> Non
         answer = client.get(url)
         assert answer.status_code == 422, url
         assert "correct it and retry" in answer.text and "Traceback" not in answer.text
+
+
+def test_non_ascii_form_tokens_are_refused_not_a_500(api: Api, browser: Any) -> None:
+    anonymous = browser(None)
+    anonymous.get("/signin")
+    answer = anonymous.post("/signin", data={"token": api.tokens["rita"], "nonce": "é"})
+    assert answer.status_code == 403 and SESSION_COOKIE not in anonymous.cookies
+    rita = browser("rita")
+    for value in ("é", "\x00é", "ＡＢＣ" * 20):
+        out = rita.post("/signout", data={"csrf": value}, follow_redirects=False)
+        assert out.status_code == 403, value
+    assert rita.get("/portal/", follow_redirects=False).status_code == 200  # still signed in
+
+
+def test_a_wrong_method_names_the_right_one(browser: Any) -> None:
+    answer = browser(None).get("/signout")
+    assert answer.status_code == 405
+    assert answer.json()["error"]["message"] == "GET is not allowed on /signout: use POST"

@@ -180,12 +180,14 @@ def _allowed_methods(request: Request) -> str:
     """Every method some route offers on this path (Starlette names only the first route's)."""
     from starlette.routing import Match
 
+    # Asked of each route with the scope's method changed: included routers (FastAPI
+    # builds them lazily) have no ``methods`` of their own, but answer ``matches``.
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return ", ".join(sorted(methods - {"HEAD"})) or "GET"
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            methods.add(method)
+    return ", ".join(sorted(methods)) or "GET"
 
 
 def _too_large() -> JSONResponse:

@@ -106,7 +106,10 @@ def router() -> APIRouter:
         return Response(
             _released_csv(hub, actor, release_id),
             media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="release-{release_id}.csv"'},
+            headers={
+                "Content-Disposition": f'attachment; filename="release-{release_id}.csv"',
+                "Cache-Control": "no-store",
+            },
         )
 
     return r

@@ -26,6 +26,7 @@ def install_portal(app: FastAPI) -> None:
         checker_pages,
         docs,
         headers,
+        operator_pages,
         projects_pages,
         research_pages,
     )
@@ -33,6 +34,14 @@ def install_portal(app: FastAPI) -> None:
     assets.mount(app)
     headers.install(app)
     app.include_router(docs.router())
-    pages = (account, catalog_pages, projects_pages, research_pages, checker_pages, audit_pages)
+    pages = (
+        account,
+        catalog_pages,
+        projects_pages,
+        research_pages,
+        checker_pages,
+        audit_pages,
+        operator_pages,
+    )
     for module in pages:
         app.include_router(module.router())

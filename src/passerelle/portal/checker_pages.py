@@ -88,7 +88,10 @@ def router() -> APIRouter:
         return Plain(
             body,
             media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="release-{release_id}.csv"'},
+            headers={
+                "Content-Disposition": f'attachment; filename="release-{release_id}.csv"',
+                "Cache-Control": "no-store",
+            },
         )
 
     return r

@@ -9,6 +9,7 @@ from passerelle.hub.rules import Action, Principal, Role, decide
 __all__ = ["sections"]
 
 _BY_ACTION = (
+    ("The move", "/portal/operator", Action.MIGRATION_RUN),
     ("Audit", "/portal/audit", Action.AUDIT_READ),
     ("Where data lives", "/portal/compliance", Action.COMPLIANCE_READ),
 )

@@ -48,13 +48,17 @@ class FormRejected(Exception):
 def _templates() -> Environment:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    return Environment(
+    from passerelle.portal.report_text import RULE_TEXT
+
+    env = Environment(
         loader=PackageLoader("passerelle.portal", "templates"),
         autoescape=True,  # every template, whatever its name
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["rule_text"] = RULE_TEXT
+    return env
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:

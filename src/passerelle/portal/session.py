@@ -57,7 +57,12 @@ def csrf_for(session_secret: str) -> str:
 
 def csrf_matches(expected: str | None, given: str | None) -> bool:
     """Whether a form's CSRF value is the expected one (constant time; missing is False)."""
-    return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
+    if not expected or not given:
+        return False
+    # bytes, not str: compare_digest refuses non-ASCII text with a TypeError (a 500)
+    return hmac.compare_digest(
+        str(expected).encode("utf-8", "surrogatepass"), str(given).encode("utf-8", "surrogatepass")
+    )
 
 
 def new_signin_nonce() -> str:

@@ -57,7 +57,7 @@ def list_pending_releases(hub: Hub, actor: Principal) -> list[PendingRelease]:
             )
             out.append(
                 PendingRelease(
-                    release_view(session, r),
+                    release_view(session, r, actor),
                     p.title,
                     verdict.allowed,
                     None if verdict.allowed else verdict.reason,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from passerelle.errors import ConflictError, NotFoundError, UsageError, not_found
 from passerelle.hub.audit import append_event, authorize
 from passerelle.hub.projects import project_facts, readable_project
-from passerelle.hub.rules import Action, Principal
+from passerelle.hub.rules import Action, Principal, Role
 from passerelle.hub.tables import Dataset, Project, QueryRecord, ReleaseRequest, User
 from passerelle.workspace.queries import read_result
 
@@ -58,8 +58,11 @@ class ReleaseView:
     comment: str
 
 
-def release_view(session: Session, r: ReleaseRequest) -> ReleaseView:
-    """What a caller sees of a release request (its checking report included)."""
+def release_view(session: Session, r: ReleaseRequest, actor: Principal) -> ReleaseView:
+    """What ``actor`` sees of a release request: output checkers the full checking report;
+    anyone else (the requester, stewards, admins) every finding but without the withheld
+    numbers (the value and detail of a cell's finding), which would let someone barred from
+    the raw result rebuild the suppressed cells, and the hub's own person counts."""
     names = dict(
         session.query(User.id, User.name)
         .filter(User.id.in_({r.requested_by, r.decided_by or 0}))
@@ -72,7 +75,7 @@ def release_view(session: Session, r: ReleaseRequest) -> ReleaseView:
         names[r.requested_by],
         r.status,
         r.policy,
-        r.report,
+        r.report if actor.has(Role.OUTPUT_CHECKER) else _viewer_report(r.report),
         r.output_key,
         names.get(r.decided_by) if r.decided_by else None,
         r.comment,
@@ -154,6 +157,35 @@ def _public_report(report: dict[str, Any]) -> dict[str, Any]:
         }
         for f in report.get("findings", [])
     ]
+    return {**report, "findings": findings}
+
+
+_SHAPE_RULES = frozenset(
+    {
+        "structure",
+        "identifying",
+        "free-text",
+        "row-level",
+        "margin",
+        "filter",
+        "differencing",  # its value is the earlier release's id, its detail names it
+        "evidence-not-verified",
+    }
+)
+"""Findings about the table's shape or history, whose detail and value hold no cell's
+statistic; the others (threshold, zero, dominance, p-ratio, secondary, order statistics)
+carry the withheld number in both."""
+
+
+def _viewer_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The report for someone who is not an output checker: every finding with its rule,
+    action, cell and column; detail and value only where they hold no withheld number."""
+    findings = []
+    for f in report.get("findings", []):
+        kept = {k: f.get(k) for k in ("rule", "action", "cell", "column")}
+        if f.get("rule") in _SHAPE_RULES:
+            kept.update(detail=f.get("detail"), value=f.get("value"))
+        findings.append(kept)
     return {**report, "findings": findings}
 
 
@@ -283,7 +315,7 @@ def request_release(
         r = session.get_one(ReleaseRequest, release_id)
         if status == "released" and check.table is not None:
             r.output_key = _publish(hub, r, check.table)
-        return release_view(session, r)
+        return release_view(session, r, actor)
 
 
 def _check_placement(hub: Hub, actor: Principal, project_id: int, query_id: int) -> None:
@@ -439,7 +471,7 @@ def decide_release(
         r.status = "released" if approve else "rejected"
         if approve:
             r.output_key = _publish(hub, r, _pending_table(hub, r))
-        return release_view(session, r)
+        return release_view(session, r, actor)
 
 
 def get_release(hub: Hub, actor: Principal, release_id: int) -> ReleaseView:
@@ -455,7 +487,7 @@ def get_release(hub: Hub, actor: Principal, release_id: int) -> ReleaseView:
             {"release": r.id},
             missing=not_found("release", release_id),
         )
-        return release_view(session, r)
+        return release_view(session, r, actor)
 
 
 def read_release_output(hub: Hub, actor: Principal, release_id: int) -> bytes:
@@ -472,4 +504,4 @@ def list_releases(hub: Hub, actor: Principal, project_id: int) -> list[ReleaseVi
     with hub.transaction() as session:
         p = readable_project(hub, session, actor, project_id, {"releases": True})
         rows = session.query(ReleaseRequest).filter(ReleaseRequest.project_id == p.id)
-        return [release_view(session, r) for r in rows.order_by(ReleaseRequest.id)]
+        return [release_view(session, r, actor) for r in rows.order_by(ReleaseRequest.id)]

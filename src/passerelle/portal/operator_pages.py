@@ -1,0 +1,157 @@
+"""The operator's page: the live move (phase, progress, debts, a live chart of throughput
+and of researchers' query latency) and the phase changes, each confirmed first.
+
+The chart polls ``/portal/operator/samples.json``: numbers only (the same ones
+``/metrics`` serves without a token, plus the researchers' p95 from the hub's own
+query records), after ``rules.decide`` says the session may see the move, and
+without an audit event per poll, as for ``/metrics``; opening the page itself is
+audited like ``GET /hub/migration``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Form, Path, Request
+
+from passerelle.portal.routing import PortalRoute, SignedIn, check_csrf, render
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
+
+    from passerelle.hub.rules import Principal
+
+__all__ = ["STEPS", "router", "steps_open"]
+
+STEPS = {
+    "start": "Start the move: mirror every write to the destination and copy the backlog",
+    "cutover": "Cut over: final sync and deep verify, then read from the destination",
+    "rollback": "Roll back: read and write the source only again (it holds every write)",
+    "finish": "Finish: the destination becomes the only store; the source stays read-only",
+}
+_Step = Annotated[str, Path(pattern="^(start|cutover|rollback|finish)$")]
+_Csrf = Annotated[str, Form(max_length=200)]
+
+
+def steps_open(phase: str) -> list[str]:
+    """The phase changes possible from ``phase`` (pure; the library checks again)."""
+    from passerelle.live.phases import Phase, next_phase
+
+    return [s for s in STEPS if next_phase(Phase(phase), s) is not None]
+
+
+def _may_watch(request: Request, actor: Principal) -> None:
+    from passerelle.errors import PermissionDeniedError
+    from passerelle.hub.rules import Action, decide
+
+    today = request.app.state.hub.now().date()
+    for action in (Action.MIGRATION_RUN, Action.AUDIT_READ):
+        if decide(actor, action, today=today).allowed:
+            return
+    raise PermissionDeniedError(
+        "watching the move needs the role operator, admin or auditor; ask an admin"
+    )
+
+
+def router() -> APIRouter:
+    r = APIRouter(prefix="/portal/operator", route_class=PortalRoute, include_in_schema=False)
+
+    @r.get("")
+    def page(request: Request, actor: SignedIn) -> Response:
+        from passerelle.live import migration_status
+
+        status = migration_status(request.app.state.hub, actor)  # authorized and audited
+        return render(
+            request,
+            "operator.html",
+            move=status,
+            steps=[(s, STEPS[s]) for s in steps_open(status.phase)],
+            done=None,
+            evidence=None,
+        )
+
+    @r.get("/samples.json")
+    def samples(request: Request, actor: SignedIn) -> Response:
+        from fastapi.responses import JSONResponse
+
+        from passerelle.live import move_status
+        from passerelle.live.research_latency import ResearchLatency
+
+        _may_watch(request, actor)
+        hub = request.app.state.hub
+        st = move_status(hub)
+        latency = ResearchLatency(hub, window_s=10.0)
+        return JSONResponse(
+            {
+                "at": hub.now().timestamp(),
+                "phase": st.phase,
+                "running": st.running,
+                "objects_done": st.objects_done,
+                "objects_total": st.objects_total,
+                "bytes_done": st.bytes_done,
+                "bytes_total": st.bytes_total,
+                "throughput_bytes_per_s": st.throughput_bytes_per_s,
+                "eta_seconds": st.eta_seconds,
+                "open_debts": st.open_debts,
+                "failed": st.failed,
+                "research_p95_s": latency.recent_p95(),
+                "idle_p95_s": latency.idle_p95(),
+            },
+            headers={"cache-control": "no-store"},
+        )
+
+    @r.get("/{step}")
+    def confirm(request: Request, actor: SignedIn, step: _Step) -> Response:
+        from passerelle.live import migration_status
+
+        status = migration_status(request.app.state.hub, actor)
+        return render(request, "operator_confirm.html", step=step, text=STEPS[step], move=status)
+
+    @r.post("/{step}")
+    def change(
+        request: Request,
+        actor: SignedIn,
+        step: _Step,
+        csrf: _Csrf,
+        destination: Annotated[str, Form(max_length=2000)] = "",
+        require: Annotated[list[str] | None, Form()] = None,
+    ) -> Response:
+        from pydantic import ValidationError
+
+        from passerelle.api.models import MigrationStart
+        from passerelle.errors import UsageError
+        from passerelle.live import cutover, finish, rollback, start_move
+
+        check_csrf(request, csrf)
+        hub = request.app.state.hub
+        evidence = None
+        if step == "start":
+            try:  # the API's own checks of the destination and the rules named
+                body = MigrationStart.model_validate(
+                    {"destination_url": destination.strip(), "require": require or []}
+                )
+            except ValidationError as exc:
+                raise UsageError(
+                    "The destination must be a store URL (e.g. s3://remote@bucket) and the "
+                    "rules among hds, secnumcloud, eea, eu-jurisdiction; correct them."
+                ) from exc
+            start_move(hub, actor, body.destination_url, require=tuple(body.require))
+        elif step == "cutover":
+            evidence = cutover(hub, actor)
+        elif step == "finish":
+            evidence = finish(hub, actor)
+        else:
+            rollback(hub, actor)
+        from passerelle.live import migration_status
+
+        status = migration_status(hub, actor)
+        return render(
+            request,
+            "operator.html",
+            move=status,
+            steps=[(s, STEPS[s]) for s in steps_open(status.phase)],
+            done=step,
+            evidence=evidence,
+        )
+
+    return r
