@@ -244,6 +244,8 @@ def _print_release(view: object) -> None:
             if report.get("evidence_verified")
             else "evidence not verified: an output-checker must read the query"
         )
+    from passerelle.research.disclosure.rule_text import RULE_TEXT
+
     findings = report.get("findings", [])
     if findings:
         table = Table("rule", "action", "cell", "column", "value", "why")
@@ -254,7 +256,7 @@ def _print_release(view: object) -> None:
                 str(f.get("cell") or "-"),
                 str(f.get("column") or "-"),
                 str(f.get("value") if f.get("value") is not None else "-"),
-                f["detail"],
+                f.get("detail") or RULE_TEXT.get(str(f["rule"]), "-"),
             )
         console().print(table)
 

@@ -48,7 +48,7 @@ class FormRejected(Exception):
 def _templates() -> Environment:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    from passerelle.portal.report_text import RULE_TEXT
+    from passerelle.research.disclosure.rule_text import RULE_TEXT
 
     env = Environment(
         loader=PackageLoader("passerelle.portal", "templates"),
