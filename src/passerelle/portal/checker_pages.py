@@ -32,18 +32,18 @@ def router() -> APIRouter:
     @r.get("/{release_id}")
     def release(request: Request, actor: SignedIn, release_id: _Id) -> Response:
         from passerelle.hub import get_project
-        from passerelle.workspace import get_release, list_pending_releases
+        from passerelle.workspace import get_release
+        from passerelle.workspace.release_queue import pending_release
 
         hub = request.app.state.hub
         found = get_release(hub, actor, release_id)
         project = get_project(hub, actor, found.project_id)
-        mine = [p for p in list_pending_releases(hub, actor) if p.release.id == release_id]
         return render(
             request,
             "release.html",
             release=found,
             project=project,
-            pending=mine[0] if mine else None,
+            pending=pending_release(hub, actor, release_id),
         )
 
     @r.post("/{release_id}/decide")

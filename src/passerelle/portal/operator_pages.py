@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from passerelle.hub.rules import Principal
+    from passerelle.live.mover import MoveStatus
 
 __all__ = ["STEPS", "router", "steps_open"]
 
@@ -53,6 +54,14 @@ def _may_watch(request: Request, actor: Principal) -> None:
     )
 
 
+def _move_page(
+    request: Request, move: MoveStatus, *, done: str | None = None, evidence: object = None
+) -> Response:
+    """The operator page for ``move`` (read through ``migration_status``: authorized, audited)."""
+    steps = [(s, STEPS[s]) for s in steps_open(move.phase)]
+    return render(request, "operator.html", move=move, steps=steps, done=done, evidence=evidence)
+
+
 def router() -> APIRouter:
     r = APIRouter(prefix="/portal/operator", route_class=PortalRoute, include_in_schema=False)
 
@@ -60,15 +69,7 @@ def router() -> APIRouter:
     def page(request: Request, actor: SignedIn) -> Response:
         from passerelle.live import migration_status
 
-        status = migration_status(request.app.state.hub, actor)  # authorized and audited
-        return render(
-            request,
-            "operator.html",
-            move=status,
-            steps=[(s, STEPS[s]) for s in steps_open(status.phase)],
-            done=None,
-            evidence=None,
-        )
+        return _move_page(request, migration_status(request.app.state.hub, actor))
 
     @r.get("/samples.json")
     def samples(request: Request, actor: SignedIn) -> Response:
@@ -144,14 +145,6 @@ def router() -> APIRouter:
             rollback(hub, actor)
         from passerelle.live import migration_status
 
-        status = migration_status(hub, actor)
-        return render(
-            request,
-            "operator.html",
-            move=status,
-            steps=[(s, STEPS[s]) for s in steps_open(status.phase)],
-            done=step,
-            evidence=evidence,
-        )
+        return _move_page(request, migration_status(hub, actor), done=step, evidence=evidence)
 
     return r
