@@ -21,6 +21,7 @@ from passerelle.hub.catalog import classify_dataset
 from passerelle.hub.hub import load_config
 from passerelle.hub.ingestion import extract_dataset, ingest_dataset
 from passerelle.hub.placement import policy_check
+from passerelle.hub.schema_revision import SCHEMA_REVISION
 from passerelle.hub.tables import AuditEvent
 from passerelle.live.mover import move_status, start_move
 from passerelle.sovereignty.envelope import is_envelope
@@ -332,7 +333,7 @@ def test_revision_0009_renames_classifications_both_ways(tmp_path: Path, db_url:
     assert held() == {"refs": "open", "counts": "aggregate"}
     hub.db.upgrade()
     assert held() == {"refs": "reference", "counts": "health-aggregate"}
-    assert hub.db.revision() == "0009"
+    assert hub.db.revision() == SCHEMA_REVISION
     hub.close()
 
 

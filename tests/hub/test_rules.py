@@ -18,6 +18,7 @@ from passerelle.hub.rules import (
     Role,
     decide,
     is_quarantine,
+    role_may,
 )
 
 TODAY = date(2026, 6, 1)
@@ -142,17 +143,20 @@ def test_global_actions_by_role(roles: frozenset[Role]) -> None:
         Action.POLICY_READ: {Role.ADMIN, Role.AUDITOR, Role.OPERATOR, Role.STEWARD},
         Action.COMPLIANCE_READ: {Role.ADMIN, Role.AUDITOR},
         Action.MIGRATION_CERTIFICATE: {Role.ADMIN, Role.OPERATOR},
+        Action.INGEST_READ: {Role.ADMIN, Role.AUDITOR, Role.STEWARD},
     }
     actor = Principal(ME, "me", roles)
     for action in GLOBAL_ACTIONS:
         allowed = decide(actor, action, today=TODAY).allowed
         assert allowed == bool(roles & expected[action]), f"{sorted(roles)} {action}"
+        assert role_may(actor, action) == allowed  # what a front-end offers is what it may do
 
 
 def test_auditor_reads_the_trail_and_nothing_else() -> None:
     auditor = principal(Role.AUDITOR)
     allowed = [a for a in GLOBAL_ACTIONS if decide(auditor, a, today=TODAY).allowed]
     evidence = {Action.AUDIT_READ, Action.KEYS_READ, Action.POLICY_READ, Action.COMPLIANCE_READ}
+    evidence.add(Action.INGEST_READ)  # the record of ingestions: counts, no rows
     assert set(allowed) == {*evidence, Action.TOKEN_MANAGE_OWN}
     facts = project(ProjectStatus.APPROVED, "outsider")
     for action in PROJECT_ACTIONS:

@@ -1,4 +1,5 @@
-"""Ingestion and project extracts (stewards): ``/ingests`` and ``/projects/{id}/extracts``.
+"""Ingestion, its record and project extracts (stewards): ``/ingests`` and
+``/projects/{id}/extracts``.
 
 The source URL is read by the hub itself, through its storage layer and with
 its credentials: a steward-only capability. Schemas are the shipped ones, by
@@ -7,13 +8,17 @@ name; a schema file on the server is never named over HTTP.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from passerelle.api.auth import Actor, HubDep
 from passerelle.api.errors import ERROR_RESPONSES
 from passerelle.api.models import ExtractCreate, IngestCreate
-from passerelle.api.params import ItemId
+from passerelle.api.params import ItemId, Limit, Offset
+from passerelle.hub.ingest_history import IngestRunView
 from passerelle.hub.ingestion import ExtractReport, IngestReport
+from passerelle.hub.views import Page
 
 __all__ = ["router"]
 
@@ -40,6 +45,29 @@ def router() -> APIRouter:
             classification=body.classification,
             description=body.description,
         )
+
+    @r.get(
+        "/ingests",
+        summary="The ingestion runs, newest first: counts and quarantine reasons by kind",
+    )
+    def history(
+        hub: HubDep,
+        actor: Actor,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        dataset: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=64,
+                pattern=r"^[^\x00-\x1f\x7f/]+$",
+                description="Keep the runs of this dataset name.",
+            ),
+        ] = None,
+    ) -> Page[IngestRunView]:
+        from passerelle.hub import list_ingests
+
+        return list_ingests(hub, actor, dataset=dataset, limit=limit, offset=offset)
 
     @r.post(
         "/projects/{project_id}/extracts",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from passerelle.api.auth import Actor, HubDep
 from passerelle.api.errors import ERROR_RESPONSES
 from passerelle.api.models import MemberAdd, ProjectApproval, ProjectCreate, ReleasePolicySet
 from passerelle.api.params import ItemId, Limit, Offset, UserName
+from passerelle.hub.rules import ProjectStatus
 from passerelle.hub.views import Page, ProjectView
 from passerelle.workspace.release_policy import ReleasePolicyView
 
@@ -45,11 +47,17 @@ def router() -> APIRouter:
 
     @r.get("", summary="List the projects the caller may see")
     def list_all(
-        hub: HubDep, actor: Actor, limit: Limit = 100, offset: Offset = 0
+        hub: HubDep,
+        actor: Actor,
+        limit: Limit = 100,
+        offset: Offset = 0,
+        status: Annotated[
+            ProjectStatus | None, Query(description="Keep the projects in this state.")
+        ] = None,
     ) -> Page[ProjectView]:
         from passerelle.hub import list_projects
 
-        return list_projects(hub, actor, limit=limit, offset=offset)
+        return list_projects(hub, actor, limit=limit, offset=offset, status=status)
 
     @r.get("/{project_id}", summary="Read a project")
     def read(project_id: ItemId, hub: HubDep, actor: Actor) -> ProjectView:

@@ -29,6 +29,7 @@ from passerelle.hub.catalog import (
     update_dataset,
 )
 from passerelle.hub.hub import Hub, HubConfig
+from passerelle.hub.ingest_history import list_ingests
 from passerelle.hub.projects import (
     GrantedDataset,
     add_member,
@@ -69,6 +70,7 @@ __all__ = [
     "issue_token",
     "list_datasets",
     "list_grants",
+    "list_ingests",
     "list_organizations",
     "list_projects",
     "list_tokens",

@@ -14,7 +14,7 @@ creating, versioning or classifying an entry below it is refused and audited.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from passerelle.errors import (
@@ -264,23 +264,51 @@ def _dataset_named(session: Session, name: str, missing: NotFoundError | None = 
 
 def dataset_facts(session: Session, d: Dataset) -> DatasetFacts:
     """The dataset's visibility plus every grant reaching it, for the rules."""
+    return datasets_facts(session, [d])[d.id]
+
+
+def datasets_facts(session: Session, datasets: Sequence[Dataset]) -> dict[int, DatasetFacts]:
+    """``dataset_facts`` of many datasets at once, by id, in a few queries (the catalog's
+    list decides every entry: one query per entry made every read wait on the database)."""
+    from collections import defaultdict
+
     from sqlalchemy import select
 
-    from passerelle.hub.projects import project_facts
+    from passerelle.hub.database import chunked
+    from passerelle.hub.projects import projects_facts
     from passerelle.hub.tables import Project
 
-    grants = []
-    rows = session.execute(
-        select(Grant, Project)
-        .join(Project, Project.id == Grant.project_id)
-        .where(Grant.dataset_id == d.id)
-    )
-    for g, p in rows:
-        grants.append(GrantFacts(project_facts(session, p), g.expires_on, g.revoked_at is not None))
-    files = session.execute(select(DatasetVersion.files).where(DatasetVersion.dataset_id == d.id))
-    held = [str(f["url"]) for (version_files,) in files for f in version_files]
-    quarantine = is_quarantine(d.name, [*d.locations, *held])
-    return DatasetFacts(d.id, d.discoverable, tuple(grants), quarantine=quarantine)
+    grants: dict[int, list[tuple[Grant, Project]]] = defaultdict(list)
+    held: dict[int, list[str]] = defaultdict(list)
+    for ids in chunked([d.id for d in datasets]):
+        rows = session.execute(
+            select(Grant, Project)
+            .join(Project, Project.id == Grant.project_id)
+            .where(Grant.dataset_id.in_(ids))
+            .order_by(Grant.id)
+        )
+        for g, p in rows:
+            grants[g.dataset_id].append((g, p))
+        files = session.execute(
+            select(DatasetVersion.dataset_id, DatasetVersion.files).where(
+                DatasetVersion.dataset_id.in_(ids)
+            )
+        )
+        for dataset_id, version_files in files:
+            held[dataset_id] += [str(f["url"]) for f in version_files]
+    projects = projects_facts(session, [p for pairs in grants.values() for _, p in pairs])
+    return {
+        d.id: DatasetFacts(
+            d.id,
+            d.discoverable,
+            tuple(
+                GrantFacts(projects[p.id], g.expires_on, g.revoked_at is not None)
+                for g, p in grants[d.id]
+            ),
+            quarantine=is_quarantine(d.name, [*d.locations, *held[d.id]]),
+        )
+        for d in datasets
+    }
 
 
 def dataset_floor(session: Session, d: Dataset) -> Floor:
@@ -362,12 +390,14 @@ def list_datasets(
     needle = (search or "").strip().casefold()
     with hub.transaction() as session:
         orgs = {o.id: o for (o,) in session.execute(select(Organization))}
-        visible = []
-        for (d,) in session.execute(select(Dataset).order_by(Dataset.id)):
-            if decide(
-                actor, Action.DATASET_READ_ENTRY, today=today, dataset=dataset_facts(session, d)
-            ).allowed and _matches(d, orgs[d.organization_id], needle):
-                visible.append(d)
+        entries = [d for (d,) in session.execute(select(Dataset).order_by(Dataset.id))]
+        facts = datasets_facts(session, entries)
+        visible = [
+            d
+            for d in entries
+            if decide(actor, Action.DATASET_READ_ENTRY, today=today, dataset=facts[d.id]).allowed
+            and _matches(d, orgs[d.organization_id], needle)
+        ]
         page = visible[offset : offset + limit]
         authorize_list(hub, session, actor, len(visible), search=needle or None)
         return Page(

@@ -13,7 +13,7 @@ together and two writers can never fork the audit chain:
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
-__all__ = ["HubDatabase"]
+__all__ = ["HubDatabase", "chunked"]
 
 _AUDIT_LOCK_ID = 0x7061_7373  # "pass"
 
@@ -143,6 +143,11 @@ class HubDatabase:
                 yield connection
         except _db_errors() as exc:
             raise _translate(exc, self.url) from exc
+
+
+def chunked(ids: Sequence[int], size: int = 500) -> list[Sequence[int]]:
+    """``ids`` in slices small enough for one ``IN (...)`` on every database (pure)."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -38,6 +38,7 @@ from passerelle.hub.catalog import (
     dataset_floor,
     refuse_below_floor,
 )
+from passerelle.hub.ingest_history import record_ingest_run
 from passerelle.hub.landing import PinnedSource, landing_allows, pin_source, source_allowed
 from passerelle.hub.layout import IngestTargets, extract_prefix, ingest_targets, made_by_ingest
 from passerelle.hub.rules import Action, Principal
@@ -210,6 +211,19 @@ def ingest_dataset(
                 "reused": result.reused,
                 "datasets": [name for name, _ in registered],
             },
+        )
+        record_ingest_run(
+            hub,
+            session,
+            actor,
+            dataset=dataset,
+            organization=organization,
+            source=source_url,
+            version=result.version,
+            counts=(result.rows_in, result.rows_accepted, result.rows_quarantined),
+            reasons=result.reasons,
+            datasets=[name for name, _ in registered],
+            reused=result.reused,
         )
     return IngestReport(
         registered,

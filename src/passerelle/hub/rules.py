@@ -48,6 +48,7 @@ __all__ = [
     "Role",
     "decide",
     "is_quarantine",
+    "role_may",
 ]
 
 _T = TypeVar("_T")
@@ -100,6 +101,7 @@ class Action(StrEnum):
     MIGRATION_CERTIFICATE = "migration.certificate"  # sign a verified migration's manifest
     KEYS_READ = "keys.read"  # list the KEKs and what each protects (auditors and admins)
     KEYS_MANAGE = "keys.manage"  # create, rotate, destroy KEKs; wrap the hub's secrets (admins)
+    INGEST_READ = "ingest.read"  # the record of ingestions: counts and quarantine reasons
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,7 @@ _ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.MIGRATION_CERTIFICATE: frozenset({Role.ADMIN, Role.OPERATOR}),
     Action.KEYS_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
     Action.KEYS_MANAGE: frozenset({Role.ADMIN}),
+    Action.INGEST_READ: frozenset({Role.ADMIN, Role.AUDITOR, Role.STEWARD}),
 }
 
 _TRANSITIONS: dict[Action, tuple[frozenset[ProjectStatus], str]] = {
@@ -333,6 +336,12 @@ def _out_of_sight(
             hidden=True,
         )
     return None
+
+
+def role_may(actor: Principal, action: Action) -> bool:
+    """Whether ``actor``'s roles are among those ``action`` needs, before any facts: what a
+    front-end offers (a steward's "projects to approve"); the action still calls ``decide``."""
+    return actor.active and bool(actor.roles & _ROLE_ACTIONS[action])
 
 
 def _need(facts: _T | None, action: Action) -> _T:

@@ -29,7 +29,7 @@ __all__ = [
     "upgrade_hub",
 ]
 
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 
 
 class SchemaState(StrEnum):

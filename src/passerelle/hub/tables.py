@@ -31,6 +31,7 @@ __all__ = [
     "Dataset",
     "DatasetVersion",
     "Grant",
+    "IngestRun",
     "MirrorDebt",
     "Organization",
     "Project",
@@ -280,3 +281,23 @@ class ReleaseCell(Base):
     label: Mapped[dict[str, Any]]
     persons: Mapped[int] = mapped_column(Integer, index=True)
     sketch: Mapped[str] = mapped_column(Text)
+
+
+class IngestRun(Base):
+    """One ingestion of a source: its counts and the reasons its refused rows were
+    quarantined (``reasons``: ``[reason, rows]`` pairs, a reason is ``code:column``)."""
+
+    __tablename__ = "ingest_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset: Mapped[str] = mapped_column(String(64), index=True)
+    organization: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text)
+    version: Mapped[str] = mapped_column(String(64))
+    rows_in: Mapped[int]
+    rows_accepted: Mapped[int]
+    rows_quarantined: Mapped[int]
+    reasons: Mapped[list[Any]]
+    datasets: Mapped[list[Any]]
+    reused: Mapped[bool] = mapped_column(Boolean)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
