@@ -26,19 +26,23 @@ def install_portal(app: FastAPI) -> None:
         checker_pages,
         docs,
         headers,
+        not_found,
         operator_pages,
         projects_pages,
         research_pages,
+        steward_pages,
     )
 
     assets.mount(app)
     headers.install(app)
+    not_found.install(app)
     app.include_router(docs.router())
     pages = (
         account,
         catalog_pages,
         projects_pages,
         research_pages,
+        steward_pages,
         checker_pages,
         audit_pages,
         operator_pages,

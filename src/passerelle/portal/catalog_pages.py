@@ -41,9 +41,15 @@ def router() -> APIRouter:
 
     @r.get("/{name}")
     def dataset(request: Request, actor: SignedIn, name: _Name) -> Response:
-        from passerelle.hub import get_dataset
+        from passerelle.hub import Action, get_dataset, list_versions
+        from passerelle.hub.rules import decide
 
-        entry = get_dataset(request.app.state.hub, actor, name)
-        return render(request, "dataset.html", dataset=entry)
+        hub = request.app.state.hub
+        entry = get_dataset(hub, actor, name)
+        versions = list_versions(hub, actor, name)
+        ingests = decide(actor, Action.INGEST_READ, today=hub.now().date()).allowed
+        return render(
+            request, "dataset.html", dataset=entry, versions=versions, show_ingests=ingests
+        )
 
     return r
