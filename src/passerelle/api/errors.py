@@ -41,7 +41,9 @@ __all__ = [
     "ErrorBody",
     "ErrorDetail",
     "FieldProblem",
+    "allowed_methods",
     "install_handlers",
+    "status_of",
 ]
 
 log = logging.getLogger("passerelle.api")
@@ -176,7 +178,7 @@ def _validation_fields(errors: Any) -> list[FieldProblem]:
     return [FieldProblem(location=_location(e.get("loc", ())), message=e["msg"]) for e in errors]
 
 
-def _allowed_methods(request: Request) -> str:
+def allowed_methods(request: Request) -> str:
     """Every method some route offers on this path (Starlette names only the first route's)."""
     from starlette.routing import Match
 
@@ -271,7 +273,7 @@ def install_handlers(app: FastAPI) -> None:
         if status == 404:
             message = f"no route {request.url.path}: see /docs for the API's routes"
         elif status == 405:
-            allowed = _allowed_methods(request)
+            allowed = allowed_methods(request)
             message = f"{request.method} is not allowed on {request.url.path}: use {allowed}"
             return error_response(status, message, headers={"Allow": allowed})
         else:

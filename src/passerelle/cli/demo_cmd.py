@@ -26,6 +26,18 @@ def _demo(
     archive: Annotated[
         int, typer.Option(min=0, max=100_000, help="Archived 64 KiB files the hub also holds.")
     ] = 200,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Serve the demo hub on the portal instead: sign in as each role with the "
+            "printed tokens and do the move yourself.",
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for --serve.")] = 8700,
+    move_bandwidth: Annotated[
+        str, typer.Option(help="Pace of the backlog copy under --serve, to watch it move.")
+    ] = "1MiB/s",
 ) -> None:
     """Build a synthetic hub, keep researchers querying, move it live to a second cloud."""
     import tempfile
@@ -35,6 +47,9 @@ def _demo(
     from passerelle.errors import TerminalError
 
     base = workdir or Path(tempfile.mkdtemp(prefix="passerelle-demo-"))
+    if serve:
+        _serve_demo(base, persons, archive, destination, port, move_bandwidth)
+        return
     c = console()
     c.print(f"[bold]passerelle demo[/]: a research hub moved live between two clouds ({base})")
     started = [0.0]
@@ -100,6 +115,48 @@ def _demo(
         first = (r.failures or r.different or ["audit chain"])[0]
         raise TerminalError(f"the demo found a problem: {first}; see {base}")
     c.print("[green bold]zero failed researcher queries; nothing lost; proof complete.[/]")
+
+
+def _serve_demo(
+    base: Path, persons: int, archive: int, destination: str | None, port: int, bandwidth: str
+) -> None:
+    from passerelle.cli.render import console
+    from passerelle.demo.serve import ServedDemo, serve_demo
+    from passerelle.migration import parse_rate
+
+    c = console()
+    pace = int(parse_rate(bandwidth))
+    c.print(f"[bold]passerelle demo --serve[/]: a research hub for you to use ({base})")
+
+    def ready(served: ServedDemo) -> None:
+        c.print()
+        c.print(f"Open [bold]{served.url}[/] in a browser (the API's docs are at /docs).")
+        c.print("Sign in with the token of a person:")
+        for user, token in served.tokens.items():  # whole, never wrapped: they are pasted
+            c.print(
+                f"  {user:<7} {served.roles[user]:<15} {token}", soft_wrap=True, highlight=False
+            )
+        c.print(
+            "  rita runs a query and asks for a release; oscar checks it; aude verifies the "
+            "audit chain and sees where each dataset lives; claire reviews ingests and grants;"
+        )
+        c.print(
+            f"  omar starts the move on [bold]The move[/] with the destination "
+            f"[bold]{served.destination_url}[/] and watches it, then cuts over."
+        )
+        c.print("Press Ctrl+C to stop; the hub stays in the folder above.", highlight=False)
+
+    serve_demo(
+        base,
+        port=port,
+        persons=persons,
+        archive_objects=archive,
+        destination_url=destination,
+        bandwidth=pace,
+        mark=lambda text: c.print(f"  [green]✓[/] {text}"),
+        on_ready=ready,
+        say=lambda text: c.print(f"  [dim]{text}[/]"),
+    )
 
 
 def register(app: typer.Typer) -> None:

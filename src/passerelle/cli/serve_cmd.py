@@ -24,6 +24,15 @@ def _serve(
             "is believed (the failed-login limit counts per client address); none by default."
         ),
     ] = "",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Processes answering requests (about one per core; PostgreSQL is the "
+            "database for several).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve a hub's web portal (at /) and HTTP API (docs at /docs, schema at /openapi.json)."""
     import uvicorn
@@ -40,14 +49,25 @@ def _serve(
             f"[yellow]warning:[/] listening on {host} without TLS: put a TLS-terminating "
             "proxy in front, bearer tokens must not cross a network in clear"
         )
+    processes = f", {workers} processes" if workers > 1 else ""
     console().print(
-        f"serving hub [bold]{opened.config.name}[/] ({opened.db.dialect}) on "
+        f"serving hub [bold]{opened.config.name}[/] ({opened.db.dialect}{processes}) on "
         f"http://{host}:{port} (portal at /, API docs at /docs; press Ctrl+C to stop)"
     )
+    trusted = _trusted_proxies(forwarded_allow_ips)
+    several = workers > 1
+    if several:  # each process opens the hub itself (passerelle.api.workers)
+        import os
+
+        from passerelle.api.workers import HUB_VARIABLE
+
+        os.environ[HUB_VARIABLE] = str(opened.config.directory)
+        opened.close()
     try:
-        trusted = _trusted_proxies(forwarded_allow_ips)
         uvicorn.run(
-            create_app(opened),
+            "passerelle.api.workers:worker_app" if several else create_app(opened),
+            factory=several,
+            workers=workers if several else None,
             host=host,
             port=port,
             log_level="info",
@@ -55,7 +75,8 @@ def _serve(
             forwarded_allow_ips=trusted or None,
         )
     finally:
-        opened.close()
+        if not several:
+            opened.close()
 
 
 def _trusted_proxies(forwarded_allow_ips: str) -> list[str]:

@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,24 +110,6 @@ class DemoStory:
 Step = Callable[[str], None]
 
 
-def _cast(hub: Hub, admin_token: str) -> dict[str, Principal]:
-    from passerelle import hub as H
-
-    admin = H.authenticate(hub, admin_token)
-    people = {"admin": admin}
-    for name, roles, display in (
-        ("claire", "steward", "Claire (data steward)"),
-        ("marc", "steward", "Marc (data steward)"),
-        ("rita", "researcher", "Rita (researcher)"),
-        ("oscar", "output-checker", "Oscar (output checker)"),
-        ("omar", "operator", "Omar (migration operator)"),
-        ("aude", "auditor", "Aude (auditor)"),
-    ):
-        H.create_user(hub, admin, name, roles, display)
-        people[name] = H.authenticate(hub, H.issue_token(hub, admin, user=name).secret)
-    return people
-
-
 def _researchers(
     hub: Hub,
     rita: Principal,
@@ -175,15 +156,13 @@ def run_live_demo(
     latency_target: LatencyTarget | None = RESEARCH_FIRST,
 ) -> DemoStory:
     """Run the whole story under ``workdir``; see the module docstring."""
-    from passerelle import hub as H
+    from passerelle.demo.build import build_demo_hub
     from passerelle.hub.audit import verify_audit
     from passerelle.hub.ingestion import ingest_dataset
     from passerelle.live import cutover, finish, move_status, run_backlog, start_move
-    from passerelle.synth import synthesize
     from passerelle.workspace import request_release, run_query
 
     say = on_step or (lambda _: None)
-    workdir.mkdir(parents=True, exist_ok=True)
     source = source_url or f"file://{(workdir / 'cloud-a').resolve()}"
     dest = destination_url or f"file://{(workdir / 'cloud-b').resolve()}"
     phases: list[tuple[str, float]] = []
@@ -196,64 +175,16 @@ def run_live_demo(
         clock = now
         say(name)
 
-    incoming = workdir / "incoming"
-    synthesize(incoming, persons=persons, seed=seed, defect_rate=0.01, fhir_fraction=0.3)
-    later = workdir / "incoming-later"
-    synthesize(
-        later, persons=max(100, persons // 10), seed=seed + 1, defect_rate=0.01, sources=("stays",)
+    built = build_demo_hub(
+        workdir,
+        source_url=source,
+        persons=persons,
+        seed=seed,
+        archive_objects=archive_objects,
+        archive_object_size=archive_object_size,
+        mark=mark,
     )
-    mark("synthesized a population and its hospital, claims and FHIR extracts")
-
-    hub, issued = H.init_hub(workdir / "hub", store=source, name="demo-hub")
-    who = _cast(hub, issued.secret)
-    H.create_organization(hub, who["claire"], "750712184", "AP-HP", "hospital")
-    H.create_organization(hub, who["claire"], "CNAM", "Assurance Maladie", "insurer")
-    rows = [0, 0, 0]
-    for name, file, schema, org in (
-        ("pmsi_stays", "stays.csv", "pmsi_stays", "750712184"),
-        ("dcir_claims", "claims.parquet", "dcir_claims", "CNAM"),
-        ("fhir", "fhir", "fhir_bulk", "750712184"),
-    ):
-        report = ingest_dataset(
-            hub,
-            who["claire"],
-            dataset=name,
-            organization=org,
-            source_url=f"file://{(incoming / file).resolve()}",
-            schema=schema,
-        )
-        rows = [
-            rows[0] + report.rows_in,
-            rows[1] + report.rows_accepted,
-            rows[2] + report.rows_quarantined,
-        ]
-    mark("ingested three sources: pseudonymized, validated, catalogued")
-
-    today = hub.now().date()
-    project = H.submit_project(
-        hub,
-        who["rita"],
-        title="Diabetes care pathways",
-        purpose="Hospital and outpatient care",
-        legal_basis="MR-004",
-        authorization_ref="CNIL-DR-2026-042",
-        start=today,
-        end=today + timedelta(days=365),
-    ).id
-    H.change_status(hub, who["claire"], project, "approve")
-    for name in ("pmsi_stays", "dcir_claims", "fhir_patient"):
-        H.create_grant(hub, who["claire"], project, name)
-    mark("a researcher's project was approved and granted three datasets")
-    if archive_objects:
-        import random
-
-        noise = random.Random(seed)
-        store = hub.store_at("archive")
-        for i in range(archive_objects):
-            body = noise.randbytes(archive_object_size)
-            store.put(f"imaging/{i:05d}.bin", body, size=len(body))
-        mark(f"the hub also holds {archive_objects} archived files (older extracts, imaging)")
-
+    hub, who, project, later, rows = built.hub, built.who, built.project, built.later, built.rows
     log = ResearcherLog()
     for name, sql in QUERIES.items():
         log.baseline[name] = run_query(hub, who["rita"], project, sql)[1].to_pydict()
