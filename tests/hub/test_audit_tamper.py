@@ -190,3 +190,60 @@ def test_concurrent_writers_never_fork_the_chain(cast: Cast) -> None:
     report = verify_audit(cast.hub)
     assert report.ok, report.problem
     assert head(cast) == before + 4 * 12  # one event per listing, none lost or forked
+
+
+def test_an_event_rewritten_while_the_signer_checks_is_refused(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain is checked before the audit lock; a rewrite meanwhile that keeps the chain
+    consistent (what a holder of the audit key could do) changes the last checked event's
+    hash, and that is checked again under the lock."""
+    from passerelle.errors import ConflictError
+    from passerelle.hub import checkpoints
+
+    activity(cast, 1)
+    original = checkpoints._sign_under_lock
+
+    def rewrite_then_sign(hub: Hub, anchor: Any, verified: tuple[int, str]) -> Any:
+        forged = ("0" if verified[1][0] != "0" else "1") + verified[1][1:]
+        raw(
+            cast,
+            "UPDATE audit_events SET hash = :forged WHERE seq = :seq",
+            params={"seq": verified[0], "forged": forged},
+        )
+        return original(hub, anchor, verified)
+
+    monkeypatch.setattr(checkpoints, "_sign_under_lock", rewrite_then_sign)
+    with pytest.raises(ConflictError, match="changed while the chain was being checked"):
+        write_checkpoint(cast.hub)
+
+
+def test_a_signer_beaten_to_the_next_number_checks_again(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from passerelle.hub import checkpoints
+
+    activity(cast, 1)
+    first = write_checkpoint(cast.hub)
+    assert first is not None
+    H.list_datasets(cast.hub, cast.alice)
+    original = checkpoints._sign_under_lock
+    raced: list[int] = []
+
+    def another_signer_first(hub: Hub, anchor: Any, verified: tuple[int, str]) -> Any:
+        if not raced:  # another signer numbers the next checkpoint between check and lock
+            H.list_datasets(cast.hub, cast.alice)
+            raced.append(original(hub, anchor, (head(cast), _hash_at(cast, head(cast)))).number)
+        return original(hub, anchor, verified)
+
+    monkeypatch.setattr(checkpoints, "_sign_under_lock", another_signer_first)
+    signed = write_checkpoint(cast.hub)
+    assert signed is not None and raced == [first.number + 1]
+    assert signed.number in (first.number + 1, first.number + 2)
+    assert verify_audit(cast.hub).ok  # one line of checkpoints, no fork
+
+
+def _hash_at(c: Cast, seq: int) -> str:
+    with c.hub.db.engine.connect() as conn:
+        found = conn.execute(text("SELECT hash FROM audit_events WHERE seq = :s"), {"s": seq})
+        return str(found.scalar_one())

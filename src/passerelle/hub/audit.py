@@ -24,7 +24,7 @@ from passerelle.errors import (
 )
 from passerelle.hub.audit_chain import GENESIS, canonical_details, event_hash
 from passerelle.hub.checkpoint_chain import Checkpoint
-from passerelle.hub.checkpoints import VerifyReport, verify_log, write_checkpoint
+from passerelle.hub.checkpoints import APPENDED_SEQ, VerifyReport, verify_log, write_checkpoint
 from passerelle.hub.rules import Action, Decision, Principal, decide
 from passerelle.hub.tables import AuditEvent
 from passerelle.storage.keys import ascii_number
@@ -99,6 +99,7 @@ def append_event(
     )
     session.add(event)
     session.flush()
+    session.info[APPENDED_SEQ] = seq  # Hub.transaction checks for a due checkpoint after
     return event
 
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from passerelle.hub.witness import Witness
 
 __all__ = [
+    "APPENDED_SEQ",
     "CheckpointState",
     "SignedHead",
     "VerifyReport",
@@ -53,6 +54,10 @@ _log = logging.getLogger("passerelle.audit")
 
 def _iso(when: datetime) -> str:
     return when.isoformat(timespec="microseconds")
+
+
+APPENDED_SEQ = "passerelle.appended_seq"
+"""Where ``append_event`` notes, in its session's ``info``, the seq it wrote."""
 
 
 def chain_events(session: Session, after: int = 0) -> Iterator[ChainEvent]:
@@ -138,10 +143,15 @@ def _witness_view(hub: Hub) -> tuple[int, Checkpoint | None]:
 
 
 def _guard(
-    hub: Hub, session: Session, head_seq: int, witnessed: tuple[int, Checkpoint | None]
-) -> Checkpoint | None:
-    """The newest checkpoint, once the chain after it and the witness agree; else raise."""
-    numbers, _ = _stored_numbers(hub)
+    hub: Hub,
+    session: Session,
+    head_seq: int,
+    witnessed: tuple[int, Checkpoint | None],
+    numbers: list[int],
+) -> tuple[Checkpoint | None, tuple[int, str]]:
+    """The newest checkpoint, once the chain after it and the witness agree, and the last
+    event verified (seq, hash); else raise. ``numbers`` (the stored checkpoints) were listed
+    before ``session`` first read: every event a listed checkpoint signed is in its view."""
     newest = numbers[-1] if numbers else 0
     gaps = sorted(set(range(1, newest + 1)) - set(numbers))
     if gaps:
@@ -175,49 +185,102 @@ def _guard(
     old = legacy_problem(key, legacy, hashes, chain.head_seq)
     if old is not None:
         raise _refuse(old.problem)
-    return anchor
+    return anchor, (chain.head_seq, chain.head_hash)
 
 
 def write_checkpoint(hub: Hub) -> Checkpoint | None:
     """Sign the head as the next checkpoint, keep it and witness it (None: no events).
 
     Refuses (``ConflictError``) when the chain since the newest checkpoint does not
-    verify or the checkpoints disagree with the witness. Holding the audit lock,
-    one signer at a time numbers checkpoints; the witness is read before and
-    written after the lock, so no writer waits on it.
+    verify or the checkpoints disagree with the witness. The checks that grow with
+    the log (the checkpoint files, the witness, the chain since the newest checkpoint)
+    run before the audit lock, so appenders never wait on them; holding the lock,
+    the signer checks only the events appended since and that no other signer has
+    numbered a checkpoint meanwhile (then it checks again), and numbers the next.
     """
+    from passerelle.errors import TransientError
+
+    for _ in range(_SIGN_ATTEMPTS):
+        witnessed = _witness_view(hub)
+        # Listed before the read below begins: a checkpoint another signer numbers after
+        # the head is read would otherwise look like events deleted (a false alarm).
+        numbers, _ = _stored_numbers(hub)
+        with hub.db.read() as session:
+            head = _head(session)
+            if head is None:
+                return None
+            anchor, verified = _guard(hub, session, head[0], witnessed, numbers)
+        checkpoint = _sign_under_lock(hub, anchor, verified)
+        if checkpoint is not None:
+            _witness_up_to(hub, checkpoint)  # after the lock; a repeat is a harmless version
+            hub._checkpoint_state = CheckpointState(checkpoint.seq, hub.now())
+            return checkpoint
+    raise TransientError(  # being outpaced is no refusal: checkpoint_if_due audits none
+        "other signers kept numbering audit checkpoints while this one was checked; retry"
+    )
+
+
+_SIGN_ATTEMPTS = 5
+
+
+def _head(session: Session) -> tuple[int, str] | None:
     from sqlalchemy import select
 
-    witnessed = _witness_view(hub)  # read before the lock: writers never wait on the witness
+    head = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    return (int(head[0]), str(head[1])) if head is not None else None
+
+
+def _sign_under_lock(
+    hub: Hub, anchor: Checkpoint | None, verified: tuple[int, str]
+) -> Checkpoint | None:
+    """Holding the audit lock: the events after ``verified`` checked, then the head signed
+    as the checkpoint after ``anchor`` (None: another signer numbered one first)."""
     with hub.db.transaction() as session:
         hub.db.lock_audit(session)
-        head = session.execute(
-            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-        ).first()
-        if head is None:
+        if _numbered_after(hub, anchor):
             return None
-        anchor = _guard(hub, session, head[0], witnessed)
-        if anchor is not None and anchor.seq == head[0]:
-            checkpoint = anchor  # nothing new since the newest checkpoint
-        else:
-            checkpoint = sign_checkpoint(
-                hub.keys.key("audit"),
-                number=anchor.number + 1 if anchor else 1,
-                seq=head[0],
-                head_hash=head[1],
-                at=_iso(hub.now()),
-                prev=anchor.digest() if anchor else GENESIS,
+        after_seq, after_hash = verified
+        at_verified = session.get(AuditEvent, after_seq) if after_seq else None
+        if after_seq and (at_verified is None or at_verified.hash != after_hash):
+            raise _refuse(
+                f"event {after_seq} changed while the chain was being checked (events "
+                "rewritten or the database restored from an older copy)"
             )
-            data = checkpoint.to_json().encode()
-            hub.store("checkpoints").put(
-                _key(hub, checkpoint.number),
-                data,
-                size=len(data),
-                content_type="application/json",
-            )
-    _witness_up_to(hub, checkpoint)  # after the lock; a repeated write is a harmless version
-    hub._checkpoint_state = CheckpointState(checkpoint.seq, hub.now())
-    return checkpoint
+        key = hub.keys.key("audit")
+        tail = verify_chain(
+            key, chain_events(session, after_seq), after_seq=after_seq, after_hash=after_hash
+        )
+        if not tail.ok:
+            raise _refuse(tail.problem)
+        head_seq, head_hash = tail.head_seq, tail.head_hash
+        if anchor is not None and anchor.seq == head_seq:
+            return anchor  # nothing new since the newest checkpoint
+        checkpoint = sign_checkpoint(
+            key,
+            number=anchor.number + 1 if anchor else 1,
+            seq=head_seq,
+            head_hash=head_hash,
+            at=_iso(hub.now()),
+            prev=anchor.digest() if anchor else GENESIS,
+        )
+        data = checkpoint.to_json().encode()
+        hub.store("checkpoints").put(
+            _key(hub, checkpoint.number), data, size=len(data), content_type="application/json"
+        )
+        return checkpoint
+
+
+def _numbered_after(hub: Hub, anchor: Checkpoint | None) -> bool:
+    """Whether the checkpoint after ``anchor`` already exists (another signer's)."""
+    from passerelle.errors import ObjectNotFoundError
+
+    try:
+        hub.store("checkpoints").head(_key(hub, anchor.number + 1 if anchor else 1))
+    except ObjectNotFoundError:
+        return False
+    return True
 
 
 def _witness_up_to(hub: Hub, checkpoint: Checkpoint) -> None:
@@ -265,20 +328,20 @@ def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def checkpoint_if_due(hub: Hub) -> None:
-    """After a write: checkpoint when ``checkpoint_every`` events or minutes have passed.
+def checkpoint_if_due(hub: Hub, head: int) -> None:
+    """After a write that appended event ``head``: checkpoint when ``checkpoint_every``
+    events or ``checkpoint_minutes`` have passed since the newest checkpoint.
 
-    A refusal (tampering) or an unreachable witness never fails the caller's
-    action, which is already committed: it is logged, and a refusal is audited.
+    ``head`` is the appender's own event, so no query is needed to know it (the signer
+    reads the real head under the lock). A refusal (tampering) or an unreachable witness
+    never fails the caller's action, which is already committed: it is logged, and a
+    refusal is audited.
     """
-    from sqlalchemy import func, select
-
     every, minutes = hub.config.checkpoint_every, hub.config.checkpoint_minutes
     if every <= 0 and minutes <= 0:
         return
-    with hub.db.read() as session:
-        head = session.execute(select(func.max(AuditEvent.seq))).scalar() or 0
-        if hub._checkpoint_state is None:
+    if hub._checkpoint_state is None:
+        with hub.db.read() as session:
             hub._checkpoint_state = _load_state(hub, session)
     state: CheckpointState = hub._checkpoint_state
     if head <= state.seq:

@@ -127,11 +127,15 @@ class HubDatabase:
                 yield session
 
     def lock_audit(self, session: Session) -> None:
-        """Serialize audit appends (PostgreSQL; SQLite's write lock already does)."""
+        """Serialize audit appends and checkpoint signing: PostgreSQL's advisory lock, or
+        SQLite's write lock, taken now (``BEGIN IMMEDIATE`` runs when the session first
+        connects, so a caller's work before its first query is under the lock too)."""
         from sqlalchemy import text
 
         if self.dialect == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
+        else:
+            session.connection()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -290,17 +290,19 @@ class Hub:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A write transaction; afterwards, a signed checkpoint when one is due."""
+        """A write transaction; afterwards, when it appended to the audit log, a signed
+        checkpoint if one is due (``append_event`` notes the seq it wrote)."""
+        from passerelle.hub.checkpoints import APPENDED_SEQ, checkpoint_if_due
+
+        opened: list[Session] = []
         try:
             with self.db.transaction() as session:
+                opened.append(session)
                 yield session
         finally:
-            self._maybe_checkpoint()
-
-    def _maybe_checkpoint(self) -> None:
-        from passerelle.hub.checkpoints import checkpoint_if_due
-
-        checkpoint_if_due(self)
+            appended = opened[0].info.get(APPENDED_SEQ) if opened else None
+            if appended is not None:
+                checkpoint_if_due(self, appended)
 
     def store(self, which: str = "store") -> Store:
         """The hub's data store (``store``, routed by any live move) or ``checkpoints``."""

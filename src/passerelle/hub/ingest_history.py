@@ -153,7 +153,12 @@ def _ran_for(name: str) -> Any:
     from sqlalchemy import Text, cast, or_
 
     from passerelle.hub.tables import IngestRun
+    from passerelle.storage.keys import DATASET
 
+    if not DATASET.pattern.fullmatch(name):
+        # No catalog entry has such a name, and the LIKE below would then match across
+        # the list's punctuation (", " is in every list of two) or, on SQLite, ignore case.
+        return IngestRun.dataset == name
     needle = json.dumps(name).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return or_(
         IngestRun.dataset == name,
