@@ -6,8 +6,9 @@ clients at once, one server process against several (issue 14).
 
 The hub is the demo's (a synthetic population ingested, a researcher's approved and
 granted project) on the PostgreSQL database named. For each run, each contender
-(``passerelle serve`` with ``--workers 1`` as today, then ``--workers N``; the order
-rotates) is started fresh and loaded by wrk (Debian's package): ``GET /datasets`` and
+(``passerelle serve`` as it ran before, one process of 40 threads; with its defaults now,
+2 threads; then ``--workers N`` of them; the order rotates) is started fresh and loaded
+by wrk (Debian's package): ``GET /datasets`` and
 ``GET /portal/catalog`` by 32 connections, ``POST /projects/{id}/queries`` by 8, each
 for ``--seconds``. Printed: requests/s, p50 and p99 (medians over the runs), errors
 and timeouts (totals).
@@ -73,22 +74,13 @@ def _build(folder: Path, database: str) -> tuple[Path, str, int]:
         demo.hub.close()
 
 
-def _serve(hub: Path, workers: int, port: int) -> subprocess.Popen[bytes]:
+def _serve(hub: Path, workers: int, threads: int, port: int) -> subprocess.Popen[bytes]:
     import httpx
 
+    command = [sys.executable, "-m", "passerelle", "serve", "--hub", str(hub), "--port", str(port)]
+    command += ["--workers", str(workers), "--threads", str(threads)]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "passerelle",
-            "serve",
-            "--hub",
-            str(hub),
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -151,6 +143,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2, help="The contender's processes.")
+    parser.add_argument("--threads", type=int, default=2, help="Its threads per process.")
     args = parser.parse_args()
     if not args.database:
         raise SystemExit("name a PostgreSQL database: --database URL (or start the servers)")
@@ -165,13 +158,16 @@ def main() -> None:
         f"wrk.body = {json.dumps(json.dumps({'sql': QUERY}))}\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
     )
-    contenders = [1, args.workers]
-    results: dict[tuple[int, str], list[dict[str, float]]] = {}
+    # (processes, threads each): uvicorn's and anyio's defaults as `serve` ran before
+    # (one process, 40 threads), `serve`'s defaults now, and --workers on top of them.
+    contenders = [(1, 40), (1, args.threads), (args.workers, args.threads)]
+    results: dict[tuple[int, int, str], list[dict[str, float]]] = {}
     for run in range(args.runs):
-        order = contenders[run % 2 :] + contenders[: run % 2]
-        for workers in order:
+        shift = run % len(contenders)
+        order = contenders[shift:] + contenders[:shift]
+        for workers, threads in order:
             port = _free_port()
-            proc = _serve(hub, workers, port)
+            proc = _serve(hub, workers, threads, port)
             base = f"http://127.0.0.1:{port}"
             try:
                 bearer = f"Authorization: Bearer {token}"
@@ -182,21 +178,26 @@ def main() -> None:
                     ("POST query", f"{base}/projects/{project}/queries", 8, [bearer], script),
                 ):
                     measured = _wrk(url, connections, args.seconds, headers, lua)
-                    results.setdefault((workers, name), []).append(measured)
-                    print(f"run {run + 1} workers={workers} {name}: {measured}", flush=True)
+                    results.setdefault((workers, threads, name), []).append(measured)
+                    print(
+                        f"run {run + 1} workers={workers} threads={threads} {name}: {measured}",
+                        flush=True,
+                    )
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)
     print()
-    print("| scenario | workers | clients | req/s | p50 ms | p99 ms | errors | timeouts |")
-    print("|---|---|---|---|---|---|---|---|")
-    for (workers, name), runs in results.items():
+    print(
+        "| scenario | processes | threads | clients | req/s | p50 ms | p99 ms | errors | timeouts |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (workers, threads, name), runs in sorted(results.items(), key=lambda kv: kv[0][2]):
         med = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")}
         bad = sum(r["errors"] + r["socket_errors"] for r in runs)
         late = sum(r["timeouts"] for r in runs)
         clients = 8 if name == "POST query" else 32
         print(
-            f"| {name} | {workers} | {clients} | {med['rps']:.0f} | {med['p50']:.0f} | "
+            f"| {name} | {workers} | {threads} | {clients} | {med['rps']:.0f} | {med['p50']:.0f} | "
             f"{med['p99']:.0f} | {bad:.0f} | {late:.0f} |"
         )
     shutil.rmtree(folder, ignore_errors=True)

@@ -182,3 +182,60 @@ def test_an_operator_watches_the_move_chart_in_chromium(
     assert otto.page.locator("#phase").inner_text() == "cutover"
     assert otto.outside() == [], otto.outside()
     assert otto.errors == [], otto.errors
+
+
+def test_steward_story_in_chromium(
+    api: Api, served: Served, chromium: Any, synth_sources: Path
+) -> None:
+    from tests.api.helpers import ingest_body, org_body, project_body
+
+    api.ok("POST", "/organizations", "stella", json=org_body())
+    api.ok("POST", "/ingests", "stella", json=ingest_body(synth_sources))
+    api.ok("POST", "/projects", "rita", json=project_body(api, "Readmissions after sepsis"))
+    origin = served.url
+
+    stella = open_tab(chromium, origin)
+    _sign_in_by_clicking(stella, f"{origin}/portal/ingests", api.tokens["stella"])
+    stella.page.wait_for_url(f"{origin}/portal/ingests")
+    assert stella.page.get_by_text("Quarantine reasons by kind").first.is_visible()
+    screenshot(stella, "steward-ingests")
+    stella.page.get_by_role("link", name="pmsi_stays", exact=True).first.click()
+    assert stella.page.get_by_role("heading", name="Versions").is_visible()
+    screenshot(stella, "steward-dataset-versions")
+
+    stella.page.get_by_role("link", name="Projects to approve").click()
+    screenshot(stella, "steward-projects-to-approve")
+    stella.page.get_by_role("link", name="Readmissions after sepsis").click()
+    stella.page.get_by_role("button", name="Approve").click()
+    assert "approved" in stella.page.inner_text("main")
+    stella.page.get_by_label("Dataset").fill("pmsi_stays")
+    stella.page.get_by_role("button", name="Grant").click()
+    assert stella.page.get_by_role("button", name="Revoke the grant of pmsi_stays").is_visible()
+    screenshot(stella, "steward-project-granted")
+    assert stella.outside() == [], stella.outside()
+    assert stella.errors == [], stella.errors
+
+
+def test_auditor_story_in_chromium(
+    api: Api, served: Served, chromium: Any, synth_sources: Path
+) -> None:
+    published_project(api, synth_sources)
+    origin = served.url
+    aude = open_tab(chromium, origin)
+    aude.page.goto(f"{origin}/signin")
+    screenshot(aude, "signin")
+    _sign_in_by_clicking(aude, f"{origin}/portal/audit", api.tokens["aude"])
+    aude.page.wait_for_url(f"{origin}/portal/audit")
+    assert aude.page.locator("table tbody tr").count() > 5
+    screenshot(aude, "auditor-timeline")
+    aude.page.get_by_label("Actor").fill("stella")
+    aude.page.get_by_role("button", name="Filter").click()
+    assert "stella" in aude.page.inner_text("table tbody")
+    aude.page.goto(f"{origin}/portal/audit/verify")
+    assert "The chain is intact" in aude.page.inner_text("main")
+    screenshot(aude, "auditor-verify")
+    aude.page.get_by_role("link", name="Where data lives").click()
+    assert "pmsi_stays" in aude.page.inner_text("main")
+    screenshot(aude, "auditor-where-data-lives")
+    assert aude.outside() == [], aude.outside()
+    assert aude.errors == [], aude.errors

@@ -181,3 +181,23 @@ def test_a_markup_source_path_renders_as_text(
     page = browser("aude").get("/portal/ingests")
     assert page.status_code == 200 and "&lt;script&gt;" in page.text
     _no_live_markup(page.text)
+
+
+def test_closing_a_project_asks_for_confirmation_first(api: Api, browser: Any) -> None:
+    catalog(api)
+    pid = api.ok("POST", "/projects", "rita", json=project_body(api))["id"]
+    api.ok("POST", f"/projects/{pid}/approve", "simon")
+    stella = browser("stella")
+    page = stella.get(f"/portal/projects/{pid}")
+    assert f'href="/portal/projects/{pid}/close"' in page.text and 'value="close"' not in page.text
+    confirm = stella.get(f"/portal/projects/{pid}/close")
+    assert "Closing is for good" in confirm.text and 'value="close"' in confirm.text
+    assert api.ok("GET", f"/projects/{pid}", "rita")["status"] == "approved"  # nothing yet
+    done = stella.post(
+        f"/portal/projects/{pid}/status",
+        data={"csrf": csrf_of(confirm.text), "verb": "close"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert api.ok("GET", f"/projects/{pid}", "rita")["status"] == "closed"
+    assert browser("remy").get(f"/portal/projects/{pid}/close").status_code == 404

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from passerelle.api.threads import ThreadLimits
     from passerelle.hub.hub import Hub
 
 __all__ = ["create_app"]
@@ -43,8 +44,9 @@ _TAGS = [
 ]
 
 
-def create_app(hub: Hub) -> FastAPI:
-    """The FastAPI application serving ``hub``."""
+def create_app(hub: Hub, *, threads: ThreadLimits | None = None) -> FastAPI:
+    """The FastAPI application serving ``hub``; ``threads`` caps the work one process
+    takes on at once (``passerelle serve`` sets it; see ``api/threads.py``)."""
     from fastapi import FastAPI
 
     from passerelle import __version__
@@ -77,6 +79,7 @@ def create_app(hub: Hub) -> FastAPI:
         redoc_url=None,
     )
     app.state.hub = hub
+    app.state.thread_limits = threads
     if hub is not None:  # the OpenAPI document is also built without a hub
         install_auth(app, hub)
     install_handlers(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from passerelle.api.auth import Actor, HubDep
@@ -133,7 +133,8 @@ def router() -> APIRouter:
             }
         },
     )
-    def export(
+    async def export(
+        request: Request,
         hub: HubDep,
         me: Actor,
         format: Format = "jsonl",
@@ -145,22 +146,27 @@ def router() -> APIRouter:
     ) -> Response:
         import io
 
+        from passerelle.api.threads import in_long_thread
         from passerelle.hub import export_events
 
-        flt = filter_from_query(hub, actor, dataset, project, since, until)
-        out = io.StringIO()
-        export_events(hub, me, flt, out, format)
+        def write() -> str:
+            flt = filter_from_query(hub, actor, dataset, project, since, until)
+            out = io.StringIO()
+            export_events(hub, me, flt, out, format)
+            return out.getvalue()
+
         return Response(
-            out.getvalue(),
+            await in_long_thread(request, write),
             media_type=_MEDIA[format],
             headers={"Content-Disposition": f'attachment; filename="audit.{format}"'},
         )
 
     @r.get("/verify", summary="Verify the hash chain and the signed checkpoints")
-    def verify(hub: HubDep, me: Actor) -> VerifyOut:
+    async def verify(request: Request, hub: HubDep, me: Actor) -> VerifyOut:
+        from passerelle.api.threads import in_long_thread
         from passerelle.hub.audit import verify_audit
 
-        report = verify_audit(hub, me)
+        report = await in_long_thread(request, verify_audit, hub, me)
         return VerifyOut(
             ok=report.ok,
             events=report.chain.events,

@@ -59,10 +59,13 @@ def install_auth(app: FastAPI, hub: Hub) -> None:
 
 @asynccontextmanager
 async def auth_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """At shutdown, audit the floods still being counted, so none is lost."""
+    """Apply the server's thread limits; at shutdown, audit the floods still being
+    counted, so none is lost."""
+    from passerelle.api.threads import thread_limits
     from passerelle.hub.accounts import flush_auth_floods
 
-    yield
+    async with thread_limits(app):
+        yield
     limiter: FailureLimiter | None = getattr(app.state, "auth_limiter", None)
     if limiter is not None:
         flush_auth_floods(app.state.hub, limiter, everything=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from passerelle.api.auth import Actor, HubDep
 from passerelle.api.errors import ERROR_RESPONSES
@@ -31,10 +31,16 @@ def router() -> APIRouter:
         status_code=201,
         summary="Ingest a source into pseudonymized catalog datasets (stewards)",
     )
-    def ingest(body: IngestCreate, hub: HubDep, actor: Actor) -> IngestReport:
+    async def ingest(
+        request: Request, body: IngestCreate, hub: HubDep, actor: Actor
+    ) -> IngestReport:
+        import functools
+
+        from passerelle.api.threads import in_long_thread
         from passerelle.hub.ingestion import ingest_dataset
 
-        return ingest_dataset(
+        run = functools.partial(
+            ingest_dataset,
             hub,
             actor,
             dataset=body.dataset,
@@ -45,6 +51,7 @@ def router() -> APIRouter:
             classification=body.classification,
             description=body.description,
         )
+        return await in_long_thread(request, run)
 
     @r.get(
         "/ingests",
@@ -74,11 +81,12 @@ def router() -> APIRouter:
         status_code=201,
         summary="Write a project's own copy of a dataset, pseudonyms re-keyed (stewards)",
     )
-    def extract(
-        project_id: ItemId, body: ExtractCreate, hub: HubDep, actor: Actor
+    async def extract(
+        request: Request, project_id: ItemId, body: ExtractCreate, hub: HubDep, actor: Actor
     ) -> ExtractReport:
+        from passerelle.api.threads import in_long_thread
         from passerelle.hub.ingestion import extract_dataset
 
-        return extract_dataset(hub, actor, project_id, body.dataset)
+        return await in_long_thread(request, extract_dataset, hub, actor, project_id, body.dataset)
 
     return r

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from passerelle.api.auth import Actor, HubDep
 from passerelle.api.errors import ERROR_RESPONSES
 from passerelle.api.models import CutoverOut, MigrationStart
+from passerelle.api.threads import in_long_thread
 from passerelle.live.mover import MoveStatus
 
 if TYPE_CHECKING:
@@ -40,28 +41,35 @@ def router() -> APIRouter:
         return migration_status(hub, actor)
 
     @r.post("/start", summary="Start mirroring every write to a destination store (operators)")
-    def start(body: MigrationStart, hub: HubDep, actor: Actor) -> MoveStatus:
+    async def start(
+        request: Request, body: MigrationStart, hub: HubDep, actor: Actor
+    ) -> MoveStatus:
+        import functools
+
         from passerelle.live import start_move
 
-        return start_move(hub, actor, body.destination_url, require=tuple(body.require))
+        run = functools.partial(
+            start_move, hub, actor, body.destination_url, require=tuple(body.require)
+        )
+        return await in_long_thread(request, run)  # it inventories the backlog
 
     @r.post("/cutover", summary="Final sync and deep verify, then read from the destination")
-    def cut(hub: HubDep, actor: Actor) -> CutoverOut:
+    async def cut(request: Request, hub: HubDep, actor: Actor) -> CutoverOut:
         from passerelle.live import cutover
 
-        return _evidence(cutover(hub, actor))
+        return _evidence(await in_long_thread(request, cutover, hub, actor))
 
     @r.post("/rollback", summary="Go back to the source store, with every write made since")
-    def back(hub: HubDep, actor: Actor) -> MoveStatus:
+    async def back(request: Request, hub: HubDep, actor: Actor) -> MoveStatus:
         from passerelle.live import rollback
 
-        return rollback(hub, actor)
+        return await in_long_thread(request, rollback, hub, actor)
 
     @r.post("/finish", summary="Make the destination the only store; the source stays read-only")
-    def done(hub: HubDep, actor: Actor) -> CutoverOut:
+    async def done(request: Request, hub: HubDep, actor: Actor) -> CutoverOut:
         from passerelle.live import finish
 
-        return _evidence(finish(hub, actor))
+        return _evidence(await in_long_thread(request, finish, hub, actor))
 
     return r
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from passerelle.api.auth import Actor, HubDep
@@ -12,6 +12,10 @@ from passerelle.api.errors import ERROR_RESPONSES
 from passerelle.api.models import ListPage, QueryCreate, QueryRun, ResultPage
 from passerelle.api.params import ItemId, Limit, Offset, list_page
 from passerelle.workspace.queries import QueryView
+
+if TYPE_CHECKING:
+    from passerelle.hub.hub import Hub
+    from passerelle.hub.rules import Principal
 
 __all__ = ["PARQUET", "router"]
 
@@ -40,15 +44,18 @@ def router() -> APIRouter:
         "/projects/{project_id}/queries",
         status_code=201,
         summary="Run SQL over the project's granted datasets (its researchers)",
+        response_model=QueryRun,
     )
-    def run(project_id: ItemId, body: QueryCreate, hub: HubDep, actor: Actor) -> QueryRun:
-        from passerelle.api.tables import json_rows
-        from passerelle.research.caps import LimitRequest
-        from passerelle.workspace import run_query
+    async def run(
+        request: Request, project_id: ItemId, body: QueryCreate, hub: HubDep, actor: Actor
+    ) -> Response:
+        from passerelle.api.threads import in_query_thread
 
-        limits = LimitRequest(body.max_rows, body.timeout_s, body.memory_mb)
-        view, table = run_query(hub, actor, project_id, body.sql, limits)
-        return QueryRun(query=view, **json_rows(table, 0, body.preview_rows))
+        # The query, its preview's conversion and the JSON all in the queries' pool: a
+        # preview grows with the result (1,000 rows of any width), and an ``async`` route's
+        # own code and its response's encoding would run on the event loop.
+        encoded = await in_query_thread(request, _run_encoded, hub, actor, project_id, body)
+        return Response(encoded, status_code=201, media_type="application/json")
 
     @r.get("/projects/{project_id}/queries", summary="The queries run in a project")
     def list_all(
@@ -100,6 +107,18 @@ def router() -> APIRouter:
         return JSONResponse(page.model_dump(mode="json"))
 
     return r
+
+
+def _run_encoded(hub: Hub, actor: Principal, project_id: int, body: QueryCreate) -> bytes:
+    """Run the query; its record and preview as the JSON of ``QueryRun``."""
+    from passerelle.api.tables import json_rows
+    from passerelle.research.caps import LimitRequest
+    from passerelle.workspace import run_query
+
+    limits = LimitRequest(body.max_rows, body.timeout_s, body.memory_mb)
+    view, table = run_query(hub, actor, project_id, body.sql, limits)
+    answer = QueryRun(query=view, **json_rows(table, 0, body.preview_rows))
+    return answer.model_dump_json(by_alias=True).encode()  # as FastAPI encodes a response model
 
 
 def _download(body: bytes, media_type: str, filename: str) -> Response:

@@ -15,14 +15,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["HUB_VARIABLE", "worker_app"]
+__all__ = ["HUB_VARIABLE", "THREADS_VARIABLE", "worker_app"]
 
 HUB_VARIABLE = "PASSERELLE_SERVE_HUB"
+THREADS_VARIABLE = "PASSERELLE_SERVE_THREADS"  # "request_threads,query_threads,long_threads"
 
 
 def worker_app() -> FastAPI:
     """This process's app over the hub in ``$PASSERELLE_SERVE_HUB`` (a uvicorn factory)."""
     from passerelle.api import create_app
+    from passerelle.api.threads import ThreadLimits
     from passerelle.hub import Hub
 
-    return create_app(Hub.open(os.environ[HUB_VARIABLE]))
+    requests, queries, long = (int(n) for n in os.environ[THREADS_VARIABLE].split(","))
+    limits = ThreadLimits(requests, queries, long)
+    return create_app(Hub.open(os.environ[HUB_VARIABLE]), threads=limits)

@@ -33,11 +33,36 @@ def _serve(
             "database for several).",
         ),
     ] = 1,
+    threads: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Requests each process works on at once (more threads are slower in Python; "
+            "see docs/benchmarks.md).",
+        ),
+    ] = 2,
+    query_threads: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Researchers' queries each process runs at once (a pool apart)."
+        ),
+    ] = 4,
+    long_threads: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Long calls each process runs at once (ingests, extracts, audit verify and "
+            "export, the move's steps), a pool apart.",
+        ),
+    ] = 4,
 ) -> None:
     """Serve a hub's web portal (at /) and HTTP API (docs at /docs, schema at /openapi.json)."""
     import uvicorn
 
     from passerelle.api import create_app
+    from passerelle.api.threads import ThreadLimits
     from passerelle.cli.render import console, error_console
     from passerelle.hub import Hub
     from passerelle.hub.schema_revision import require_current_schema
@@ -59,13 +84,16 @@ def _serve(
     if several:  # each process opens the hub itself (passerelle.api.workers)
         import os
 
-        from passerelle.api.workers import HUB_VARIABLE
+        from passerelle.api.workers import HUB_VARIABLE, THREADS_VARIABLE
 
         os.environ[HUB_VARIABLE] = str(opened.config.directory)
+        os.environ[THREADS_VARIABLE] = f"{threads},{query_threads},{long_threads}"
         opened.close()
     try:
         uvicorn.run(
-            "passerelle.api.workers:worker_app" if several else create_app(opened),
+            "passerelle.api.workers:worker_app"
+            if several
+            else create_app(opened, threads=ThreadLimits(threads, query_threads, long_threads)),
             factory=several,
             workers=workers if several else None,
             host=host,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from passerelle.demo.build import DemoHub
+    from passerelle.hub.rules import Principal
 
 __all__ = ["ServedDemo", "serve_demo"]
 
@@ -48,6 +49,19 @@ def _check_port(host: str, port: int) -> None:
             ) from exc
 
 
+def _acting_as(demo: DemoHub, name: str, say: Callable[[str], None]) -> Principal | None:
+    """``name``'s principal now, from their token as every request (None, said once, when
+    an admin disabled them or revoked the token: the helper then stops)."""
+    from passerelle.errors import AuthenticationError
+    from passerelle.hub import authenticate
+
+    try:
+        return authenticate(demo.hub, demo.tokens[name])
+    except AuthenticationError as exc:
+        say(f"the helper acting as {name} stopped: {exc}")
+        return None
+
+
 def _researcher(demo: DemoHub, stop: threading.Event, say: Callable[[str], None]) -> None:
     from passerelle.demo.live_hub import QUERIES
     from passerelle.errors import PasserelleError
@@ -56,8 +70,11 @@ def _researcher(demo: DemoHub, stop: threading.Event, say: Callable[[str], None]
     queries = list(QUERIES.values())
     i = 0
     while not stop.wait(QUERY_EVERY_S):
+        rita = _acting_as(demo, "rita", say)
+        if rita is None:
+            return
         try:
-            run_query(demo.hub, demo.who["rita"], demo.project, queries[i % len(queries)])
+            run_query(demo.hub, rita, demo.project, queries[i % len(queries)])
         except PasserelleError as exc:
             say(f"a background query was refused: {exc}")
         i += 1
@@ -77,11 +94,12 @@ def _copier(
         move = (status.generation, status.journal)
         if status.phase != "mirroring" or move in copied:
             continue
+        omar = _acting_as(demo, "omar", say)
+        if omar is None:
+            return
         say(f"copying the backlog to {status.destination_url}")
         try:
-            summary = run_backlog(
-                demo.hub, demo.who["omar"], RunOptions(max_bandwidth=bandwidth), stop=stop
-            )
+            summary = run_backlog(demo.hub, omar, RunOptions(max_bandwidth=bandwidth), stop=stop)
         except PasserelleError as exc:
             say(f"the backlog copy stopped: {exc}")
             copied.add(move)
@@ -112,6 +130,7 @@ def serve_demo(
     import uvicorn
 
     from passerelle.api import create_app
+    from passerelle.api.threads import ThreadLimits
     from passerelle.demo.build import CAST, build_demo_hub
 
     _check_port(host, port)
@@ -134,7 +153,8 @@ def serve_demo(
                 workdir=workdir,
             )
         )
-        uvicorn.run(create_app(demo.hub), host=host, port=port, log_level="warning")
+        app = create_app(demo.hub, threads=ThreadLimits())
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         stop.set()
         for helper in helpers:

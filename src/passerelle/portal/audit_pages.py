@@ -93,10 +93,11 @@ def router() -> APIRouter:
         return render(request, "audit.html", events=events, shown=shown, following=following)
 
     @r.get("/portal/audit/verify")
-    def verify(request: Request, actor: SignedIn) -> Response:
+    async def verify(request: Request, actor: SignedIn) -> Response:
+        from passerelle.api.threads import in_long_thread
         from passerelle.hub.audit import verify_audit
 
-        report = verify_audit(request.app.state.hub, actor)
+        report = await in_long_thread(request, verify_audit, request.app.state.hub, actor)
         return render(request, "audit_verify.html", report=report)
 
     @r.get("/portal/compliance")

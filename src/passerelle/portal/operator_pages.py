@@ -19,6 +19,7 @@ from passerelle.portal.routing import PortalRoute, SignedIn, check_csrf, render
 if TYPE_CHECKING:
     from starlette.responses import Response
 
+    from passerelle.api.models import MigrationStart
     from passerelle.hub.rules import Principal
     from passerelle.live.mover import MoveStatus
 
@@ -60,6 +61,26 @@ def _move_page(
     """The operator page for ``move`` (read through ``migration_status``: authorized, audited)."""
     steps = [(s, STEPS[s]) for s in steps_open(move.phase)]
     return render(request, "operator.html", move=move, steps=steps, done=done, evidence=evidence)
+
+
+def _take_step(
+    request: Request, actor: Principal, step: str, body: MigrationStart | None
+) -> Response:
+    """Take ``step`` with the library, then the operator page with its evidence."""
+    from passerelle.live import cutover, finish, migration_status, rollback, start_move
+
+    hub = request.app.state.hub
+    evidence = None
+    if step == "start":
+        assert body is not None
+        start_move(hub, actor, body.destination_url, require=tuple(body.require))
+    elif step == "cutover":
+        evidence = cutover(hub, actor)
+    elif step == "finish":
+        evidence = finish(hub, actor)
+    else:
+        rollback(hub, actor)
+    return _move_page(request, migration_status(hub, actor), done=step, evidence=evidence)
 
 
 def router() -> APIRouter:
@@ -109,7 +130,7 @@ def router() -> APIRouter:
         return render(request, "operator_confirm.html", step=step, text=STEPS[step], move=status)
 
     @r.post("/{step}")
-    def change(
+    async def change(
         request: Request,
         actor: SignedIn,
         step: _Step,
@@ -120,12 +141,11 @@ def router() -> APIRouter:
         from pydantic import ValidationError
 
         from passerelle.api.models import MigrationStart
+        from passerelle.api.threads import in_long_thread
         from passerelle.errors import UsageError
-        from passerelle.live import cutover, finish, rollback, start_move
 
         check_csrf(request, csrf)
-        hub = request.app.state.hub
-        evidence = None
+        body = None
         if step == "start":
             try:  # the API's own checks of the destination and the rules named
                 body = MigrationStart.model_validate(
@@ -136,15 +156,7 @@ def router() -> APIRouter:
                     "The destination must be a store URL (e.g. s3://remote@bucket) and the "
                     "rules among hds, secnumcloud, eea, eu-jurisdiction; correct them."
                 ) from exc
-            start_move(hub, actor, body.destination_url, require=tuple(body.require))
-        elif step == "cutover":
-            evidence = cutover(hub, actor)
-        elif step == "finish":
-            evidence = finish(hub, actor)
-        else:
-            rollback(hub, actor)
-        from passerelle.live import migration_status
-
-        return _move_page(request, migration_status(hub, actor), done=step, evidence=evidence)
+        # the step (a backlog inventory, a deep verify) and the page after it, off the loop
+        return await in_long_thread(request, _take_step, request, actor, step, body)
 
     return r

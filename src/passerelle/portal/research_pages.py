@@ -50,6 +50,21 @@ def _editor(
     )
 
 
+async def _refused(
+    request: Request, actor: Principal, project_id: int, sql: str, message: str, status: int
+) -> Response:
+    """The editor again with the SQL kept and the refusal's sentence (it reads the
+    project's queries: in a worker thread, off the event loop)."""
+    import functools
+
+    from starlette.concurrency import run_in_threadpool
+
+    page = functools.partial(
+        _editor, request, actor, project_id, sql=sql, message=message, status=status
+    )
+    return await run_in_threadpool(page)
+
+
 def router() -> APIRouter:
     r = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -58,32 +73,29 @@ def router() -> APIRouter:
         return _editor(request, actor, project_id)
 
     @r.post("/portal/projects/{project_id}/queries")
-    def run(request: Request, actor: SignedIn, project_id: _Id, sql: _Sql, csrf: _Csrf) -> Response:
+    async def run(
+        request: Request, actor: SignedIn, project_id: _Id, sql: _Sql, csrf: _Csrf
+    ) -> Response:
         from fastapi.responses import RedirectResponse
         from pydantic import ValidationError
 
         from passerelle.api.errors import status_of
         from passerelle.api.models import QueryCreate
+        from passerelle.api.threads import in_query_thread
         from passerelle.workspace import run_query
 
         check_csrf(request, csrf)
         try:
             body = QueryCreate.model_validate({"sql": sql})  # the API's own checks of the text
         except ValidationError:
-            return _editor(
-                request,
-                actor,
-                project_id,
-                sql=sql,
-                status=422,
-                message="The SQL must be printable text of 1 to 100,000 characters; correct it.",
-            )
+            message = "The SQL must be printable text of 1 to 100,000 characters; correct it."
+            return await _refused(request, actor, project_id, sql, message, 422)
         try:
-            view, _ = run_query(request.app.state.hub, actor, project_id, body.sql)
-        except PasserelleError as exc:
-            return _editor(
-                request, actor, project_id, sql=sql, message=str(exc), status=status_of(exc)
+            view, _ = await in_query_thread(
+                request, run_query, request.app.state.hub, actor, project_id, body.sql
             )
+        except PasserelleError as exc:
+            return await _refused(request, actor, project_id, sql, str(exc), status_of(exc))
         return RedirectResponse(f"/portal/queries/{view.id}", status_code=303)
 
     @r.get("/portal/queries/{query_id}")

@@ -22,7 +22,7 @@ PAGE_SIZE = 25
 _Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 _PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
 _Csrf = Annotated[str, Form(max_length=200)]
-_NAME = r"^[^\x00-\x1f\x7f/]+$"
+_NAME = r"^[^\x00-\x1f\x7f/]*$"  # empty: the page's own form, its filter cleared (every run)
 _DatasetFilter = Annotated[str | None, Query(max_length=64, pattern=_NAME)]
 
 
@@ -46,6 +46,13 @@ def router() -> APIRouter:
         return render(
             request, "ingests.html", found=found, dataset=dataset or "", page=page, pages=pages
         )
+
+    @r.get("/projects/{project_id}/close")
+    def confirm_close(request: Request, actor: SignedIn, project_id: _Id) -> Response:
+        from passerelle.hub import get_project
+
+        found = get_project(request.app.state.hub, actor, project_id)
+        return render(request, "project_close.html", project=found)
 
     @r.post("/projects/{project_id}/status")
     def change(
