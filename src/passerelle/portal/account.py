@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 
+from passerelle.portal.params import Csrf
 from passerelle.portal.routing import PortalRoute, SignedIn, check_csrf, render
 from passerelle.portal.session import (
     SESSION_COOKIE,
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["router"]
 
 _Token = Annotated[str, Form(max_length=200)]
-_Csrf = Annotated[str, Form(max_length=200)]
 _Next = Annotated[str, Form(max_length=2000)]
 
 
@@ -66,7 +66,7 @@ def router() -> APIRouter:
         return _signin_page(request, status=200, message=message, next_=safe_next(next))
 
     @r.post("/signin")
-    def signin(request: Request, token: _Token, nonce: _Csrf, next: _Next = "/portal/") -> Response:
+    def signin(request: Request, token: _Token, nonce: Csrf, next: _Next = "/portal/") -> Response:
         from fastapi.responses import RedirectResponse
 
         from passerelle.errors import AuthenticationError
@@ -103,7 +103,7 @@ def router() -> APIRouter:
         return response
 
     @r.post("/signout")
-    def signout(request: Request, actor: SignedIn, csrf: _Csrf) -> Response:
+    def signout(request: Request, actor: SignedIn, csrf: Csrf) -> Response:
         from fastapi.responses import RedirectResponse
 
         from passerelle.hub import revoke_token

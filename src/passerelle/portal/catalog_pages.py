@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
+from passerelle.portal.params import PageNo, page_count
 from passerelle.portal.routing import PortalRoute, SignedIn, render
 
 if TYPE_CHECKING:
@@ -16,7 +17,6 @@ __all__ = ["PAGE_SIZE", "router"]
 
 PAGE_SIZE = 25
 _Search = Annotated[str | None, Query(max_length=200)]
-_PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
 _Name = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f/]+$")]
 
 
@@ -24,9 +24,7 @@ def router() -> APIRouter:
     r = APIRouter(prefix="/portal/catalog", route_class=PortalRoute, include_in_schema=False)
 
     @r.get("")
-    def catalog(
-        request: Request, actor: SignedIn, q: _Search = None, page: _PageNo = 1
-    ) -> Response:
+    def catalog(request: Request, actor: SignedIn, q: _Search = None, page: PageNo = 1) -> Response:
         from passerelle.hub import list_datasets
 
         found = list_datasets(
@@ -36,7 +34,7 @@ def router() -> APIRouter:
             offset=(page - 1) * PAGE_SIZE,
             search=q,
         )
-        pages = max(1, -(-found.total // PAGE_SIZE))
+        pages = page_count(found.total, PAGE_SIZE)
         return render(request, "catalog.html", found=found, q=q or "", page=page, pages=pages)
 
     @r.get("/{name}")

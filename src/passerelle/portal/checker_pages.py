@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Request
 
+from passerelle.portal.params import Csrf, ItemId
 from passerelle.portal.routing import PortalRoute, SignedIn, check_csrf, render
 
 if TYPE_CHECKING:
@@ -14,8 +15,6 @@ if TYPE_CHECKING:
 
 __all__ = ["router"]
 
-_Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
-_Csrf = Annotated[str, Form(max_length=200)]
 _Reason = Annotated[str, Form(max_length=2000)]
 
 
@@ -30,7 +29,7 @@ def router() -> APIRouter:
         return render(request, "queue.html", pending=pending)
 
     @r.get("/{release_id}")
-    def release(request: Request, actor: SignedIn, release_id: _Id) -> Response:
+    def release(request: Request, actor: SignedIn, release_id: ItemId) -> Response:
         from passerelle.hub import get_project
         from passerelle.workspace import get_release
         from passerelle.workspace.release_queue import pending_release
@@ -50,8 +49,8 @@ def router() -> APIRouter:
     def decide(
         request: Request,
         actor: SignedIn,
-        release_id: _Id,
-        csrf: _Csrf,
+        release_id: ItemId,
+        csrf: Csrf,
         decision: Annotated[str, Form(pattern="^(approve|reject)$")],
         reason: _Reason = "",
     ) -> Response:
@@ -79,7 +78,7 @@ def router() -> APIRouter:
         return RedirectResponse(f"/portal/releases/{release_id}", status_code=303)
 
     @r.get("/{release_id}/output.csv")
-    def output(request: Request, actor: SignedIn, release_id: _Id) -> Response:
+    def output(request: Request, actor: SignedIn, release_id: ItemId) -> Response:
         from fastapi.responses import Response as Plain
 
         from passerelle.workspace import read_release_output

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Form, Path, Request
 
+from passerelle.portal.params import Csrf
 from passerelle.portal.routing import PortalRoute, SignedIn, check_csrf, render
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ STEPS = {
     "finish": "Finish: the destination becomes the only store; the source stays read-only",
 }
 _Step = Annotated[str, Path(pattern="^(start|cutover|rollback|finish)$")]
-_Csrf = Annotated[str, Form(max_length=200)]
 
 
 def steps_open(phase: str) -> list[str]:
@@ -134,7 +134,7 @@ def router() -> APIRouter:
         request: Request,
         actor: SignedIn,
         step: _Step,
-        csrf: _Csrf,
+        csrf: Csrf,
         destination: Annotated[str, Form(max_length=2000)] = "",
         require: Annotated[list[str] | None, Form()] = None,
     ) -> Response:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
+from passerelle.portal.params import PageNo, page_count
 from passerelle.portal.routing import PortalRoute, SignedIn, render
 
 if TYPE_CHECKING:
@@ -15,7 +16,6 @@ if TYPE_CHECKING:
 
 __all__ = ["router"]
 
-_PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
 _Status = Annotated[str, Query(max_length=20, pattern="^(|submitted|approved|suspended|closed)$")]
 _ProjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 PAGE_SIZE = 25
@@ -26,7 +26,7 @@ def router() -> APIRouter:
 
     @r.get("")
     def projects(
-        request: Request, actor: SignedIn, page: _PageNo = 1, status: _Status = ""
+        request: Request, actor: SignedIn, page: PageNo = 1, status: _Status = ""
     ) -> Response:
         from passerelle.hub import ProjectStatus, list_projects
 
@@ -37,7 +37,7 @@ def router() -> APIRouter:
             offset=(page - 1) * PAGE_SIZE,
             status=ProjectStatus(status) if status else None,
         )
-        pages = max(1, -(-found.total // PAGE_SIZE))
+        pages = page_count(found.total, PAGE_SIZE)
         return render(
             request,
             "projects.html",

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Form, Request
 
 from passerelle.errors import PasserelleError
+from passerelle.portal.params import Csrf, ItemId, PageNo, page_count
 from passerelle.portal.routing import PortalRoute, SignedIn, check_csrf, render
 
 if TYPE_CHECKING:
@@ -18,9 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["ROWS_PER_PAGE", "router"]
 
 ROWS_PER_PAGE = 50
-_Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
-_PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
-_Csrf = Annotated[str, Form(max_length=200)]
 _Sql = Annotated[str, Form(max_length=100_000)]
 
 
@@ -69,12 +67,12 @@ def router() -> APIRouter:
     r = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
     @r.get("/portal/projects/{project_id}/queries")
-    def editor(request: Request, actor: SignedIn, project_id: _Id) -> Response:
+    def editor(request: Request, actor: SignedIn, project_id: ItemId) -> Response:
         return _editor(request, actor, project_id)
 
     @r.post("/portal/projects/{project_id}/queries")
     async def run(
-        request: Request, actor: SignedIn, project_id: _Id, sql: _Sql, csrf: _Csrf
+        request: Request, actor: SignedIn, project_id: ItemId, sql: _Sql, csrf: Csrf
     ) -> Response:
         from fastapi.responses import RedirectResponse
         from pydantic import ValidationError
@@ -99,14 +97,14 @@ def router() -> APIRouter:
         return RedirectResponse(f"/portal/queries/{view.id}", status_code=303)
 
     @r.get("/portal/queries/{query_id}")
-    def result(request: Request, actor: SignedIn, query_id: _Id, page: _PageNo = 1) -> Response:
+    def result(request: Request, actor: SignedIn, query_id: ItemId, page: PageNo = 1) -> Response:
         from passerelle.api.tables import json_rows
         from passerelle.workspace import get_query, read_result
 
         hub = request.app.state.hub
         query = get_query(hub, actor, query_id)
         table = read_result(hub, actor, query_id)
-        pages = max(1, -(-table.num_rows // ROWS_PER_PAGE))
+        pages = page_count(table.num_rows, ROWS_PER_PAGE)
         shown = json_rows(table, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE)
         return render(
             request,
@@ -120,7 +118,7 @@ def router() -> APIRouter:
         )
 
     @r.post("/portal/queries/{query_id}/release")
-    def ask_release(request: Request, actor: SignedIn, query_id: _Id, csrf: _Csrf) -> Response:
+    def ask_release(request: Request, actor: SignedIn, query_id: ItemId, csrf: Csrf) -> Response:
         from fastapi.responses import RedirectResponse
 
         from passerelle.workspace import request_release
@@ -130,7 +128,7 @@ def router() -> APIRouter:
         return RedirectResponse(f"/portal/releases/{release.id}", status_code=303)
 
     @r.get("/portal/projects/{project_id}/releases")
-    def releases(request: Request, actor: SignedIn, project_id: _Id) -> Response:
+    def releases(request: Request, actor: SignedIn, project_id: ItemId) -> Response:
         from passerelle.hub import get_project
         from passerelle.workspace import list_releases
 

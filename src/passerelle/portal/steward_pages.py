@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 
+from passerelle.portal.params import Csrf, ItemId, PageNo, page_count
 from passerelle.portal.routing import PortalRoute, SignedIn, check_csrf, render
 
 if TYPE_CHECKING:
@@ -19,9 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["PAGE_SIZE", "router"]
 
 PAGE_SIZE = 25
-_Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
-_PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
-_Csrf = Annotated[str, Form(max_length=200)]
 _NAME = r"^[^\x00-\x1f\x7f/]*$"  # empty: the page's own form, its filter cleared (every run)
 _DatasetFilter = Annotated[str | None, Query(max_length=64, pattern=_NAME)]
 
@@ -31,7 +29,7 @@ def router() -> APIRouter:
 
     @r.get("/ingests")
     def ingests(
-        request: Request, actor: SignedIn, dataset: _DatasetFilter = None, page: _PageNo = 1
+        request: Request, actor: SignedIn, dataset: _DatasetFilter = None, page: PageNo = 1
     ) -> Response:
         from passerelle.hub import list_ingests
 
@@ -42,13 +40,13 @@ def router() -> APIRouter:
             limit=PAGE_SIZE,
             offset=(page - 1) * PAGE_SIZE,
         )
-        pages = max(1, -(-found.total // PAGE_SIZE))
+        pages = page_count(found.total, PAGE_SIZE)
         return render(
             request, "ingests.html", found=found, dataset=dataset or "", page=page, pages=pages
         )
 
     @r.get("/projects/{project_id}/close")
-    def confirm_close(request: Request, actor: SignedIn, project_id: _Id) -> Response:
+    def confirm_close(request: Request, actor: SignedIn, project_id: ItemId) -> Response:
         from passerelle.hub import get_project
 
         found = get_project(request.app.state.hub, actor, project_id)
@@ -58,8 +56,8 @@ def router() -> APIRouter:
     def change(
         request: Request,
         actor: SignedIn,
-        project_id: _Id,
-        csrf: _Csrf,
+        project_id: ItemId,
+        csrf: Csrf,
         verb: Annotated[str, Form(pattern="^(approve|suspend|reinstate|close)$")],
     ) -> Response:
         from passerelle.hub import change_status
@@ -72,8 +70,8 @@ def router() -> APIRouter:
     def grant(
         request: Request,
         actor: SignedIn,
-        project_id: _Id,
-        csrf: _Csrf,
+        project_id: ItemId,
+        csrf: Csrf,
         dataset: Annotated[str, Form(max_length=200)],
         expires_on: Annotated[str, Form(max_length=20)] = "",
         columns: Annotated[str, Form(max_length=20_000)] = "",
@@ -93,7 +91,7 @@ def router() -> APIRouter:
         return _back_to(project_id)
 
     @r.post("/grants/{grant_id}/revoke")
-    def revoke(request: Request, actor: SignedIn, grant_id: _Id, csrf: _Csrf) -> Response:
+    def revoke(request: Request, actor: SignedIn, grant_id: ItemId, csrf: Csrf) -> Response:
         from passerelle.hub import revoke_grant
 
         check_csrf(request, csrf)
