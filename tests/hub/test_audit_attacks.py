@@ -122,7 +122,8 @@ def test_a_witness_repointed_in_hub_toml_does_not_hide_a_rollback(
             fresh = f"file://{tmp_path / 'fresh'}"
             cast.hub.config = dataclasses.replace(cast.hub.config, witness=fresh)
             (tmp_path / "hub" / "hub.toml").write_text(cast.hub.config.to_toml())
-            cast.hub._witness = None
+            cast.hub._witness = None  # the hub restarted on the edited folder
+            cast.hub._checkpoint_known = None
             report = verify_audit(cast.hub, cast.auditor, witness_url=real)
             assert not report.ok
             assert "witnessed but is missing from the hub's checkpoint store" in report.problem

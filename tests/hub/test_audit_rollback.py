@@ -244,7 +244,13 @@ def test_database_restored_from_an_older_copy(
     assert numbers(w)[1][-1] == newest.number
 
 
-def test_a_deleted_checkpoint_file_in_the_middle_is_named(witnessed: Witnessed) -> None:
+def test_a_deleted_checkpoint_file_in_the_middle_is_named(
+    witnessed: Witnessed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``audit verify`` names it at once; the signer, which lists only the checkpoints
+    after the newest it knows between two full listings, refuses from its next one."""
+    from passerelle.hub import checkpoint_listing
+
     w = witnessed
     activity(w.cast, 1)
     for _ in range(3):
@@ -256,8 +262,57 @@ def test_a_deleted_checkpoint_file_in_the_middle_is_named(witnessed: Witnessed) 
     report = verify_audit(w.hub)
     assert not report.ok and report.checkpoint_number == 2
     assert "checkpoint 2" in report.problem
-    with pytest.raises(ConflictError, match="will not sign"):
+    monkeypatch.setattr(checkpoint_listing, "FULL_LISTING_EVERY", 0.0)  # the period passed
+    with pytest.raises(ConflictError, match="checkpoint 2 is missing"):
         write_checkpoint(w.hub)
+
+
+@pytest.mark.parametrize(
+    "witnessed", [(d, "folder") for d in DATABASES], indirect=True, ids=DATABASES
+)
+def test_the_newest_checkpoint_deleted_between_full_listings_stops_the_signer(
+    witnessed: Witnessed,
+) -> None:
+    """Between full listings the signer still reads the newest checkpoint it knows: that
+    one gone (its number seen, its file deleted) is refused at once."""
+    w = witnessed
+    activity(w.cast, 1)
+    for _ in range(2):
+        more(w, 1)
+        newest = write_checkpoint(w.hub)
+    assert newest is not None
+    w.hub.store("checkpoints").delete(f"test-hub/audit/checkpoints/{newest.number:012d}.json")
+    more(w, 1)
+    with pytest.raises(ConflictError, match=f"checkpoint {newest.number} is missing"):
+        write_checkpoint(w.hub)
+
+
+def test_the_signer_lists_only_the_checkpoints_after_the_newest_it_knows(
+    witnessed: Witnessed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hub read all day signs thousands of checkpoints: between full listings each
+    signing lists the store after the newest number it knows (S3's StartAfter)."""
+    from passerelle.hub import checkpoint_listing
+
+    w = witnessed
+    activity(w.cast, 1)
+    for _ in range(4):
+        more(w, 1)
+        write_checkpoint(w.hub)
+    seen: list[tuple[int, int]] = []
+    original = checkpoint_listing.stored_numbers
+
+    def counting(hub: Any, *, after: int = 0) -> Any:
+        found = original(hub, after=after)
+        seen.append((after, len(found[0])))
+        return found
+
+    monkeypatch.setattr(checkpoint_listing, "stored_numbers", counting)
+    more(w, 1)
+    signed = write_checkpoint(w.hub)
+    assert signed is not None and signed.number >= 5
+    assert seen == [(signed.number - 1, 0)]  # nothing listed below the newest it knew
+    assert verify_audit(w.hub).ok
 
 
 @pytest.mark.parametrize(

@@ -33,17 +33,17 @@ def test_a_checkpoint_signed_by_another_signer_after_the_head_was_read_is_no_tam
     activity(cast, 1)
     assert write_checkpoint(cast.hub) is not None
     _append(cast.hub, 2)
-    original = checkpoints._stored_numbers
+    original = checkpoints.stored_view
     raced: list[Any] = []
 
-    def another_signer_meanwhile(hub: Hub) -> Any:
+    def another_signer_meanwhile(hub: Hub, witness: Any) -> Any:
         if not raced:
             raced.append(None)
             _append(hub, 3)
             raced.append(write_checkpoint(hub))  # A, all the way through
-        return original(hub)
+        return original(hub, witness)
 
-    monkeypatch.setattr(checkpoints, "_stored_numbers", another_signer_meanwhile)
+    monkeypatch.setattr(checkpoints, "stored_view", another_signer_meanwhile)
     signed = write_checkpoint(cast.hub)  # B: must not refuse
     assert raced[1] is not None and signed is not None
     assert signed.number >= raced[1].number
@@ -60,17 +60,17 @@ def test_that_race_under_checkpoint_if_due_writes_no_false_tampering_event(
     activity(cast, 1)
     assert write_checkpoint(cast.hub) is not None
     _append(cast.hub, cast.hub.config.checkpoint_every)
-    original = checkpoints._stored_numbers
+    original = checkpoints.stored_view
     raced: list[Any] = []
 
-    def another_signer_meanwhile(hub: Hub) -> Any:
+    def another_signer_meanwhile(hub: Hub, witness: Any) -> Any:
         if not raced:
             raced.append(None)
             _append(hub, 3)
             raced.append(write_checkpoint(hub))
-        return original(hub)
+        return original(hub, witness)
 
-    monkeypatch.setattr(checkpoints, "_stored_numbers", another_signer_meanwhile)
+    monkeypatch.setattr(checkpoints, "stored_view", another_signer_meanwhile)
     with cast.hub.db.read() as session:
         now_head = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()))
     checkpoints.checkpoint_if_due(cast.hub, int(now_head))

@@ -188,6 +188,29 @@ def test_list_prefix_is_folder_like(store: Store) -> None:
     assert sorted(i.key for i in store.list("data")) == ["data/x", "data/y/z"]
 
 
+def test_list_start_after_lists_only_later_keys(store: Store) -> None:
+    for n in (1, 2, 3, 10, 11):
+        store.put(f"cp/{n:012d}.json", b"{}")
+    store.put("cq/after.json", b"x")
+    later = [i.key for i in store.list("cp", start_after=f"cp/{2:012d}.json")]
+    assert sorted(later) == [f"cp/{n:012d}.json" for n in (3, 10, 11)]
+    assert list(store.list("cp", start_after=f"cp/{11:012d}.json")) == []
+    # a point between keys, and one before the prefix: S3's StartAfter, never wider
+    assert sorted(i.key for i in store.list("cp", start_after="cp/000000000005")) == [
+        f"cp/{n:012d}.json" for n in (10, 11)
+    ]
+    assert len(list(store.list("cp", start_after="a"))) == 5
+
+
+def test_list_start_after_in_a_store_rooted_at_a_prefix(backend: str, tmp_path: Path) -> None:
+    url = new_store_url(backend, tmp_path)
+    root = open_store(url)
+    for key in ("inner/a", "inner/b", "inner/c", "outer/z"):
+        root.put(key, b"v")
+    nested = open_store(url + "/inner")
+    assert sorted(i.key for i in nested.list(start_after="a")) == ["b", "c"]
+
+
 def test_store_rooted_at_prefix_sees_relative_keys(backend: str, tmp_path: Path) -> None:
     url = new_store_url(backend, tmp_path)
     if backend == "file":

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from passerelle.errors import ConflictError, PasserelleError
+from passerelle.errors import ConflictError, ObjectNotFoundError, PasserelleError
 from passerelle.hub.audit_chain import GENESIS, ChainEvent, ChainReport, verify_chain
 from passerelle.hub.checkpoint_chain import (
     Checkpoint,
@@ -27,6 +27,13 @@ from passerelle.hub.checkpoint_chain import (
     public_key_hex,
     sign_checkpoint,
     signature_ok,
+)
+from passerelle.hub.checkpoint_listing import (
+    StoredView,
+    checkpoint_key,
+    note_signed,
+    stored_numbers,
+    stored_view,
 )
 from passerelle.hub.legacy_checkpoints import legacy_problem, read_legacy
 from passerelle.hub.tables import AuditEvent
@@ -86,27 +93,7 @@ def _noting(
         yield e
 
 
-def _prefix(hub: Hub) -> str:
-    return f"{hub.config.name}/audit/checkpoints/"
-
-
-def _key(hub: Hub, number: int) -> str:
-    return f"{_prefix(hub)}{number:012d}.json"
-
-
-def _stored_numbers(hub: Hub) -> tuple[list[int], list[str]]:
-    """Numbers of the checkpoint files, and keys in their folder that are not one."""
-    from passerelle.storage.keys import ascii_number
-
-    numbers, strays = [], []
-    for info in hub.store("checkpoints").list(_prefix(hub)):
-        stem = info.key.rsplit("/", 1)[-1]
-        number = ascii_number(stem[:-5]) if stem.endswith(".json") and len(stem) == 17 else None
-        if number is not None:
-            numbers.append(number)
-        else:
-            strays.append(info.key)
-    return sorted(numbers), strays
+_key = checkpoint_key
 
 
 def _read_stored(hub: Hub, number: int) -> Checkpoint | None:
@@ -133,13 +120,12 @@ def _refuse(problem: str) -> ConflictError:
     )
 
 
-def _witness_view(hub: Hub) -> tuple[int, Checkpoint | None]:
+def _witness_view(hub: Hub, number: int) -> tuple[int, Checkpoint | None]:
     """The witness's newest number and that checkpoint (0, None without a witness)."""
     witness = witness_of(hub)
-    witnessed = witness.numbers() if witness is not None else []
-    if witness is None or not witnessed:
+    if witness is None or not number:
         return 0, None
-    return witnessed[-1], witness.get(witnessed[-1])
+    return number, witness.get(number)
 
 
 def _guard(
@@ -147,26 +133,33 @@ def _guard(
     session: Session,
     head_seq: int,
     witnessed: tuple[int, Checkpoint | None],
-    numbers: list[int],
+    stored: StoredView,
 ) -> tuple[Checkpoint | None, tuple[int, str]]:
     """The newest checkpoint, once the chain after it and the witness agree, and the last
-    event verified (seq, hash); else raise. ``numbers`` (the stored checkpoints) were listed
+    event verified (seq, hash); else raise. ``stored`` (the stored checkpoints) was listed
     before ``session`` first read: every event a listed checkpoint signed is in its view."""
-    newest = numbers[-1] if numbers else 0
-    gaps = sorted(set(range(1, newest + 1)) - set(numbers))
-    if gaps:
-        raise _refuse(f"checkpoint {gaps[0]} is missing from the hub's checkpoint store")
+    newest = stored.newest
+    if stored.missing is not None:
+        raise _refuse(f"checkpoint {stored.missing} is missing from the hub's checkpoint store")
     key = hub.keys.key("audit")
     public = public_key_hex(key)
-    anchor = _read_stored(hub, newest) if newest else None
+    try:
+        anchor = _read_stored(hub, newest) if newest else None
+    except ObjectNotFoundError:  # seen by this signer before, gone now
+        raise _refuse(f"checkpoint {newest} is missing from the hub's checkpoint store") from None
     if newest and (anchor is None or not signature_ok(public, anchor)):
         raise _refuse(f"checkpoint {newest} in the hub's store is damaged or forged")
     number, seen = witnessed
     if number > newest:
         raise _refuse(f"checkpoint {number} was witnessed but is missing from the hub's store")
     if number:
-        stored = anchor if number == newest else _read_stored(hub, number)
-        if seen is None or stored != seen:
+        try:
+            kept = anchor if number == newest else _read_stored(hub, number)
+        except ObjectNotFoundError:
+            raise _refuse(
+                f"checkpoint {number} is missing from the hub's checkpoint store"
+            ) from None
+        if seen is None or kept != seen:
             raise _refuse(f"checkpoint {number} differs from the witnessed one")
     after_seq, after_hash = (anchor.seq, anchor.hash) if anchor else (0, GENESIS)
     if anchor is not None:
@@ -201,18 +194,21 @@ def write_checkpoint(hub: Hub) -> Checkpoint | None:
     from passerelle.errors import TransientError
 
     for _ in range(_SIGN_ATTEMPTS):
-        witnessed = _witness_view(hub)
         # Listed before the read below begins: a checkpoint another signer numbers after
         # the head is read would otherwise look like events deleted (a false alarm).
-        numbers, _ = _stored_numbers(hub)
+        stored = stored_view(hub, witness_of(hub))
+        witnessed = _witness_view(hub, stored.witnessed)
         with hub.db.read() as session:
             head = _head(session)
             if head is None:
                 return None
-            anchor, verified = _guard(hub, session, head[0], witnessed, numbers)
+            anchor, verified = _guard(hub, session, head[0], witnessed, stored)
         checkpoint = _sign_under_lock(hub, anchor, verified)
         if checkpoint is not None:
-            _witness_up_to(hub, checkpoint)  # after the lock; a repeat is a harmless version
+            if anchor is None or checkpoint.number == anchor.number + 1:
+                note_signed(hub, checkpoint.number)
+            # after the lock; a repeat is a harmless version
+            _witness_up_to(hub, checkpoint, stored.witnessed)
             hub._checkpoint_state = CheckpointState(checkpoint.seq, hub.now())
             return checkpoint
     raise TransientError(  # being outpaced is no refusal: checkpoint_if_due audits none
@@ -283,13 +279,13 @@ def _numbered_after(hub: Hub, anchor: Checkpoint | None) -> bool:
     return True
 
 
-def _witness_up_to(hub: Hub, checkpoint: Checkpoint) -> None:
-    """Give the witness every stored checkpoint it lacks, up to ``checkpoint``."""
+def _witness_up_to(hub: Hub, checkpoint: Checkpoint, witnessed: int) -> None:
+    """Give the witness every stored checkpoint it lacks (its newest was ``witnessed``
+    when listed), up to ``checkpoint``."""
     witness = witness_of(hub)
     if witness is None:
         return
-    have = witness.numbers()
-    start = have[-1] + 1 if have else 1
+    start = witnessed + 1
     for number in range(start, checkpoint.number + 1):
         cp = checkpoint if number == checkpoint.number else _read_stored(hub, number)
         if cp is not None:
@@ -307,8 +303,8 @@ class CheckpointState:
 def _load_state(hub: Hub, session: Session) -> CheckpointState:
     from sqlalchemy import select
 
-    numbers, _ = _stored_numbers(hub)
-    newest = _read_stored(hub, numbers[-1]) if numbers else None
+    stored = stored_view(hub, None)
+    newest = _read_stored(hub, stored.newest) if stored.newest else None
     if newest is not None:
         return CheckpointState(newest.seq, _when(newest.at, hub))
     first = session.execute(select(AuditEvent.at).where(AuditEvent.seq == 1)).scalar()
@@ -429,7 +425,7 @@ def verify_log(
     fresh, empty witness); hub.toml naming another one is itself a problem.
     """
     key = hub.keys.key("audit")
-    numbers, strays = _stored_numbers(hub)
+    numbers, strays = stored_numbers(hub)
     stored: list[Checkpoint] = []
     damaged: list[int] = []
     for n in numbers:
@@ -500,6 +496,6 @@ class SignedHead:
 
 def signed_head(hub: Hub) -> SignedHead:
     """The newest checkpoint in the hub's store, for third parties to keep."""
-    numbers, _ = _stored_numbers(hub)
+    numbers, _ = stored_numbers(hub)
     newest = _read_stored(hub, numbers[-1]) if numbers else None
     return SignedHead(hub.config.name, public_key_hex(hub.keys.key("audit")), newest)

@@ -130,17 +130,26 @@ class ClassifiedStore(StoreWrapper):
         return self._encrypted_view() if self._object_encrypted(check_key(key)) else self.inner
 
     def list(
-        self, prefix: str = "", *, page_size: int = 1000, details: bool = False
+        self,
+        prefix: str = "",
+        *,
+        page_size: int = 1000,
+        details: bool = False,
+        start_after: str = "",
     ) -> Iterator[ObjectInfo]:
         check_prefix(prefix)
         whole = self._encrypts(prefix)
         if whole is not None:
             view = self._encrypted_view() if whole else self.inner
-            return view.list(prefix, page_size=page_size, details=details)
-        return self._mixed(prefix, page_size, details)
+            return view.list(prefix, page_size=page_size, details=details, start_after=start_after)
+        return self._mixed(prefix, page_size, details, start_after)
 
-    def _mixed(self, prefix: str, page_size: int, details: bool) -> Iterator[ObjectInfo]:
-        for info in self.inner.list(prefix, page_size=page_size, details=details):
+    def _mixed(
+        self, prefix: str, page_size: int, details: bool, start_after: str
+    ) -> Iterator[ObjectInfo]:
+        for info in self.inner.list(
+            prefix, page_size=page_size, details=details, start_after=start_after
+        ):
             # an envelope's plaintext size follows from its stored size: no request per object
             yield plain_info(info.key, info) if self._object_encrypted(info.key) else info
 

@@ -257,6 +257,7 @@ class Hub:
     clock: Callable[[], datetime] = field(default=utcnow)
     _stores: dict[str, Store] = field(default_factory=dict)
     _checkpoint_state: Any = None  # checkpoints.CheckpointState, loaded on first use
+    _checkpoint_known: Any = None  # checkpoint_listing._Known, what its signer has listed
     _witness: Any = None  # witness.Witness, or False when the hub has none
     _scan_cache: ScanCache | None = None
     _sandbox_pool: ChildPool | None = None

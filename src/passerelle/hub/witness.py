@@ -52,6 +52,10 @@ class Witness(Protocol):
 
     def numbers(self) -> list[int]: ...
 
+    def numbers_after(self, after: int) -> list[int]:
+        """The numbers above ``after``, listing only those where the witness can."""
+        ...
+
     def get(self, number: int) -> Checkpoint | None: ...
 
 
@@ -119,6 +123,9 @@ class FolderWitness:
 
     def numbers(self) -> list[int]:
         return sorted(self._all())
+
+    def numbers_after(self, after: int) -> list[int]:
+        return [n for n in self.numbers() if n > after]  # one local file, read whole
 
     def get(self, number: int) -> Checkpoint | None:
         return self._all().get(number)
@@ -191,16 +198,22 @@ class ObjectLockWitness:
             ObjectLockRetainUntilDate=self.clock() + timedelta(days=self.retain_days),
         )
 
-    def _first_versions(self) -> dict[int, tuple[str, str]]:
-        """Each number's first version (key, version id); delete markers are ignored."""
+    def _first_versions(self, *, after: int = 0, only: int = 0) -> dict[int, tuple[str, str]]:
+        """Each number's first version (key, version id), of the numbers above ``after``
+        or of number ``only``; delete markers are ignored."""
         client = self.admin.client
-        kwargs: dict[str, Any] = {"Bucket": self.admin.bucket, "Prefix": self.prefix}
+        kwargs: dict[str, Any] = {
+            "Bucket": self.admin.bucket,
+            "Prefix": self.prefix + _name(only) if only else self.prefix,
+        }
+        if after:
+            kwargs["KeyMarker"] = self.prefix + _name(after)  # keys after it
         first: dict[int, tuple[str, str, datetime]] = {}
         while True:
             page = self._call("list", None, client.list_object_versions, **kwargs)
             for version in page.get("Versions", []):
                 number = _number_of(version["Key"])
-                if number is None:
+                if number is None or number <= after or (only and number != only):
                     continue
                 when = version["LastModified"]
                 if number not in first or when <= first[number][2]:
@@ -214,8 +227,11 @@ class ObjectLockWitness:
     def numbers(self) -> list[int]:
         return sorted(self._first_versions())
 
+    def numbers_after(self, after: int) -> list[int]:
+        return sorted(self._first_versions(after=after))
+
     def get(self, number: int) -> Checkpoint | None:
-        found = self._first_versions().get(number)
+        found = self._first_versions(only=number).get(number)
         if found is None:
             return None
         key, version = found

@@ -129,12 +129,19 @@ class Store(Protocol):
         ...
 
     def list(
-        self, prefix: str = "", *, page_size: int = 1000, details: bool = False
+        self,
+        prefix: str = "",
+        *,
+        page_size: int = 1000,
+        details: bool = False,
+        start_after: str = "",
     ) -> Iterator[ObjectInfo]:
         """Every object below ``prefix`` (folder semantics), fetched page by page.
 
         With ``details`` and ``capabilities.list_details``, each entry also carries
-        its storage class, content type and user metadata.
+        its storage class, content type and user metadata. With ``start_after`` (a key
+        below ``prefix``), only the keys that sort after it (S3's ``StartAfter``), so a
+        caller that knows where it stopped lists only what came since.
         """
         ...
 
@@ -284,11 +291,18 @@ class StoreWrapper:
         return self.inner.provider
 
     def list(
-        self, prefix: str = "", *, page_size: int = 1000, details: bool = False
+        self,
+        prefix: str = "",
+        *,
+        page_size: int = 1000,
+        details: bool = False,
+        start_after: str = "",
     ) -> Iterator[ObjectInfo]:
         check_prefix(prefix)
         self.before("list", prefix or None)
-        return self.inner.list(prefix, page_size=page_size, details=details)
+        return self.inner.list(
+            prefix, page_size=page_size, details=details, start_after=start_after
+        )
 
     def list_dir(self, prefix: str = "") -> Listing:
         check_prefix(prefix)

@@ -317,11 +317,18 @@ class EncryptingStore(StoreWrapper):
         return plain_info(key, info)
 
     def list(
-        self, prefix: str = "", *, page_size: int = 1000, details: bool = False
+        self,
+        prefix: str = "",
+        *,
+        page_size: int = 1000,
+        details: bool = False,
+        start_after: str = "",
     ) -> Iterator[ObjectInfo]:
         check_prefix(prefix)
         self.before("list", prefix or None)
-        for info in self.inner.list(prefix, page_size=page_size, details=details):
+        for info in self.inner.list(
+            prefix, page_size=page_size, details=details, start_after=start_after
+        ):
             yield plain_info(info.key, info)
 
     def list_dir(self, prefix: str = "") -> Listing:

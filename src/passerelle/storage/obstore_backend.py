@@ -174,25 +174,37 @@ class ObstoreStore:
 
     # -- the contract -----------------------------------------------------------
     def list(
-        self, prefix: str = "", *, page_size: int = 1000, details: bool = False
+        self,
+        prefix: str = "",
+        *,
+        page_size: int = 1000,
+        details: bool = False,
+        start_after: str = "",
     ) -> Iterator[ObjectInfo]:
         import obstore
 
         list_prefix = self._list_prefix(prefix)
+        offset = None
+        if start_after:
+            check_key(start_after)
+            offset = f"{self._prefix}/{start_after}" if self._prefix else start_after
         if details and self._spec.capabilities.list_details and self._admin is not None:
-            yield from self._list_details(prefix, list_prefix)
+            for info in self._list_details(prefix, list_prefix):
+                if not start_after or info.key > start_after:
+                    yield info
             return
         stream = self._call(
             "list",
             prefix or None,
-            lambda: obstore.list(self._store, list_prefix, chunk_size=page_size),
+            lambda: obstore.list(self._store, list_prefix, offset=offset, chunk_size=page_size),
         )
         while True:
             page = self._call("list", prefix or None, lambda: next(stream, None))
             if page is None:
                 return
             for meta in page:
-                yield self._info(meta)
+                if offset is None or meta["path"] > offset:  # Azure's listing ignores it
+                    yield self._info(meta)
 
     def _list_details(self, prefix: str, list_prefix: str | None) -> Iterator[ObjectInfo]:
         sdk_prefix = f"{list_prefix}/" if list_prefix else None
