@@ -41,8 +41,9 @@ _bearer = HTTPBearer(
 )
 
 
-def current_hub(request: Request) -> Hub:
-    """The hub the app was built with."""
+async def current_hub(request: Request) -> Hub:
+    """The hub the app was built with (async: FastAPI would run a plain function in a
+    worker thread, one more hop per request for an attribute read)."""
     hub: Hub = request.app.state.hub
     return hub
 

@@ -19,6 +19,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ from passerelle.hub.views import IssuedToken, Page, TokenView, UserView
 from passerelle.storage.keys import HUB, check_name
 
 if TYPE_CHECKING:
+    from sqlalchemy import Select
     from sqlalchemy.orm import Session
 
 __all__ = [
@@ -342,17 +344,24 @@ def _expires(hub: Hub, token: Token) -> datetime:
     return min(token.expires_at, token.created_at + timedelta(days=_cap_days(hub)))
 
 
+@cache
+def _token_and_user() -> Select[Token, User]:
+    """The token whose hash is ``:hash`` and its user (built once: every request asks)."""
+    from sqlalchemy import bindparam, select
+
+    return (
+        select(Token, User)
+        .join(User, User.id == Token.user_id)
+        .where(Token.token_hash == bindparam("hash"))
+    )
+
+
 def _check_token(hub: Hub, session: Session, secret: str | None) -> Principal | str:
     """The principal behind ``secret``, or the sentence saying why there is none."""
-    from sqlalchemy import select
 
     if not secret or not secret.startswith(_TOKEN_PREFIX):
         return "no valid API token was given: pass `Authorization: Bearer pst_...`"
-    row = session.execute(
-        select(Token, User)
-        .join(User, User.id == Token.user_id)
-        .where(Token.token_hash == hash_token(secret))
-    ).first()
+    row = session.execute(_token_and_user(), {"hash": hash_token(secret)}).first()
     if row is None:
         return "the API token is unknown: ask an admin for a new one"
     token, user = row
@@ -386,7 +395,7 @@ def authenticate(
             retry_after=wait,
         )
     if not floods:  # the common case writes nothing: a read that never waits for writers
-        with hub.db.read() as session:
+        with hub.db.read_one() as session:
             found = _check_token(hub, session, secret)
         if isinstance(found, Principal):
             return found

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from passerelle.errors import (
@@ -30,6 +31,7 @@ from passerelle.hub.tables import AuditEvent
 from passerelle.storage.keys import ascii_number
 
 if TYPE_CHECKING:
+    from sqlalchemy import Insert, Select
     from sqlalchemy.orm import Session
 
     from passerelle.hub.hub import Hub
@@ -66,13 +68,16 @@ def append_event(
     decision: str,
     details: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event at the head of the chain (under the audit lock)."""
-    from sqlalchemy import select
+    """Append one event at the head of the chain (under the audit lock).
 
+    Every request appends one, so its statements go to the session's connection as
+    SQL Core (the ORM's unit of work and result objects cost more than the rest of a
+    catalog read); the event returned is not attached to the session.
+    """
+    session.flush()  # the caller's pending changes go first, as the ORM's autoflush did
     hub.db.lock_audit(session)
-    head = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
+    connection = session.connection()
+    head = connection.execute(_head_statement()).first()
     seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
     at, body = _iso(hub.now()), canonical_details(details or {})
     digest = event_hash(
@@ -97,10 +102,36 @@ def append_event(
         prev_hash=prev,
         hash=digest,
     )
-    session.add(event)
-    session.flush()
+    connection.execute(
+        _insert_statement(),
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "decision": decision,
+            "details": body,
+            "prev_hash": prev,
+            "hash": digest,
+        },
+    )
     session.info[APPENDED_SEQ] = seq  # Hub.transaction checks for a due checkpoint after
     return event
+
+
+@cache
+def _head_statement() -> Select[int, str]:
+    from sqlalchemy import select
+
+    return select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+
+
+@cache
+def _insert_statement() -> Insert:
+    from sqlalchemy import insert
+
+    return insert(AuditEvent)
 
 
 def authorize(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from passerelle.errors import (
@@ -33,7 +34,7 @@ from passerelle.hub.rules import (
     decide,
     is_quarantine,
 )
-from passerelle.hub.tables import Dataset, DatasetVersion, Grant, Organization, User
+from passerelle.hub.tables import Dataset, DatasetVersion, Grant, Organization, Project, User
 from passerelle.hub.views import (
     Column,
     DatasetFile,
@@ -47,6 +48,9 @@ from passerelle.sovereignty.policy import CLASSIFICATIONS as POLICY_CLASSIFICATI
 from passerelle.storage.keys import DATASET, DERIVED, check_name
 
 if TYPE_CHECKING:
+    from datetime import date, datetime
+
+    from sqlalchemy import Select
     from sqlalchemy.orm import Session
 
     from passerelle.hub.hub import Hub
@@ -272,43 +276,60 @@ def datasets_facts(session: Session, datasets: Sequence[Dataset]) -> dict[int, D
     list decides every entry: one query per entry made every read wait on the database)."""
     from collections import defaultdict
 
-    from sqlalchemy import select
-
     from passerelle.hub.database import chunked
     from passerelle.hub.projects import projects_facts
-    from passerelle.hub.tables import Project
 
-    grants: dict[int, list[tuple[Grant, Project]]] = defaultdict(list)
+    # SQL Core rows, not entities, from statements built once: every catalog read asks
+    # this of every entry, and building a statement cost more than running it
+    grants: dict[int, list[Any]] = defaultdict(list)
     held: dict[int, list[str]] = defaultdict(list)
+    connection = session.connection()
     for ids in chunked([d.id for d in datasets]):
-        rows = session.execute(
-            select(Grant, Project)
-            .join(Project, Project.id == Grant.project_id)
-            .where(Grant.dataset_id.in_(ids))
-            .order_by(Grant.id)
-        )
-        for g, p in rows:
-            grants[g.dataset_id].append((g, p))
-        files = session.execute(
-            select(DatasetVersion.dataset_id, DatasetVersion.files).where(
-                DatasetVersion.dataset_id.in_(ids)
-            )
-        )
+        for row in connection.execute(_grants_reaching(), {"ids": list(ids)}):
+            grants[row.dataset_id].append(row)
+        files = connection.execute(_version_files(), {"ids": list(ids)})
         for dataset_id, version_files in files:
             held[dataset_id] += [str(f["url"]) for f in version_files]
-    projects = projects_facts(session, [p for pairs in grants.values() for _, p in pairs])
+    projects = projects_facts(session, [row for rows in grants.values() for row in rows])
     return {
         d.id: DatasetFacts(
             d.id,
             d.discoverable,
             tuple(
-                GrantFacts(projects[p.id], g.expires_on, g.revoked_at is not None)
-                for g, p in grants[d.id]
+                GrantFacts(projects[g.id], g.expires_on, g.revoked_at is not None)
+                for g in grants[d.id]
             ),
             quarantine=is_quarantine(d.name, [*d.locations, *held[d.id]]),
         )
         for d in datasets
     }
+
+
+@cache
+def _grants_reaching() -> Select[  # each grant, then its project's FACT_COLUMNS
+    int, date, datetime | None, int, str, int, int, date, date
+]:
+    """Each grant of the datasets ``:ids``, with the columns its project's facts need."""
+    from sqlalchemy import bindparam, select
+
+    from passerelle.hub.projects import FACT_COLUMNS
+
+    return (
+        select(Grant.dataset_id, Grant.expires_on, Grant.revoked_at, *FACT_COLUMNS)
+        .join(Project, Project.id == Grant.project_id)
+        .where(Grant.dataset_id.in_(bindparam("ids", expanding=True)))
+        .order_by(Grant.id)
+    )
+
+
+@cache
+def _version_files() -> Select[Any]:
+    """The files of every version of the datasets ``:ids``."""
+    from sqlalchemy import bindparam, select
+
+    return select(DatasetVersion.dataset_id, DatasetVersion.files).where(
+        DatasetVersion.dataset_id.in_(bindparam("ids", expanding=True))
+    )
 
 
 def dataset_floor(session: Session, d: Dataset) -> Floor:
@@ -389,8 +410,13 @@ def list_datasets(
     today = hub.now().date()
     needle = (search or "").strip().casefold()
     with hub.transaction() as session:
-        orgs = {o.id: o for (o,) in session.execute(select(Organization))}
-        entries = [d for (d,) in session.execute(select(Dataset).order_by(Dataset.id))]
+        rows = session.execute(
+            select(Dataset, Organization)
+            .join(Organization, Organization.id == Dataset.organization_id)
+            .order_by(Dataset.id)
+        ).all()
+        entries = [d for d, _ in rows]
+        orgs = {o.id: o for _, o in rows}
         facts = datasets_facts(session, entries)
         visible = [
             d
