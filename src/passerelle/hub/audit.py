@@ -325,6 +325,8 @@ def export_events(
     """Write matching events as JSON lines or CSV; return how many."""
     from sqlalchemy import select
 
+    from passerelle.spreadsheet_cells import safe_cell  # a CSV is opened in spreadsheets
+
     if fmt not in ("jsonl", "csv"):
         raise UsageError(f"unknown export format {fmt!r}: use jsonl or csv")
     count = 0
@@ -344,6 +346,6 @@ def export_events(
                 out.write(json.dumps(record, sort_keys=True) + "\n")
             else:
                 record["details"] = json.dumps(record["details"], sort_keys=True)
-                writer.writerow(record)
+                writer.writerow({k: safe_cell(v) for k, v in record.items()})
             count += 1
     return count

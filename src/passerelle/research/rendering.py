@@ -219,8 +219,11 @@ def _csv_value(value: Any) -> Any:
 
 
 def csv_text(table: pa.Table) -> str:
-    """``table`` as CSV with a header row (values as in JSON); nested columns are refused."""
+    """``table`` as CSV with a header row (values as in JSON); nested columns are refused,
+    and text a spreadsheet would run as a formula is written as text (``safe_cell``)."""
     import pyarrow.types as pat
+
+    from passerelle.spreadsheet_cells import safe_cell
 
     for field in table.schema:
         kind = field.type
@@ -234,7 +237,7 @@ def csv_text(table: pa.Table) -> str:
     columns = [json_cells(column) for column in table.columns]
     out = io.StringIO()
     writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-    writer.writerow(table.column_names)
+    writer.writerow([safe_cell(name) for name in table.column_names])
     for row in zip(*columns, strict=True) if columns else ():
-        writer.writerow([_csv_value(v) for v in row])
+        writer.writerow([safe_cell(_csv_value(v)) for v in row])
     return out.getvalue()

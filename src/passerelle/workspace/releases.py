@@ -132,9 +132,13 @@ def _publish(hub: Hub, r: ReleaseRequest, table: pa.Table) -> str:
     """Write the released table (CSV) and its report beside it; return the CSV key."""
     import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 
+    from passerelle.spreadsheet_cells import safe_cell, safe_table
+
     keep = [c for c in table.column_names if c != "suppressed" and not c.startswith("_hub_")]
+    published = safe_table(table.select(keep))  # opened in spreadsheets: no formulas
+    published = published.rename_columns([str(safe_cell(c)) for c in published.column_names])
     buffer = io.BytesIO()
-    pacsv.write_csv(table.select(keep), buffer)
+    pacsv.write_csv(published, buffer)
     base = f"releases/project-{r.project_id}/release-{r.id}"
     store = hub.store()
     body = buffer.getvalue()
