@@ -301,3 +301,22 @@ def test_result_read_matrix(roles: frozenset[Role]) -> None:
         assert d.hidden == (not member), case
         if member and not d.allowed:
             assert "project 1" in d.reason or "expired" in d.reason, case
+
+
+def test_role_may_refuses_to_answer_for_an_action_decided_on_facts() -> None:
+    """A front-end asking ``role_may`` about a project's close or a dataset's data would
+    offer it on roles alone; the answer needs the target's facts."""
+    admin = Principal(ME, "me", frozenset(Role))
+    decided_on_facts = {
+        Action.DATASET_READ_ENTRY,
+        Action.DATASET_READ_DATA,
+        Action.PROJECT_READ,
+        Action.PROJECT_CLOSE,
+        Action.PROJECT_MANAGE_MEMBERS,
+        Action.RELEASE_REQUEST,
+        Action.RELEASE_DECIDE,
+        Action.QUERY_READ_RESULT,
+    }
+    for action in decided_on_facts:
+        with pytest.raises(ValueError, match="decided on its target's facts"):
+            role_may(admin, action)

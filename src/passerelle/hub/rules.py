@@ -340,8 +340,13 @@ def _out_of_sight(
 
 def role_may(actor: Principal, action: Action) -> bool:
     """Whether ``actor``'s roles are among those ``action`` needs, before any facts: what a
-    front-end offers (a steward's "projects to approve"); the action still calls ``decide``."""
-    return actor.active and bool(actor.roles & _ROLE_ACTIONS[action])
+    front-end offers (a steward's "projects to approve"); the action still calls ``decide``.
+    An action decided on its target's facts (a project's members, a dataset's grants) has
+    no answer here: ``ValueError``, so that no front-end offers it on roles alone."""
+    allowed = _ROLE_ACTIONS.get(action)
+    if allowed is None:
+        raise ValueError(f"{action} is decided on its target's facts: ask decide() with them")
+    return actor.active and bool(actor.roles & allowed)
 
 
 def _need(facts: _T | None, action: Action) -> _T:
