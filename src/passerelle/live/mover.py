@@ -23,6 +23,8 @@ from passerelle.live.phases import Binding, Phase, next_phase
 from passerelle.migration.pacing import LatencyTarget, Pacer
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from sqlalchemy.orm import Session
 
     from passerelle.hub.hub import Hub
@@ -515,14 +517,21 @@ def rollback(hub: Hub, actor: Principal) -> MoveStatus:
     return move_status(hub)
 
 
-def migration_status(hub: Hub, actor: Principal) -> MoveStatus:
-    """``move_status`` for operators, admins and auditors; the read is audited."""
+def watching_action(actor: Principal, today: date) -> Action:
+    """The action under which ``actor`` watches the move: running it (operators, admins),
+    else reading the audit trail (auditors); whoever has neither is refused by it."""
     from passerelle.hub.rules import decide
 
-    today = hub.now().date()
-    action = Action.MIGRATION_RUN
-    if not decide(actor, action, today=today) and decide(actor, Action.AUDIT_READ, today=today):
-        action = Action.AUDIT_READ
+    if not decide(actor, Action.MIGRATION_RUN, today=today) and decide(
+        actor, Action.AUDIT_READ, today=today
+    ):
+        return Action.AUDIT_READ
+    return Action.MIGRATION_RUN
+
+
+def migration_status(hub: Hub, actor: Principal) -> MoveStatus:
+    """``move_status`` for operators, admins and auditors; the read is audited."""
+    action = watching_action(actor, hub.now().date())
     with hub.transaction() as session:
         authorize(hub, session, actor, action, "hub:storage", {"step": "status"})
     return move_status(hub)
