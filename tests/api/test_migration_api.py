@@ -46,6 +46,7 @@ def test_a_move_start_to_finish(api: Api, tmp_path: Path) -> None:
     assert before["phase"] == "single" and before["destination_url"] is None
     assert metrics(api)['passerelle_migration_phase{phase="single"}'] == "1"
     assert_error(api.post("/hub/migration/cutover", "otto"), 409, "conflict")  # nothing to cut
+    assert_error(api.get("/hub/migration/decommission-check", "otto"), 409, "conflict")
     assert_error(api.post("/hub/migration/finish", "otto"), 409, "conflict")
 
     destination = f"file://{tmp_path / 'cloud-b'}"
@@ -84,6 +85,9 @@ def test_a_move_start_to_finish(api: Api, tmp_path: Path) -> None:
     assert after["phase"] == "single" and after["source_url"] == destination
     assert after["retired_url"] == before["source_url"]
     assert api.hub.store().get("datasets/d/part-11.bin").read() == bytes([11]) * 511
+    check = api.ok("GET", "/hub/migration/decommission-check", "aude")  # auditors may ask
+    assert check["safe"] is True and check["only_on_retired"] == 0
+    assert_error(api.get("/hub/migration/decommission-check", "rita"), 403, "permission_denied")
 
     actions = [
         e["action"]

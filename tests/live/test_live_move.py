@@ -132,3 +132,27 @@ def test_reads_fall_back_to_the_source_during_cutover(crew: Crew, tmp_path: Path
     assert move_status(hub).phase == Phase.CUTOVER
     open_store(dest).delete("a")  # as if a mirrored write had been lost
     assert read(hub, "a") == b"1"
+
+
+def test_a_delete_after_finish_does_not_come_back_from_the_retired_store(
+    crew: Crew, tmp_path: Path
+) -> None:
+    """After ``finish`` the old store stays as a read fallback. An object the hub deletes
+    then (an expired query result purged, a dataset version removed, an erasure) must not
+    be read back from that fallback: the deletion reaches the retired store too."""
+    from passerelle.errors import ObjectNotFoundError
+
+    hub, ops = crew.hub, crew.ops
+    source = move_status(hub).source_url
+    dest = f"file://{tmp_path / 'cloud-b'}"
+    write(hub, "workspaces/project-1/queries/expired.parquet", b"rows of persons")
+    start_move(hub, ops, dest)
+    run_backlog(hub, ops)
+    cutover(hub, ops)
+    finish(hub, ops)
+    hub.store().delete("workspaces/project-1/queries/expired.parquet")
+    with pytest.raises(ObjectNotFoundError):
+        read(hub, "workspaces/project-1/queries/expired.parquet")
+    with pytest.raises(ObjectNotFoundError):
+        hub.store().head("workspaces/project-1/queries/expired.parquet")
+    assert "workspaces/project-1/queries/expired.parquet" not in keys_of(source)

@@ -71,6 +71,17 @@ def router() -> APIRouter:
 
         return _evidence(await in_long_thread(request, finish, hub, actor))
 
+    @r.get(
+        "/decommission-check",
+        summary="Whether the store a finished move retired holds objects the hub's store "
+        "lacks (operators, admins, auditors)",
+    )
+    async def decommission(request: Request, hub: HubDep, actor: Actor) -> dict[str, object]:
+        from passerelle.live.decommission import decommission_check
+
+        check = await in_long_thread(request, decommission_check, hub, actor)
+        return check.as_details()
+
     return r
 
 

@@ -1,9 +1,11 @@
-"""``passerelle hub migrate start|status|run|cutover|rollback|finish``: move a live hub."""
+"""``passerelle hub migrate start|status|run|cutover|rollback|finish|decommission-check``:
+move a live hub, then check the old store may be switched off."""
 
 from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -126,6 +128,35 @@ def _finish(hub: HubOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
 
     h, me = open_as(hub, token)
     emit(finish(h, me).as_details(), as_json)
+
+
+@migrate.command("decommission-check")
+def _decommission_check(
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="Write every key only the retired store holds to this file "
+            "(one JSON string a line).",
+        ),
+    ] = None,
+    hub: HubOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Exit 1 while the store a finished move retired still holds objects the hub's store
+    lacks (the hub still reads them from there); exit 0 when it can be switched off."""
+    from rich.markup import escape
+
+    from passerelle.cli.render import error_console
+    from passerelle.live.decommission import decommission_check
+
+    h, me = open_as(hub, token)
+    check = decommission_check(h, me, keys_out=keys)
+    emit(check.as_details(), as_json)
+    if not check.safe:
+        error_console().print(f"[bold red]not safe[/]: {escape(check.problem())}", soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

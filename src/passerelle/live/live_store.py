@@ -151,7 +151,14 @@ class LiveStore(StoreWrapper):
         return result
 
     def delete(self, key: str) -> None:
+        """Delete from every write store, and first from a read fallback that takes no
+        writes (the store retired by ``finish``): otherwise the deleted object would be
+        read back from it (a purged result, an erased dataset). Should the retired store
+        refuse, nothing has changed yet and the caller's delete fails; retry it."""
         check_key(key)
+        r = self._resolve()
+        if r.fallback is not None and r.fallback.url not in {w.url for w in r.writes}:
+            r.fallback.delete(key)
         self._each_write(key, "delete", lambda s: s.delete(key))
 
     def copy(self, src_key: str, dst_key: str) -> None:
