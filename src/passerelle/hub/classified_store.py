@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from passerelle.sovereignty.policy import DEFAULT_CLASSIFICATION, RELEASE_CLASSIFICATION
-from passerelle.storage.base import ObjectReader, PutData, ResumableUpload, Store, StoreWrapper
+from passerelle.storage.base import (
+    ObjectReader,
+    PutData,
+    ResumableUpload,
+    Store,
+    StoreWrapper,
+    listing_options,
+)
 from passerelle.storage.envelope_objects import plain_info
 from passerelle.storage.keys import check_key, check_prefix
 from passerelle.storage.model import Capabilities, Listing, ObjectInfo, PutResult
@@ -141,15 +148,13 @@ class ClassifiedStore(StoreWrapper):
         whole = self._encrypts(prefix)
         if whole is not None:
             view = self._encrypted_view() if whole else self.inner
-            return view.list(prefix, page_size=page_size, details=details, start_after=start_after)
+            return view.list(prefix, **listing_options(page_size, details, start_after))
         return self._mixed(prefix, page_size, details, start_after)
 
     def _mixed(
         self, prefix: str, page_size: int, details: bool, start_after: str
     ) -> Iterator[ObjectInfo]:
-        for info in self.inner.list(
-            prefix, page_size=page_size, details=details, start_after=start_after
-        ):
+        for info in self.inner.list(prefix, **listing_options(page_size, details, start_after)):
             # an envelope's plaintext size follows from its stored size: no request per object
             yield plain_info(info.key, info) if self._object_encrypted(info.key) else info
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from passerelle.errors import TruncatedReadError
 from passerelle.storage.keys import check_key, check_prefix
@@ -24,7 +24,14 @@ from passerelle.storage.model import (
     UploadedPart,
 )
 
-__all__ = ["ObjectReader", "PutData", "ResumableUpload", "Store", "StoreWrapper"]
+__all__ = [
+    "ObjectReader",
+    "PutData",
+    "ResumableUpload",
+    "Store",
+    "StoreWrapper",
+    "listing_options",
+]
 
 PutData = bytes | bytearray | memoryview | Iterable[bytes]
 """What :meth:`Store.put` accepts: a buffer, or an iterable of chunks to stream."""
@@ -105,6 +112,15 @@ class ResumableUpload(Protocol):
     def abort(self) -> None:
         """Discard the upload and its parts (an upload already gone is fine)."""
         ...
+
+
+def listing_options(page_size: int, details: bool, start_after: str) -> dict[str, Any]:
+    """``list``'s keywords for an inner store: ``start_after`` only when set, so a store
+    written before it existed (a caller's own ``Store``) keeps working under a wrapper."""
+    options: dict[str, Any] = {"page_size": page_size, "details": details}
+    if start_after:
+        options["start_after"] = start_after
+    return options
 
 
 class Store(Protocol):
@@ -300,9 +316,7 @@ class StoreWrapper:
     ) -> Iterator[ObjectInfo]:
         check_prefix(prefix)
         self.before("list", prefix or None)
-        return self.inner.list(
-            prefix, page_size=page_size, details=details, start_after=start_after
-        )
+        return self.inner.list(prefix, **listing_options(page_size, details, start_after))
 
     def list_dir(self, prefix: str = "") -> Listing:
         check_prefix(prefix)

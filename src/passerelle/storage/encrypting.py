@@ -51,7 +51,14 @@ from passerelle.sovereignty.envelope import (
     stored_size,
     wrap_context,
 )
-from passerelle.storage.base import ObjectReader, PutData, ResumableUpload, Store, StoreWrapper
+from passerelle.storage.base import (
+    ObjectReader,
+    PutData,
+    ResumableUpload,
+    Store,
+    StoreWrapper,
+    listing_options,
+)
 from passerelle.storage.envelope_objects import (
     DEK_KEY,
     ENVELOPE_KEY,
@@ -326,9 +333,7 @@ class EncryptingStore(StoreWrapper):
     ) -> Iterator[ObjectInfo]:
         check_prefix(prefix)
         self.before("list", prefix or None)
-        for info in self.inner.list(
-            prefix, page_size=page_size, details=details, start_after=start_after
-        ):
+        for info in self.inner.list(prefix, **listing_options(page_size, details, start_after)):
             yield plain_info(info.key, info)
 
     def list_dir(self, prefix: str = "") -> Listing:
