@@ -7,11 +7,10 @@ cell that begins with ``=``, ``+``, ``-`` or ``@`` (and some a tab or carriage r
 first) as a formula, which can run commands or send the sheet's other cells away
 (``=HYPERLINK(...)``, ``=WEBSERVICE(...)``, DDE). Such a cell is written with a leading
 apostrophe, which spreadsheets show as text (OWASP's "CSV injection" advice). Numbers are
-numbers and are left alone, and so is signed text made only of digits, signs, ``.``, ``:``,
-spaces and the letters of exponents and times (``-9223372036854775808``, ``-12.5e3``,
-``-0044-03-15``, ``-infinity``: the exact forms of big integers, decimals and dates): with
-no letter to name a function and no ``(`` or ``|``, it can at most be arithmetic. The exact
-text is in the JSON and Parquet formats.
+numbers and are left alone, and so is signed text that is a plain number, date, timestamp,
+time or infinity (``-9223372036854775808``, ``-12.5e3``, ``-0044-03-15``, ``-infinity``:
+the exact forms of big integers, decimals and dates), which names no cell and no function.
+The exact text is in the JSON and Parquet formats.
 """
 
 from __future__ import annotations
@@ -29,13 +28,21 @@ FORMULA_START = "=+-@\t\r\uff1d\uff0b\uff0d\uff20"
 
 _PATTERN = "^[=+\\-@\\t\\r\uff1d\uff0b\uff0d\uff20]"  # FORMULA_START, for re and RE2
 _RISKY = re.compile(_PATTERN)
-_SIGNED_PLAIN = "^[+-](?:[0-9.:eETZ +-]*|infinity|inf)$"  # a signed number, date or time
-_PLAIN = re.compile(_SIGNED_PLAIN, re.IGNORECASE)
+# A signed number (``-12.5e3``, ``-1,000``), date or timestamp (``-0044-03-15 12:00:00+00``),
+# time or duration (``-1:30``), or infinity: no letter outside an exponent, a ``T`` or a ``Z``
+# in their places, so never a cell reference (``-E1``) nor a function.
+_PLAIN_CORE = (
+    r"[+-](?:\d[\d.:,]*(?:[eE][+-]?\d+)?"
+    r"|\d{4,}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
+    r"|infinity|inf|nan)"
+)
+_SIGNED_PLAIN = f"^(?:{_PLAIN_CORE})$"  # for Arrow's RE2, whose $ is the end of the text
+_PLAIN = re.compile(_PLAIN_CORE, re.IGNORECASE)  # fullmatch: Python's $ allows a last \n
 
 
 def safe_cell(value: Any) -> Any:
     """``value``, with an apostrophe in front when it is text a spreadsheet would run."""
-    if isinstance(value, str) and _RISKY.match(value) and not _PLAIN.match(value):
+    if isinstance(value, str) and _RISKY.match(value) and not _PLAIN.fullmatch(value):
         return "'" + value
     return value
 

@@ -88,3 +88,28 @@ def test_the_cli_exits_1_with_one_sentence_then_0(crew: Crew, tmp_path: Path) ->
     proc = run_cli("hub", "migrate", "decommission-check", "--json", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["safe"] is True
+
+
+def test_the_keys_file_is_new_private_and_never_a_planted_link(crew: Crew, tmp_path: Path) -> None:
+    """Someone who can write where the operator saves the list (a shared /tmp) plants a
+    link to a file worth destroying; the key names come from whoever could write the
+    retired bucket. Found by the attacker: the file was truncated through the link."""
+    from passerelle.errors import UsageError
+
+    _, current = _finished(crew, tmp_path)
+    open_store(current).delete("datasets/d/part-7.bin")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("important\n")
+    link = tmp_path / "keys.jsonl"
+    link.symlink_to(victim)
+    with pytest.raises(UsageError, match="already exists"):
+        decommission_check(crew.hub, crew.ops, keys_out=link)
+    assert victim.read_text() == "important\n"
+    with pytest.raises(UsageError, match="already exists"):
+        decommission_check(crew.hub, crew.ops, keys_out=victim)
+    fresh = tmp_path / "fresh.jsonl"
+    decommission_check(crew.hub, crew.ops, keys_out=fresh)
+    assert fresh.stat().st_mode & 0o777 == 0o600
+    assert [json.loads(line) for line in fresh.read_text().splitlines()] == [
+        "datasets/d/part-7.bin"
+    ]

@@ -58,7 +58,10 @@ def test_the_exact_text_of_numbers_and_dates_is_kept(exact: str) -> None:
     assert safe_table(pa.table({"t": [exact]})).column("t").to_pylist() == [exact]
 
 
-@pytest.mark.parametrize("payload", ["-cmd|' /C calc'!A0", "-1+HYPERLINK(1)", "+e(1)", "-inf(1)"])
+@pytest.mark.parametrize(
+    "payload",
+    ["-cmd|' /C calc'!A0", "-1+HYPERLINK(1)", "+e(1)", "-inf(1)", "-E1", "-E1:E99", "+T1 Z1"],
+)
 def test_signed_text_that_names_anything_is_quoted(payload: str) -> None:
     assert safe_cell(payload) == "'" + payload
 
@@ -120,3 +123,8 @@ def test_the_audit_export_as_csv_holds_no_formula(cast: Cast) -> None:
     assert [hostile[k] for k in ("actor", "action", "target")] == ["'" + p for p in PAYLOADS[1:4]]
     searched = [r for r in rows if r["action"] == "dataset.list" and "hyperlink" in r["details"]]
     assert json.loads(searched[-1]["details"])["search"] == PAYLOADS[0].casefold()
+
+
+@given(st.text(alphabet="+-0123456789.:,eETZ \n", max_size=12))
+def test_python_and_arrow_draw_the_line_in_the_same_place(text: str) -> None:
+    assert safe_table(pa.table({"t": [text]})).column("t").to_pylist() == [safe_cell(text)]

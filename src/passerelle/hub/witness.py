@@ -66,8 +66,9 @@ def _name(number: int) -> str:
 def _number_of(key: str) -> int | None:
     from passerelle.storage.keys import ascii_number
 
-    name = key.rsplit("/", 1)[-1]
-    return ascii_number(name.removesuffix(".json")) if name.endswith(".json") else None
+    name = key.rsplit("/", 1)[-1]  # exactly what _name writes: 12 digits, as the store's
+    is_checkpoint = name.endswith(".json") and len(name) == len(_name(0))
+    return ascii_number(name.removesuffix(".json")) if is_checkpoint else None
 
 
 def _parse(data: bytes | str, where: str) -> Checkpoint:

@@ -13,11 +13,12 @@ sides with different content is not counted: after ``finish`` the hub's copy is 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from passerelle.errors import ConflictError
 from passerelle.hub.audit import append_event, authorize
@@ -107,7 +108,12 @@ def decommission_check(
             "no store is retired: only a finished move (`passerelle hub migrate finish`) "
             "leaves one to decommission"
         )
-    check = _compare(binding.retired_url, binding.source_url, keys_out)
+    handle = _new_private_file(keys_out) if keys_out is not None else None  # fail before listing
+    try:
+        check = _compare(binding.retired_url, binding.source_url, handle)
+    finally:
+        if handle is not None:
+            handle.close()
     with hub.transaction() as session:
         append_event(
             hub,
@@ -121,7 +127,7 @@ def decommission_check(
     return check
 
 
-def _compare(retired_url: str, store_url: str, keys_out: Path | None) -> DecommissionCheck:
+def _compare(retired_url: str, store_url: str, keys_out: TextIO | None) -> DecommissionCheck:
     from passerelle.migration.decide import Action
     from passerelle.migration.journal import Journal
     from passerelle.migration.planner import PlanOptions, plan_migration
@@ -143,19 +149,29 @@ def _compare(retired_url: str, store_url: str, keys_out: Path | None) -> Decommi
     )
 
 
-def _write_keys(keys: Iterator[str], out: Path | None) -> tuple[str, ...]:
+def _write_keys(keys: Iterator[str], out: TextIO | None) -> tuple[str, ...]:
     """The first few of ``keys``, after writing them all to ``out`` (when given)."""
     examples: list[str] = []
-    handle = out.open("w", encoding="utf-8") if out is not None else None
-    try:
-        for key in keys:
-            if len(examples) < _EXAMPLES:
-                examples.append(key)
-            if handle is None and len(examples) == _EXAMPLES:
-                break
-            if handle is not None:
-                handle.write(json.dumps(key) + "\n")  # one JSON string a line: any key
-    finally:
-        if handle is not None:
-            handle.close()
+    for key in keys:
+        if len(examples) < _EXAMPLES:
+            examples.append(key)
+        if out is None and len(examples) == _EXAMPLES:
+            break
+        if out is not None:
+            out.write(json.dumps(key) + "\n")  # one JSON string a line: any key
     return tuple(examples)
+
+
+def _new_private_file(path: Path) -> TextIO:
+    """A new file for the keys, readable by its owner only (they name projects and
+    datasets), never reached through a symbolic link planted at that name."""
+    from passerelle.errors import UsageError
+
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise UsageError(f"{path} already exists: name a new file for --keys") from None
+    except OSError as exc:
+        raise UsageError(f"cannot create {path} ({exc.strerror}): name another file") from None
+    return os.fdopen(fd, "w", encoding="utf-8")
