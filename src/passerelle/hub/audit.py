@@ -79,45 +79,20 @@ def append_event(
     connection = session.connection()
     head = connection.execute(_head_statement()).first()
     seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-    at, body = _iso(hub.now()), canonical_details(details or {})
-    digest = event_hash(
-        hub.keys.key("audit"),
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        target=target,
-        decision=decision,
-        details=body,
-        prev_hash=prev,
-    )
-    event = AuditEvent(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        target=target,
-        decision=decision,
-        details=body,
-        prev_hash=prev,
-        hash=digest,
-    )
-    connection.execute(
-        _insert_statement(),
-        {
-            "seq": seq,
-            "at": at,
-            "actor": actor,
-            "action": action,
-            "target": target,
-            "decision": decision,
-            "details": body,
-            "prev_hash": prev,
-            "hash": digest,
-        },
-    )
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "at": _iso(hub.now()),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "decision": decision,
+        "details": canonical_details(details or {}),
+        "prev_hash": prev,
+    }
+    row = {**fields, "hash": event_hash(hub.keys.key("audit"), **fields)}
+    connection.execute(_insert_statement(), row)
     session.info[APPENDED_SEQ] = seq  # Hub.transaction checks for a due checkpoint after
-    return event
+    return AuditEvent(**row)
 
 
 @cache

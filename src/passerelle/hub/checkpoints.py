@@ -93,13 +93,12 @@ def _noting(
         yield e
 
 
-_key = checkpoint_key
-
-
 def _read_stored(hub: Hub, number: int) -> Checkpoint | None:
     """Checkpoint ``number`` from the store; None when that file is not a checkpoint."""
     try:
-        return Checkpoint.from_json(hub.store("checkpoints").get(_key(hub, number)).read())
+        return Checkpoint.from_json(
+            hub.store("checkpoints").get(checkpoint_key(hub, number)).read()
+        )
     except ValueError:
         return None
 
@@ -205,8 +204,7 @@ def write_checkpoint(hub: Hub) -> Checkpoint | None:
             anchor, verified = _guard(hub, session, head[0], witnessed, stored)
         checkpoint = _sign_under_lock(hub, anchor, verified)
         if checkpoint is not None:
-            if anchor is None or checkpoint.number == anchor.number + 1:
-                note_signed(hub, checkpoint.number)
+            note_signed(hub, checkpoint.number)  # a no-op unless it follows the known one
             # after the lock; a repeat is a harmless version
             _witness_up_to(hub, checkpoint, stored.witnessed)
             hub._checkpoint_state = CheckpointState(checkpoint.seq, hub.now())
@@ -263,7 +261,10 @@ def _sign_under_lock(
         )
         data = checkpoint.to_json().encode()
         hub.store("checkpoints").put(
-            _key(hub, checkpoint.number), data, size=len(data), content_type="application/json"
+            checkpoint_key(hub, checkpoint.number),
+            data,
+            size=len(data),
+            content_type="application/json",
         )
         return checkpoint
 
@@ -273,7 +274,7 @@ def _numbered_after(hub: Hub, anchor: Checkpoint | None) -> bool:
     from passerelle.errors import ObjectNotFoundError
 
     try:
-        hub.store("checkpoints").head(_key(hub, anchor.number + 1 if anchor else 1))
+        hub.store("checkpoints").head(checkpoint_key(hub, anchor.number + 1 if anchor else 1))
     except ObjectNotFoundError:
         return False
     return True

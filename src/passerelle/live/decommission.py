@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -108,12 +109,9 @@ def decommission_check(
             "no store is retired: only a finished move (`passerelle hub migrate finish`) "
             "leaves one to decommission"
         )
-    handle = _new_private_file(keys_out) if keys_out is not None else None  # fail before listing
-    try:
+    # the keys file is created before anything is listed, so a bad name fails at once
+    with _new_private_file(keys_out) if keys_out is not None else nullcontext() as handle:
         check = _compare(binding.retired_url, binding.source_url, handle)
-    finally:
-        if handle is not None:
-            handle.close()
     with hub.transaction() as session:
         append_event(
             hub,
