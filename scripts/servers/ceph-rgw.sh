@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Throwaway single-node Ceph cluster (1 mon, 1 memstore OSD, radosgw) with an
-# S3 endpoint on 127.0.0.1, for tests. Everything lives under STATE_DIR/ceph-rgw.
+# S3 and Swift endpoint on 127.0.0.1, for tests. Everything lives under STATE_DIR/ceph-rgw.
 #   ceph-rgw.sh start STATE_DIR [PORT]   -> writes STATE_DIR/ceph-rgw.env
 #   ceph-rgw.sh stop  STATE_DIR
 set -euo pipefail
 
 ACCESS_KEY=passerelle-test-access
 SECRET_KEY=passerelle-test-secret
+SWIFT_USER=passerelle:swift # a Swift subuser of the same RGW user (tempauth, auth v1)
+SWIFT_KEY=passerelle-test-swift-key
 REGION=default # RGW's zonegroup name (RGW accepts any SigV4 region; this is the honest one)
 
 log() { echo "ceph-rgw: $*" >&2; }
@@ -69,6 +71,12 @@ s3_ready() {
     -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://127.0.0.1:$PORT/" | grep -q '<ID>passerelle</ID>'
 }
 
+# A Swift v1 (tempauth) login that returns a token and a storage URL.
+swift_ready() {
+  curl -sf --noproxy '*' --max-time 5 -o /dev/null -D - -H "X-Auth-User: $SWIFT_USER" -H "X-Auth-Key: $SWIFT_KEY" \
+    "http://127.0.0.1:$PORT/auth/1.0" | grep -qi '^x-auth-token:'
+}
+
 if [ "$CMD" = stop ]; then stop_daemons; log "stopped"; exit 0; fi
 
 # ---- start ----
@@ -116,6 +124,8 @@ memstore device bytes = 8589934592
 rgw data = $D/rgw
 pid file = $D/run/rgw.pid
 rgw frontends = beast endpoint=127.0.0.1:$PORT
+# S3 and OpenStack Swift (with its v1 auth at /auth/1.0) on the same port
+rgw enable apis = s3, swift, swift_auth, admin
 # Free deleted objects' data within seconds, not hours: memstore keeps it in RAM.
 rgw gc obj min wait = 2
 rgw gc processor period = 5
@@ -165,17 +175,24 @@ LOGS="user-create.log osd.0.log"
 timeout 20 radosgw-admin -c "$CONF" user create --uid=passerelle --display-name=passerelle \
   --access-key="$ACCESS_KEY" --secret="$SECRET_KEY" </dev/null >"$D/log/user-create.log" 2>&1 \
   || fail "radosgw-admin user create"
+timeout 20 radosgw-admin -c "$CONF" subuser create --uid=passerelle --subuser="$SWIFT_USER" --access=full \
+  --key-type=swift --secret="$SWIFT_KEY" </dev/null >>"$D/log/user-create.log" 2>&1 \
+  || fail "radosgw-admin subuser create"
 
 log "starting radosgw on 127.0.0.1:$PORT"
 LOGS="startup.log client.rgw.gw.log"
 radosgw -c "$CONF" -n client.rgw.gw </dev/null >>"$D/log/startup.log" 2>&1 || fail "radosgw start"
 STARTED="mon osd rgw"
 wait_for "an authenticated S3 ListBuckets on port $PORT" 30 s3_ready
+wait_for "a Swift v1 token on port $PORT" 15 swift_ready
 
 cat >"$STATE/ceph-rgw.env" <<EOF
 export PASSERELLE_TEST_CEPH_ENDPOINT=http://127.0.0.1:$PORT
 export PASSERELLE_TEST_CEPH_ACCESS_KEY=$ACCESS_KEY
 export PASSERELLE_TEST_CEPH_SECRET_KEY=$SECRET_KEY
 export PASSERELLE_TEST_CEPH_REGION=$REGION
+export PASSERELLE_TEST_SWIFT_AUTH_URL=http://127.0.0.1:$PORT/auth/1.0
+export PASSERELLE_TEST_SWIFT_USER=$SWIFT_USER
+export PASSERELLE_TEST_SWIFT_KEY=$SWIFT_KEY
 EOF
 log "ready in $(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $T0 }") s; env in $STATE/ceph-rgw.env"
