@@ -12,7 +12,8 @@ from tests.api.conftest import SQLITE_ONLY, Api, assert_error
 pytestmark = SQLITE_ONLY
 
 SAMPLE = re.compile(
-    r'^passerelle_migration_[a-z_]+(\{phase="(single|mirroring|cutover)"\})? '
+    r'^passerelle_(migration_[a-z_]+(\{phase="(single|mirroring|cutover)"\})?|replicas'
+    r'|replica_[a-z_]+\{replica="[0-9]+"\}) '
     r"(-?[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?|NaN|\+Inf|-Inf)$"
 )
 
@@ -25,7 +26,7 @@ def metrics(api: Api) -> dict[str, str]:
     samples = {}
     for line in response.text.splitlines():
         if line.startswith("# "):
-            assert re.match(r"^# (HELP|TYPE) passerelle_migration_[a-z_]+ .+$", line), line
+            assert re.match(r"^# (HELP|TYPE) passerelle_(migration_|replica)[a-z_]+ .+$", line)
             continue
         assert SAMPLE.match(line), line
         name, value = line.rsplit(" ", 1)

@@ -123,3 +123,22 @@ def _confirm_refused(client: Any, tmp_path: Path) -> int:
             data={"csrf": csrf_of(page.text), "destination": f"file://{tmp_path}/b"},
         ).status_code
     )
+
+
+@SQLITE_ONLY
+def test_the_operator_page_shows_each_replica_lag_escaped(
+    api: Api, browser: Any, tmp_path: Path
+) -> None:
+    from passerelle.live.replica import add_replica
+
+    api.add_user("otto", "operator")
+    otto = browser("otto")
+    assert "No replica" in otto.get("/portal/operator").text
+    hostile = tmp_path / "<script>alert(1)</script>"
+    add_replica(
+        api.hub, authenticate(api.hub, api.tokens["otto"]), f"file://{hostile}", name="ovh-gra"
+    )
+    write(api, 3)
+    page = otto.get("/portal/operator").text
+    assert "ovh-gra" in page and "<script>alert(1)</script>" not in page
+    assert str(escape("<script>alert(1)</script>")) in page

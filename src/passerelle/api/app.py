@@ -38,6 +38,7 @@ _TAGS = [
     {"name": "releases", "description": "Query results checked for disclosure, then released."},
     {"name": "ingestion", "description": "Sources ingested as datasets; project extracts."},
     {"name": "migration", "description": "Moving the hub's storage live to another cloud."},
+    {"name": "replicas", "description": "Continuous copies of the hub's store on other clouds."},
     {"name": "metrics", "description": "Prometheus metrics of the live move, without a token."},
     {"name": "compliance", "description": "The compliance report, for auditors and admins."},
     {"name": "health", "description": "Liveness, without a token."},
@@ -62,6 +63,7 @@ def create_app(hub: Hub, *, threads: ThreadLimits | None = None) -> FastAPI:
         projects,
         queries,
         releases,
+        replicas,
         tokens,
         users,
     )
@@ -84,7 +86,7 @@ def create_app(hub: Hub, *, threads: ThreadLimits | None = None) -> FastAPI:
         install_auth(app, hub)
     install_handlers(app)
     modules = (health, orgs, datasets, projects, grants, users, tokens, audit)
-    for module in (*modules, queries, releases, ingests, migration, compliance):
+    for module in (*modules, queries, releases, ingests, migration, replicas, compliance):
         app.include_router(module.router())
     app.include_router(migration.metrics_router())
     install_portal(app)

@@ -99,14 +99,16 @@ def metrics_router() -> APIRouter:
 
     @r.get(
         "/metrics",
-        summary="The live move's progress for Prometheus (no token; numbers only)",
+        summary="The live move's progress and the replicas' lag (no token; numbers only)",
         response_class=Response,
         responses=_METRICS_RESPONSES,
     )
     def metrics(hub: HubDep) -> Response:
         from passerelle.live import move_status
         from passerelle.live.metrics import CONTENT_TYPE, prometheus_text
+        from passerelle.live.replica import replica_statuses
 
-        return Response(prometheus_text(move_status(hub)), media_type=CONTENT_TYPE)
+        text = prometheus_text(move_status(hub), replica_statuses(hub))
+        return Response(text, media_type=CONTENT_TYPE)
 
     return r

@@ -387,6 +387,15 @@ class MigrationStart(_Strict):
     )
 
 
+class ReplicaAdd(_Strict):
+    name: Annotated[str, _line(63, 1)] = Field(description="A name for it, e.g. `ovh-gra`.")
+    url: Url = Field(description="The replica's store URL, e.g. `s3://ovh@hdh-copy`.")
+    require: list[Literal["hds", "secnumcloud", "eea", "eu-jurisdiction"]] = Field(
+        default=[], max_length=4, description="Rules the replica's provider must meet."
+    )
+    adopt: bool = Field(default=False, description="Take over a store that already holds objects.")
+
+
 class CutoverOut(BaseModel):
     """The evidence of a cutover or finish step."""
 

@@ -21,6 +21,7 @@ def build_app() -> typer.Typer:
         policy_cmd,
         projects_cmd,
         providers_cmd,
+        replica_cmd,
         research_cmd,
         serve_cmd,
         storage_cmd,
@@ -46,6 +47,7 @@ def build_app() -> typer.Typer:
     accounts_cmd.register(app)
     audit_cmd.register(app)
     hub_cmd.register(app)
+    replica_cmd.register(app)
     research_cmd.register(app)
     ingest_cmd.register(app)
     serve_cmd.register(app)

@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 
     from passerelle.hub.placement import Classifier
     from passerelle.keys.custody import KeyCustody
+    from passerelle.live.replica_outbox import OutboxNoter
     from passerelle.research import ChildPool, QueryLimits, ScanCache
     from passerelle.research.caps import LimitRequest, QueryCaps
     from passerelle.storage import Store
@@ -264,6 +265,7 @@ class Hub:
     _custody: KeyCustody | None = None
     _classifier: Classifier | None = None
     _encrypting_views: list[Any] = field(default_factory=list)  # EncryptingStore, as opened
+    _replica_noter: Any = None  # replica_outbox.OutboxNoter, shared by every live store
 
     @classmethod
     def open(cls, directory: str | Path | None = None) -> Hub:
@@ -304,6 +306,15 @@ class Hub:
             appended = opened[0].info.get(APPENDED_SEQ) if opened else None
             if appended is not None:
                 checkpoint_if_due(self, appended)
+
+    def replica_noter(self) -> OutboxNoter:
+        """What notes each write to the hub's store for its replicas (one per hub)."""
+        if self._replica_noter is None:
+            from passerelle.live.replica_outbox import OutboxNoter
+
+            self._replica_noter = OutboxNoter(self)
+        noter: OutboxNoter = self._replica_noter
+        return noter
 
     def store(self, which: str = "store") -> Store:
         """The hub's data store (``store``, routed by any live move) or ``checkpoints``."""

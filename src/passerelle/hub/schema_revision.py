@@ -29,7 +29,7 @@ __all__ = [
     "upgrade_hub",
 ]
 
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 
 class SchemaState(StrEnum):

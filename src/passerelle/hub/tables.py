@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -39,6 +40,8 @@ __all__ = [
     "QueryRecord",
     "ReleaseCell",
     "ReleaseRequest",
+    "Replica",
+    "ReplicaChange",
     "StorageBinding",
     "Token",
     "User",
@@ -301,3 +304,33 @@ class IngestRun(Base):
     reused: Mapped[bool] = mapped_column(Boolean)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
+
+
+class Replica(Base):
+    """A continuous copy of the hub's store on another cloud (``hub replica add``);
+    ``last_pass`` and ``last_verify`` hold the latest incremental pass and proof."""
+
+    __tablename__ = "replicas"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    last_pass_at: Mapped[datetime | None]
+    last_pass: Mapped[dict[str, Any] | None]
+    last_verify_at: Mapped[datetime | None]
+    last_verify: Mapped[dict[str, Any] | None]
+
+
+class ReplicaChange(Base):
+    """A write to the hub's store that a replica has not received yet (the outbox the
+    follower drains); several rows for one key are settled by one copy of its current
+    state."""
+
+    __tablename__ = "replica_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    replica_id: Mapped[int] = mapped_column(ForeignKey("replicas.id"), index=True)
+    key: Mapped[str] = mapped_column(Text)
+    operation: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    at: Mapped[datetime]

@@ -95,6 +95,16 @@ def live_store(hub: Hub, prefix: str = "") -> LiveStore:
     def owe(key: str, operation: str, error: str) -> None:
         record_debt(hub, f"{root}/{key}" if root else key, operation, error)
 
-    store = LiveStore(resolver, owe)
-    store.invalidate = resolver.invalidate  # type: ignore[attr-defined]
+    noter = hub.replica_noter()
+
+    def written(key: str, operation: str, size: int | None) -> None:
+        noter(f"{root}/{key}" if root else key, operation, size)
+
+    store = LiveStore(resolver, owe, written)
+
+    def invalidate() -> None:
+        resolver.invalidate()
+        noter.invalidate()
+
+    store.invalidate = invalidate  # type: ignore[attr-defined]
     return store

@@ -6,7 +6,9 @@ without a restart. Reads go to the route's read store and, when an object is not
 found there, to its fallback. Writes go to every write store in order: the first
 (the authoritative source) must succeed; a failure on a later one does not fail
 the caller but is reported to ``on_debt`` so the move repairs it before
-finishing. Every key is checked (``storage.keys``) before any store is asked.
+finishing. Once the first store has a write, ``on_written`` hears of it (key, operation,
+size when known): that is how replicas on other clouds follow every write. Every key is
+checked (``storage.keys``) before any store is asked.
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ class LiveStore(StoreWrapper):
         self,
         resolve: Callable[[], LiveRoute],
         on_debt: Callable[[str, str, str], None] | None = None,
+        on_written: Callable[[str, str, int | None], None] | None = None,
     ) -> None:
         self._resolve = resolve
         self._on_debt = on_debt
+        self._on_written = on_written
 
     @property
     def inner(self) -> Store:  # type: ignore[override]  # follows the phase
@@ -93,6 +97,9 @@ class LiveStore(StoreWrapper):
     def _each_write(self, key: str, operation: str, call: Callable[[Store], object]) -> object:
         first, *others = self._resolve().writes
         result = call(first)
+        if self._on_written is not None and key:
+            size = result.size if isinstance(result, PutResult | ObjectInfo) else None
+            self._on_written(key, operation, size)
         for store in others:
             try:
                 call(store)

@@ -11,7 +11,10 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from passerelle.live.mover import MoveStatus
+    from passerelle.live.replica import ReplicaStatus
 
 __all__ = ["CONTENT_TYPE", "PHASES", "prometheus_text"]
 
@@ -66,8 +69,29 @@ def _metric(lines: list[str], name: str, kind: str, help_text: str) -> str:
     return full
 
 
-def prometheus_text(status: MoveStatus) -> str:
-    """The move's phase, progress, errors, throughput and ETA as Prometheus text (0.0.4)."""
+_REPLICA_GAUGES: tuple[tuple[str, str, str], ...] = (
+    ("lag_objects", "Writes to the hub's store the replica has not received.", "lag_objects"),
+    ("lag_bytes", "Bytes of those writes.", "lag_bytes"),
+    ("lag_seconds", "Age of the oldest write the replica has not received.", "lag_seconds"),
+)
+
+
+def _replica_lines(lines: list[str], replicas: Sequence[ReplicaStatus]) -> None:
+    """Each replica's lag, labelled by its number only (no name or URL)."""
+    lines.append("# HELP passerelle_replicas Replicas of the hub's store on other clouds.")
+    lines.append("# TYPE passerelle_replicas gauge")
+    lines.append(f"passerelle_replicas {len(replicas)}")
+    for short, help_text, attribute in _REPLICA_GAUGES:
+        full = f"passerelle_replica_{short}"
+        lines.append(f"# HELP {full} {help_text}")
+        lines.append(f"# TYPE {full} gauge")
+        for replica in replicas:
+            lines.append(f'{full}{{replica="{replica.id}"}} {_number(getattr(replica, attribute))}')
+
+
+def prometheus_text(status: MoveStatus, replicas: Sequence[ReplicaStatus] = ()) -> str:
+    """The move's phase, progress, errors, throughput and ETA, and each replica's lag, as
+    Prometheus text (0.0.4)."""
     lines: list[str] = []
     name = _metric(lines, "phase", "gauge", "1 for the hub storage's current phase, else 0.")
     for phase in PHASES:
@@ -81,4 +105,5 @@ def prometheus_text(status: MoveStatus) -> str:
         lines, "eta_seconds", "gauge", "Seconds left at the last throughput (NaN: unknown)."
     )
     lines.append(f"{name} {_number(status.eta_seconds)}")
+    _replica_lines(lines, replicas)
     return "\n".join(lines) + "\n"

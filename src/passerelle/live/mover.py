@@ -152,7 +152,7 @@ def start_move(
             )
             session.commit()
             raise
-        _enforce_policy(hub, session, actor, destination_url)
+        enforce_policy(hub, session, actor, destination_url, "hub.migrate.start")
         hub.open_url(destination_url).create_container()
         generation = current.generation + 1
         journal = str((hub.config.directory / "moves" / f"move-{generation}.journal").resolve())
@@ -178,11 +178,11 @@ def start_move(
         )
     _invalidate(hub)
     plan_migration(mirroring.source_url, destination_url, journal, PlanOptions(require=require))
-    _carry_rules(journal, _rules(hub, destination_url))
+    _carry_rules(journal, ciphertext_rules(hub, destination_url))
     return move_status(hub)
 
 
-def _rules(hub: Hub, destination: str) -> CiphertextOnly:
+def ciphertext_rules(hub: Hub, destination: str) -> CiphertextOnly:
     """The keys ``destination`` may hold only as envelopes (catalog and policy, read now)."""
     from passerelle.hub.placement import ciphertext_only_prefixes
 
@@ -229,9 +229,12 @@ def _audit_refused(
         )
 
 
-def _enforce_policy(hub: Hub, session: Session, actor: Principal, destination: str) -> None:
-    """Refuse (audited) a destination where any dataset, result or release of the hub may
-    not live in the form the hub keeps it (plaintext, or ciphertext for ``encrypt``)."""
+def enforce_policy(
+    hub: Hub, session: Session, actor: Principal, destination: str, action: str
+) -> None:
+    """Refuse (audited as ``action``) a destination where any dataset, result or release
+    of the hub may not live in the form the hub keeps it (plaintext, or ciphertext for
+    ``encrypt``)."""
     from sqlalchemy import select
 
     from passerelle.hub.placement import enforce_ciphertext_at_source, enforce_placement
@@ -245,13 +248,9 @@ def _enforce_policy(hub: Hub, session: Session, actor: Principal, destination: s
         ("the projects' query results", DEFAULT_CLASSIFICATION),
         ("the released outputs", RELEASE_CLASSIFICATION),
     ]
-    enforce_placement(
-        hub, actor, "hub.migrate.start", "hub:storage", items, urls=[destination], session=session
-    )
+    enforce_placement(hub, actor, action, "hub:storage", items, urls=[destination], session=session)
     source = load_binding(hub, session).source_url
-    enforce_ciphertext_at_source(
-        hub, actor, "hub.migrate.start", "hub:storage", source, destination, session
-    )
+    enforce_ciphertext_at_source(hub, actor, action, "hub:storage", source, destination, session)
 
 
 def run_backlog(
@@ -274,7 +273,7 @@ def run_backlog(
 
     binding = _active(hub, actor, "run")
     assert binding.journal is not None and binding.destination_url is not None
-    rules = _rules(hub, binding.destination_url)
+    rules = ciphertext_rules(hub, binding.destination_url)
     options = dataclasses.replace(options or RunOptions(), ciphertext_only=rules)
     if latency_target is not None and options.pacer is None:
         options = dataclasses.replace(options, pacer=research_pacer(hub, latency_target))
@@ -307,7 +306,8 @@ def _repair_debts(hub: Hub, binding: Binding, refused: list[tuple[str, str]] | N
 
     assert binding.destination_url is not None
     dst = hub.open_url(binding.destination_url)
-    src = guard_source(hub.open_url(binding.source_url), _rules(hub, binding.destination_url))
+    rules = ciphertext_rules(hub, binding.destination_url)
+    src = guard_source(hub.open_url(binding.source_url), rules)
     repaired = 0
     with hub.db.transaction() as session:
         debts = list(
@@ -355,7 +355,8 @@ def _prove(
     evidence.debts_repaired += _repair_debts(hub, binding, refused)
     for key, why in refused:
         evidence.problems.append((f"not copied ({why})", key))
-    options = RunOptions(ciphertext_only=_rules(hub, binding.destination_url), pacer=pacer())
+    rules = ciphertext_rules(hub, binding.destination_url)
+    options = RunOptions(ciphertext_only=rules, pacer=pacer())
     synced = sync_migration(binding.journal, options)
     evidence.synced_objects += synced.run.copied
     for key, why in synced.run.failed + synced.run.changed:

@@ -60,8 +60,19 @@ def _move_page(
     request: Request, move: MoveStatus, *, done: str | None = None, evidence: object = None
 ) -> Response:
     """The operator page for ``move`` (read through ``migration_status``: authorized, audited)."""
+    from passerelle.live.replica import replica_statuses
+
     steps = [(s, STEPS[s]) for s in steps_open(move.phase)]
-    return render(request, "operator.html", move=move, steps=steps, done=done, evidence=evidence)
+    replicas = replica_statuses(request.app.state.hub)  # the same readers, audited above
+    return render(
+        request,
+        "operator.html",
+        move=move,
+        steps=steps,
+        done=done,
+        evidence=evidence,
+        replicas=replicas,
+    )
 
 
 def _take_step(

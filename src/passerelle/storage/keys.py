@@ -165,6 +165,13 @@ HUB = NameRule(
     reserved=HUB_PREFIXES,
 )
 
+REPLICA = NameRule(
+    "replica name",
+    re.compile(r"[a-z][a-z0-9_-]{0,62}"),
+    "1-63 lowercase ASCII letters, digits, '_' or '-', starting with a letter "
+    "(it names the replica's journal file)",
+)
+
 
 def check_name(value: object, rule: NameRule) -> str:
     """Return ``value`` if it follows ``rule`` exactly (the whole text, no trailing

@@ -1,0 +1,602 @@
+"""Continuous replicas of the hub's store on another cloud (``passerelle hub replica``).
+
+A replica is registered like a move's destination is checked: the placement policy of
+every classification the hub holds, the ``--require`` rules, and ciphertext only where the
+policy says so (a key that must be an envelope there and is not is never copied). Two
+things keep it current:
+
+- the outbox (:mod:`.replica_outbox`): every write to the hub's store is noted for each
+  replica and copied by :func:`drain` (``sync``, or ``sync --follow`` continuously), so a
+  replica is seconds behind;
+- incremental passes: a migration plan from the hub's store to the replica in the
+  replica's own journal, copying what differs and deleting what the hub no longer holds,
+  so anything the outbox missed (a write made while the database was unreachable, writes
+  from before the replica existed) is caught.
+
+The hub's store here is the one that takes every write first (``route(binding).writes[0]``):
+the source until a move finishes, complete in every phase. A copy goes through
+``stream_copy``, so the replica holds the same SHA-256 proof as a migration's destination,
+and :func:`verify_replica` checks it the way ``migrate verify`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from passerelle.errors import ConflictError, NotFoundError, PasserelleError, PolicyViolationError
+from passerelle.hub.audit import append_event, authorize
+from passerelle.hub.rules import Action
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
+
+    from sqlalchemy.orm import Session
+
+    from passerelle.hub.hub import Hub
+    from passerelle.hub.rules import Principal
+    from passerelle.hub.tables import Replica
+    from passerelle.migration.pacing import Pacer
+    from passerelle.storage import Store
+
+__all__ = [
+    "DrainSummary",
+    "ReplicaStatus",
+    "add_replica",
+    "drain",
+    "follow_replicas",
+    "incremental_pass",
+    "primary_url",
+    "remove_replica",
+    "replica_statuses",
+    "sync_replica",
+    "verify_replica",
+]
+
+_DRAIN_BATCH = 256
+_DRAIN_THREADS = 8
+_EXAMPLES = 20
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """A replica and how far behind the hub's store it is."""
+
+    id: int  # the only label ``/metrics`` gives it (no name or URL leaves without a token)
+    name: str
+    url: str
+    created_at: str
+    lag_objects: int  # keys written to the hub's store the replica has not received
+    lag_bytes: int
+    lag_seconds: float  # age of the oldest such write (0 when none)
+    last_pass_at: str | None
+    last_pass: dict[str, Any] | None
+    last_verify_at: str | None
+    last_verify: dict[str, Any] | None
+
+
+@dataclass
+class DrainSummary:
+    """One drain of a replica's outbox."""
+
+    copied: int = 0
+    deleted: int = 0
+    bytes: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_details(self) -> dict[str, Any]:
+        return {
+            "copied": self.copied,
+            "deleted": self.deleted,
+            "bytes": self.bytes,
+            "failed": len(self.failed),
+            "failures": [f"{key}: {why}" for key, why in self.failed[:_EXAMPLES]],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def primary_url(hub: Hub) -> str:
+    """The store that takes the hub's writes first, complete in every phase of a move."""
+    from passerelle.live.binding import current_binding
+    from passerelle.live.phases import route
+
+    return route(current_binding(hub)).writes[0]
+
+
+def _row(session: Session, name: str) -> Replica:
+    from sqlalchemy import select
+
+    from passerelle.hub.tables import Replica
+
+    row = session.execute(select(Replica).where(Replica.name == name)).scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(
+            f"no replica named {name!r}; `passerelle hub replica list` shows the hub's replicas"
+        )
+    return row
+
+
+def _iso(at: Any) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _statuses(hub: Hub) -> list[ReplicaStatus]:
+    from sqlalchemy import select
+
+    from passerelle.hub.tables import Replica
+    from passerelle.live.replica_outbox import Backlog, backlogs
+
+    with hub.db.read() as session:
+        rows = list(session.execute(select(Replica).order_by(Replica.name)).scalars())
+        plain = [
+            (r.id, r.name, r.url, r.created_at, r.last_pass_at, r.last_pass, *_verified(r))
+            for r in rows
+        ]
+    behind = backlogs(hub)
+    now = hub.now().timestamp()
+    out = []
+    for rid, name, url, created, pass_at, last_pass, verify_at, last_verify in plain:
+        b = behind.get(rid, Backlog(0, 0, None))
+        lag_s = max(0.0, now - b.oldest_at) if b.oldest_at is not None else 0.0
+        out.append(
+            ReplicaStatus(
+                rid,
+                name,
+                url,
+                created.isoformat(),
+                b.objects,
+                b.bytes,
+                round(lag_s, 3),
+                _iso(pass_at),
+                last_pass,
+                _iso(verify_at),
+                last_verify,
+            )
+        )
+    return out
+
+
+def _verified(row: Replica) -> tuple[Any, Any]:
+    return row.last_verify_at, row.last_verify
+
+
+def replica_statuses(hub: Hub, actor: Principal | None = None) -> list[ReplicaStatus]:
+    """Every replica with its lag. With ``actor`` (operators, admins, auditors) the read
+    is authorized and audited; without, it is the hub's own read (``/metrics``)."""
+    if actor is not None:
+        from passerelle.live.mover import watching_action
+
+        with hub.transaction() as session:
+            authorize(
+                hub,
+                session,
+                actor,
+                watching_action(actor, hub.now().date()),
+                "hub:replicas",
+                {"step": "status"},
+            )
+    return _statuses(hub)
+
+
+def add_replica(
+    hub: Hub,
+    actor: Principal,
+    url: str,
+    *,
+    name: str,
+    require: tuple[str, ...] = (),
+    adopt: bool = False,
+) -> ReplicaStatus:
+    """Register ``url`` as a replica named ``name`` (operators, admins), after the same
+    policy checks as a move's destination; audited either way. A store that already holds
+    objects is refused unless ``adopt``: the replica's passes overwrite and delete there."""
+    from sqlalchemy import select
+
+    from passerelle.hub.tables import Replica
+    from passerelle.live.binding import load_binding
+    from passerelle.live.mover import enforce_policy
+    from passerelle.migration.planner import _check_destination
+    from passerelle.storage.keys import REPLICA, check_name
+
+    check_name(name, REPLICA)
+    url = hub.config.resolve_url(url).rstrip("/")
+    with hub.transaction() as session:
+        authorize(hub, session, actor, Action.MIGRATION_RUN, f"hub:replica:{name}", {"url": url})
+        binding = load_binding(hub, session)
+        taken = {binding.source_url, binding.destination_url, binding.retired_url} - {None}
+        if url in {u.rstrip("/") for u in taken if u}:
+            raise ConflictError(
+                f"{url} is one of the hub's own stores (in use, moving or retired); "
+                "a replica must be another store"
+            )
+        existing = session.execute(select(Replica).where(Replica.url == url)).scalar_one_or_none()
+        if existing is not None:
+            raise ConflictError(f"{url} is already the replica {existing.name!r}")
+        if session.execute(select(Replica).where(Replica.name == name)).first():
+            raise ConflictError(f"a replica named {name!r} exists; choose another name")
+        try:
+            _check_destination(url, require, None)
+        except PolicyViolationError:
+            _audit(hub, session, actor, "hub.replica.add", name, "denied", {"url": url})
+            session.commit()
+            raise
+        enforce_policy(hub, session, actor, url, "hub.replica.add")
+    store = hub.open_url(url)
+    store.create_container()
+    if not adopt and next(iter(store.list(page_size=1)), None) is not None:
+        raise ConflictError(
+            f"{url} already holds objects, which the replica's passes would overwrite or "
+            "delete; name an empty store, or add --adopt to let the replica take it over"
+        )
+    with hub.transaction() as session:
+        session.add(Replica(name=name, url=url, created_at=hub.now(), user_id=actor.user_id))
+        _audit(hub, session, actor, "hub.replica.add", name, "allowed", {"url": url})
+    hub.replica_noter().invalidate()
+    return next(s for s in _statuses(hub) if s.name == name)
+
+
+def remove_replica(hub: Hub, actor: Principal, name: str) -> None:
+    """Stop keeping ``name`` current (its copy is left where it is); audited."""
+    from sqlalchemy import delete
+
+    from passerelle.hub.tables import ReplicaChange
+
+    with hub.transaction() as session:
+        authorize(hub, session, actor, Action.MIGRATION_RUN, f"hub:replica:{name}", {})
+        row = _row(session, name)
+        session.execute(delete(ReplicaChange).where(ReplicaChange.replica_id == row.id))
+        url = row.url
+        session.delete(row)
+        _audit(hub, session, actor, "hub.replica.remove", name, "allowed", {"url": url})
+    hub.replica_noter().invalidate()
+
+
+def _audit(
+    hub: Hub,
+    session: Session,
+    actor: Principal,
+    action: str,
+    name: str,
+    decision: str,
+    details: dict[str, Any],
+) -> None:
+    append_event(
+        hub,
+        session,
+        actor=actor.name,
+        action=action,
+        target=f"hub:replica:{name}",
+        decision=decision,
+        details=details,
+    )
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A replica as the copy needs it: plain values read once."""
+
+    id: int
+    name: str
+    url: str
+
+
+def _target(hub: Hub, actor: Principal, name: str, action: Action, step: str) -> _Target:
+    with hub.transaction() as session:
+        authorize(hub, session, actor, action, f"hub:replica:{name}", {"step": step})
+        row = _row(session, name)
+        return _Target(row.id, row.name, row.url)
+
+
+def drain(hub: Hub, target: _Target, *, stop: threading.Event | None = None) -> DrainSummary:
+    """Copy every key the outbox holds for ``target`` as the hub's store has it now (or
+    delete it there when the hub's store no longer has it). Keys that fail stay in the
+    outbox for the next drain; each drain goes through the outbox once."""
+    from passerelle.errors import ObjectNotFoundError
+    from passerelle.live.binding import live_store
+    from passerelle.live.mover import ciphertext_rules
+    from passerelle.live.replica_outbox import pending_keys, settle
+    from passerelle.migration.copy import stream_copy
+    from passerelle.sovereignty.ciphertext_guard import guard_source
+
+    started = time.perf_counter()
+    summary = DrainSummary()
+    src = guard_source(live_store(hub), ciphertext_rules(hub, target.url))
+    dst = hub.open_url(target.url)
+
+    def one(key: str) -> tuple[str, int]:
+        try:
+            result = stream_copy(src, key, dst, md5=False)
+        except ObjectNotFoundError:
+            with contextlib.suppress(ObjectNotFoundError):
+                dst.delete(key)
+            return "deleted", 0
+        return "copied", result.size
+
+    after = 0
+    with ThreadPoolExecutor(max_workers=_DRAIN_THREADS) as pool:
+        while not (stop is not None and stop.is_set()):
+            batch = pending_keys(hub, target.id, _DRAIN_BATCH, after_id=after)
+            if not batch:
+                break
+            after = max(first for _, _, first in batch)
+            futures = [(key, newest, pool.submit(one, key)) for key, newest, _ in batch]
+            done: list[tuple[str, int]] = []
+            for key, newest, future in futures:
+                try:
+                    outcome, size = future.result()
+                except PasserelleError as exc:
+                    summary.failed.append((key, str(exc)))
+                    continue
+                done.append((key, newest))
+                if outcome == "copied":
+                    summary.copied += 1
+                    summary.bytes += size
+                else:
+                    summary.deleted += 1
+            settle(hub, target.id, done)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _journal_path(hub: Hub, target: _Target, primary: str) -> Path:
+    """The replica's journal for this primary (a finished move starts a new one)."""
+    digest = hashlib.sha256(primary.encode()).hexdigest()[:12]
+    return (hub.config.directory / "replicas" / f"{target.name}-{digest}.journal").resolve()
+
+
+def incremental_pass(
+    hub: Hub, target: _Target, *, stop: threading.Event | None = None, pacer: Pacer | None = None
+) -> dict[str, Any]:
+    """List the hub's store and the replica, copy what differs, delete what only the
+    replica holds and the hub's store still lacks now; return the pass's details."""
+    from passerelle.live.mover import ciphertext_rules
+    from passerelle.migration import PlanOptions, RunOptions
+    from passerelle.migration.decide import Action as MigrationAction
+    from passerelle.migration.one_step import copy_store
+
+    started = time.perf_counter()
+    primary = primary_url(hub)
+    journal = _journal_path(hub, target, primary)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    options = RunOptions(ciphertext_only=ciphertext_rules(hub, target.url), pacer=pacer)
+    summary = copy_store(primary, target.url, journal, PlanOptions(md5=False), options, stop=stop)
+    listed = listed_bytes = 0
+    if summary.plan is not None:
+        on_hub = [c for a, c in summary.plan.counts.items() if a != MigrationAction.DEST_ONLY]
+        listed, listed_bytes = sum(n for n, _ in on_hub), sum(b for _, b in on_hub)
+    deleted, kept, delete_failures = _delete_extras(hub, journal, primary, target.url, listed)
+    run = summary.run
+    details: dict[str, Any] = {
+        "primary": primary,
+        "listed": listed,
+        "listed_bytes": listed_bytes,
+        "copied": run.copied,
+        "bytes": run.bytes,
+        "deleted": deleted,
+        "kept_extra": kept,
+        "failed": len(run.failed) + len(run.changed) + len(delete_failures),
+        "failures": [f"{k}: {w}" for k, w in (run.failed + run.changed + delete_failures)][
+            :_EXAMPLES
+        ],
+        "complete": summary.plan is not None and run.complete and not delete_failures,
+        "seconds": round(time.perf_counter() - started, 3),
+        "copy_seconds": round(run.seconds, 3),
+        "rate_bytes_per_s": _copy_rate(hub, target, run.bytes, run.seconds),
+    }
+    _record(hub, target, "pass", details)
+    return details
+
+
+_RATE_SAMPLE = 1 << 20  # a pass that copied less says little about the copy rate
+
+
+def _copy_rate(hub: Hub, target: _Target, copied: int, seconds: float) -> float | None:
+    """Bytes per second of this pass's copy, or the last one measured on a pass that
+    copied enough to tell (None before any did)."""
+    from passerelle.hub.tables import Replica
+
+    if copied >= _RATE_SAMPLE and seconds > 0:
+        return round(copied / seconds, 1)
+    with hub.db.read() as session:
+        row = session.get(Replica, target.id)
+        earlier = (row.last_pass or {}).get("rate_bytes_per_s") if row is not None else None
+    return float(earlier) if isinstance(earlier, int | float) else None
+
+
+def _delete_extras(
+    hub: Hub, journal_path: Path, primary: str, replica_url: str, listed: int
+) -> tuple[int, int, list[tuple[str, str]]]:
+    """Delete from the replica what the hub's store does not hold (checked again now: a
+    write the outbox copied after the listing is kept). Nothing is deleted when the hub's
+    store listed empty while the replica did not: that is a wrong URL, not an erasure."""
+    from passerelle.errors import ObjectNotFoundError
+    from passerelle.migration.journal import Journal
+
+    journal = Journal.open(journal_path)
+    try:
+        extras = [row.key for row in journal.iter_objects("status = 'extra'")]
+        if not extras or listed == 0:
+            return 0, len(extras), []
+        src, dst = hub.open_url(primary), hub.open_url(replica_url)
+        deleted: list[str] = []
+        failures: list[tuple[str, str]] = []
+        kept = 0
+        for key in extras:
+            try:
+                src.head(key)
+                kept += 1  # written since the listing: the outbox has copied it, or will
+                continue
+            except ObjectNotFoundError:
+                pass
+            try:
+                with contextlib.suppress(ObjectNotFoundError):
+                    dst.delete(key)
+            except PasserelleError as exc:
+                failures.append((key, str(exc)))
+                continue
+            deleted.append(key)
+        journal.set_status(deleted, "deleted")
+        return len(deleted), kept, failures
+    finally:
+        journal.close()
+
+
+def _record(hub: Hub, target: _Target, what: str, details: dict[str, Any]) -> None:
+    from passerelle.hub.tables import Replica
+
+    with hub.db.transaction() as session:
+        row = session.get(Replica, target.id)
+        if row is None:  # removed meanwhile
+            return
+        if what == "pass":
+            row.last_pass_at, row.last_pass = hub.now(), details
+        else:
+            row.last_verify_at, row.last_verify = hub.now(), details
+
+
+def sync_replica(
+    hub: Hub,
+    actor: Principal,
+    name: str,
+    *,
+    full_pass: bool = True,
+    stop: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Drain the outbox, then (``full_pass``) an incremental pass; audited with both."""
+    from passerelle.live.mover import RESEARCH_FIRST
+    from passerelle.live.research_latency import research_pacer
+
+    target = _target(hub, actor, name, Action.MIGRATION_RUN, "sync")
+    drained = drain(hub, target, stop=stop)
+    details: dict[str, Any] = {"drain": drained.as_details()}
+    if full_pass and not (stop is not None and stop.is_set()):
+        details["pass"] = incremental_pass(
+            hub, target, stop=stop, pacer=research_pacer(hub, RESEARCH_FIRST)
+        )
+    with hub.transaction() as session:
+        _audit(hub, session, actor, "hub.replica.sync", name, "allowed", details)
+    return details
+
+
+def verify_replica(hub: Hub, actor: Principal, name: str, *, deep: bool = True) -> dict[str, Any]:
+    """Prove the replica holds the hub's store: its journal's digests checked on the
+    replica (``deep``: every object re-read and hashed), and each object that differs from
+    the journal (written since its last pass) hashed on both sides now. Operators, admins
+    and auditors; audited with the answer."""
+    from passerelle.live.mover import watching_action
+
+    action = watching_action(actor, hub.now().date())
+    target = _target(hub, actor, name, action, "verify")
+    details = prove(hub, target, deep=deep)
+    _record(hub, target, "verify", details)
+    with hub.transaction() as session:
+        decision = "allowed"
+        _audit(hub, session, actor, "hub.replica.verify", name, decision, details)
+    return details
+
+
+def prove(hub: Hub, target: _Target, *, deep: bool) -> dict[str, Any]:
+    """The proof behind :func:`verify_replica` (no authorization: callers check it)."""
+    from passerelle.live.mover import RESEARCH_FIRST
+    from passerelle.live.research_latency import research_pacer
+    from passerelle.migration import verify_migration
+
+    started = time.perf_counter()
+    primary = primary_url(hub)
+    journal = _journal_path(hub, target, primary)
+    if not journal.exists():
+        raise ConflictError(
+            f"the replica {target.name!r} has had no pass from {primary} yet; run "
+            f"`passerelle hub replica sync {target.name}` first"
+        )
+    src, dst = hub.open_url(primary), hub.open_url(target.url)
+    report = verify_migration(
+        journal, deep=deep, source=src, dest=dst, pacer=research_pacer(hub, RESEARCH_FIRST)
+    )
+    problems: list[str] = []
+    rechecked = 0
+    for kind, key in report.problems():
+        rechecked += 1
+        if not _same_now(src, dst, key):
+            problems.append(f"{kind}: {key}")
+    return {
+        "primary": primary,
+        "deep": deep,
+        "checked": report.checked,
+        "verified": report.verified,
+        "proven_since_pass": rechecked - len(problems),
+        "problems": len(problems),
+        "examples": problems[:_EXAMPLES],
+        "ok": not problems,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _same_now(src: Store, dst: Store, key: str) -> bool:
+    """Whether both stores hold the same bytes for ``key`` now (or neither holds it)."""
+    from passerelle.errors import ObjectNotFoundError
+    from passerelle.migration import hash_object
+
+    def digest(store: Store) -> tuple[int, str] | None:
+        try:
+            return hash_object(store, key)
+        except ObjectNotFoundError:
+            return None
+
+    try:
+        return digest(src) == digest(dst)
+    except PasserelleError:
+        return False
+
+
+def status_details(status: ReplicaStatus) -> dict[str, Any]:
+    return asdict(status)
+
+
+def follow_replicas(
+    hub: Hub,
+    actor: Principal,
+    stop: threading.Event,
+    *,
+    names: tuple[str, ...] = (),
+    pass_every_s: float = 3600.0,
+    idle_s: float = 1.0,
+    on_round: Callable[[str, dict[str, Any]], None] | None = None,
+) -> None:
+    """Keep replicas current until ``stop``: drain each outbox as writes arrive, and run an
+    incremental pass on each every ``pass_every_s`` (the first at once). ``names``: these
+    replicas (default: all, including ones added meanwhile). A failing round is reported
+    to ``on_round`` and tried again; the follower itself only stops on ``stop``."""
+    from passerelle.live.mover import RESEARCH_FIRST
+    from passerelle.live.research_latency import research_pacer
+
+    last_pass: dict[str, float] = {}
+    while not stop.is_set():
+        wanted = names or tuple(s.name for s in _statuses(hub))
+        moved = 0
+        for name in wanted:
+            if stop.is_set():
+                break
+            try:
+                target = _target(hub, actor, name, Action.MIGRATION_RUN, "follow")
+                drained = drain(hub, target, stop=stop)
+                moved += drained.copied + drained.deleted
+                details: dict[str, Any] = {"drain": drained.as_details()}
+                due = time.monotonic() - last_pass.get(name, -pass_every_s) >= pass_every_s
+                if due and not stop.is_set():
+                    pacer = research_pacer(hub, RESEARCH_FIRST)
+                    details["pass"] = incremental_pass(hub, target, stop=stop, pacer=pacer)
+                    last_pass[name] = time.monotonic()
+            except PasserelleError as exc:
+                details = {"error": str(exc)}
+            if on_round is not None and (moved or "pass" in details or "error" in details):
+                on_round(name, details)
+        if not moved:
+            stop.wait(idle_s)

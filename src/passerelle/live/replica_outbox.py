@@ -1,0 +1,146 @@
+"""The replicas' outbox: every write to the hub's store noted for each replica, drained
+by the follower (``hub replica sync --follow``).
+
+A write is noted after the hub's own store has it (``LiveStore``'s ``on_written``), one
+row per replica: the row says only *which key changed*, never its bytes, so draining
+copies the key's state at that moment and several rows for one key are settled by one
+copy. A row is deleted only up to the newest row the drain saw for that key; a write made
+while its copy ran leaves a newer row, so it is copied again. Should noting fail (the
+database unreachable), the write stands and the next incremental pass finds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from passerelle.hub.hub import Hub
+
+__all__ = ["Backlog", "OutboxNoter", "backlogs", "pending_keys", "settle"]
+
+REPLICAS_TTL = 0.25
+"""Seconds a process may note writes for the replicas it read (like the binding's)."""
+
+_log = logging.getLogger(__name__)
+
+
+class OutboxNoter:
+    """``on_written`` for the hub's live store: one outbox row per replica and write."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._lock = threading.Lock()
+        self._read_at = 0.0
+        self._ids: tuple[int, ...] | None = None
+
+    def replica_ids(self) -> tuple[int, ...]:
+        from sqlalchemy import select
+
+        from passerelle.hub.tables import Replica
+
+        with self._lock:
+            now = time.monotonic()
+            if self._ids is None or now - self._read_at > REPLICAS_TTL:
+                with self._hub.db.read() as session:
+                    self._ids = tuple(session.execute(select(Replica.id)).scalars())
+                self._read_at = now
+            return self._ids
+
+    def __call__(self, key: str, operation: str, size: int | None) -> None:
+        from sqlalchemy import insert
+
+        from passerelle.hub.tables import ReplicaChange
+
+        try:
+            ids = self.replica_ids()
+            if not ids:
+                return
+            at = self._hub.now()
+            rows = [
+                {"replica_id": i, "key": key, "operation": operation, "size": size, "at": at}
+                for i in ids
+            ]
+            with self._hub.db.transaction() as session:
+                session.execute(insert(ReplicaChange), rows)
+        except Exception as exc:  # the write itself succeeded: the next pass finds it
+            _log.warning("a write to %s was not noted for the replicas (%s)", key, exc)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._ids = None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What one replica has not received yet."""
+
+    objects: int  # distinct keys
+    bytes: int  # the sizes noted with them (a delete or copy counts 0)
+    oldest_at: float | None  # epoch seconds of the oldest noted write
+
+
+def backlogs(hub: Hub) -> dict[int, Backlog]:
+    """Each replica's backlog, by replica id (those with none are absent)."""
+    from sqlalchemy import func, select
+
+    from passerelle.hub.tables import ReplicaChange
+
+    c = ReplicaChange
+    with hub.db.read() as session:
+        rows = session.execute(
+            select(
+                c.replica_id,
+                func.count(func.distinct(c.key)),
+                func.coalesce(func.sum(c.size), 0),
+                func.min(c.at),
+            ).group_by(c.replica_id)
+        ).all()
+    return {
+        int(rid): Backlog(int(n), int(total or 0), oldest.timestamp() if oldest else None)
+        for rid, n, total, oldest in rows
+    }
+
+
+def pending_keys(
+    hub: Hub, replica_id: int, limit: int, *, after_id: int = 0
+) -> list[tuple[str, int, int]]:
+    """Up to ``limit`` keys the replica lacks whose oldest row comes after ``after_id``,
+    oldest first: (key, newest row id, oldest row id)."""
+    from sqlalchemy import func, select
+
+    from passerelle.hub.tables import ReplicaChange
+
+    c = ReplicaChange
+    oldest = func.min(c.id)
+    with hub.db.read() as session:
+        rows = session.execute(
+            select(c.key, func.max(c.id), oldest)
+            .where(c.replica_id == replica_id)
+            .group_by(c.key)
+            .having(oldest > after_id)
+            .order_by(oldest)
+            .limit(limit)
+        ).all()
+    return [(str(key), int(newest), int(first)) for key, newest, first in rows]
+
+
+def settle(hub: Hub, replica_id: int, done: list[tuple[str, int]]) -> None:
+    """Delete the rows of each key up to the newest one its copy saw."""
+    from sqlalchemy import and_, delete, or_
+
+    from passerelle.hub.tables import ReplicaChange
+
+    c = ReplicaChange
+    for start in range(0, len(done), 200):
+        batch = done[start : start + 200]
+        with hub.db.transaction() as session:
+            session.execute(
+                delete(c).where(
+                    c.replica_id == replica_id,
+                    or_(*(and_(c.key == key, c.id <= newest) for key, newest in batch)),
+                )
+            )
