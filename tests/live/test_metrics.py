@@ -12,10 +12,13 @@ from passerelle.live.metrics import PHASES, prometheus_text
 from passerelle.live.mover import MoveStatus
 
 SAMPLE = re.compile(
-    r'^(passerelle_migration_[a-z_]+)(\{phase="(single|mirroring|cutover)"\})? '
+    r"^(passerelle_(?:migration_[a-z_]+|replicas|replica_[a-z_]+))"
+    r'(\{(?:phase|replica)="((?<=phase=")(?:single|mirroring|cutover)|(?<=replica=")[0-9]+)"\})? '
     r"(-?[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?|NaN|\+Inf|-Inf)$"
 )
-META = re.compile(r"^# (HELP|TYPE) (passerelle_migration_[a-z_]+) (.+)$")
+META = re.compile(
+    r"^# (HELP|TYPE) (passerelle_(?:migration_[a-z_]+|replicas|replica_[a-z_]+)) (.+)$"
+)
 
 counts = st.integers(min_value=0, max_value=2**62)
 statuses = st.builds(
@@ -100,3 +103,30 @@ def test_a_hub_at_rest() -> None:
     assert 'passerelle_migration_phase{phase="mirroring"} 0\n' in text
     assert "passerelle_migration_eta_seconds NaN\n" in text
     assert "# TYPE passerelle_migration_objects_done gauge\n" in text
+
+
+def test_replicas_are_numbers_only() -> None:
+    from passerelle.live.replica import ReplicaStatus
+
+    replicas = [
+        ReplicaStatus(
+            7,
+            "secret-site",
+            "s3://ovh@hidden-bucket",
+            "2026-01-01",
+            3,
+            99,
+            1.5,
+            None,
+            None,
+            None,
+            None,
+        )
+    ]
+    text = prometheus_text(MoveStatus("single", "file:///srv/x", None, None, None, 0), replicas)
+    assert "secret-site" not in text and "hidden-bucket" not in text
+    samples = parse(text)
+    assert samples["passerelle_replicas"] == 1
+    assert samples["passerelle_replica_lag_objects[7]"] == 3
+    assert samples["passerelle_replica_lag_bytes[7]"] == 99
+    assert samples["passerelle_replica_lag_seconds[7]"] == 1.5

@@ -451,6 +451,8 @@ class Hub:
             view.forget_keys()
 
     def close(self) -> None:
+        if self._replica_noter is not None:
+            self._replica_noter.flush()  # writes queued for the replicas' outbox
         if self._sandbox_pool is not None:
             self._sandbox_pool.close()
         self.db.dispose()

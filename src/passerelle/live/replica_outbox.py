@@ -1,12 +1,14 @@
 """The replicas' outbox: every write to the hub's store noted for each replica, drained
 by the follower (``hub replica sync --follow``).
 
-A write is noted after the hub's own store has it (``LiveStore``'s ``on_written``), one
-row per replica: the row says only *which key changed*, never its bytes, so draining
+A write is noted after the hub's own store has it (``LiveStore``'s ``on_written``),
+queued and inserted by a background thread, one row per replica: the row says only
+*which key changed*, never its bytes, so draining
 copies the key's state at that moment and several rows for one key are settled by one
 copy. A row is deleted only up to the newest row the drain saw for that key; a write made
 while its copy ran leaves a newer row, so it is copied again. Should noting fail (the
-database unreachable), the write stands and the next incremental pass finds it.
+database unreachable, the process killed before its queue was inserted), the write stands
+and the next incremental pass finds it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from passerelle.hub.hub import Hub
@@ -25,17 +27,29 @@ __all__ = ["Backlog", "OutboxNoter", "backlogs", "pending_keys", "settle"]
 REPLICAS_TTL = 0.25
 """Seconds a process may note writes for the replicas it read (like the binding's)."""
 
+_ATTEMPTS = 5
+_IDLE_EXIT_S = 5.0  # the flushing thread ends after this long with nothing queued
+
 _log = logging.getLogger(__name__)
 
 
 class OutboxNoter:
-    """``on_written`` for the hub's live store: one outbox row per replica and write."""
+    """``on_written`` for the hub's live store: one outbox row per replica and write.
+
+    The write's caller never waits on the database for it: rows are queued and a
+    background thread inserts them in batches (a write made inside a hub transaction, a
+    result kept with its record, must not wait on a second one). ``flush`` inserts what
+    is queued now; whoever reads the outbox flushes its own process's queue first."""
 
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
         self._lock = threading.Lock()
         self._read_at = 0.0
         self._ids: tuple[int, ...] | None = None
+        self._queue: list[dict[str, object]] = []
+        self._queued = threading.Condition()
+        self._flushing = threading.Lock()  # a flush returns once rows taken before it are in
+        self._thread: threading.Thread | None = None
 
     def replica_ids(self) -> tuple[int, ...]:
         from sqlalchemy import select
@@ -51,23 +65,66 @@ class OutboxNoter:
             return self._ids
 
     def __call__(self, key: str, operation: str, size: int | None) -> None:
+        try:
+            ids = self.replica_ids()
+        except Exception as exc:  # the write itself succeeded: the next pass finds it
+            _log.warning("a write to %s was not noted for the replicas (%s)", key, exc)
+            return
+        if not ids:
+            return
+        at = self._hub.now()
+        rows: list[dict[str, object]] = [
+            {"replica_id": i, "key": key, "operation": operation, "size": size, "at": at}
+            for i in ids
+        ]
+        with self._queued:
+            self._queue.extend(rows)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="passerelle-replica-outbox", daemon=True
+                )
+                self._thread.start()
+            self._queued.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._queued:
+                if not self._queue:
+                    self._queued.wait(timeout=_IDLE_EXIT_S)
+                    if not self._queue:
+                        self._thread = None
+                        return
+            self.flush()
+
+    def flush(self) -> None:
+        """Insert every queued row now (tried a few times; on failure the rows are
+        dropped with a warning and the next incremental pass finds those writes)."""
         from sqlalchemy import insert
 
         from passerelle.hub.tables import ReplicaChange
 
-        try:
-            ids = self.replica_ids()
-            if not ids:
+        with self._flushing:
+            with self._queued:
+                rows, self._queue = self._queue, []
+            if rows:
+                self._insert(insert(ReplicaChange), rows)
+
+    def _insert(self, statement: Any, rows: list[dict[str, object]]) -> None:
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self._hub.db.transaction() as session:
+                    session.execute(statement, rows)
                 return
-            at = self._hub.now()
-            rows = [
-                {"replica_id": i, "key": key, "operation": operation, "size": size, "at": at}
-                for i in ids
-            ]
-            with self._hub.db.transaction() as session:
-                session.execute(insert(ReplicaChange), rows)
-        except Exception as exc:  # the write itself succeeded: the next pass finds it
-            _log.warning("a write to %s was not noted for the replicas (%s)", key, exc)
+            except Exception as exc:
+                if attempt == _ATTEMPTS - 1:
+                    _log.warning(
+                        "%d writes were not noted for the replicas (%s); the next "
+                        "incremental pass copies them",
+                        len(rows),
+                        exc,
+                    )
+                else:
+                    time.sleep(0.2 * (attempt + 1))
 
     def invalidate(self) -> None:
         with self._lock:
@@ -85,6 +142,7 @@ class Backlog:
 
 def backlogs(hub: Hub) -> dict[int, Backlog]:
     """Each replica's backlog, by replica id (those with none are absent)."""
+    hub.replica_noter().flush()
     from sqlalchemy import func, select
 
     from passerelle.hub.tables import ReplicaChange
@@ -110,6 +168,7 @@ def pending_keys(
 ) -> list[tuple[str, int, int]]:
     """Up to ``limit`` keys the replica lacks whose oldest row comes after ``after_id``,
     oldest first: (key, newest row id, oldest row id)."""
+    hub.replica_noter().flush()
     from sqlalchemy import func, select
 
     from passerelle.hub.tables import ReplicaChange
