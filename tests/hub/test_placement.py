@@ -406,3 +406,32 @@ def test_a_provider_profile_that_changes_is_caught_everywhere(
     assert _denied(hub, "extract.run")
     assert not _raw_objects(hub, f"workspaces/project-{pid}/extracts/")
     hub.close()
+
+
+def test_a_replica_outside_the_policy_is_refused_and_placement_covers_replicas(
+    tmp_path: Path, db_url: str, sources: Path, aws_declared: str
+) -> None:
+    """A replica receives every write, so it is a place the hub's data lives: refused
+    outside the policy even on an empty hub (its results would go there), and checked
+    with the hub's own stores before every write and in the auditor's policy check."""
+    from passerelle.hub.placement import _write_urls
+    from passerelle.live.replica import add_replica, replica_statuses
+
+    hub, who = _hub(tmp_path / "hub", db_url, policy=EEA_ONLY)
+    with pytest.raises(PolicyViolationError, match="Amazon S3"):
+        add_replica(hub, who["operator"], aws_declared, name="us-copy")
+    assert _denied(hub, "hub.replica.add") and replica_statuses(hub) == []
+    paris = f"file://{tmp_path / 'paris-replica'}"
+    add_replica(hub, who["operator"], paris, name="paris")
+    assert paris in _write_urls(hub)  # every write's placement decision covers it
+    ingest_dataset(
+        hub,
+        who["steward"],
+        dataset="pmsi_stays",
+        organization=ORG,
+        source_url=f"file://{sources}/stays.csv",
+        schema="pmsi_stays",
+    )
+    report = policy_check(hub, who["auditor"])
+    assert paris in {r.store for r in report.rows} and not report.violations
+    hub.close()

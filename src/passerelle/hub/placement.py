@@ -79,10 +79,12 @@ def decide_store(
 
 
 def _write_urls(hub: Hub) -> tuple[str, ...]:
+    """Every store the hub's writes reach: those of the current phase, then its replicas."""
     from passerelle.live.binding import current_binding
     from passerelle.live.phases import route
 
-    return route(current_binding(hub)).writes
+    writes = route(current_binding(hub)).writes
+    return writes + tuple(u for u in hub.replica_noter().replica_urls() if u not in writes)
 
 
 def refusal(

@@ -45,24 +45,33 @@ class OutboxNoter:
         self._hub = hub
         self._lock = threading.Lock()
         self._read_at = 0.0
-        self._ids: tuple[int, ...] | None = None
+        self._known: tuple[tuple[int, str], ...] | None = None
         self._queue: list[dict[str, object]] = []
         self._queued = threading.Condition()
         self._flushing = threading.Lock()  # a flush returns once rows taken before it are in
         self._thread: threading.Thread | None = None
 
     def replica_ids(self) -> tuple[int, ...]:
+        return tuple(i for i, _ in self._replicas())
+
+    def replica_urls(self) -> tuple[str, ...]:
+        """Where the hub's writes also go (read at most every ``REPLICAS_TTL`` seconds):
+        placement decides every write for these stores too."""
+        return tuple(u for _, u in self._replicas())
+
+    def _replicas(self) -> tuple[tuple[int, str], ...]:
         from sqlalchemy import select
 
         from passerelle.hub.tables import Replica
 
         with self._lock:
             now = time.monotonic()
-            if self._ids is None or now - self._read_at > REPLICAS_TTL:
+            if self._known is None or now - self._read_at > REPLICAS_TTL:
                 with self._hub.db.read() as session:
-                    self._ids = tuple(session.execute(select(Replica.id)).scalars())
+                    rows = session.execute(select(Replica.id, Replica.url).order_by(Replica.id))
+                    self._known = tuple((int(i), str(u)) for i, u in rows)
                 self._read_at = now
-            return self._ids
+            return self._known
 
     def __call__(self, key: str, operation: str, size: int | None) -> None:
         try:
@@ -128,7 +137,7 @@ class OutboxNoter:
 
     def invalidate(self) -> None:
         with self._lock:
-            self._ids = None
+            self._known = None
 
 
 @dataclass(frozen=True)
