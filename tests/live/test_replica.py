@@ -268,3 +268,60 @@ def test_the_cli_adds_syncs_verifies_and_drills(crew: Crew, tmp_path: Path) -> N
         run_cli("hub", "replica", "add", url, "--name", "../x", *common), "replica name"
     )
     assert_one_sentence(run_cli("hub", "exit-drill", "--to", "nope", *common), "no replica named")
+
+
+def test_the_follow_service_copies_writes_and_stops_on_sigterm(crew: Crew, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    url = _replica(crew, tmp_path)
+    token = H.issue_token(crew.hub, crew.admin, user="ops").secret
+    env = {
+        **os.environ,
+        "PASSERELLE_HUB": str(crew.hub.config.directory),
+        "PASSERELLE_TOKEN": token,
+    }
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "passerelle", "hub", "replica", "sync", "--follow"],
+        env={**env, "COLUMNS": "200", "NO_COLOR": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for i in range(5):
+            write(crew.hub, f"releases/p/r-{i}.csv", b"n,1\n" * (i + 1))
+        crew.hub.replica_noter().flush()
+        for _ in range(600):
+            if len(keys_of(url)) == 5:
+                break
+            time.sleep(0.05)
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        _out, err = follower.communicate(timeout=60)
+    assert len(keys_of(url)) == 5, err
+    assert follower.returncode == 0, err
+    assert "Traceback" not in err
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "passerelle",
+            "hub",
+            "replica",
+            "sync",
+            "--follow",
+            "--pass-every",
+            "0",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert bad.returncode != 0 and "--pass-every" in bad.stderr and "Traceback" not in bad.stderr
