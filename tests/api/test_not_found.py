@@ -39,6 +39,7 @@ HIDDEN_FROM = {
     "grant": {"researcher", "auditor", "operator"},
     "token": set(ROLES) - {"admin"},
     "user": set(ROLES) - {"admin"},
+    "replica": {"researcher", "steward", "output-checker", "auditor"},  # may not remove one
 }
 """Who may not see each kind of object of Remy's project B (so must get identical answers)."""
 
@@ -95,6 +96,8 @@ def _project_b(api: Api, sources: Path) -> ProjectB:
     query = api.ok("POST", f"/projects/{b}/queries", "remy", json={"sql": sql})["query"]["id"]
     release = api.ok("POST", f"/queries/{query}/releases", "remy", json={})["id"]
     token = api.ok("GET", "/tokens", "remy")["items"][0]["id"]
+    copy = f"file://{api.hub.config.directory.parent / 'b-copy'}"
+    api.ok("POST", "/hub/replicas", "otto", json={"name": "b-copy", "url": copy})
     return ProjectB(b, query, release, grant["id"], token)
 
 
@@ -104,6 +107,8 @@ def _kind(path: str) -> tuple[str, str]:
         return "dataset", "name"
     if path.startswith("/users/{name}"):
         return "user", "name"
+    if path.startswith("/hub/replicas/{name}"):
+        return "replica", "name"
     first = path.split("{", 1)[1].split("}", 1)[0]
     return PARAM_KIND[first], first
 
@@ -119,6 +124,7 @@ def _paths(path: str, b: ProjectB) -> tuple[str, str, str, str]:
         "token": b.token,
         "dataset": "secret_ds",
         "user": "remy",
+        "replica": "b-copy",
     }[kind]
     missing: object = MISSING_NAME if isinstance(hidden, str) else MISSING_ID
     fill = {"user": "remy"}  # the second parameter of DELETE .../members/{user}
@@ -154,7 +160,7 @@ def test_hidden_and_missing_answer_the_same_for_every_role_and_route(
             case = f"{role} {method} {path}"
             assert seen.status_code == absent.status_code, (case, seen.text, absent.text)
             assert seen.status_code in (403, 404), (case, seen.text)
-            if kind != "user":  # hidden objects are "not found"; users are a role refusal
+            if kind not in ("user", "replica"):  # hidden: "not found"; these: a role refusal
                 assert seen.status_code == 404, (case, seen.text)
             echoed = absent.content.replace(missing_id.encode(), hidden_id.encode())
             assert seen.content == echoed, (case, seen.text, absent.text)
