@@ -325,3 +325,33 @@ def test_the_follow_service_copies_writes_and_stops_on_sigterm(crew: Crew, tmp_p
         timeout=60,
     )
     assert bad.returncode != 0 and "--pass-every" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_idle_follower_does_not_flood_the_audit_log(crew: Crew, tmp_path: Path) -> None:
+    _replica(crew, tmp_path)
+    H.create_user(crew.hub, crew.admin, "rex", "researcher")
+    rex = H.authenticate(crew.hub, H.issue_token(crew.hub, crew.admin, user="rex").secret)
+
+    def run(actor: H.Principal) -> list[dict[str, object]]:
+        stop = threading.Event()
+        rounds: list[dict[str, object]] = []
+        follower = threading.Thread(
+            target=follow_replicas,
+            args=(crew.hub, actor, stop),
+            kwargs={"idle_s": 0.01, "on_round": lambda name, d: rounds.append(d)},
+        )
+        follower.start()
+        stop.wait(1.0)  # about a hundred idle rounds
+        stop.set()
+        follower.join()
+        return rounds
+
+    def follows() -> int:
+        events = list_events(crew.hub, crew.admin, H.AuditFilter(), limit=10_000)
+        return sum(1 for e in events if (e["details"] or {}).get("step") == "follow")
+
+    run(crew.ops)
+    assert follows() == 1  # authorized once, at the first pass
+    refused = run(rex)  # not an operator: refused, and not again on every round
+    assert refused and all("error" in r for r in refused)
+    assert follows() == 2, follows()

@@ -291,6 +291,13 @@ def _target(hub: Hub, actor: Principal, name: str, action: Action, step: str) ->
         return _Target(row.id, row.name, row.url)
 
 
+def _lookup(hub: Hub, name: str) -> _Target:
+    """The replica ``name`` without an authorization (the caller was authorized once)."""
+    with hub.db.read() as session:
+        row = _row(session, name)
+        return _Target(row.id, row.name, row.url)
+
+
 def drain(hub: Hub, target: _Target, *, stop: threading.Event | None = None) -> DrainSummary:
     """Copy every key the outbox holds for ``target`` as the hub's store has it now (or
     delete it there when the hub's store no longer has it). Keys that fail stay in the
@@ -400,30 +407,44 @@ def follow_replicas(
     """Keep replicas current until ``stop``: drain each outbox as writes arrive, and run an
     incremental pass on each every ``pass_every_s`` (the first at once). ``names``: these
     replicas (default: all, including ones added meanwhile). A failing round is reported
-    to ``on_round`` and tried again; the follower itself only stops on ``stop``."""
+    to ``on_round`` and tried again; the follower itself only stops on ``stop``.
+
+    The actor is authorized (and audited) when the follower starts and before each pass,
+    not on every round: an idle follower polls the outbox every ``idle_s``."""
     from passerelle.live.mover import RESEARCH_FIRST
     from passerelle.live.research_latency import research_pacer
 
     last_pass: dict[str, float] = {}
+    for name in names:  # a name given and not known fails here, at once
+        _target(hub, actor, name, Action.MIGRATION_RUN, "follow")
     while not stop.is_set():
         wanted = names or tuple(s.name for s in _statuses(hub))
         moved = 0
         for name in wanted:
             if stop.is_set():
                 break
+            details: dict[str, Any] = {}
             try:
-                target = _target(hub, actor, name, Action.MIGRATION_RUN, "follow")
+                due = time.monotonic() - last_pass.get(name, -pass_every_s) >= pass_every_s
+                if due:
+                    target = _target(hub, actor, name, Action.MIGRATION_RUN, "follow")
+                else:
+                    target = _lookup(hub, name)
                 drained = drain(hub, target, stop=stop)
                 moved += drained.copied + drained.deleted
-                details: dict[str, Any] = {"drain": drained.as_details()}
-                due = time.monotonic() - last_pass.get(name, -pass_every_s) >= pass_every_s
+                details["drain"] = drained.as_details()
                 if due and not stop.is_set():
                     pacer = research_pacer(hub, RESEARCH_FIRST)
                     details["pass"] = incremental_pass(hub, target, stop=stop, pacer=pacer)
                     last_pass[name] = time.monotonic()
             except PasserelleError as exc:
                 details = {"error": str(exc)}
-            if on_round is not None and (moved or "pass" in details or "error" in details):
+                # tried again in a minute (or at the next pass), not on every round
+                last_pass[name] = time.monotonic() - pass_every_s + min(pass_every_s, 60.0)
+            copied = details.get("drain", {}).get("copied", 0) or details.get("drain", {}).get(
+                "deleted", 0
+            )
+            if on_round is not None and (copied or "pass" in details or "error" in details):
                 on_round(name, details)
         if not moved:
             stop.wait(idle_s)
