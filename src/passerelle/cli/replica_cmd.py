@@ -119,11 +119,13 @@ def _sync(
     names_now = [name] if name else [r.name for r in replica_statuses(h, me)]
     results = {n: sync_replica(h, me, n, full_pass=not outbox_only) for n in names_now}
     emit(results, as_json)
-    if any(
-        not r.get("pass", {"complete": True})["complete"] or r["drain"]["failed"]
-        for r in results.values()
-    ):
+    if not all(_complete(r) for r in results.values()):
         raise typer.Exit(1)
+
+
+def _complete(result: dict[str, Any]) -> bool:
+    """Whether a sync copied everything it was given (its pass, when one ran, included)."""
+    return not result["drain"]["failed"] and result.get("pass", {"complete": True})["complete"]
 
 
 def _round_text(details: dict[str, Any]) -> str:

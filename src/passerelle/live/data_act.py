@@ -20,7 +20,6 @@ from datetime import date
 __all__ = ["CHARGES_ABOLISHED", "Limit", "assess_switch"]
 
 DAY_S = 86_400.0
-NOTICE_MAX_DAYS = 61  # "2 months": the longest two calendar months
 TRANSITION_MAX_DAYS = 30
 TRANSITION_EXTENDED_MAX_DAYS = 7 * 30.4375  # 7 months, at their average length
 RETRIEVAL_MIN_DAYS = 30
@@ -60,7 +59,7 @@ def assess_switch(
     limits = [
         Limit(
             "Art. 25(2)(a) notice",
-            f"at most {NOTICE_MAX_DAYS // 30} months",
+            "at most 2 months",
             "the hub's choice: a replica is already in place",
             True,
             "notice may be given at once: the replica holds the hub's data already",

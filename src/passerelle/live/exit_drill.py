@@ -63,11 +63,11 @@ def exit_drill(hub: Hub, actor: Principal, name: str) -> ExitDrill:
     """Run the drill towards the replica ``name`` (operators, admins); audited."""
     from passerelle.live.binding import BINDING_TTL, current_binding
     from passerelle.live.mover import RESEARCH_FIRST
-    from passerelle.live.replica import _target, drain
+    from passerelle.live.replica import authorized_target, drain
     from passerelle.live.replica_passes import incremental_pass, prove
     from passerelle.live.research_latency import research_pacer
 
-    target = _target(hub, actor, name, Action.MIGRATION_RUN, "exit-drill")
+    target = authorized_target(hub, actor, name, Action.MIGRATION_RUN, "exit-drill")
     before = current_binding(hub)
     started = time.perf_counter()
     drained = drain(hub, target)

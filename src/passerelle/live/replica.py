@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import ConflictError, NotFoundError, PasserelleError, PolicyViolationError
@@ -41,14 +41,16 @@ if TYPE_CHECKING:
     from passerelle.hub.hub import Hub
     from passerelle.hub.rules import Principal
     from passerelle.hub.tables import Replica
+    from passerelle.live.replica_outbox import Backlog
 
 __all__ = [
     "DrainSummary",
     "ReplicaStatus",
+    "ReplicaTarget",
     "add_replica",
+    "authorized_target",
     "drain",
     "follow_replicas",
-    "incremental_pass",
     "primary_url",
     "remove_replica",
     "replica_statuses",
@@ -130,38 +132,37 @@ def _statuses(hub: Hub) -> list[ReplicaStatus]:
     from passerelle.hub.tables import Replica
     from passerelle.live.replica_outbox import Backlog, backlogs
 
-    with hub.db.read() as session:
-        rows = list(session.execute(select(Replica).order_by(Replica.name)).scalars())
-        plain = [
-            (r.id, r.name, r.url, r.created_at, r.last_pass_at, r.last_pass, *_verified(r))
-            for r in rows
-        ]
     behind = backlogs(hub)
     now = hub.now().timestamp()
-    out = []
-    for rid, name, url, created, pass_at, last_pass, verify_at, last_verify in plain:
-        b = behind.get(rid, Backlog(0, 0, None))
-        lag_s = max(0.0, now - b.oldest_at) if b.oldest_at is not None else 0.0
-        out.append(
-            ReplicaStatus(
-                rid,
-                name,
-                url,
-                created.isoformat(),
-                b.objects,
-                b.bytes,
-                round(lag_s, 3),
-                _iso(pass_at),
-                last_pass,
-                _iso(verify_at),
-                last_verify,
-            )
-        )
-    return out
+    with hub.db.read() as session:
+        rows = session.execute(select(Replica).order_by(Replica.name)).scalars()
+        return [_status(r, behind.get(r.id, Backlog(0, 0, None)), now) for r in rows]
 
 
-def _verified(row: Replica) -> tuple[Any, Any]:
-    return row.last_verify_at, row.last_verify
+def _status(row: Replica, behind: Backlog, now: float) -> ReplicaStatus:
+    lag_s = max(0.0, now - behind.oldest_at) if behind.oldest_at is not None else 0.0
+    return ReplicaStatus(
+        row.id,
+        row.name,
+        row.url,
+        row.created_at.isoformat(),
+        behind.objects,
+        behind.bytes,
+        round(lag_s, 3),
+        _iso(row.last_pass_at),
+        row.last_pass,
+        _iso(row.last_verify_at),
+        row.last_verify,
+    )
+
+
+def _names(hub: Hub) -> tuple[str, ...]:
+    from sqlalchemy import select
+
+    from passerelle.hub.tables import Replica
+
+    with hub.db.read() as session:
+        return tuple(session.execute(select(Replica.name).order_by(Replica.name)).scalars())
 
 
 def replica_statuses(hub: Hub, actor: Principal | None = None) -> list[ReplicaStatus]:
@@ -207,8 +208,8 @@ def add_replica(
     with hub.transaction() as session:
         authorize(hub, session, actor, Action.MIGRATION_RUN, f"hub:replica:{name}", {"url": url})
         binding = load_binding(hub, session)
-        taken = {binding.source_url, binding.destination_url, binding.retired_url} - {None}
-        if url in {u.rstrip("/") for u in taken if u}:
+        own = (binding.source_url, binding.destination_url, binding.retired_url)
+        if url in {u.rstrip("/") for u in own if u}:
             raise ConflictError(
                 f"{url} is one of the hub's own stores (in use, moving or retired); "
                 "a replica must be another store"
@@ -276,7 +277,7 @@ def _audit(
 
 
 @dataclass(frozen=True)
-class _Target:
+class ReplicaTarget:
     """A replica as the copy needs it: plain values read once."""
 
     id: int
@@ -284,21 +285,23 @@ class _Target:
     url: str
 
 
-def _target(hub: Hub, actor: Principal, name: str, action: Action, step: str) -> _Target:
+def authorized_target(
+    hub: Hub, actor: Principal, name: str, action: Action, step: str
+) -> ReplicaTarget:
     with hub.transaction() as session:
         authorize(hub, session, actor, action, f"hub:replica:{name}", {"step": step})
         row = _row(session, name)
-        return _Target(row.id, row.name, row.url)
+        return ReplicaTarget(row.id, row.name, row.url)
 
 
-def _lookup(hub: Hub, name: str) -> _Target:
+def _lookup(hub: Hub, name: str) -> ReplicaTarget:
     """The replica ``name`` without an authorization (the caller was authorized once)."""
     with hub.db.read() as session:
         row = _row(session, name)
-        return _Target(row.id, row.name, row.url)
+        return ReplicaTarget(row.id, row.name, row.url)
 
 
-def drain(hub: Hub, target: _Target, *, stop: threading.Event | None = None) -> DrainSummary:
+def drain(hub: Hub, target: ReplicaTarget, *, stop: threading.Event | None = None) -> DrainSummary:
     """Copy every key the outbox holds for ``target`` as the hub's store has it now (or
     delete it there when the hub's store no longer has it). Keys that fail stay in the
     outbox for the next drain; each drain goes through the outbox once."""
@@ -361,7 +364,7 @@ def sync_replica(
     from passerelle.live.mover import RESEARCH_FIRST
     from passerelle.live.research_latency import research_pacer
 
-    target = _target(hub, actor, name, Action.MIGRATION_RUN, "sync")
+    target = authorized_target(hub, actor, name, Action.MIGRATION_RUN, "sync")
     drained = drain(hub, target, stop=stop)
     details: dict[str, Any] = {"drain": drained.as_details()}
     if full_pass and not (stop is not None and stop.is_set()):
@@ -381,17 +384,12 @@ def verify_replica(hub: Hub, actor: Principal, name: str, *, deep: bool = True) 
     from passerelle.live.mover import watching_action
 
     action = watching_action(actor, hub.now().date())
-    target = _target(hub, actor, name, action, "verify")
+    target = authorized_target(hub, actor, name, action, "verify")
     details = prove(hub, target, deep=deep)
     record(hub, target, "verify", details)
     with hub.transaction() as session:
-        decision = "allowed"
-        _audit(hub, session, actor, "hub.replica.verify", name, decision, details)
+        _audit(hub, session, actor, "hub.replica.verify", name, "allowed", details)
     return details
-
-
-def status_details(status: ReplicaStatus) -> dict[str, Any]:
-    return asdict(status)
 
 
 def follow_replicas(
@@ -416,22 +414,24 @@ def follow_replicas(
 
     last_pass: dict[str, float] = {}
     for name in names:  # a name given and not known fails here, at once
-        _target(hub, actor, name, Action.MIGRATION_RUN, "follow")
+        authorized_target(hub, actor, name, Action.MIGRATION_RUN, "follow")
     while not stop.is_set():
-        wanted = names or tuple(s.name for s in _statuses(hub))
+        wanted = names or _names(hub)
         moved = 0
         for name in wanted:
             if stop.is_set():
                 break
             details: dict[str, Any] = {}
+            changed = 0
             try:
                 due = time.monotonic() - last_pass.get(name, -pass_every_s) >= pass_every_s
                 if due:
-                    target = _target(hub, actor, name, Action.MIGRATION_RUN, "follow")
+                    target = authorized_target(hub, actor, name, Action.MIGRATION_RUN, "follow")
                 else:
                     target = _lookup(hub, name)
                 drained = drain(hub, target, stop=stop)
-                moved += drained.copied + drained.deleted
+                changed = drained.copied + drained.deleted
+                moved += changed
                 details["drain"] = drained.as_details()
                 if due and not stop.is_set():
                     pacer = research_pacer(hub, RESEARCH_FIRST)
@@ -441,10 +441,7 @@ def follow_replicas(
                 details = {"error": str(exc)}
                 # tried again in a minute (or at the next pass), not on every round
                 last_pass[name] = time.monotonic() - pass_every_s + min(pass_every_s, 60.0)
-            copied = details.get("drain", {}).get("copied", 0) or details.get("drain", {}).get(
-                "deleted", 0
-            )
-            if on_round is not None and (copied or "pass" in details or "error" in details):
+            if on_round is not None and (changed or "pass" in details or "error" in details):
                 on_round(name, details)
         if not moved:
             stop.wait(idle_s)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import threading
 
     from passerelle.hub.hub import Hub
-    from passerelle.live.replica import _Target
+    from passerelle.live.replica import ReplicaTarget
     from passerelle.migration.pacing import Pacer
     from passerelle.storage import Store
 
@@ -29,14 +29,18 @@ __all__ = ["incremental_pass", "prove", "record"]
 _EXAMPLES = 20
 
 
-def _journal_path(hub: Hub, target: _Target, primary: str) -> Path:
+def _journal_path(hub: Hub, target: ReplicaTarget, primary: str) -> Path:
     """The replica's journal for this primary (a finished move starts a new one)."""
     digest = hashlib.sha256(primary.encode()).hexdigest()[:12]
     return (hub.config.directory / "replicas" / f"{target.name}-{digest}.journal").resolve()
 
 
 def incremental_pass(
-    hub: Hub, target: _Target, *, stop: threading.Event | None = None, pacer: Pacer | None = None
+    hub: Hub,
+    target: ReplicaTarget,
+    *,
+    stop: threading.Event | None = None,
+    pacer: Pacer | None = None,
 ) -> dict[str, Any]:
     """List the hub's store and the replica, copy what differs, delete what only the
     replica holds and the hub's store still lacks now; return the pass's details."""
@@ -83,7 +87,7 @@ def incremental_pass(
 _RATE_SAMPLE = 1 << 20  # a pass that copied less says little about the copy rate
 
 
-def _copy_rate(hub: Hub, target: _Target, copied: int, seconds: float) -> float | None:
+def _copy_rate(hub: Hub, target: ReplicaTarget, copied: int, seconds: float) -> float | None:
     """Bytes per second of this pass's copy, or the last one measured on a pass that
     copied enough to tell (None before any did)."""
     from passerelle.hub.tables import Replica
@@ -134,7 +138,7 @@ def _delete_extras(
         journal.close()
 
 
-def record(hub: Hub, target: _Target, what: str, details: dict[str, Any]) -> None:
+def record(hub: Hub, target: ReplicaTarget, what: str, details: dict[str, Any]) -> None:
     from passerelle.hub.tables import Replica
 
     with hub.db.transaction() as session:
@@ -147,7 +151,7 @@ def record(hub: Hub, target: _Target, what: str, details: dict[str, Any]) -> Non
             row.last_verify_at, row.last_verify = hub.now(), details
 
 
-def prove(hub: Hub, target: _Target, *, deep: bool) -> dict[str, Any]:
+def prove(hub: Hub, target: ReplicaTarget, *, deep: bool) -> dict[str, Any]:
     """The proof behind :func:`verify_replica` (no authorization: callers check it)."""
     from passerelle.live.mover import RESEARCH_FIRST
     from passerelle.live.research_latency import research_pacer
