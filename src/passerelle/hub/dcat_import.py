@@ -21,7 +21,10 @@ nothing else. It reads nothing but those bytes:
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -162,12 +165,29 @@ def _remote_context() -> UsageError:
     )
 
 
+@contextmanager
+def _quiet_rdflib() -> Iterator[None]:
+    """rdflib logs a traceback for each literal it cannot convert (an ill-typed number, an
+    XML literal that is not XML): a partner's file is the hub's input, not its log."""
+    logger = logging.getLogger("rdflib")
+    handler = logging.NullHandler()
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def _parse(text: str, format: str) -> Graph:
     from rdflib import Graph
 
     graph = Graph()
     try:
-        graph.parse(data=text, format=format)
+        with _quiet_rdflib():
+            graph.parse(data=text, format=format)
     except RecursionError:
         raise _too_deep() from None
     except Exception as exc:  # rdflib raises many kinds; each means "unreadable"
