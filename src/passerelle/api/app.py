@@ -92,7 +92,8 @@ def create_app(hub: Hub, *, threads: ThreadLimits | None = None) -> FastAPI:
         install_auth(app, hub)
     install_handlers(app)
     modules = (health, orgs, datasets, projects, grants, users, tokens, audit)
-    for module in (*modules, queries, releases, ingests, migration, replicas, compliance):
+    modules += (catalog, queries, releases, ingests, migration, replicas, compliance)
+    for module in modules:
         app.include_router(module.router())
     app.include_router(migration.metrics_router())
     install_portal(app)
