@@ -86,7 +86,7 @@ def test_bad_catalog_files_get_one_sentence(tmp_path: Path) -> None:
     failing = tmp_path / "no-title.ttl"
     failing.write_text(
         "@prefix dcat: <http://www.w3.org/ns/dcat#> . @prefix dct: <http://purl.org/dc/terms/> .\n"
-        "<https://p.eu/c> a dcat:Catalog ; dct:title \"c\" ; dcat:dataset <https://p.eu/d> .\n"
+        '<https://p.eu/c> a dcat:Catalog ; dct:title "c" ; dcat:dataset <https://p.eu/d> .\n'
         "<https://p.eu/d> a dcat:Dataset .\n"
     )
     proc = run_cli("catalog", "validate", str(failing))

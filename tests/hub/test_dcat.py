@@ -51,7 +51,9 @@ HOSTILE = [
 ]
 
 
-def _description(text: str, *, name: str = "pmsi_stays", code: str = "750712184") -> CatalogDescription:
+def _description(
+    text: str, *, name: str = "pmsi_stays", code: str = "750712184"
+) -> CatalogDescription:
     record = DatasetRecord(
         name=name,
         description=text,
@@ -211,7 +213,10 @@ def _catalog(c: Cast) -> int:
 
 
 def _datasets(graph: Graph) -> set[str]:
-    return {str(o).rsplit("/", 1)[-1] for o in graph.objects(predicate=URIRef("http://www.w3.org/ns/dcat#dataset"))}
+    return {
+        str(o).rsplit("/", 1)[-1]
+        for o in graph.objects(predicate=URIRef("http://www.w3.org/ns/dcat#dataset"))
+    }
 
 
 def test_the_public_view_lists_discoverable_entries_only_and_no_counts(cast: Cast) -> None:
@@ -267,7 +272,9 @@ def test_a_signed_in_export_is_audited_and_the_public_one_is_not(cast: Cast) -> 
     assert events() == before
     export_catalog(cast.hub, cast.bob, "jsonld")
     with cast.hub.db.read() as session:
-        newest = select(AuditEvent.actor, AuditEvent.action, AuditEvent.decision, AuditEvent.details)
+        newest = select(
+            AuditEvent.actor, AuditEvent.action, AuditEvent.decision, AuditEvent.details
+        )
         actor, action, decision, details = session.execute(
             newest.order_by(AuditEvent.seq.desc()).limit(1)
         ).one()

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -35,7 +36,7 @@ CONTEXT_DOC = json.dumps({"@context": {"dct": "http://purl.org/dc/terms/"}}).enc
 
 
 class _Counter(BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         type(self).hits.append(self.path)
@@ -82,7 +83,9 @@ def partner_export(format: str = "jsonld", *, base: str = PARTNER, title: str = 
         datasets=(record, renamed),
     )
     text = serialize(catalog_graph(description), format)  # type: ignore[arg-type]
-    return text.replace('"stays"', json.dumps(title)).encode() if title != "stays" else text.encode()
+    return (
+        text.replace('"stays"', json.dumps(title)).encode() if title != "stays" else text.encode()
+    )
 
 
 def _dataset_doc(context: object, *, extra: dict[str, object] | None = None) -> bytes:
@@ -188,7 +191,9 @@ def test_deep_json_is_refused() -> None:
 
 def test_deep_turtle_is_refused() -> None:
     _one_sentence(b"<http://a/s> <http://a/p> " + b"(" * 50_000 + b")" * 50_000 + b" .", "nests")
-    _one_sentence(b"<http://a/s> <http://a/p> " + b"[ <http://a/p> " * 50_000 + b"]" * 50_000 + b" .", "nests")
+    _one_sentence(
+        b"<http://a/s> <http://a/p> " + b"[ <http://a/p> " * 50_000 + b"]" * 50_000 + b" .", "nests"
+    )
 
 
 @pytest.mark.parametrize(
@@ -197,7 +202,7 @@ def test_deep_turtle_is_refused() -> None:
         (b"\xff\xfe not utf-8", ("UTF-8",)),
         (b"{not json", ("not valid JSON",)),
         (b"<http://a/s> <http://a/p> ", ("not readable Turtle",)),
-        (b'<http://a/s> a <http://xmlns.com/foaf/0.1/Person> .', ("no dcat:Catalog",)),
+        (b"<http://a/s> a <http://xmlns.com/foaf/0.1/Person> .", ("no dcat:Catalog",)),
         (
             b"@prefix dcat: <http://evil/> . <http://p.eu/c> a dcat:Catalog ; dcat:dataset <http://p.eu/d> .",
             ("no dcat:Catalog",),
@@ -228,7 +233,9 @@ def test_deep_turtle_is_refused() -> None:
         ),
     ],
 )
-def test_a_file_that_is_not_a_catalog_gets_one_sentence(data: bytes, words: tuple[str, ...]) -> None:
+def test_a_file_that_is_not_a_catalog_gets_one_sentence(
+    data: bytes, words: tuple[str, ...]
+) -> None:
     _one_sentence(data, *words)
 
 
@@ -240,7 +247,11 @@ def test_a_partner_cannot_describe_this_hubs_own_datasets(base: str) -> None:
 
 
 def test_a_dataset_claiming_a_local_iri_in_a_partner_catalog_is_refused() -> None:
-    text = partner_export("turtle").decode().replace(f"<{PARTNER}datasets/claims>", f"<{OWN}datasets/claims>")
+    text = (
+        partner_export("turtle")
+        .decode()
+        .replace(f"<{PARTNER}datasets/claims>", f"<{OWN}datasets/claims>")
+    )
     _one_sentence(text.encode(), "this hub's own", "datasets/claims")
 
 
@@ -253,8 +264,13 @@ def test_texts_are_bounded_and_cleaned() -> None:
 
 def test_a_landing_page_that_is_not_http_is_dropped() -> None:
     text = partner_export("turtle").decode()
-    text = text.replace(f"dcat:landingPage <{PARTNER}portal/catalog/stays>", 'dcat:landingPage <javascript:alert(1)>')
-    stays = next(d for d in read_catalog(text.encode(), own_base=OWN).datasets if d.identifier == "stays")
+    text = text.replace(
+        f"dcat:landingPage <{PARTNER}portal/catalog/stays>",
+        "dcat:landingPage <javascript:alert(1)>",
+    )
+    stays = next(
+        d for d in read_catalog(text.encode(), own_base=OWN).datasets if d.identifier == "stays"
+    )
     assert stays.landing_page == ""
 
 
@@ -269,10 +285,14 @@ def test_too_many_triples_or_datasets_are_refused(monkeypatch: pytest.MonkeyPatc
 def test_an_ill_typed_or_xml_literal_is_read_quietly(capfd: pytest.CaptureFixture[str]) -> None:
     """rdflib logs a traceback for literals it cannot convert; the hub's output stays one
     sentence or a result, never that traceback."""
-    text = partner_export("turtle").decode().replace(
-        '"Hospital stays"',
-        '"<!DOCTYPE x [<!ENTITY a \\"aaaa\\">]><x>&a;&a;</x>"^^<http://www.w3.org/1999/02/22-rdf-syntax-ns#XMLLiteral>',
-        1,
+    text = (
+        partner_export("turtle")
+        .decode()
+        .replace(
+            '"Hospital stays"',
+            '"<!DOCTYPE x [<!ENTITY a \\"aaaa\\">]><x>&a;&a;</x>"^^<http://www.w3.org/1999/02/22-rdf-syntax-ns#XMLLiteral>',
+            1,
+        )
     )
     text = text.replace('"claims"', '"not a number"^^<http://www.w3.org/2001/XMLSchema#integer>', 1)
     catalog = read_catalog(text.encode(), own_base=OWN)

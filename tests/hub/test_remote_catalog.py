@@ -120,7 +120,9 @@ def test_importing_again_replaces_and_another_source_cannot_take_over(
 
 
 def test_a_refused_file_changes_nothing_and_is_audited(cast: Cast, partner: Hub) -> None:
-    import_catalog(cast.hub, cast.steward, export_catalog(partner, None, "turtle").encode(), source="milano")
+    import_catalog(
+        cast.hub, cast.steward, export_catalog(partner, None, "turtle").encode(), source="milano"
+    )
     before = _count(cast.hub)
     bad = b'{"@context": "http://127.0.0.1:9/ctx", "@id": "https://x.eu/c"}'
     with pytest.raises(UsageError, match="fetches nothing"):
@@ -162,12 +164,12 @@ def test_a_source_name_is_checked(cast: Cast, source: str) -> None:
         import_catalog(cast.hub, cast.steward, b"{}", source=source)
 
 
-def test_revision_0012_adds_and_removes_the_remote_datasets_table(
-    cast: Cast, partner: Hub
-) -> None:
+def test_revision_0012_adds_and_removes_the_remote_datasets_table(cast: Cast, partner: Hub) -> None:
     from sqlalchemy import inspect
 
-    import_catalog(cast.hub, cast.steward, export_catalog(partner, None, "turtle").encode(), source="milano")
+    import_catalog(
+        cast.hub, cast.steward, export_catalog(partner, None, "turtle").encode(), source="milano"
+    )
     cast.hub.db.downgrade("0011")
     assert "remote_datasets" not in inspect(cast.hub.db.engine).get_table_names()
     cast.hub.db.upgrade()

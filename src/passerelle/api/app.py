@@ -91,9 +91,8 @@ def create_app(hub: Hub, *, threads: ThreadLimits | None = None) -> FastAPI:
     if hub is not None:  # the OpenAPI document is also built without a hub
         install_auth(app, hub)
     install_handlers(app)
-    modules = (health, orgs, datasets, projects, grants, users, tokens, audit)
-    modules += (catalog, queries, releases, ingests, migration, replicas, compliance)
-    for module in modules:
+    modules = (health, orgs, datasets, projects, grants, users, tokens, audit, catalog)
+    for module in (*modules, queries, releases, ingests, migration, replicas, compliance):
         app.include_router(module.router())
     app.include_router(migration.metrics_router())
     install_portal(app)

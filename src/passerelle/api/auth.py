@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Actor",
-    "MaybeActor",
     "HubDep",
+    "MaybeActor",
     "auth_lifespan",
     "current_hub",
     "current_principal",

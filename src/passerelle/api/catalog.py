@@ -9,7 +9,7 @@ the import limit and no further.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -49,7 +49,9 @@ def _catalog(hub: Hub, actor: Principal | None, format: Format, public: bool) ->
 
 def router() -> APIRouter:
     r = APIRouter(tags=["catalog"], responses=ERROR_RESPONSES)
-    described = {200: {"description": "The catalog", "content": {"application/ld+json": {}}}}
+    described: dict[int | str, dict[str, Any]] = {
+        200: {"description": "The catalog", "content": {"application/ld+json": {}}}
+    }
 
     @r.get(
         "/catalog.jsonld",
@@ -80,9 +82,7 @@ def router() -> APIRouter:
     ) -> Page[RemoteDatasetView]:
         from passerelle.hub.remote_catalog import list_remote_datasets
 
-        return list_remote_datasets(
-            hub, actor, search=q, source=source, limit=limit, offset=offset
-        )
+        return list_remote_datasets(hub, actor, search=q, source=source, limit=limit, offset=offset)
 
     @r.post(
         "/catalog/imports",

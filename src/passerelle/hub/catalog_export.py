@@ -98,7 +98,10 @@ def catalog_description(
                 action="catalog.export",
                 target="catalog",
                 decision="allowed",
-                details={"view": "restricted" if restricted else "public", "visible": len(datasets)},
+                details={
+                    "view": "restricted" if restricted else "public",
+                    "visible": len(datasets),
+                },
             )
     config = hub.config
     return CatalogDescription(

@@ -27,6 +27,7 @@ from passerelle.errors import UsageError
 
 if TYPE_CHECKING:
     from rdflib import Graph, URIRef
+    from rdflib.term import Node
 
 __all__ = [
     "ACCESS_RIGHTS",
@@ -304,7 +305,7 @@ def _dictionary(g: Graph, subject: URIRef, record: DatasetRecord, dct: Any, csvw
     g.add((schema, RDF.type, dct.Standard))
     g.add((schema, RDF.type, csvw.Schema))
     g.add((schema, dct.title, _en(f"Data dictionary of {record.name}")))
-    columns = []
+    columns: list[Node] = []
     for number, column in enumerate(record.columns, start=1):
         node = URIRef(f"{schema}/columns/{number}")
         g.add((node, RDF.type, csvw.Column))

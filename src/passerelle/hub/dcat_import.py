@@ -316,7 +316,9 @@ def _text(graph: Graph, node: Node | None, prefix: str, name: str, limit: int) -
 def _texts(graph: Graph, node: Node, prefix: str, name: str) -> tuple[str, ...]:
     from rdflib import Literal
 
-    values = sorted({str(v) for v in graph.objects(node, _p(prefix, name)) if isinstance(v, Literal)})
+    values = sorted(
+        {str(v) for v in graph.objects(node, _p(prefix, name)) if isinstance(v, Literal)}
+    )
     if len(values) > MAX_TERMS:
         raise UsageError(f"a dataset has over {MAX_TERMS} values of {prefix}:{name}")
     return tuple(_clean(v, MAX_TITLE, f"{prefix}:{name}") for v in values)
