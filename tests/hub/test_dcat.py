@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
@@ -280,3 +282,44 @@ def test_a_signed_in_export_is_audited_and_the_public_one_is_not(cast: Cast) -> 
         ).one()
     assert (actor, action, decision) == ("bob", "catalog.export", "allowed")
     assert json.loads(details) == {"view": "restricted", "visible": 1}
+
+
+def test_the_catalog_settings_round_trip_and_are_checked_when_the_hub_opens(
+    tmp_path: Path,
+) -> None:
+    from passerelle.errors import ConfigError
+    from passerelle.hub.hub import HubConfig, load_config
+
+    chosen = {
+        "catalog_url": "https://hub.example.eu/dcat/",
+        "catalog_country": "FRA",
+        "hdab_name": 'Agence "santé" [/x] 🏥',
+        "hdab_email": "dac@hub.example.eu",
+    }
+    (tmp_path / "hub.toml").write_text(HubConfig(directory=tmp_path, **chosen).to_toml())
+    loaded = load_config(tmp_path)
+    assert {k: getattr(loaded, k) for k in chosen} == chosen
+    for key, value, words in (
+        ("catalog_url", "javascript://hub/", "catalog_url"),
+        ("catalog_url", "https://hub.example.eu", "ending with '/'"),
+        ("catalog_country", "USA", "EEA country"),
+        ("hdab_email", "two words@x.eu", "hdab_email"),
+        ("hdab_name", "line\nbreak", "one line of text"),
+        ("hdab_name", 3, "one line of text"),
+    ):
+        toml = f"[hub]\n{key} = {json.dumps(value)}\n"
+        (tmp_path / "hub.toml").write_text(toml)
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            load_config(tmp_path)
+
+
+def test_an_unset_access_body_is_named_after_the_hub_and_reaches_no_one(tmp_path: Path) -> None:
+    from passerelle.hub.catalog_export import catalog_base, hdab_contact
+    from passerelle.hub.hub import HubConfig
+
+    config = HubConfig(directory=tmp_path, name="hdh_lyon", catalog_url="http://localhost:8700/")
+    assert catalog_base(config) == "http://localhost:8700/"
+    assert hdab_contact(config) == Contact("hdh_lyon", "hdab@hdh-lyon.invalid")
+    assert catalog_base(HubConfig(directory=tmp_path, name="hdh_lyon")) == (
+        "https://hdh-lyon.invalid/"
+    )

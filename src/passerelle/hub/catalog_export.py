@@ -63,8 +63,10 @@ def catalog_base(config: HubConfig) -> str:
 
 
 def hdab_contact(config: HubConfig) -> Contact:
-    host = catalog_base(config).split("/")[2].split(":")[0]
-    return Contact(config.hdab_name or config.name, config.hdab_email or f"hdab@{host}")
+    """The health data access body: ``hdab_name`` and ``hdab_email``, else the hub's name
+    and an address under ``.invalid`` (one that says "set hdab_email", never a guess)."""
+    default = f"hdab@{config.name.replace('_', '-')}.invalid"
+    return Contact(config.hdab_name or config.name, config.hdab_email or default)
 
 
 def export_catalog(

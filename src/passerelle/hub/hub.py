@@ -190,7 +190,7 @@ class HubConfig:
 def _toml_string(value: str) -> str:
     import json
 
-    return json.dumps(value)  # a JSON string is a TOML basic string (escapes included)
+    return json.dumps(value, ensure_ascii=False)  # a TOML basic string, escapes included
 
 
 def hub_dir_from_env(explicit: str | Path | None = None) -> Path:
