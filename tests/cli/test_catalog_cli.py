@@ -92,3 +92,15 @@ def test_bad_catalog_files_get_one_sentence(tmp_path: Path) -> None:
     proc = run_cli("catalog", "validate", str(failing))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "does not conform" in proc.stdout and "violation" in proc.stdout
+
+
+def test_validate_prints_no_terminal_control_codes_from_the_file(tmp_path: Path) -> None:
+    hostile = tmp_path / "escape.ttl"
+    hostile.write_text(
+        "@prefix dcat: <http://www.w3.org/ns/dcat#> .\n"
+        '<https://p.eu/\\u001B[2J\\u009B31m\\u202Eevil> a dcat:Dataset .\n'
+    )
+    proc = run_cli("catalog", "validate", str(hostile))
+    assert proc.returncode == 1, proc.stderr
+    assert "\x1b" not in proc.stdout and "\x9b" not in proc.stdout and "\u202e" not in proc.stdout
+    assert "https://p.eu/[2J31mevil" in proc.stdout

@@ -43,6 +43,7 @@ __all__ = [
     "RemoteColumn",
     "RemoteRecord",
     "parse_graph",
+    "printable",
     "read_catalog",
 ]
 
@@ -62,8 +63,9 @@ _NS = {
     "foaf": "http://xmlns.com/foaf/0.1/",
     "csvw": "http://www.w3.org/ns/csvw#",
 }
-_IRI = re.compile(r"https?://[^\s<>\"{}|\\^`\x00-\x1f\x7f]+", re.IGNORECASE)
-_UNSEEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]")
+_CONTROLS = "\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c\u2028\u2029"
+_IRI = re.compile(f'https?://[^\\s<>"{{}}|\\\\^`{_CONTROLS}]+', re.IGNORECASE)
+_UNSEEN = re.compile(f"[{_CONTROLS}]")
 
 
 @dataclass(frozen=True)
@@ -331,8 +333,14 @@ def _iris(graph: Graph, node: Node, prefix: str, name: str) -> tuple[str, ...]:
     return tuple(values)
 
 
+def printable(text: str) -> str:
+    """``text`` without control, bidirectional-override and line-separator characters,
+    newlines and tabs kept: what a terminal or a page may show of a partner's text."""
+    return _UNSEEN.sub(lambda m: m.group() if m.group() in "\n\t" else "", text)
+
+
 def _clean(value: str, limit: int, what: str) -> str:
-    value = _UNSEEN.sub("", value).strip()
+    value = printable(value).strip()
     if len(value) > limit:
         raise UsageError(f"a {what} is {len(value)} characters long, over the {limit} allowed")
     return value
@@ -371,5 +379,5 @@ def _under(iri: str, base: str) -> bool:
 
 
 def _shown(node: Node) -> str:
-    text = _UNSEEN.sub("", str(node))
+    text = _UNSEEN.sub("", str(node))  # no newline either: it is inside one sentence
     return repr(text[:80] + ("..." if len(text) > 80 else ""))

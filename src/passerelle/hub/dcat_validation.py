@@ -28,6 +28,7 @@ from passerelle.hub.dcat import (
     HEALTH_THEME,
     THEMES,
 )
+from passerelle.hub.dcat_import import printable
 
 if TYPE_CHECKING:
     from rdflib import Graph
@@ -147,13 +148,13 @@ def validate_graph(data: Graph) -> ValidationReport:
         )
         for result in results.objects(predicate=SH.result):  # not the nested sh:detail
             severity = results.value(result, SH.resultSeverity)
-            findings.append(
+            findings.append(  # the file's IRIs and texts, never a terminal's control codes
                 Finding(
                     str(severity).rsplit("#", 1)[-1].lower(),
                     name,
-                    str(results.value(result, SH.focusNode)),
-                    str(results.value(result, SH.resultPath) or ""),
-                    str(results.value(result, SH.resultMessage) or ""),
+                    printable(str(results.value(result, SH.focusNode))),
+                    printable(str(results.value(result, SH.resultPath) or "")),
+                    printable(str(results.value(result, SH.resultMessage) or "")),
                 )
             )
     findings.sort(key=lambda f: (f.shapes, f.path, f.focus, f.message))
