@@ -29,7 +29,6 @@ INTEROP = ROOT / "docs" / "interop.md"
 
 def _standards() -> Path | None:
     candidates = [os.environ.get("PASSERELLE_STANDARDS", ""), ROOT.parent / "shared" / "standards"]
-    candidates.append("/work/shared/standards")
     for candidate in candidates:
         folder = Path(candidate) / "dcat-ap-3.0.1" / "html" / "shacl" if candidate else None
         if folder is not None and (folder / "shapes.ttl").exists():
