@@ -98,7 +98,7 @@ def test_validate_prints_no_terminal_control_codes_from_the_file(tmp_path: Path)
     hostile = tmp_path / "escape.ttl"
     hostile.write_text(
         "@prefix dcat: <http://www.w3.org/ns/dcat#> .\n"
-        '<https://p.eu/\\u001B[2J\\u009B31m\\u202Eevil> a dcat:Dataset .\n'
+        "<https://p.eu/\\u001B[2J\\u009B31m\\u202Eevil> a dcat:Dataset .\n"
     )
     proc = run_cli("catalog", "validate", str(hostile))
     assert proc.returncode == 1, proc.stderr

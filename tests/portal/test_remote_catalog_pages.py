@@ -30,8 +30,22 @@ def test_remote_datasets_are_listed_and_searched_as_text(api: Api, browser: Any)
     assert "1 dataset of partner hubs" in found.text
     none = rita.get("/portal/catalog", params={"q": "nothing-like-it"})
     assert "Remote datasets" not in none.text
+    assert _remote_reads(api) == 3  # each listing is a read, audited
 
 
-def test_a_hub_without_remote_datasets_shows_no_section(api: Api, browser: Any) -> None:
+def _remote_reads(api: Api) -> int:
+    from sqlalchemy import func, select
+
+    from passerelle.hub.tables import AuditEvent
+
+    with api.hub.db.read() as session:
+        where = AuditEvent.action == "catalog.read-remote"
+        return int(session.execute(select(func.count(AuditEvent.seq)).where(where)).scalar_one())
+
+
+def test_a_hub_without_remote_datasets_shows_no_section_and_reads_none(
+    api: Api, browser: Any
+) -> None:
     page = browser("rita").get("/portal/catalog")
     assert page.status_code == 200 and "Remote datasets" not in page.text
+    assert _remote_reads(api) == 0  # the page's cost stays one audited catalog read

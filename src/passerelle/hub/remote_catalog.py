@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from passerelle.hub.dcat_import import RemoteCatalog
     from passerelle.hub.hub import Hub
 
-__all__ = ["check_source", "forget_source", "import_catalog", "list_remote_datasets"]
+__all__ = [
+    "any_remote_datasets",
+    "check_source",
+    "forget_source",
+    "import_catalog",
+    "list_remote_datasets",
+]
 
 _SOURCE = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
@@ -181,6 +187,15 @@ def _replace(
         )
     session.flush()
     return int(getattr(removed, "rowcount", 0) or 0)
+
+
+def any_remote_datasets(hub: Hub) -> bool:
+    """Whether any partner's catalog was imported (no content read, so not audited): the
+    portal's catalog page lists remote datasets, an audited read, only when there are."""
+    from sqlalchemy import select
+
+    with hub.db.read() as session:
+        return session.execute(select(RemoteDataset.id).limit(1)).first() is not None
 
 
 def list_remote_datasets(

@@ -66,10 +66,12 @@ def router() -> APIRouter:
 
 
 def _remote(request: Request, actor: Principal, q: str | None) -> Page[RemoteDatasetView] | None:
-    """The first remote datasets matching ``q``, for those the rules let read them."""
-    from passerelle.hub.remote_catalog import list_remote_datasets
+    """The first remote datasets matching ``q``, for those the rules let read them (none
+    imported: no read, so the common page costs no audit event more)."""
+    from passerelle.hub.remote_catalog import any_remote_datasets, list_remote_datasets
     from passerelle.hub.rules import Action, role_may
 
-    if not role_may(actor, Action.REMOTE_CATALOG_READ):
+    hub = request.app.state.hub
+    if not role_may(actor, Action.REMOTE_CATALOG_READ) or not any_remote_datasets(hub):
         return None
-    return list_remote_datasets(request.app.state.hub, actor, search=q, limit=PAGE_SIZE)
+    return list_remote_datasets(hub, actor, search=q, limit=PAGE_SIZE)
