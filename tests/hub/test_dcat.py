@@ -104,6 +104,8 @@ def test_a_segment_is_one_inert_path_segment(text: str) -> None:
         "https://hub.example.eu/a b/",
         "https://hub.example.eu/\n/",
         'https://hub.example.eu/">/',
+        "https://hub.example.eu/../",
+        "https://hub.example.eu/a/./",
     ],
 )
 def test_a_catalog_url_that_could_bend_an_iri_is_refused(url: str) -> None:

@@ -155,8 +155,10 @@ class CatalogDescription:
 
 def check_catalog_url(url: str) -> str:
     """``url`` if it is an http(s) URL ending with ``/``, with no user, query or fragment
-    (every IRI of the catalog starts with it); else one sentence."""
-    if not _URL.fullmatch(url):
+    (every IRI of the catalog starts with it) and no ``.`` or ``..`` segment; else one
+    sentence."""
+    path = url.split("/", 3)[-1] if url.count("/") >= 3 else ""
+    if not _URL.fullmatch(url) or {".", ".."} & set(path.split("/")):
         raise UsageError(
             f"invalid catalog_url {url!r}: use the hub's public address, an http:// or "
             "https:// URL ending with '/' (no user, query or fragment)"
