@@ -144,6 +144,8 @@ def test_global_actions_by_role(roles: frozenset[Role]) -> None:
         Action.COMPLIANCE_READ: {Role.ADMIN, Role.AUDITOR},
         Action.MIGRATION_CERTIFICATE: {Role.ADMIN, Role.OPERATOR},
         Action.INGEST_READ: {Role.ADMIN, Role.AUDITOR, Role.STEWARD},
+        Action.REMOTE_CATALOG_IMPORT: {Role.STEWARD},
+        Action.REMOTE_CATALOG_READ: set(Role) - {Role.AUDITOR},
     }
     actor = Principal(ME, "me", roles)
     for action in GLOBAL_ACTIONS:
@@ -310,6 +312,7 @@ def test_role_may_refuses_to_answer_for_an_action_decided_on_facts() -> None:
     decided_on_facts = {
         Action.DATASET_READ_ENTRY,
         Action.DATASET_READ_DATA,
+        Action.DATASET_READ_PUBLIC,
         Action.PROJECT_READ,
         Action.PROJECT_CLOSE,
         Action.PROJECT_MANAGE_MEMBERS,
@@ -320,3 +323,33 @@ def test_role_may_refuses_to_answer_for_an_action_decided_on_facts() -> None:
     for action in decided_on_facts:
         with pytest.raises(ValueError, match="decided on its target's facts"):
             role_may(admin, action)
+
+
+@pytest.mark.parametrize("roles", [frozenset(), *ROLE_SETS], ids=lambda r: "+".join(sorted(r)))
+def test_the_public_catalog_is_what_a_researcher_sees_without_a_grant(
+    roles: frozenset[Role],
+) -> None:
+    """One rule for the public catalog, whoever asks (signed in or ``ANONYMOUS``): the
+    discoverable entries that are not a quarantine, the ones an ungranted researcher sees."""
+    from passerelle.hub.rules import ANONYMOUS
+
+    researcher = principal(Role.RESEARCHER)
+    for actor in (Principal(ME, "me", roles), ANONYMOUS):
+        for discoverable, quarantine in itertools.product((True, False), repeat=2):
+            facts = DatasetFacts(3, discoverable, quarantine=quarantine)
+            d = decide(actor, Action.DATASET_READ_PUBLIC, today=TODAY, dataset=facts)
+            assert d.allowed == (discoverable and not quarantine), (actor, facts)
+            assert d.hidden == (not d.allowed)
+            entry = decide(researcher, Action.DATASET_READ_ENTRY, today=TODAY, dataset=facts)
+            assert entry.allowed == d.allowed
+
+
+def test_anonymous_may_do_nothing_but_read_the_public_catalog() -> None:
+    from passerelle.hub.rules import ANONYMOUS
+
+    assert not [a for a in GLOBAL_ACTIONS if decide(ANONYMOUS, a, today=TODAY).allowed]
+    hidden = DatasetFacts(3, False)
+    for action in (Action.DATASET_READ_ENTRY, Action.DATASET_READ_DATA):
+        seen = decide(ANONYMOUS, action, today=TODAY, dataset=DatasetFacts(3, True))
+        assert not seen.allowed
+        assert not decide(ANONYMOUS, action, today=TODAY, dataset=hidden).allowed

@@ -21,7 +21,8 @@ __all__ = ["create_app"]
 _DESCRIPTION = """\
 The passerelle hub: catalog, research projects, grants, users, tokens, the
 tamper-evident audit log, research queries and releases, ingestion and the live
-storage move. Every route but `/health` and `/metrics` needs
+storage move. Every route but `/health`, `/metrics`, `/audit/head` and the
+public catalog (`/catalog.jsonld`, `/catalog.ttl`) needs
 `Authorization: Bearer pst_...`. Every error has the body
 `{"error": {"status", "code", "message"}}`. See `docs/api.md`.
 """
@@ -31,6 +32,10 @@ _TAGS = [
     {"name": "datasets", "description": "The catalog: datasets and their versions."},
     {"name": "projects", "description": "Research projects, their status and members."},
     {"name": "grants", "description": "Datasets granted to approved projects."},
+    {
+        "name": "catalog",
+        "description": "The catalog in DCAT-AP 3 (public without a token); partners' catalogs.",
+    },
     {"name": "users", "description": "Users and their roles."},
     {"name": "tokens", "description": "API tokens: hashed, expiring, revocable."},
     {"name": "audit", "description": "The hash-chained audit log."},
@@ -53,6 +58,7 @@ def create_app(hub: Hub, *, threads: ThreadLimits | None = None) -> FastAPI:
     from passerelle import __version__
     from passerelle.api import (
         audit,
+        catalog,
         compliance,
         datasets,
         grants,
@@ -85,7 +91,7 @@ def create_app(hub: Hub, *, threads: ThreadLimits | None = None) -> FastAPI:
     if hub is not None:  # the OpenAPI document is also built without a hub
         install_auth(app, hub)
     install_handlers(app)
-    modules = (health, orgs, datasets, projects, grants, users, tokens, audit)
+    modules = (health, orgs, datasets, projects, grants, users, tokens, audit, catalog)
     for module in (*modules, queries, releases, ingests, migration, replicas, compliance):
         app.include_router(module.router())
     app.include_router(migration.metrics_router())

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Actor",
     "HubDep",
+    "MaybeActor",
     "auth_lifespan",
     "current_hub",
     "current_principal",
@@ -89,3 +90,18 @@ def current_principal(
 
 
 Actor = Annotated[Principal, Depends(current_principal)]
+
+
+def optional_principal(
+    request: Request,
+    hub: HubDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """``None`` without a bearer token (the public views); else the caller, checked as on
+    every route: a wrong token is 401, never the public view."""
+    if credentials is None:
+        return None
+    return current_principal(request, hub, credentials)
+
+
+MaybeActor = Annotated[Principal | None, Depends(optional_principal)]

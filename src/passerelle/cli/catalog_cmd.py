@@ -1,4 +1,5 @@
-"""``passerelle orgs|datasets``: supplying organizations and the dataset catalog."""
+"""``passerelle orgs|datasets|catalog``: supplying organizations, the dataset catalog,
+its classifications and its DCAT-AP export, validation and partners' imports."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ __all__ = ["load_schema_file", "register"]
 
 orgs = typer.Typer(help="Organizations that supply data.", no_args_is_help=True)
 datasets = typer.Typer(help="The dataset catalog.", no_args_is_help=True)
-catalog = typer.Typer(help="Catalog governance: datasets' classifications.", no_args_is_help=True)
+catalog = typer.Typer(
+    help="Catalog governance: classifications; the DCAT-AP catalog and partners' catalogs.",
+    no_args_is_help=True,
+)
 
 
 @orgs.command("add")
@@ -207,6 +211,140 @@ def _classify(
 
     h, me = open_as(hub, token)
     emit(classify_dataset(h, me, name, classification), as_json)
+
+
+@catalog.command("export")
+def _export(
+    data_format: Annotated[
+        str, typer.Option("--format", help="jsonld (JSON-LD, inline context) or turtle.")
+    ] = "jsonld",
+    public: Annotated[
+        bool, typer.Option("--public", help="The public view (no token needed).")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+    hub: HubOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """The hub's catalog in DCAT-AP 3 / HealthDCAT-AP: what you may see, or --public."""
+    from passerelle.hub import Hub
+    from passerelle.hub.catalog_export import export_catalog
+    from passerelle.hub.schema_revision import require_current_schema
+
+    if data_format not in ("jsonld", "turtle"):
+        raise typer.BadParameter("use jsonld or turtle", param_hint="--format")
+    if public and token is None:
+        h = Hub.open(hub)
+        require_current_schema(h)
+        text = export_catalog(h, None, data_format)  # type: ignore[arg-type]
+    else:
+        h, me = open_as(hub, token)
+        text = export_catalog(h, me, data_format, public=public)  # type: ignore[arg-type]
+    _write(text, output)
+
+
+def _write(text: str, output: Path | None) -> None:
+    from passerelle.errors import UsageError
+
+    if output is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+
+
+def _read_catalog_file(path: Path) -> bytes:
+    """At most one byte more than an import allows (the reader names the limit)."""
+    from passerelle.errors import UsageError
+    from passerelle.hub.dcat_import import MAX_BYTES
+
+    try:
+        with path.open("rb") as f:
+            return f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read the catalog file {path}: {exc.strerror}") from None
+
+
+@catalog.command("validate")
+def _validate(
+    file: Annotated[Path, typer.Argument(help="A DCAT-AP catalog (JSON-LD or Turtle).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a catalog file against the DCAT-AP 3.0.1 SHACL shapes; exit 1 on a violation."""
+    from passerelle.cli.render import console
+    from passerelle.hub.dcat_import import parse_graph
+    from passerelle.hub.dcat_validation import validate_graph
+
+    report = validate_graph(parse_graph(_read_catalog_file(file)))
+    if as_json:
+        emit(report, True)
+    else:
+        for finding in [*report.violations, *report.warnings]:
+            console().print(
+                f"{finding.severity:<9} {finding.shapes}: {finding.path} of {finding.focus}",
+                markup=False,
+            )
+        verdict = "conforms" if report.conforms else "does not conform"
+        console().print(
+            f"{file.name} {verdict} to DCAT-AP 3.0.1: {len(report.violations)} violations, "
+            f"{len(report.warnings)} warnings",
+            markup=False,
+        )
+    if not report.conforms:
+        raise typer.Exit(1)
+
+
+@catalog.command("import")
+def _import(
+    file: Annotated[Path, typer.Argument(help="A partner hub's catalog export.")],
+    source: Annotated[
+        str, typer.Option(help="Your name for the partner (its earlier import is replaced).")
+    ],
+    hub: HubOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a partner hub's DCAT-AP catalog as read-only remote datasets (stewards)."""
+    from passerelle.hub.remote_catalog import import_catalog
+
+    data = _read_catalog_file(file)
+    h, me = open_as(hub, token)
+    emit(import_catalog(h, me, data, source=source), as_json)
+
+
+@catalog.command("remote")
+def _remote(
+    search: Annotated[str | None, typer.Option(help="Keep entries holding this text.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this partner's entries.")] = None,
+    limit: int = 100,
+    offset: int = 0,
+    hub: HubOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the partners' datasets imported here (found here, requested from the partner)."""
+    from passerelle.hub.remote_catalog import list_remote_datasets
+
+    h, me = open_as(hub, token)
+    found = list_remote_datasets(h, me, search=search, source=source, limit=limit, offset=offset)
+    emit(found, as_json, ["source", "title", "publisher", "identifier", "iri"])
+
+
+@catalog.command("forget")
+def _forget(
+    source: Annotated[str, typer.Argument(help="The partner's name given at import.")],
+    hub: HubOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Remove every remote dataset a partner's import gave (stewards)."""
+    from passerelle.hub.remote_catalog import forget_source
+
+    h, me = open_as(hub, token)
+    removed = forget_source(h, me, source)
+    typer.echo(f"removed {removed} remote datasets of {source}")
 
 
 def register(app: typer.Typer) -> None:

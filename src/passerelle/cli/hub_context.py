@@ -56,8 +56,11 @@ def to_jsonable(value: Any) -> Any:
 
 
 def emit(value: Any, as_json: bool, columns: list[str] | None = None) -> None:
-    """Print a view (or a list/page of views) as JSON or as a Rich table."""
+    """Print a view (or a list/page of views) as JSON or as a Rich table. Values are
+    shown as text, never read as Rich markup: a name like ``[/x]`` is someone's input."""
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     from passerelle.cli.render import console
 
@@ -71,12 +74,12 @@ def emit(value: Any, as_json: bool, columns: list[str] | None = None) -> None:
         rows, footer = data, ""
     else:
         for key, item in data.items():
-            console().print(f"[bold]{key:<24}[/] {_cell(item)}")
+            console().print(f"[bold]{key:<24}[/] {escape(_cell(item))}")
         return
     names = columns or (list(rows[0]) if rows else [])
     table = Table(*names)
     for row in rows:
-        table.add_row(*(_cell(row.get(n)) for n in names))
+        table.add_row(*(Text(_cell(row.get(n))) for n in names))
     console().print(table)
     if footer:
         console().print(footer)

@@ -82,7 +82,13 @@ def build_demo_hub(
     )
     mark("synthesized a population and its hospital, claims and FHIR extracts")
 
-    hub, issued = H.init_hub(workdir / "hub", store=source, name="demo-hub", database=database)
+    hub, issued = H.init_hub(
+        workdir / "hub",
+        store=source,
+        name="demo-hub",
+        database=database,
+        settings={"catalog_country": "FRA"},  # its DCAT-AP catalog's spatial coverage
+    )
     who, tokens = _cast(hub, issued.secret)
     H.create_organization(hub, who["claire"], "750712184", "AP-HP", "hospital")
     H.create_organization(hub, who["claire"], "CNAM", "Assurance Maladie", "insurer")

@@ -32,6 +32,13 @@ A hub lives in a directory holding ``hub.toml``::
     pkcs11_pin_env = "PASSERELLE_HSM_PIN"    # holding the user PIN)
     encrypt = ["health-pseudonymized"]       # classifications written as ciphertext under
                                              # hub-held keys (client-side envelope encryption)
+    catalog_url = "https://hdh.example.eu/"  # the hub's public address: every IRI of its
+                                             # DCAT-AP catalog starts with it (unset:
+                                             # https://NAME.invalid/, which resolves nowhere)
+    catalog_country = "FRA"                  # the EU code of the country its datasets cover
+    hdab_name = "Health Data Hub"            # the health data access body, the catalog's
+    hdab_email = "dac@example.eu"            # publisher and contact point (unset: the hub's
+                                             # name and hdab@NAME.invalid)
 
     [policy.health-pseudonymized]            # where each classification may live (optional;
     require = ["hds", "eea"]                 # none: anywhere): provider requirements, and
@@ -113,6 +120,10 @@ class HubConfig:
     pkcs11_token: str = ""
     pkcs11_pin_env: str = "PASSERELLE_HSM_PIN"
     encrypt: tuple[str, ...] = ()
+    catalog_url: str = ""
+    catalog_country: str = ""
+    hdab_name: str = ""
+    hdab_email: str = ""
     policy: PlacementPolicy = field(default_factory=PlacementPolicy)
 
     def query_caps(self) -> QueryCaps:
@@ -164,6 +175,9 @@ class HubConfig:
         if self.encrypt:
             listed = ", ".join(f'"{c}"' for c in self.encrypt)
             lines.append(f"encrypt = [{listed}]")
+        for name in ("catalog_url", "catalog_country", "hdab_name", "hdab_email"):
+            if getattr(self, name):
+                lines.append(f"{name} = {_toml_string(getattr(self, name))}")
         from passerelle.research.caps import CAP_SETTINGS
 
         for name in CAP_SETTINGS:  # the query caps, when not the defaults
@@ -171,6 +185,12 @@ class HubConfig:
                 lines.append(f"{name} = {getattr(self, name)}")
         policy = self.policy.to_toml()
         return "\n".join(lines) + "\n" + (f"\n{policy}" if policy else "")
+
+
+def _toml_string(value: str) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)  # a TOML basic string, escapes included
 
 
 def hub_dir_from_env(explicit: str | Path | None = None) -> Path:
@@ -231,7 +251,28 @@ def read_settings(path: Path) -> dict[str, Any]:
     from passerelle.research.caps import QueryCaps
 
     QueryCaps.from_settings(section, str(path))  # the query_max_* caps are checked here
+    _check_catalog_settings(section, str(path))
     return section
+
+
+def _check_catalog_settings(section: dict[str, Any], where: str) -> None:
+    """The DCAT-AP catalog's settings: strings, a checked URL, country and e-mail."""
+    from passerelle.errors import UsageError
+    from passerelle.hub.dcat import check_catalog_url, check_country, check_email
+
+    names = ("catalog_url", "catalog_country", "hdab_name", "hdab_email")
+    for name in names:
+        value = section.get(name, "")
+        if not isinstance(value, str) or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ConfigError(f"{where}: {name} must be one line of text")
+    try:
+        if section.get("catalog_url"):
+            check_catalog_url(section["catalog_url"])
+        check_country(section.get("catalog_country", ""))
+        if section.get("hdab_email"):
+            check_email(section["hdab_email"])
+    except UsageError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def load_config(directory: Path) -> HubConfig:

@@ -20,6 +20,11 @@ The rules, in words:
   rejects flagged releases, never one they asked for (two-person rule).
 - ``auditor`` reads the audit trail, nothing else.
 - ``operator`` runs migrations and reads catalog entries (to know locations).
+- anyone, signed in or not (``ANONYMOUS``), sees the public catalog: the entries that are
+  discoverable and not a quarantine, the same ones researchers see without a grant.
+- a steward imports a partner hub's catalog; the remote datasets it lists are read by
+  the roles that read the catalog, and are never granted nor queried (they are not
+  datasets of this hub).
 
 A denied read of something the actor may not even know exists is ``hidden``:
 the front-ends answer "not found", so project B's existence does not leak to a
@@ -37,6 +42,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 __all__ = [
+    "ANONYMOUS",
     "Action",
     "DatasetFacts",
     "Decision",
@@ -77,6 +83,9 @@ class Action(StrEnum):
     DATASET_UPDATE = "dataset.update"
     DATASET_READ_ENTRY = "dataset.read-entry"
     DATASET_READ_DATA = "dataset.read-data"
+    DATASET_READ_PUBLIC = "dataset.read-public"  # in the public catalog (DCAT export)
+    REMOTE_CATALOG_IMPORT = "catalog.import"  # a partner hub's catalog, as remote datasets
+    REMOTE_CATALOG_READ = "catalog.read-remote"
     PROJECT_SUBMIT = "project.submit"
     PROJECT_READ = "project.read"
     PROJECT_APPROVE = "project.approve"
@@ -121,6 +130,10 @@ class Principal:
 
     def has(self, role: Role) -> bool:
         return role in self.roles
+
+
+ANONYMOUS = Principal(0, "anonymous", frozenset())
+"""Whoever reads the public catalog without signing in: no user, no role."""
 
 
 @dataclass(frozen=True)
@@ -248,6 +261,10 @@ _ROLE_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.KEYS_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
     Action.KEYS_MANAGE: frozenset({Role.ADMIN}),
     Action.INGEST_READ: frozenset({Role.ADMIN, Role.AUDITOR, Role.STEWARD}),
+    Action.REMOTE_CATALOG_IMPORT: frozenset({Role.STEWARD}),
+    Action.REMOTE_CATALOG_READ: frozenset(
+        {Role.ADMIN, Role.STEWARD, Role.RESEARCHER, Role.OUTPUT_CHECKER, Role.OPERATOR}
+    ),
 }
 
 _TRANSITIONS: dict[Action, tuple[frozenset[ProjectStatus], str]] = {
@@ -285,6 +302,8 @@ def decide(
         return _read_result(actor, _need(project, action), _need(result, action), today)
     if action is Action.DATASET_READ_ENTRY:
         return _read_entry(actor, _need(dataset, action), today)
+    if action is Action.DATASET_READ_PUBLIC:
+        return _read_public(_need(dataset, action))
     if action is Action.DATASET_READ_DATA:
         return _read_data(actor, _need(dataset, action), today)
     if action is Action.PROJECT_READ:
@@ -323,7 +342,7 @@ def _out_of_sight(
         and not (_sees_project(actor, project) or project.involves(actor.user_id))
     ):
         return _deny(f"no project {project.id} is visible to {actor.name}", hidden=True)
-    reads = (Action.DATASET_READ_ENTRY, Action.DATASET_READ_DATA)
+    reads = (Action.DATASET_READ_ENTRY, Action.DATASET_READ_DATA, Action.DATASET_READ_PUBLIC)
     if (
         dataset is not None
         and action not in reads
@@ -432,11 +451,21 @@ def _researcher_grant(actor: Principal, dataset: DatasetFacts, today: date) -> G
     return None
 
 
+def _public(dataset: DatasetFacts) -> bool:
+    """In the public catalog: discoverable, and not a quarantine."""
+    return dataset.discoverable and not dataset.quarantine
+
+
+def _read_public(dataset: DatasetFacts) -> Decision:
+    if _public(dataset):
+        return _allow()
+    return _deny(f"dataset {dataset.id} is not in the public catalog", hidden=True)
+
+
 def _read_entry(actor: Principal, dataset: DatasetFacts, today: date) -> Decision:
     if actor.roles & {Role.STEWARD, Role.OPERATOR}:
         return _allow()
-    discoverable = dataset.discoverable and not dataset.quarantine
-    if discoverable and actor.roles & {Role.RESEARCHER, Role.OUTPUT_CHECKER, Role.ADMIN}:
+    if _public(dataset) and actor.roles & {Role.RESEARCHER, Role.OUTPUT_CHECKER, Role.ADMIN}:
         return _allow()
     if actor.has(Role.RESEARCHER) and _researcher_grant(actor, dataset, today):
         return _allow()

@@ -29,7 +29,7 @@ __all__ = [
     "upgrade_hub",
 ]
 
-SCHEMA_REVISION = "0011"
+SCHEMA_REVISION = "0012"
 
 
 class SchemaState(StrEnum):

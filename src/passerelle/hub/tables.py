@@ -40,6 +40,7 @@ __all__ = [
     "QueryRecord",
     "ReleaseCell",
     "ReleaseRequest",
+    "RemoteDataset",
     "Replica",
     "ReplicaChange",
     "StorageBinding",
@@ -334,3 +335,30 @@ class ReplicaChange(Base):
     operation: Mapped[str] = mapped_column(String(16))
     size: Mapped[int | None] = mapped_column(BigInteger)
     at: Mapped[datetime]
+
+
+class RemoteDataset(Base):
+    """A dataset of a partner hub's catalog (``catalog import``): found here, never
+    granted nor queried here. ``iri_sha256`` keys it (IRIs are long, indexes are not);
+    ``source`` is the steward's name for the partner, each import replacing its rows."""
+
+    __tablename__ = "remote_datasets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), index=True)
+    catalog_iri: Mapped[str] = mapped_column(Text)
+    catalog_title: Mapped[str] = mapped_column(Text)
+    iri: Mapped[str] = mapped_column(Text)
+    iri_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    identifier: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    publisher: Mapped[str] = mapped_column(Text)
+    themes: Mapped[list[Any]]
+    keywords: Mapped[list[Any]]
+    access_rights: Mapped[str] = mapped_column(Text)
+    landing_page: Mapped[str] = mapped_column(Text)
+    columns: Mapped[list[Any]]
+    distributions: Mapped[int]
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime]
+    imported_by: Mapped[int] = mapped_column(ForeignKey("users.id"))

@@ -16,6 +16,8 @@ __all__ = [
     "OrganizationView",
     "Page",
     "ProjectView",
+    "RemoteDatasetView",
+    "RemoteImportView",
     "TokenView",
     "UserView",
 ]
@@ -145,3 +147,37 @@ class IssuedToken:
     token: TokenView
     secret: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoteDatasetView:
+    """A partner hub's dataset (``catalog import``): read-only, found here, requested
+    from ``source``; never granted nor queried here. Texts are the partner's own."""
+
+    id: int
+    source: str
+    catalog: str
+    iri: str
+    identifier: str
+    title: str
+    description: str
+    publisher: str
+    themes: list[str]
+    keywords: list[str]
+    access_rights: str
+    landing_page: str
+    columns: list[Column]
+    distributions: int
+    imported_at: datetime
+    remote: bool = True
+
+
+@dataclass(frozen=True)
+class RemoteImportView:
+    """What one import did: ``replaced`` entries of ``source`` gave way to ``imported``."""
+
+    source: str
+    catalog: str
+    imported: int
+    replaced: int
+    sha256: str

@@ -1,5 +1,5 @@
 """The catalog: search the entries one may see, and read one (columns, classification,
-where it lives)."""
+where it lives); beside them, the partners' datasets imported here (found, never queried)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from passerelle.portal.routing import PortalRoute, SignedIn, render
 
 if TYPE_CHECKING:
     from starlette.responses import Response
+
+    from passerelle.hub.rules import Principal
+    from passerelle.hub.views import Page, RemoteDatasetView
 
 __all__ = ["PAGE_SIZE", "router"]
 
@@ -35,7 +38,16 @@ def router() -> APIRouter:
             search=q,
         )
         pages = page_count(found.total, PAGE_SIZE)
-        return render(request, "catalog.html", found=found, q=q or "", page=page, pages=pages)
+        remote = _remote(request, actor, q)
+        return render(
+            request,
+            "catalog.html",
+            found=found,
+            remote=remote,
+            q=q or "",
+            page=page,
+            pages=pages,
+        )
 
     @r.get("/{name}")
     def dataset(request: Request, actor: SignedIn, name: _Name) -> Response:
@@ -51,3 +63,15 @@ def router() -> APIRouter:
         )
 
     return r
+
+
+def _remote(request: Request, actor: Principal, q: str | None) -> Page[RemoteDatasetView] | None:
+    """The first remote datasets matching ``q``, for those the rules let read them (none
+    imported: no read, so the common page costs no audit event more)."""
+    from passerelle.hub.remote_catalog import any_remote_datasets, list_remote_datasets
+    from passerelle.hub.rules import Action, role_may
+
+    hub = request.app.state.hub
+    if not role_may(actor, Action.REMOTE_CATALOG_READ) or not any_remote_datasets(hub):
+        return None
+    return list_remote_datasets(hub, actor, search=q, limit=PAGE_SIZE)

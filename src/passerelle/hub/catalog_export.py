@@ -1,0 +1,204 @@
+"""The catalog exported in DCAT-AP 3 / HealthDCAT-AP: which entries, and what of each.
+
+Two views, each entry decided by ``rules.decide``:
+
+- the public view (``actor`` is ``None``, or ``public=True``): the entries in the public
+  catalog (``Action.DATASET_READ_PUBLIC``: discoverable, not a quarantine), with their
+  title, description, supplier, columns and versions (number and date). No row count,
+  no size, no version note (ingestion's notes count quarantined rows), no store URL,
+  file, classification, grant, project or user name: a description ingestion wrote
+  (``ingested from`` its source's URL) reads as the entry's supplier instead, and a
+  store URL in a steward's description (any ``scheme://`` but http and https) as
+  "a store of the hub".
+- the restricted view of a signed-in ``actor``: the entries ``Action.DATASET_READ_ENTRY``
+  lets them see (what ``list_datasets`` lists them), with the row count, each
+  version's size and note besides; still no store URL nor file.
+
+A signed-in export is audited as one ``catalog.export`` event; the public view is not
+(an unauthenticated caller would otherwise write to the audit log at will).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from passerelle.hub.dcat import (
+    CatalogDescription,
+    ColumnRecord,
+    Contact,
+    DatasetRecord,
+    Format,
+    Publisher,
+    VersionRecord,
+    catalog_graph,
+    serialize,
+)
+from passerelle.hub.rules import ANONYMOUS, Action, Principal, decide
+
+if TYPE_CHECKING:
+    from rdflib import Graph
+    from sqlalchemy.orm import Session
+
+    from passerelle.hub.hub import Hub, HubConfig
+
+__all__ = [
+    "catalog_as_graph",
+    "catalog_base",
+    "catalog_description",
+    "export_catalog",
+    "hdab_contact",
+    "public_description",
+]
+
+_INGESTED = re.compile(r"ingested from \S+")
+_STORE_URL = re.compile(r"\b(?!https?://)[A-Za-z][A-Za-z0-9+.-]*://\S*", re.IGNORECASE)
+
+
+def catalog_base(config: HubConfig) -> str:
+    """Where every IRI of the hub's catalog starts: ``catalog_url``, else an address under
+    the reserved ``.invalid`` domain, which names the hub and resolves nowhere."""
+    return config.catalog_url or f"https://{config.name.replace('_', '-')}.invalid/"
+
+
+def hdab_contact(config: HubConfig) -> Contact:
+    """The health data access body: ``hdab_name`` and ``hdab_email``, else the hub's name
+    and an address under ``.invalid`` (one that says "set hdab_email", never a guess)."""
+    default = f"hdab@{config.name.replace('_', '-')}.invalid"
+    return Contact(config.hdab_name or config.name, config.hdab_email or default)
+
+
+def export_catalog(
+    hub: Hub, actor: Principal | None, format: Format, *, public: bool = False
+) -> str:
+    """The catalog ``actor`` may see (``None``: the public view) as JSON-LD or Turtle."""
+    return serialize(catalog_as_graph(hub, actor, public=public), format)
+
+
+def catalog_as_graph(hub: Hub, actor: Principal | None, *, public: bool = False) -> Graph:
+    return catalog_graph(catalog_description(hub, actor, public=public))
+
+
+def catalog_description(
+    hub: Hub, actor: Principal | None, *, public: bool = False
+) -> CatalogDescription:
+    """The records of the view ``actor`` gets (see the module's docstring)."""
+    restricted = actor is not None and not public
+    if actor is None:
+        with hub.db.read() as session:
+            datasets = _records(hub, session, ANONYMOUS, restricted=False)
+    else:
+        from passerelle.hub.audit import append_event
+
+        with hub.transaction() as session:
+            datasets = _records(hub, session, actor, restricted=restricted)
+            append_event(
+                hub,
+                session,
+                actor=actor.name,
+                action="catalog.export",
+                target="catalog",
+                decision="allowed",
+                details={
+                    "view": "restricted" if restricted else "public",
+                    "visible": len(datasets),
+                },
+            )
+    config = hub.config
+    return CatalogDescription(
+        base=catalog_base(config),
+        hub=config.name,
+        contact=hdab_contact(config),
+        modified=max((d.modified for d in datasets), default=hub.now()),
+        datasets=tuple(datasets),
+        country=config.catalog_country,
+        restricted=restricted,
+    )
+
+
+def _records(
+    hub: Hub, session: Session, actor: Principal, *, restricted: bool
+) -> list[DatasetRecord]:
+    from sqlalchemy import select
+
+    from passerelle.hub.catalog import datasets_facts, parse_schema
+    from passerelle.hub.tables import Dataset, Organization
+
+    rows = session.execute(
+        select(Dataset, Organization)
+        .join(Organization, Organization.id == Dataset.organization_id)
+        .order_by(Dataset.name)
+    ).all()
+    facts = datasets_facts(session, [d for d, _ in rows])
+    action = Action.DATASET_READ_ENTRY if restricted else Action.DATASET_READ_PUBLIC
+    today = hub.now().date()
+    visible = [
+        (d, o) for d, o in rows if decide(actor, action, today=today, dataset=facts[d.id]).allowed
+    ]
+    versions = _versions(session, [d.id for d, _ in visible], restricted=restricted)
+    records = []
+    for d, org in visible:
+        own = versions.get(d.id, [])
+        records.append(
+            DatasetRecord(
+                name=d.name,
+                description=d.description if restricted else public_description(d.description),
+                publisher=Publisher(org.code, org.name),
+                format=d.format,
+                issued=d.created_at,
+                modified=max((v.issued for v in own), default=d.created_at),
+                columns=tuple(
+                    ColumnRecord(c.name, c.type, c.description) for c in parse_schema(d.schema)
+                ),
+                versions=tuple(own),
+                records=d.row_count if restricted else None,
+            )
+        )
+    return records
+
+
+def public_description(text: str | None) -> str:
+    """A description fit for the public view (pure): ingestion's own ``ingested from
+    URL`` is dropped (the graph then names the supplier), store URLs are replaced."""
+    text = text or ""
+    if _INGESTED.fullmatch(text.strip()):
+        return ""
+    return _STORE_URL.sub("a store of the hub", text)
+
+
+def _versions(
+    session: Session, ids: list[int], *, restricted: bool
+) -> dict[int, list[VersionRecord]]:
+    from collections import defaultdict
+
+    from sqlalchemy import select
+
+    from passerelle.hub.database import chunked
+    from passerelle.hub.tables import DatasetVersion
+
+    found: dict[int, list[VersionRecord]] = defaultdict(list)
+    for chunk in chunked(ids):
+        rows = session.execute(
+            select(
+                DatasetVersion.dataset_id,
+                DatasetVersion.version,
+                DatasetVersion.created_at,
+                DatasetVersion.files,
+                DatasetVersion.note,
+            )
+            .where(DatasetVersion.dataset_id.in_(list(chunk)))
+            .order_by(DatasetVersion.dataset_id, DatasetVersion.version)
+        )
+        for dataset_id, number, created_at, files, note in rows:
+            found[dataset_id].append(_version(number, created_at, files, note, restricted))
+    return found
+
+
+def _version(
+    number: int, created_at: datetime, files: list[Any], note: str, restricted: bool
+) -> VersionRecord:
+    if not restricted:
+        return VersionRecord(number, created_at)
+    size = sum(int(f.get("size", 0)) for f in files if isinstance(f, dict))
+    return VersionRecord(number, created_at, size, note or None)

@@ -1,0 +1,383 @@
+"""Another hub's DCAT-AP catalog read into plain records, refusing what could harm (pure).
+
+``read_catalog(data, own_base=...)`` takes the bytes of a JSON-LD or Turtle file and
+returns its catalog and datasets, or raises one :class:`UsageError` sentence and
+nothing else. It reads nothing but those bytes:
+
+- at most :data:`MAX_BYTES`, strict UTF-8;
+- JSON-LD is parsed by ``json`` first and refused when nested deeper than
+  :data:`MAX_DEPTH`, or when any ``@context`` (at any depth, term definitions' scoped
+  contexts included) names a URL or has an ``@import``: rdflib would fetch those, and
+  no partner file may make the hub open a connection. Only inline contexts pass;
+- Turtle has no way to fetch; rdflib parses it (a nesting that exhausts the stack is
+  refused like any unreadable file);
+- at most :data:`MAX_TRIPLES` triples, :data:`MAX_DATASETS` datasets, and bounded
+  texts, columns, themes and keywords per dataset;
+- every dataset is an absolute http(s) IRI, none under the importing hub's own
+  ``catalog_url`` (a partner cannot claim to describe this hub's datasets), and each
+  has a title; texts lose their control and bidirectional-override characters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from passerelle.errors import UsageError
+
+if TYPE_CHECKING:
+    from rdflib import Graph
+    from rdflib.term import Node
+
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DATASETS",
+    "MAX_DEPTH",
+    "MAX_TRIPLES",
+    "RemoteCatalog",
+    "RemoteColumn",
+    "RemoteRecord",
+    "parse_graph",
+    "printable",
+    "read_catalog",
+]
+
+MAX_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 32
+MAX_TRIPLES = 200_000
+MAX_DATASETS = 5_000
+MAX_IRI = 500
+MAX_TITLE = 500
+MAX_TEXT = 10_000
+MAX_COLUMNS = 1_000
+MAX_TERMS = 50  # themes, keywords
+
+_NS = {
+    "dcat": "http://www.w3.org/ns/dcat#",
+    "dct": "http://purl.org/dc/terms/",
+    "foaf": "http://xmlns.com/foaf/0.1/",
+    "csvw": "http://www.w3.org/ns/csvw#",
+}
+_CONTROLS = "\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c\u2028\u2029"
+_IRI = re.compile(f'https?://[^\\s<>"{{}}|\\\\^`{_CONTROLS}]+', re.IGNORECASE)
+_UNSEEN = re.compile(f"[{_CONTROLS}]")
+
+
+@dataclass(frozen=True)
+class RemoteColumn:
+    name: str
+    type: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RemoteRecord:
+    """One dataset of a partner's catalog, as its file describes it (untrusted text)."""
+
+    iri: str
+    title: str
+    description: str
+    identifier: str
+    publisher: str
+    themes: tuple[str, ...]
+    keywords: tuple[str, ...]
+    access_rights: str
+    landing_page: str
+    columns: tuple[RemoteColumn, ...]
+    distributions: int
+
+
+@dataclass(frozen=True)
+class RemoteCatalog:
+    iri: str
+    title: str
+    datasets: tuple[RemoteRecord, ...]
+
+
+def read_catalog(data: bytes, *, own_base: str | None = None) -> RemoteCatalog:
+    """The catalog in ``data`` (JSON-LD or Turtle, told apart by the first character)."""
+    return _records(parse_graph(data), own_base)
+
+
+def parse_graph(data: bytes) -> Graph:
+    """``data`` as an rdflib graph, within the limits above; never fetches anything."""
+    if len(data) > MAX_BYTES:
+        raise UsageError(
+            f"the catalog file is {len(data)} bytes, over the {MAX_BYTES} allowed; "
+            "ask the partner for a smaller export"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("the catalog file is not UTF-8 text; export it again") from None
+    text = text.removeprefix("\ufeff")
+    if text.lstrip()[:1] in ("{", "["):
+        return _parse(_checked_jsonld(text), "json-ld")
+    return _parse(text, "turtle")
+
+
+def _checked_jsonld(text: str) -> str:
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as exc:
+        raise UsageError(f"the catalog file is not valid JSON: {exc}") from None
+    _check_contexts(document)
+    return text
+
+
+def _too_deep() -> UsageError:
+    return UsageError(
+        f"the catalog file nests deeper than {MAX_DEPTH} levels; a DCAT catalog never "
+        "needs that, ask the partner for a flat export"
+    )
+
+
+def _check_contexts(document: Any) -> None:
+    """Refuse a JSON-LD document deeper than MAX_DEPTH, or with a context that is not
+    inline: a string in a context's place (the value of any ``@context`` key, node or
+    term definition alike, or an item of its list) is a URL rdflib would fetch, and so
+    is any ``@import``. Strings deeper inside an inline context are term mappings."""
+    stack: list[tuple[Any, int, bool]] = [(document, 0, False)]
+    while stack:
+        value, depth, context_place = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        if isinstance(value, str) and context_place:
+            raise _remote_context()
+        if isinstance(value, list):
+            stack.extend((v, depth + 1, context_place) for v in value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if key == "@import":
+                    raise _remote_context()
+                stack.append((item, depth + 1, key == "@context"))
+
+
+def _remote_context() -> UsageError:
+    return UsageError(
+        "the catalog file's JSON-LD names a context to fetch (a URL or @import); the hub "
+        "fetches nothing: inline the context (passerelle catalog export does)"
+    )
+
+
+@contextmanager
+def _quiet_rdflib() -> Iterator[None]:
+    """rdflib logs a traceback for each literal it cannot convert (an ill-typed number, an
+    XML literal that is not XML): a partner's file is the hub's input, not its log."""
+    logger = logging.getLogger("rdflib")
+    handler = logging.NullHandler()
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _parse(text: str, format: str) -> Graph:
+    from rdflib import Graph
+
+    graph = Graph()
+    try:
+        with _quiet_rdflib():
+            graph.parse(data=text, format=format)
+    except RecursionError:
+        raise _too_deep() from None
+    except Exception as exc:  # rdflib raises many kinds; each means "unreadable"
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        kind = "JSON-LD" if format == "json-ld" else "Turtle"
+        raise UsageError(f"the catalog file is not readable {kind}: {reason}") from None
+    if len(graph) > MAX_TRIPLES:
+        raise UsageError(
+            f"the catalog file holds {len(graph)} triples, over the {MAX_TRIPLES} allowed; "
+            "ask the partner for a smaller export"
+        )
+    return graph
+
+
+def _records(graph: Graph, own_base: str | None) -> RemoteCatalog:
+    from rdflib.namespace import RDF
+
+    catalogs = sorted(set(graph.subjects(RDF.type, _p("dcat", "Catalog"))), key=str)
+    if not catalogs:
+        raise UsageError(
+            "the file holds no dcat:Catalog; give a DCAT-AP catalog (passerelle catalog "
+            "export writes one)"
+        )
+    if len(catalogs) > 1:
+        raise UsageError("the file holds several dcat:Catalog; give one partner's catalog")
+    catalog = catalogs[0]
+    catalog_iri = _iri(catalog, "the catalog", own_base)
+    dataset_class = _p("dcat", "Dataset")
+    members = sorted(set(graph.objects(catalog, _p("dcat", "dataset"))), key=str)
+    if not members:
+        raise UsageError("the catalog lists no dataset (dcat:dataset); nothing to import")
+    if len(members) > MAX_DATASETS:
+        raise UsageError(
+            f"the catalog lists {len(members)} datasets, over the {MAX_DATASETS} allowed"
+        )
+    records = []
+    for member in members:
+        if (member, RDF.type, dataset_class) not in graph:
+            raise UsageError(f"the catalog's member {_shown(member)} is not a dcat:Dataset")
+        records.append(_record(graph, member, own_base))
+    title = _text(graph, catalog, "dct", "title", MAX_TITLE) or catalog_iri
+    return RemoteCatalog(catalog_iri, title, tuple(records))
+
+
+def _record(graph: Graph, node: Node, own_base: str | None) -> RemoteRecord:
+    iri = _iri(node, "a dataset", own_base)
+    title = _text(graph, node, "dct", "title", MAX_TITLE)
+    if not title:
+        raise UsageError(f"the dataset {iri} has no dct:title; every DCAT dataset needs one")
+    publisher = _one(graph, node, "dct", "publisher")
+    publisher_name = _text(graph, publisher, "foaf", "name", MAX_TITLE) if publisher else ""
+    landing = _one(graph, node, "dcat", "landingPage")
+    rights = _one(graph, node, "dct", "accessRights")
+    return RemoteRecord(
+        iri=iri,
+        title=title,
+        description=_text(graph, node, "dct", "description", MAX_TEXT),
+        identifier=_text(graph, node, "dct", "identifier", MAX_TITLE),
+        publisher=publisher_name,
+        themes=_iris(graph, node, "dcat", "theme"),
+        keywords=_texts(graph, node, "dcat", "keyword"),
+        access_rights=_link(rights),
+        landing_page=_link(landing),
+        columns=_columns(graph, node, iri),
+        distributions=len(set(graph.objects(node, _p("dcat", "distribution")))),
+    )
+
+
+def _columns(graph: Graph, node: Node, iri: str) -> tuple[RemoteColumn, ...]:
+    """The data dictionary, as ``catalog export`` writes it: a csvw:Schema the dataset
+    conforms to, its columns as an RDF list (a plain set of csvw:column is read too)."""
+    from rdflib.collection import Collection
+
+    columns: list[RemoteColumn] = []
+    for schema in sorted(set(graph.objects(node, _p("dct", "conformsTo"))), key=str):
+        for head in sorted(set(graph.objects(schema, _p("csvw", "column"))), key=str):
+            try:
+                cells = list(Collection(graph, head)) if _is_list(graph, head) else [head]
+            except Exception:  # a list that loops or breaks: not a dictionary
+                raise UsageError(f"the data dictionary of {iri} is a broken list") from None
+            for cell in cells:
+                if len(columns) >= MAX_COLUMNS:
+                    raise UsageError(
+                        f"the dataset {iri} has over {MAX_COLUMNS} columns in its dictionary"
+                    )
+                name = _text(graph, cell, "csvw", "name", MAX_TITLE)
+                if name:
+                    kind = _text(graph, cell, "csvw", "datatype", MAX_TITLE)
+                    text = _text(graph, cell, "dct", "description", MAX_TEXT)
+                    columns.append(RemoteColumn(name, kind, text))
+    return tuple(columns)
+
+
+def _is_list(graph: Graph, node: Node) -> bool:
+    from rdflib.namespace import RDF
+
+    return (node, RDF.first, None) in graph or node == RDF.nil
+
+
+def _p(prefix: str, name: str) -> Any:
+    from rdflib import URIRef
+
+    return URIRef(_NS[prefix] + name)
+
+
+def _one(graph: Graph, node: Node | None, prefix: str, name: str) -> Node | None:
+    if node is None:
+        return None
+    values = sorted(set(graph.objects(node, _p(prefix, name))), key=str)
+    return values[0] if values else None
+
+
+def _text(graph: Graph, node: Node | None, prefix: str, name: str, limit: int) -> str:
+    """One literal value (English or untagged first), cleaned and within ``limit``."""
+    from rdflib import Literal
+
+    if node is None:
+        return ""
+    values = [v for v in graph.objects(node, _p(prefix, name)) if isinstance(v, Literal)]
+    if not values:
+        return ""
+    values.sort(key=lambda v: (v.language not in (None, "en"), v.language or "", str(v)))
+    return _clean(str(values[0]), limit, f"{prefix}:{name}")
+
+
+def _texts(graph: Graph, node: Node, prefix: str, name: str) -> tuple[str, ...]:
+    from rdflib import Literal
+
+    values = sorted(
+        {str(v) for v in graph.objects(node, _p(prefix, name)) if isinstance(v, Literal)}
+    )
+    if len(values) > MAX_TERMS:
+        raise UsageError(f"a dataset has over {MAX_TERMS} values of {prefix}:{name}")
+    return tuple(_clean(v, MAX_TITLE, f"{prefix}:{name}") for v in values)
+
+
+def _iris(graph: Graph, node: Node, prefix: str, name: str) -> tuple[str, ...]:
+    values = sorted({_link(v) for v in graph.objects(node, _p(prefix, name))} - {""})
+    if len(values) > MAX_TERMS:
+        raise UsageError(f"a dataset has over {MAX_TERMS} values of {prefix}:{name}")
+    return tuple(values)
+
+
+def printable(text: str) -> str:
+    """``text`` without control, bidirectional-override and line-separator characters,
+    newlines and tabs kept: what a terminal or a page may show of a partner's text."""
+    return _UNSEEN.sub(lambda m: m.group() if m.group() in "\n\t" else "", text)
+
+
+def _clean(value: str, limit: int, what: str) -> str:
+    value = printable(value).strip()
+    if len(value) > limit:
+        raise UsageError(f"a {what} is {len(value)} characters long, over the {limit} allowed")
+    return value
+
+
+def _link(node: Node | None) -> str:
+    """An http(s) IRI kept for display as a link; anything else (``javascript:``, a blank
+    node, a literal) is dropped."""
+    from rdflib import URIRef
+
+    if isinstance(node, URIRef) and len(node) <= MAX_IRI and _IRI.fullmatch(str(node)):
+        return str(node)
+    return ""
+
+
+def _iri(node: Node, what: str, own_base: str | None) -> str:
+    iri = _link(node)
+    if not iri:
+        raise UsageError(
+            f"{what} of the file is {_shown(node)}, not an http(s) IRI of at most {MAX_IRI} "
+            "characters; a catalog to import names each dataset by its IRI"
+        )
+    if own_base and _under(iri, own_base):
+        raise UsageError(
+            f"{what} of the file is {iri}, an IRI of this hub's own catalog; a partner's "
+            "catalog cannot describe this hub's datasets"
+        )
+    return iri
+
+
+def _under(iri: str, base: str) -> bool:
+    """Whether ``iri`` is ``base`` or below it, ignoring the case of scheme and host."""
+    scheme_host, _, path = iri.partition("://")[2].partition("/")
+    own_host, _, own_path = base.partition("://")[2].partition("/")
+    return scheme_host.lower() == own_host.lower() and (path + "/").startswith(own_path)
+
+
+def _shown(node: Node) -> str:
+    text = _UNSEEN.sub("", str(node))  # no newline either: it is inside one sentence
+    return repr(text[:80] + ("..." if len(text) > 80 else ""))

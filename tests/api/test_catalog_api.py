@@ -1,0 +1,89 @@
+"""``GET /catalog.jsonld|.ttl`` (public without a token, the rules' view with one),
+``POST /catalog/imports`` and ``GET /catalog/remote`` (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+
+from rdflib import Graph, URIRef
+
+from passerelle.hub.dcat_import import MAX_BYTES
+from tests.api.conftest import Api, assert_error
+from tests.api.helpers import catalog, dataset_body
+from tests.hub.test_dcat_import import partner_export
+
+DATASET = URIRef("http://www.w3.org/ns/dcat#dataset")
+
+
+def _listed(text: str, format: str = "json-ld") -> set[str]:
+    graph = Graph().parse(data=text, format=format)
+    return {str(o).rsplit("/", 1)[-1] for o in graph.objects(predicate=DATASET)}
+
+
+def _hub_with_a_hidden_entry(api: Api) -> None:
+    catalog(api)  # CHU-LYON's discoverable pmsi_mco
+    hidden = dataset_body("secret_mco", discoverable=False, locations=["s3://vault@hdh-raw/x"])
+    api.ok("POST", "/datasets", "stella", json=hidden)
+
+
+def test_the_public_catalog_needs_no_token_and_shows_only_discoverable_entries(
+    api: Api,
+) -> None:
+    _hub_with_a_hidden_entry(api)
+    response = api.get("/catalog.jsonld", None)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/ld+json")
+    assert response.headers["vary"] == "Authorization"
+    document = json.loads(response.text)
+    assert isinstance(document["@context"], dict)  # inline, never a URL to fetch
+    assert _listed(response.text) == {"pmsi_mco"}
+    for secret in ("secret_mco", "vault", "hdh-raw", "health-pseudonymized", "stella"):
+        assert secret not in response.text
+    turtle = api.get("/catalog.ttl", None)
+    assert turtle.headers["content-type"].startswith("text/turtle")
+    assert _listed(turtle.text, "turtle") == {"pmsi_mco"}
+
+
+def test_a_signed_in_catalog_is_the_rules_view(api: Api) -> None:
+    _hub_with_a_hidden_entry(api)
+    stella = api.get("/catalog.jsonld", "stella")
+    assert stella.headers["cache-control"] == "no-store"
+    assert _listed(stella.text) == {"pmsi_mco", "secret_mco"}
+    assert _listed(api.get("/catalog.jsonld", "rita").text) == {"pmsi_mco"}
+    public = api.get("/catalog.jsonld", "stella", params={"public": "true"})
+    assert _listed(public.text) == {"pmsi_mco"}
+    assert _listed(api.get("/catalog.ttl", "aude").text, "turtle") == set()
+
+
+def test_a_wrong_token_is_refused_not_answered_with_the_public_view(api: Api) -> None:
+    _hub_with_a_hidden_entry(api)
+    response = api.client.get("/catalog.jsonld", headers={"Authorization": "Bearer pst_nope"})
+    assert_error(response, 401, "unauthenticated")
+
+
+def test_a_steward_imports_a_partner_catalog_that_researchers_find(api: Api) -> None:
+    body = partner_export("turtle")
+    refused = api.call("POST", "/catalog/imports", "rita", params={"source": "lyon"}, content=body)
+    assert_error(refused, 403, "permission_denied")
+    done = api.call("POST", "/catalog/imports", "stella", params={"source": "lyon"}, content=body)
+    assert done.status_code == 201, done.text
+    assert done.json()["imported"] == 2
+    found = api.ok("GET", "/catalog/remote", "rita", params={"q": "CLAIMS"})
+    assert [d["identifier"] for d in found["items"]] == ["claims"]
+    assert found["items"][0]["remote"] is True
+    assert_error(api.get("/catalog/remote", "aude"), 403, "permission_denied")
+    assert_error(api.get("/catalog/remote", None), 401, "unauthenticated")
+    assert _listed(api.get("/catalog.jsonld", "stella").text) == set()  # never re-exported
+
+
+def test_a_bad_or_oversized_partner_file_is_one_sentence(api: Api) -> None:
+    params = {"source": "lyon"}
+    remote = b'{"@context": ["http://127.0.0.1:9/ctx"], "@id": "https://p.eu/c"}'
+    bad = api.call("POST", "/catalog/imports", "stella", params=params, content=remote)
+    assert "fetches nothing" in assert_error(bad, 422, "invalid_request")["message"]
+    big = b" " * (MAX_BYTES + 1)
+    large = api.call("POST", "/catalog/imports", "stella", params=params, content=big)
+    assert "allowed" in assert_error(large, 422, "invalid_request")["message"]
+    name = api.call("POST", "/catalog/imports", "stella", params={"source": "A/B"}, content=b"{}")
+    assert_error(name, 422, "invalid_request")
+    assert api.ok("GET", "/catalog/remote", "stella")["total"] == 0
