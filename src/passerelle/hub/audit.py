@@ -44,6 +44,7 @@ __all__ = [
     "authorize_audit_read",
     "deny",
     "export_events",
+    "head_seq",
     "list_events",
     "resolve_dataset_id",
     "verify_audit",
@@ -93,6 +94,12 @@ def append_event(
     connection.execute(_insert_statement(), row)
     session.info[APPENDED_SEQ] = seq  # Hub.transaction checks for a due checkpoint after
     return AuditEvent(**row)
+
+
+def head_seq(session: Session) -> int:
+    """The sequence number of the audit log's last event (0 when it is empty)."""
+    row = session.execute(_head_statement()).first()
+    return 0 if row is None else int(row[0])
 
 
 @cache

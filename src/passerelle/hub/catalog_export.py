@@ -15,12 +15,14 @@ Two views, each entry decided by ``rules.decide``:
   version's size and note besides; still no store URL nor file.
 
 A signed-in export is audited as one ``catalog.export`` event; the public view is not
-(an unauthenticated caller would otherwise write to the audit log at will).
+(an unauthenticated caller would otherwise write to the audit log at will), and the API
+serves it from a ``PublicCatalog``: built again only after the catalog may have changed.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from passerelle.hub.hub import Hub, HubConfig
 
 __all__ = [
+    "PublicCatalog",
     "catalog_as_graph",
     "catalog_base",
     "catalog_description",
@@ -105,6 +108,12 @@ def catalog_description(
                     "visible": len(datasets),
                 },
             )
+    return _description(hub, datasets, restricted=restricted)
+
+
+def _description(
+    hub: Hub, datasets: list[DatasetRecord], *, restricted: bool
+) -> CatalogDescription:
     config = hub.config
     return CatalogDescription(
         base=catalog_base(config),
@@ -115,6 +124,38 @@ def catalog_description(
         country=config.catalog_country,
         restricted=restricted,
     )
+
+
+class PublicCatalog:
+    """The public view's text per format, built again only when the audit log's head has
+    moved since it was built.
+
+    Every change to what the public view shows (an entry, its discoverability, a version,
+    an organization) appends an audit event in its own transaction, and the head is read
+    before the records, so a text served is never older than the last committed change.
+    Anonymous requests append nothing, so a flood of them costs one head query each; one
+    lock lets a single request build at a time (the others wait for its text).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._texts: dict[Format, tuple[int, str]] = {}
+        self.builds = 0
+
+    def text(self, hub: Hub, format: Format) -> str:
+        from passerelle.hub.audit import head_seq
+
+        with self._lock:
+            with hub.db.read() as session:
+                head = head_seq(session)
+                cached = self._texts.get(format)
+                if cached is not None and cached[0] == head:
+                    return cached[1]
+                datasets = _records(hub, session, ANONYMOUS, restricted=False)
+            text = serialize(catalog_graph(_description(hub, datasets, restricted=False)), format)
+            self._texts[format] = (head, text)
+            self.builds += 1
+            return text
 
 
 def _records(

@@ -376,7 +376,18 @@ def serialize(graph: Graph, format: Format) -> str:
     if format == "turtle":
         return graph.serialize(format="turtle")
     if format == "jsonld":
-        return graph.serialize(
-            format="json-ld", context=CONTEXT, auto_compact=True, indent=2, sort_keys=True
-        )
+        return _stable_jsonld(graph.serialize(format="json-ld", context=CONTEXT, auto_compact=True))
     raise UsageError(f"unknown catalog format {format!r}: use jsonld or turtle")
+
+
+def _stable_jsonld(text: str) -> str:
+    """rdflib's JSON-LD with its ``@graph`` nodes in ``@id`` order (rdflib's own order
+    follows the hash seed, so the same catalog gave another text in each process)."""
+    import json
+
+    document = json.loads(text)
+    nodes = document.get("@graph")
+    if isinstance(nodes, list):
+        nodes.sort(key=lambda node: json.dumps(node, sort_keys=True, ensure_ascii=False))
+        nodes.sort(key=lambda node: str(node.get("@id", "")) if isinstance(node, dict) else "")
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
