@@ -198,27 +198,24 @@ def add_replica(
     from sqlalchemy import select
 
     from passerelle.hub.tables import Replica
-    from passerelle.live.binding import load_binding
     from passerelle.live.mover import enforce_policy
+    from passerelle.live.store_overlap import refuse_overlap
     from passerelle.migration.planner import _check_destination
     from passerelle.storage.keys import REPLICA, check_name
+    from passerelle.storage.urls import parse_store_url
 
     check_name(name, REPLICA)
-    url = hub.config.resolve_url(url).rstrip("/")
+    url = str(parse_store_url(hub.config.resolve_url(url)))
     with hub.transaction() as session:
         authorize(hub, session, actor, Action.MIGRATION_RUN, f"hub:replica:{name}", {"url": url})
-        binding = load_binding(hub, session)
-        own = (binding.source_url, binding.destination_url, binding.retired_url)
-        if url in {u.rstrip("/") for u in own if u}:
-            raise ConflictError(
-                f"{url} is one of the hub's own stores (in use, moving or retired); "
-                "a replica must be another store"
-            )
-        existing = session.execute(select(Replica).where(Replica.url == url)).scalar_one_or_none()
-        if existing is not None:
-            raise ConflictError(f"{url} is already the replica {existing.name!r}")
         if session.execute(select(Replica).where(Replica.name == name)).first():
             raise ConflictError(f"a replica named {name!r} exists; choose another name")
+        try:
+            refuse_overlap(hub, session, url, "the replica")
+        except ConflictError as exc:
+            _audit(hub, session, actor, "hub.replica.add", name, "denied", {"reason": str(exc)})
+            session.commit()
+            raise
         try:
             _check_destination(url, require, None)
         except PolicyViolationError:
@@ -290,15 +287,33 @@ def authorized_target(
 ) -> ReplicaTarget:
     with hub.transaction() as session:
         authorize(hub, session, actor, action, f"hub:replica:{name}", {"step": step})
-        row = _row(session, name)
-        return ReplicaTarget(row.id, row.name, row.url)
+        return _target(hub, session, _row(session, name))
 
 
 def _lookup(hub: Hub, name: str) -> ReplicaTarget:
     """The replica ``name`` without an authorization (the caller was authorized once)."""
     with hub.db.read() as session:
-        row = _row(session, name)
-        return ReplicaTarget(row.id, row.name, row.url)
+        return _target(hub, session, _row(session, name))
+
+
+def _target(hub: Hub, session: Session, row: Replica) -> ReplicaTarget:
+    """``row`` as a target, refused while it overlaps one of the hub's own stores: a move
+    to the replica makes it the hub's store, and its passes would copy the hub onto
+    itself (the move keeps it current meanwhile)."""
+    from passerelle.live.store_overlap import refuse_overlap
+
+    refuse_overlap(
+        hub,
+        session,
+        row.url,
+        f"the replica {row.name!r}",
+        replicas=False,
+        then=(
+            "it is not copied to while a move goes to it; once the move is finished "
+            f"`passerelle hub replica remove {row.name}`"
+        ),
+    )
+    return ReplicaTarget(row.id, row.name, row.url)
 
 
 def drain(hub: Hub, target: ReplicaTarget, *, stop: threading.Event | None = None) -> DrainSummary:
