@@ -12,8 +12,9 @@ import json
 
 import pytest
 
+from passerelle.errors import UsageError
 from passerelle.hub import dcat_import
-from tests.hub.test_dcat_import import _dataset_doc, _one_sentence, partner_export
+from tests.hub.test_dcat_import import PARTNER, _dataset_doc, _one_sentence, partner_export
 
 LONG = "http://p.example/" + "a" * 20_000 + "/"  # over MAX_IRI: no context may hold it
 
@@ -96,3 +97,39 @@ def test_an_export_of_this_hub_is_far_below_the_character_budget() -> None:
         graph = dcat_import.parse_graph(data)
         chars = sum(len(term) for triple in graph for term in triple)
         assert chars < 4 * len(data) and dcat_import.MAX_TERM_CHARS >= 16 * dcat_import.MAX_BYTES
+
+
+@pytest.mark.parametrize(
+    "claimed",
+    [
+        "https://hub.example.eu:443/dcat/datasets/claims",  # the default port
+        "http://hub.example.eu:80/dcat/datasets/claims",
+        "https://hub.example.eu./dcat/datasets/claims",  # a host's trailing dot
+        "https://hub.example.eu/%64cat/datasets/claims",  # a percent-encoded letter
+        "https://hub.example.eu//dcat/datasets/claims",
+        "https://hub.example.eu/./dcat/datasets/claims",
+        "https://hub.example.eu/x/../dcat/datasets/claims",
+        "https://partner@hub.example.eu/dcat/datasets/claims",  # a user part
+        "https://hub.example.eu@partner.example.eu/datasets/claims",  # reads as this hub
+    ],
+)
+def test_this_hubs_iris_written_another_way_are_refused(claimed: str) -> None:
+    """The IRI is compared as a browser resolves it (found by the attacker: a port, a
+    trailing dot or a user part let a partner's entry claim one of this hub's IRIs)."""
+    text = partner_export("turtle").decode()
+    text = text.replace("<https://partner.example.eu/datasets/claims>", f"<{claimed}>")
+    with pytest.raises(UsageError) as refused:
+        dcat_import.read_catalog(text.encode(), own_base="https://hub.example.eu/dcat/")
+    assert "this hub's own" in str(refused.value) or "without a user part" in str(refused.value)
+
+
+def test_a_landing_page_with_a_user_part_is_not_kept_as_a_link() -> None:
+    text = partner_export("turtle").decode()
+    page = "<https://partner.example.eu/portal/catalog/claims>"
+    text = text.replace(page, "<https://hub.example.eu@evil.example/claims>", 1)
+    catalog = dcat_import.read_catalog(text.encode(), own_base="https://hub.example.eu/")
+    assert {d.identifier: d.landing_page for d in catalog.datasets}["claims"] == ""
+    sibling = "https://hub.example.eu/dcatalog/datasets/claims"  # not under /dcat/
+    kept = partner_export("turtle").decode().replace(f"{PARTNER}datasets/claims", sibling)
+    read = dcat_import.read_catalog(kept.encode(), own_base="https://hub.example.eu/dcat/")
+    assert sibling in {d.iri for d in read.datasets}

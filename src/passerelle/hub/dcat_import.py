@@ -422,11 +422,15 @@ def _clean(value: str, limit: int, what: str) -> str:
 
 def _link(node: Node | None) -> str:
     """An http(s) IRI kept for display as a link; anything else (``javascript:``, a blank
-    node, a literal) is dropped."""
+    node, a literal, a user part that makes ``https://hub.example.eu@evil/`` read as
+    another host) is dropped."""
+    from urllib.parse import urlsplit
+
     from rdflib import URIRef
 
-    if isinstance(node, URIRef) and len(node) <= MAX_IRI and _IRI.fullmatch(str(node)):
-        return str(node)
+    text = str(node)
+    if isinstance(node, URIRef) and len(text) <= MAX_IRI and _IRI.fullmatch(text):
+        return "" if "@" in urlsplit(text).netloc else text
     return ""
 
 
@@ -434,8 +438,8 @@ def _iri(node: Node, what: str, own_base: str | None) -> str:
     iri = _link(node)
     if not iri:
         raise UsageError(
-            f"{what} of the file is {_shown(node)}, not an http(s) IRI of at most {MAX_IRI} "
-            "characters; a catalog to import names each dataset by its IRI"
+            f"{what} of the file is {_shown(node)}, not an http(s) IRI (without a user part) "
+            f"of at most {MAX_IRI} characters; a catalog to import names each dataset by its IRI"
         )
     if own_base and _under(iri, own_base):
         raise UsageError(
@@ -446,10 +450,35 @@ def _iri(node: Node, what: str, own_base: str | None) -> str:
 
 
 def _under(iri: str, base: str) -> bool:
-    """Whether ``iri`` is ``base`` or below it, ignoring the case of scheme and host."""
-    scheme_host, _, path = iri.partition("://")[2].partition("/")
-    own_host, _, own_path = base.partition("://")[2].partition("/")
-    return scheme_host.lower() == own_host.lower() and (path + "/").startswith(own_path)
+    """Whether ``iri`` is ``base`` or below it, as a browser would resolve both: any case
+    of scheme and host, a host's trailing dot, the scheme's default port, percent-encoded
+    path characters, empty, ``.`` and ``..`` segments."""
+    mine, own = _place(iri), _place(base)
+    if mine is None or own is None:
+        return False
+    return mine[0] == own[0] and mine[1][: len(own[1])] == own[1]
+
+
+def _place(iri: str) -> tuple[str, tuple[str, ...]] | None:
+    """(host and port, path) of an http(s) IRI, normalized; None when it has no valid port."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(iri)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").rstrip(".")
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    segments: list[str] = []
+    for segment in unquote(parts.path).split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment not in ("", "."):
+            segments.append(segment)
+    where = host if port in (None, default) else f"{host}:{port}"
+    return where, tuple(segments)
 
 
 def _shown(node: Node) -> str:
