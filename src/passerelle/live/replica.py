@@ -242,7 +242,9 @@ def remove_replica(hub: Hub, actor: Principal, name: str) -> None:
     from sqlalchemy import delete
 
     from passerelle.hub.tables import ReplicaChange
+    from passerelle.storage.keys import REPLICA, check_name
 
+    check_name(name, REPLICA)  # before the audit: a name no replica has is no event
     with hub.transaction() as session:
         authorize(hub, session, actor, Action.MIGRATION_RUN, f"hub:replica:{name}", {})
         row = _row(session, name)
@@ -285,6 +287,9 @@ class ReplicaTarget:
 def authorized_target(
     hub: Hub, actor: Principal, name: str, action: Action, step: str
 ) -> ReplicaTarget:
+    from passerelle.storage.keys import REPLICA, check_name
+
+    check_name(name, REPLICA)  # before the audit: a name no replica has is no event
     with hub.transaction() as session:
         authorize(hub, session, actor, action, f"hub:replica:{name}", {"step": step})
         return _target(hub, session, _row(session, name))
