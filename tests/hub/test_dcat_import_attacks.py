@@ -14,7 +14,16 @@ import pytest
 
 from passerelle.errors import UsageError
 from passerelle.hub import dcat_import
-from tests.hub.test_dcat_import import PARTNER, _dataset_doc, _one_sentence, partner_export
+from tests.hub.test_dcat_import import (
+    OWN,
+    PARTNER,
+    _dataset_doc,
+    _one_sentence,
+    partner_export,
+    server,
+)
+
+__all__ = ["server"]
 
 LONG = "http://p.example/" + "a" * 20_000 + "/"  # over MAX_IRI: no context may hold it
 
@@ -133,3 +142,25 @@ def test_a_landing_page_with_a_user_part_is_not_kept_as_a_link() -> None:
     kept = partner_export("turtle").decode().replace(f"{PARTNER}datasets/claims", sibling)
     read = dcat_import.read_catalog(kept.encode(), own_base="https://hub.example.eu/dcat/")
     assert sibling in {d.iri for d in read.datasets}
+
+
+@pytest.mark.parametrize("vector", ["alias_of_context", "alias_in_a_node", "type_scoped_context"])
+def test_no_context_is_fetched_through_an_alias_or_a_type(
+    server: tuple[str, list[str]], vector: str
+) -> None:
+    """An alias of ``@context`` (JSON-LD forbids one, rdflib ignores it) and a context
+    scoped to a type (rdflib fetches it when the type is used): none reaches the server."""
+    url, hits = server
+    typed = {"http://purl.org/dc/terms/x": {"@type": "T", "@id": "http://x.example/z"}}
+    documents = {
+        "alias_of_context": json.loads(_dataset_doc({"ctx": "@context"})) | {"ctx": f"{url}/a"},
+        "alias_in_a_node": json.loads(_dataset_doc({"ctx": "@context"}, extra={"ctx": f"{url}/b"})),
+        "type_scoped_context": json.loads(
+            _dataset_doc({"T": {"@id": "http://x.example/T", "@context": f"{url}/c"}}, extra=typed)
+        ),
+    }
+    try:
+        dcat_import.read_catalog(json.dumps(documents[vector]).encode(), own_base=OWN)
+    except UsageError as refused:
+        assert "fetches nothing" in str(refused)
+    assert hits == []
