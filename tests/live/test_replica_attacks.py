@@ -191,3 +191,104 @@ def test_overlap_is_a_shared_leading_path() -> None:
     assert overlaps(here, Location("s3", "e|", ("b",)))
     assert not overlaps(here, Location("s3", "e|", ("b", "xy")))
     assert not overlaps(here, Location("s3", "f|", ("b", "x")))
+
+
+def _follow_in_background(
+    crew: Crew, who: object
+) -> tuple[threading.Thread, threading.Event, list[BaseException]]:
+    stop, raised = threading.Event(), []
+
+    def run() -> None:
+        try:
+            follow_replicas(crew.hub, crew.ops, stop, idle_s=0.02, who=who)  # type: ignore[arg-type]
+        except BaseException as exc:  # what stopped it, for the test to read
+            raised.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, stop, raised
+
+
+@pytest.mark.parametrize("lost", ["token_revoked", "user_disabled", "role_taken"])
+def test_the_follower_stops_once_its_operator_may_no_longer_run_it(
+    tmp_path: Path, lost: str
+) -> None:
+    """The follower runs for days; it had kept copying in the name of an operator whose
+    token was revoked, who was disabled or lost the role (it checked the roles it read
+    when it started, and only before each hourly pass)."""
+    from passerelle.errors import AuthenticationError, PermissionDeniedError
+
+    hub, issued = H.init_hub(tmp_path / "hub")
+    admin = H.authenticate(hub, issued.secret)
+    H.create_user(hub, admin, "ops", "operator")
+    token = H.issue_token(hub, admin, user="ops")
+    ops = H.authenticate(hub, token.secret)
+    crew = Crew(hub, ops, ops, admin)
+    url = f"file://{tmp_path / 'replica'}"
+    add_replica(hub, ops, url, name="paris")
+    thread, stop, raised = _follow_in_background(crew, lambda: H.authenticate(hub, token.secret))
+    try:
+        write(hub, "datasets/d/before.bin", b"b")
+        for _ in range(400):
+            if "datasets/d/before.bin" in keys_of(url):
+                break
+            stop.wait(0.02)
+        if lost == "token_revoked":
+            H.revoke_token(hub, admin, token.token.id)
+        elif lost == "user_disabled":
+            H.update_user(hub, admin, "ops", active=False)
+        else:
+            H.update_user(hub, admin, "ops", roles="researcher")
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    finally:
+        stop.set()
+        thread.join()
+    expected = PermissionDeniedError if lost == "role_taken" else AuthenticationError
+    assert len(raised) == 1 and isinstance(raised[0], expected), raised
+    write(hub, "datasets/d/after.bin", b"a")
+    assert keys_of(url) == {"datasets/d/before.bin"}
+
+
+def test_the_follow_service_stops_once_its_token_is_revoked(crew: Crew, tmp_path: Path) -> None:
+    """``hub replica sync --follow`` authenticates its token again each round: revoked, it
+    exits with one sentence instead of copying on in that operator's name."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    url = f"file://{tmp_path / 'replica'}"
+    add_replica(crew.hub, crew.ops, url, name="paris")
+    issued = H.issue_token(crew.hub, crew.admin, user="ops")
+    env = {
+        **os.environ,
+        "PASSERELLE_HUB": str(crew.hub.config.directory),
+        "PASSERELLE_TOKEN": issued.secret,
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+    }
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "passerelle", "hub", "replica", "sync", "--follow"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        write(crew.hub, "datasets/d/before.bin", b"b")
+        crew.hub.replica_noter().flush()
+        for _ in range(600):
+            if keys_of(url) == {"datasets/d/before.bin"}:
+                break
+            time.sleep(0.05)
+        H.revoke_token(crew.hub, crew.admin, issued.token.id)
+        _out, err = follower.communicate(timeout=60)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.communicate()
+    assert follower.returncode not in (0, None), err
+    assert "Traceback" not in err and err.count("error:") == 1, err
+    assert "revoked" in err, err

@@ -421,14 +421,20 @@ def follow_replicas(
     pass_every_s: float = 3600.0,
     idle_s: float = 1.0,
     on_round: Callable[[str, dict[str, Any]], None] | None = None,
+    who: Callable[[], Principal] | None = None,
 ) -> None:
     """Keep replicas current until ``stop``: drain each outbox as writes arrive, and run an
     incremental pass on each every ``pass_every_s`` (the first at once). ``names``: these
     replicas (default: all, including ones added meanwhile). A failing round is reported
-    to ``on_round`` and tried again; the follower itself only stops on ``stop``.
+    to ``on_round`` and tried again; the follower itself stops on ``stop``, or once its
+    actor may no longer run it.
 
-    The actor is authorized (and audited) when the follower starts and before each pass,
-    not on every round: an idle follower polls the outbox every ``idle_s``."""
+    The actor is authorized (and audited) when the follower starts and before each pass;
+    on every round ``who`` (the CLI: its token authenticated again) gives the actor as the
+    hub knows them now, and the rules are asked without an event: a revoked token or a
+    disabled user raises ``AuthenticationError``, lost roles an audited refusal, and the
+    follower stops (it had run on for hours in their name). An idle follower polls the
+    outbox every ``idle_s``."""
     from passerelle.live.mover import RESEARCH_FIRST
     from passerelle.live.research_latency import research_pacer
 
@@ -436,6 +442,7 @@ def follow_replicas(
     for name in names:  # a name given and not known fails here, at once
         authorized_target(hub, actor, name, Action.MIGRATION_RUN, "follow")
     while not stop.is_set():
+        actor = _still_allowed(hub, who() if who is not None else actor)
         wanted = names or _names(hub)
         moved = 0
         for name in wanted:
@@ -465,3 +472,14 @@ def follow_replicas(
                 on_round(name, details)
         if not moved:
             stop.wait(idle_s)
+
+
+def _still_allowed(hub: Hub, actor: Principal) -> Principal:
+    """``actor`` if the rules still let them keep replicas current (asked without an
+    event); else the refusal, audited once, raised."""
+    from passerelle.hub.rules import decide
+
+    if not decide(actor, Action.MIGRATION_RUN, today=hub.now().date()).allowed:
+        with hub.transaction() as session:
+            authorize(hub, session, actor, Action.MIGRATION_RUN, "hub:replicas", {"step": "follow"})
+    return actor
