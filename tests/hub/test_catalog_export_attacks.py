@@ -28,3 +28,21 @@ def test_a_store_url_in_a_columns_description_stays_out_of_the_public_view(cast:
             assert secret not in public, secret
         steward = export_catalog(cast.hub, cast.steward, format)  # type: ignore[arg-type]
         assert "s3://vault@hdh-raw/aphp/x" in steward  # the restricted view keeps it
+
+
+def test_a_long_description_is_cleaned_in_one_pass() -> None:
+    """The store-URL pattern could start at every letter of ``a.a.a...`` and scan the rest
+    from each (found by the attacker: 64 kB took 18 s per description, in the public view's
+    build that anonymous requests wait on). 1 MB here took over an hour; now a moment. A
+    child process runs it, so the old pattern fails the test at the guard instead of
+    hanging the suite (the guard is an hour's margin, not a timing)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from passerelle.hub.catalog_export import public_description as p\n"
+        "text = 'a.' * 500_000 + ' s3://vault@hdh-raw/k'\n"
+        "assert p(text).endswith(' a store of the hub') and 'vault' not in p(text)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

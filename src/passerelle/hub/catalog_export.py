@@ -57,7 +57,11 @@ __all__ = [
 ]
 
 _INGESTED = re.compile(r"ingested from \S+")
-_STORE_URL = re.compile(r"\b(?!https?://)[A-Za-z][A-Za-z0-9+.-]*://\S*", re.IGNORECASE)
+_STORE_URL = re.compile(
+    r"(?<![A-Za-z0-9+.-])(?!https?://)[A-Za-z][A-Za-z0-9+.-]*+://\S*", re.IGNORECASE
+)
+"""A URL of any scheme but http(s). A scheme starts only where no scheme character comes
+before it (``\b`` let it start at every letter of ``a.a.a...``: 64 kB took 18 s)."""
 
 
 def catalog_base(config: HubConfig) -> str:
