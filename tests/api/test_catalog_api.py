@@ -10,7 +10,7 @@ from rdflib import Graph, URIRef
 from passerelle.hub.dcat_import import MAX_BYTES
 from tests.api.conftest import Api, assert_error
 from tests.api.helpers import catalog, dataset_body
-from tests.hub.test_dcat_import import partner_export
+from tests.hub.test_dcat_import import MIXED, partner_export
 
 DATASET = URIRef("http://www.w3.org/ns/dcat#dataset")
 
@@ -74,6 +74,18 @@ def test_a_steward_imports_a_partner_catalog_that_researchers_find(api: Api) -> 
     assert_error(api.get("/catalog/remote", "aude"), 403, "permission_denied")
     assert_error(api.get("/catalog/remote", None), 401, "unauthenticated")
     assert _listed(api.get("/catalog.jsonld", "stella").text) == set()  # never re-exported
+
+
+def test_an_import_says_which_members_it_left_out_and_why(api: Api) -> None:
+    params = {"source": "gr"}
+    done = api.call("POST", "/catalog/imports", "stella", params=params, content=MIXED)
+    assert done.status_code == 201, done.text
+    body = done.json()
+    assert (body["imported"], len(body["skipped"])) == (2, 3)
+    assert {
+        "member": "https://data.partner.eu/d/untitled",
+        "reason": ("it has no dct:title, which every DCAT dataset needs"),
+    } in body["skipped"]
 
 
 def test_a_bad_or_oversized_partner_file_is_one_sentence(api: Api) -> None:

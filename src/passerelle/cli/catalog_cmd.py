@@ -308,11 +308,22 @@ def _import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import a partner hub's DCAT-AP catalog as read-only remote datasets (stewards)."""
+    from dataclasses import asdict
+
+    from rich.text import Text
+
+    from passerelle.cli.render import console
     from passerelle.hub.remote_catalog import import_catalog
 
     data = _read_catalog_file(file)
     h, me = open_as(hub, token)
-    emit(import_catalog(h, me, data, source=source), as_json)
+    done = import_catalog(h, me, data, source=source)
+    if as_json:
+        emit(done, as_json)
+        return
+    emit({**asdict(done), "skipped": len(done.skipped)}, as_json)
+    for member in done.skipped:
+        console().print(Text(f"left out {member.member}: {member.reason}"))
 
 
 @catalog.command("remote")

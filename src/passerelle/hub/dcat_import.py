@@ -13,9 +13,13 @@ nothing else. It reads nothing but those bytes:
   refused like any unreadable file);
 - at most :data:`MAX_TRIPLES` triples, :data:`MAX_DATASETS` datasets, and bounded
   texts, columns, themes and keywords per dataset;
-- every dataset is an absolute http(s) IRI, none under the importing hub's own
-  ``catalog_url`` (a partner cannot claim to describe this hub's datasets), and each
-  has a title; texts lose their control and bidirectional-override characters.
+- no IRI under the importing hub's own ``catalog_url`` (a partner cannot claim to
+  describe this hub's datasets): such a file is refused whole;
+- a member of the catalog that cannot be shown (not typed ``dcat:Dataset`` nor
+  ``dcat:DatasetSeries``, not an http(s) IRI, no title, a text over its limit) is
+  left out with its reason in :attr:`RemoteCatalog.skipped`, and the others are
+  imported: real catalogs mix members, and one odd entry must not hide a partner's
+  whole catalog. Texts lose their control and bidirectional-override characters.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ __all__ = [
     "RemoteCatalog",
     "RemoteColumn",
     "RemoteRecord",
+    "SkippedMember",
     "parse_graph",
     "printable",
     "read_catalog",
@@ -93,10 +98,23 @@ class RemoteRecord:
 
 
 @dataclass(frozen=True)
+class SkippedMember:
+    """A member of a partner's catalog left out of the import, and why (one sentence)."""
+
+    member: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class RemoteCatalog:
     iri: str
     title: str
     datasets: tuple[RemoteRecord, ...]
+    skipped: tuple[SkippedMember, ...] = ()
+
+
+class _Unusable(Exception):
+    """One member cannot be imported; the others still can."""
 
 
 def read_catalog(data: bytes, *, own_base: str | None = None) -> RemoteCatalog:
@@ -217,7 +235,6 @@ def _records(graph: Graph, own_base: str | None) -> RemoteCatalog:
         raise UsageError("the file holds several dcat:Catalog; give one partner's catalog")
     catalog = catalogs[0]
     catalog_iri = _iri(catalog, "the catalog", own_base)
-    dataset_class = _p("dcat", "Dataset")
     members = sorted(set(graph.objects(catalog, _p("dcat", "dataset"))), key=str)
     if not members:
         raise UsageError("the catalog lists no dataset (dcat:dataset); nothing to import")
@@ -225,20 +242,38 @@ def _records(graph: Graph, own_base: str | None) -> RemoteCatalog:
         raise UsageError(
             f"the catalog lists {len(members)} datasets, over the {MAX_DATASETS} allowed"
         )
-    records = []
+    kinds = (_p("dcat", "Dataset"), _p("dcat", "DatasetSeries"))
+    records, skipped = [], []
     for member in members:
-        if (member, RDF.type, dataset_class) not in graph:
-            raise UsageError(f"the catalog's member {_shown(member)} is not a dcat:Dataset")
-        records.append(_record(graph, member, own_base))
-    title = _text(graph, catalog, "dct", "title", MAX_TITLE) or catalog_iri
-    return RemoteCatalog(catalog_iri, title, tuple(records))
+        try:
+            if not any((member, RDF.type, kind) in graph for kind in kinds):
+                raise _Unusable("it is not typed dcat:Dataset (nor dcat:DatasetSeries)")
+            records.append(_record(graph, member, own_base))
+        except _Unusable as exc:
+            skipped.append(SkippedMember(_shown(member).strip("'\""), str(exc)))
+    if not records:
+        raise UsageError(
+            f"none of the catalog's {len(members)} members can be imported; the first "
+            f"one {_shown(members[0])}: {skipped[0].reason}"
+        )
+    title = _catalog_title(graph, catalog, catalog_iri)
+    return RemoteCatalog(catalog_iri, title, tuple(records), tuple(skipped))
+
+
+def _catalog_title(graph: Graph, catalog: Node, iri: str) -> str:
+    try:
+        return _text(graph, catalog, "dct", "title", MAX_TITLE) or iri
+    except _Unusable as exc:
+        raise UsageError(f"the catalog's title is unusable: {exc}") from None
 
 
 def _record(graph: Graph, node: Node, own_base: str | None) -> RemoteRecord:
+    if not _link(node):
+        raise _Unusable(f"it is not an http(s) IRI of at most {MAX_IRI} characters")
     iri = _iri(node, "a dataset", own_base)
     title = _text(graph, node, "dct", "title", MAX_TITLE)
     if not title:
-        raise UsageError(f"the dataset {iri} has no dct:title; every DCAT dataset needs one")
+        raise _Unusable("it has no dct:title, which every DCAT dataset needs")
     publisher = _one(graph, node, "dct", "publisher")
     publisher_name = _text(graph, publisher, "foaf", "name", MAX_TITLE) if publisher else ""
     landing = _one(graph, node, "dcat", "landingPage")
@@ -253,12 +288,12 @@ def _record(graph: Graph, node: Node, own_base: str | None) -> RemoteRecord:
         keywords=_texts(graph, node, "dcat", "keyword"),
         access_rights=_link(rights),
         landing_page=_link(landing),
-        columns=_columns(graph, node, iri),
+        columns=_columns(graph, node),
         distributions=len(set(graph.objects(node, _p("dcat", "distribution")))),
     )
 
 
-def _columns(graph: Graph, node: Node, iri: str) -> tuple[RemoteColumn, ...]:
+def _columns(graph: Graph, node: Node) -> tuple[RemoteColumn, ...]:
     """The data dictionary, as ``catalog export`` writes it: a csvw:Schema the dataset
     conforms to, its columns as an RDF list (a plain set of csvw:column is read too)."""
     from rdflib.collection import Collection
@@ -269,12 +304,10 @@ def _columns(graph: Graph, node: Node, iri: str) -> tuple[RemoteColumn, ...]:
             try:
                 cells = list(Collection(graph, head)) if _is_list(graph, head) else [head]
             except Exception:  # a list that loops or breaks: not a dictionary
-                raise UsageError(f"the data dictionary of {iri} is a broken list") from None
+                raise _Unusable("its data dictionary is a broken list") from None
             for cell in cells:
                 if len(columns) >= MAX_COLUMNS:
-                    raise UsageError(
-                        f"the dataset {iri} has over {MAX_COLUMNS} columns in its dictionary"
-                    )
+                    raise _Unusable(f"it has over {MAX_COLUMNS} columns in its dictionary")
                 name = _text(graph, cell, "csvw", "name", MAX_TITLE)
                 if name:
                     kind = _text(graph, cell, "csvw", "datatype", MAX_TITLE)
@@ -322,14 +355,14 @@ def _texts(graph: Graph, node: Node, prefix: str, name: str) -> tuple[str, ...]:
         {str(v) for v in graph.objects(node, _p(prefix, name)) if isinstance(v, Literal)}
     )
     if len(values) > MAX_TERMS:
-        raise UsageError(f"a dataset has over {MAX_TERMS} values of {prefix}:{name}")
+        raise _Unusable(f"it has over {MAX_TERMS} values of {prefix}:{name}")
     return tuple(_clean(v, MAX_TITLE, f"{prefix}:{name}") for v in values)
 
 
 def _iris(graph: Graph, node: Node, prefix: str, name: str) -> tuple[str, ...]:
     values = sorted({_link(v) for v in graph.objects(node, _p(prefix, name))} - {""})
     if len(values) > MAX_TERMS:
-        raise UsageError(f"a dataset has over {MAX_TERMS} values of {prefix}:{name}")
+        raise _Unusable(f"it has over {MAX_TERMS} values of {prefix}:{name}")
     return tuple(values)
 
 
@@ -342,7 +375,7 @@ def printable(text: str) -> str:
 def _clean(value: str, limit: int, what: str) -> str:
     value = printable(value).strip()
     if len(value) > limit:
-        raise UsageError(f"a {what} is {len(value)} characters long, over the {limit} allowed")
+        raise _Unusable(f"its {what} is {len(value)} characters long, over the {limit} allowed")
     return value
 
 
