@@ -9,7 +9,7 @@ from rdflib import Graph, URIRef
 
 from passerelle.hub.dcat_import import MAX_BYTES
 from tests.api.conftest import Api, assert_error
-from tests.api.helpers import catalog, dataset_body
+from tests.api.helpers import catalog, dataset_body, org_body
 from tests.hub.test_dcat_import import MIXED, partner_export
 
 DATASET = URIRef("http://www.w3.org/ns/dcat#dataset")
@@ -99,3 +99,24 @@ def test_a_bad_or_oversized_partner_file_is_one_sentence(api: Api) -> None:
     name = api.call("POST", "/catalog/imports", "stella", params={"source": "A/B"}, content=b"{}")
     assert_error(name, 422, "invalid_request")
     assert api.ok("GET", "/catalog/remote", "stella")["total"] == 0
+
+
+def test_the_period_a_dataset_covers_is_set_checked_and_published(api: Api) -> None:
+    api.ok("POST", "/organizations", "stella", json=org_body())
+    body = dataset_body(covers="2019-01-01/2023-12-31")
+    made = api.ok("POST", "/datasets", "stella", json=body)
+    assert (made["covers_from"], made["covers_until"]) == ("2019-01-01", "2023-12-31")
+    assert "2019-01-01" in api.get("/catalog.ttl", None).text
+    for bad in ("2023-12-31/2019-01-01", "2019-02-30/", "2019", "1/2/3"):
+        refused = api.call("PATCH", "/datasets/pmsi_mco", "stella", json={"covers": bad})
+        assert "START/END" in assert_error(refused, 422, "invalid_request")["message"]
+    refused = api.call("PATCH", "/datasets/pmsi_mco", "stella", json={"covers": "x\n" * 30})
+    assert_error(refused, 422, "invalid_request")
+    open_ended = api.ok("PATCH", "/datasets/pmsi_mco", "stella", json={"covers": "2019-01-01/"})
+    assert (open_ended["covers_from"], open_ended["covers_until"]) == ("2019-01-01", None)
+    kept = api.ok("PATCH", "/datasets/pmsi_mco", "stella", json={"description": "stays"})
+    assert kept["covers_from"] == "2019-01-01"
+    denied = api.call("PATCH", "/datasets/pmsi_mco", "rita", json={"covers": "unknown"})
+    assert denied.status_code in (403, 404)
+    cleared = api.ok("PATCH", "/datasets/pmsi_mco", "stella", json={"covers": "unknown"})
+    assert cleared["covers_from"] is None

@@ -45,6 +45,16 @@ def test_export_validate_import_and_find(tmp_path: Path) -> None:
             discoverable,
         )
 
+    steward = {**env, "PASSERELLE_TOKEN": claire}
+    bad = run_cli(
+        "datasets", "update", "pmsi_stays", "--covers", "2023-12-31/2019-01-01", env=steward
+    )
+    assert_one_sentence(bad, "START/END")
+    shown = json.loads(
+        cli(claire, "datasets", "update", "pmsi_stays", "--covers", "2019-01-01/", "--json")
+    )
+    assert (shown["covers_from"], shown["covers_until"]) == ("2019-01-01", None)
+
     public = tmp_path / "public.jsonld"
     cli(None, "catalog", "export", "--public", "-o", str(public))  # no token needed
     listed = {str(o).rsplit("/", 1)[-1] for o in Graph().parse(public).objects(None, DATASET)}

@@ -72,6 +72,8 @@ class DatasetView:
     locations: list[str]
     current_version: int
     created_at: datetime
+    covers_from: date | None = None
+    covers_until: date | None = None
 
 
 @dataclass(frozen=True)
