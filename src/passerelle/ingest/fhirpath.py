@@ -2,8 +2,11 @@
 
 Supported: member access ``a.b.c`` (arrays are flattened, as in FHIRPath),
 ``where(field='value')`` (field may be dotted), ``first()``, ``last()``,
-``exists()`` and ``count()``.  :func:`compile_path` parses once;
-the compiled path maps a resource (parsed JSON) to a list of values.
+``exists()`` and ``count()``; and three functions of passerelle's own over
+``Patient.identifier`` (:mod:`passerelle.ingest.ins`): ``ins()`` (the INS value),
+``ins_kind()`` (which INS system) and ``local_id()`` (``system|value`` of the
+first other identifier).  :func:`compile_path` parses once; the compiled path
+maps a resource (parsed JSON) to a list of values.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from passerelle.errors import ConfigError
+from passerelle.ingest.ins import ins_kind, ins_value, local_identifier
 
 __all__ = ["CompiledPath", "compile_path", "to_text"]
 
@@ -23,6 +27,11 @@ _STEP = re.compile(
     r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
     r"(?:\((?P<args>(?:[^()']|'[^']*')*)\))?"
 )
+_FUNCTIONS: dict[str, Callable[[list[Any]], list[Any]]] = {
+    "ins": ins_value,
+    "ins_kind": ins_kind,
+    "local_id": local_identifier,
+}
 _WHERE = re.compile(r"^\s*(?P<field>[A-Za-z_][A-Za-z0-9_.]*)\s*=\s*'(?P<value>[^']*)'\s*$")
 
 
@@ -76,6 +85,8 @@ def compile_path(path: str) -> CompiledPath:
             ops.append(lambda items: [bool(items)])
         elif name == "count" and not args.strip():
             ops.append(lambda items: [len(items)])
+        elif name in _FUNCTIONS and not args.strip():
+            ops.append(_FUNCTIONS[name])
         elif name == "where" and (w := _WHERE.match(args)):
             ops.append(
                 functools.partial(_where, sub=compile_path(w.group("field")), want=w.group("value"))
@@ -83,7 +94,8 @@ def compile_path(path: str) -> CompiledPath:
         else:
             raise ConfigError(
                 f"FHIR path {path!r}: {step!r} is not supported "
-                "(use a.b, where(field='value'), first(), last(), exists(), count())."
+                "(use a.b, where(field='value'), first(), last(), exists(), count(), "
+                "ins(), ins_kind(), local_id())."
             )
 
     def evaluate(resource: Any) -> list[Any]:
