@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from passerelle.errors import SchemaMismatchError
 from passerelle.ingest.fhirpath import compile_path, to_text
 from passerelle.ingest.schema import SourceSchema, ViewSpec
-from passerelle.ingest.sources import READ_CHUNK, ndjson_lines
+from passerelle.ingest.sources import MAX_LINE, READ_CHUNK, ndjson_lines
 from passerelle.ingest.transform import Broken, RawBatch
 from passerelle.storage import Store
 
@@ -120,14 +120,30 @@ class PatientIndex:
         return out
 
 
-def fhir_batches(store: Store, key: str, view: ViewSpec, batch_lines: int) -> Iterator[RawBatch]:
-    """Flatten one NDJSON file into text columns, ``batch_lines`` lines at a time."""
+def _flatten(resource: Any, paths: list[tuple[str, Any]], coded: set[str]) -> dict[str, str | None]:
+    out = {}
+    for name, path in paths:
+        found = path(resource)
+        out[name] = coding_text(found) if name in coded else to_text(found)
+    return out
+
+
+def fhir_batches(
+    store: Store, key: str, view: ViewSpec, batch_lines: int, *, max_line: int = MAX_LINE
+) -> Iterator[RawBatch]:
+    """Flatten one NDJSON file into text columns, ``batch_lines`` lines at a time.
+
+    A line that is not JSON is ``json``; one nested too deeply to read or write back
+    (Python's recursion limit, about 1,000 levels) is ``too-deep``; one longer than
+    ``max_line`` bytes is ``too-long`` (its text is not kept)."""
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
     paths = [(c.name, compile_path(c.path or c.name)) for c in view.columns]
     coded = {c.name for c in view.columns if c.type == "coding"}
     line_no = 0
-    for lines in ndjson_lines(store.get(key, chunk_size=READ_CHUNK), batch_lines):
+    for lines in ndjson_lines(
+        store.get(key, chunk_size=READ_CHUNK), batch_lines, max_line=max_line
+    ):
         cols: dict[str, list[str | None]] = {name: [] for name, _ in paths}
         rows: list[int] = []
         broken: list[Broken] = []
@@ -135,20 +151,28 @@ def fhir_batches(store: Store, key: str, view: ViewSpec, batch_lines: int) -> It
             at, line_no = line_no, line_no + 1
             if not raw.strip():
                 continue
+            if len(raw) > max_line:
+                broken.append(Broken(at, "", "too-long"))
+                continue
             try:
                 resource = json.loads(raw)
-            except ValueError as exc:
-                text = raw.decode("utf-8", "replace")
-                broken.append(Broken(at, text, "json"))
-                del exc
+            except ValueError:
+                broken.append(Broken(at, raw.decode("utf-8", "replace"), "json"))
+                continue
+            except RecursionError:
+                broken.append(Broken(at, raw.decode("utf-8", "replace"), "too-deep"))
                 continue
             if not isinstance(resource, dict) or resource.get("resourceType") != view.resource:
                 broken.append(Broken(at, raw.decode("utf-8", "replace"), "resource-type"))
                 continue
+            try:
+                row = _flatten(resource, paths, coded)
+            except RecursionError:  # a value nested too deeply to write back as text
+                broken.append(Broken(at, raw.decode("utf-8", "replace"), "too-deep"))
+                continue
             rows.append(at)
-            for name, path in paths:
-                found = path(resource)
-                cols[name].append(coding_text(found) if name in coded else to_text(found))
+            for name, text in row.items():
+                cols[name].append(text)
         yield RawBatch(
             {n: pa.array(v, pa.string()) for n, v in cols.items()},
             pa.array(rows, pa.int64()),
