@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from passerelle.ingest import sources
+from passerelle.errors import ConfigError
+from passerelle.ingest import parse_schema, sources
 from passerelle.ingest.codesystems import (
     MAX_URI,
     code_ok,
@@ -19,6 +20,7 @@ from passerelle.ingest.codesystems import (
     verhoeff_ok,
 )
 from passerelle.ingest.fhir import fhir_batches
+from passerelle.ingest.ins import ins_identifier, ins_kind, ins_value, local_identifier
 from passerelle.ingest.schema import shipped_schema
 from passerelle.storage import open_store
 from tests.ingest.fhir_export import condition, french_patient, ingest_export, write_export
@@ -222,3 +224,30 @@ def test_a_line_longer_than_the_limit_is_cut_and_refused(tmp_path: Path) -> None
     [batch] = fhir_batches(store, "Condition.ndjson", view, 100, max_line=400)
     assert [(b.row, b.reason, b.text) for b in batch.broken] == [(1, "too-long", "")]
     assert batch.rows.to_pylist() == [0, 2]
+
+
+def test_coding_columns_are_checked_when_the_schema_is_read() -> None:
+    base = '[dataset]\nname = "x"\nkind = "%s"\n'
+    fhir = base % "fhir-ndjson" + '[[views]]\nname = "c"\nresource = "Condition"\n'
+    with pytest.raises(ConfigError, match="use it in FHIR schemas"):
+        parse_schema(base % "csv" + '[[columns]]\nname = "code"\ntype = "coding"\n')
+    for extra in ('pattern = "[A-Z]+"', 'generalize = "year"', "nir = true"):
+        with pytest.raises(ConfigError, match="a coding column takes no"):
+            col = f'[[views.columns]]\nname = "code"\npath = "code.coding"\ntype = "coding"\n{extra}\n'
+            parse_schema(fhir + col)
+    with pytest.raises(ConfigError, match="on_mismatch"):
+        parse_schema(fhir + '[[views.columns]]\nname = "a"\npath = "a"\non_mismatch = "drop"\n')
+
+
+def test_the_ins_is_picked_from_its_systems_only() -> None:
+    nir, nia, test = (
+        {"system": f"urn:oid:1.2.250.1.213.1.4.{n}", "value": v}
+        for n, v in ((8, "N"), (9, "A"), (10, "T"))
+    )
+    assert ins_value([test, nia, nir]) == ["N"] and ins_kind([test, nia]) == ["INS-NIA"]
+    assert ins_value([{**nir, "use": "old"}, test]) == ["T"]
+    assert ins_value([{**nir, "value": ""}, {**nir, "value": 185}, "x", None]) == []
+    assert ins_identifier([{"system": "urn:oid:1.2.250.1.213.1.4.8 ", "value": "N"}]) is None
+    local = {"system": "urn:oid:1.2.250.1.71.4.2.7", "value": "IPP-1"}
+    assert local_identifier([nir, {"value": "no system"}, local]) == [f"{local['system']}|IPP-1"]
+    assert local_identifier([nir, nia]) == []
