@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from passerelle.hub.ingest_history import reasons_by_kind
 from passerelle.ingest import pseudonym, with_key
 from passerelle.ingest.pseudonym import pseudonymize_local
 from passerelle.storage import open_store
@@ -160,6 +161,13 @@ def test_every_reason_of_a_refused_row_and_its_patient(tmp_path: Path) -> None:
         "code-format:code": 2,
         "patient-quarantined:subject": 2,
         "unknown-patient:subject": 2,
+    }
+    by_kind = {k.kind: (k.rows, k.where) for k in reasons_by_kind(r.reasons)}  # stewards see
+    assert by_kind == {
+        "code-format": (2, [("code", 2)]),
+        "patient-quarantined": (2, [("subject", 2)]),
+        "unknown-patient": (2, [("subject", 2)]),
+        "nir-key": (1, [("nir", 1)]),
     }
 
 

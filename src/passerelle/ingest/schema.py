@@ -125,8 +125,25 @@ class SourceSchema:
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON form (part of the dataset version id)."""
-        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        text = json.dumps(_settled(asdict(self)), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+_LATER_DEFAULTS = {"on_mismatch": "quarantine", "local_id": None}
+"""Settings added after the first schemas, left out of the digest at their default so
+that a schema not using them keeps its digest (and its versions their ids)."""
+
+
+def _settled(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _settled(v)
+            for k, v in value.items()
+            if not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])
+        }
+    if isinstance(value, list | tuple):
+        return [_settled(v) for v in value]
+    return value
 
 
 _COLUMN_KEYS = set(ColumnSpec.__slots__)
