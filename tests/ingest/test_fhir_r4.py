@@ -258,3 +258,12 @@ def test_the_r4_fixtures_are_the_published_examples() -> None:
     for rtype, items in r4_examples().items():
         for item in items:
             assert re.search(rf"`{rtype}/{re.escape(item['id'])}`", readme), (rtype, item["id"])
+
+
+def test_a_resource_without_a_subject_is_missing_it_once(tmp_path: Path) -> None:
+    res = condition("c", "Patient/p", [{"system": SNOMED, "code": "39065001"}])
+    del res["subject"]
+    r = ingest_export(
+        tmp_path, {"Patient": [french_patient("p", "1850575123456")], "Condition": [res]}
+    )
+    assert _quarantine(r) == {("Condition.ndjson", 0): "missing:subject"}

@@ -208,9 +208,12 @@ def _identity_reasons(
     assert spec is not None
     none = pc.fill_null(pc.is_null(person), True).to_numpy(zero_copy_only=False)
     extra: dict[int, str] = {}
-    if spec.reference is not None:
+    if spec.reference is not None and none.any():
         assert patients is not None
-        refused = patients.refused(values[spec.reference])
+        references = values[spec.reference]
+        refused = patients.refused(references)
+        if view.column(spec.reference).required:  # no reference at all: missing:<column>
+            none &= pc.is_valid(references).to_numpy(zero_copy_only=False)
         for row in np.flatnonzero(none).tolist():
             code = "patient-quarantined" if refused[row] else "unknown-patient"
             extra[row] = f"{code}:{spec.reference}"
