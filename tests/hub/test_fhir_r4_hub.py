@@ -21,8 +21,8 @@ def test_a_researcher_counts_the_r4_observations_by_code_system(cast: Cast, tmp_
         source_url=f"file://{src}",
         schema="fhir_bulk",
     )
-    assert (report.rows_in, report.rows_quarantined) == (13, 1)
-    assert dict(report.reasons) == {"missing:code": 1}
+    assert (report.rows_in, report.rows_quarantined) == (15, 3)
+    assert dict(report.reasons) == {"missing:code": 1, "unknown-patient:subject": 2}
     names = {d.name for d in H.list_datasets(cast.hub, cast.steward).items}
     assert {"r4_patient", "r4_condition", "r4_observation", "r4_procedure"} <= names
     pid = approved_project(cast)

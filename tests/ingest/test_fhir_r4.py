@@ -51,11 +51,16 @@ def _all_output_text(root: Path) -> str:
 def test_the_r4_examples_are_accepted_but_a_condition_without_any_code(tmp_path: Path) -> None:
     examples = r4_examples()
     r = ingest_export(tmp_path, examples)
-    assert r.rows_in == sum(len(v) for v in examples.values()) == 13
-    assert (r.rows_accepted, r.rows_quarantined) == (12, 1)
-    # condition-example2 is coded by text only ("Asthma"): no code at all, nothing to count
-    assert _quarantine(r) == {("Condition.ndjson", 2): "missing:code"}
-    assert dict(r.reasons) == {"missing:code": 1}
+    assert r.rows_in == sum(len(v) for v in examples.values()) == 15
+    assert (r.rows_accepted, r.rows_quarantined) == (12, 3)
+    # condition-example2 is coded by text only ("Asthma"): no code at all, nothing to count;
+    # the medication examples are Donald Duck's (Patient/pat1), whom the export does not hold
+    assert _quarantine(r) == {
+        ("Condition.ndjson", 2): "missing:code",
+        ("MedicationRequest.ndjson", 0): "unknown-patient:subject",
+        ("MedicationStatement.ndjson", 0): "unknown-patient:subject",
+    }
+    assert dict(r.reasons) == {"missing:code": 1, "unknown-patient:subject": 2}
     rows = {t.name: t.rows for t in r.tables}
     assert rows == {
         "patient": 3,
@@ -63,6 +68,8 @@ def test_the_r4_examples_are_accepted_but_a_condition_without_any_code(tmp_path:
         "condition": 2,
         "observation": 5,
         "procedure": 1,
+        "medication_request": 0,
+        "medication_statement": 0,
     }
 
 
@@ -89,6 +96,39 @@ def test_codes_keep_their_system(tmp_path: Path) -> None:
     assert cond["example"]["code"][0]["system"] == "snomed-ct"
     enc = table(r, "encounter").to_pylist()[0]
     assert enc["class"][0]["code"] == "IMP" and enc["period_start"] is None
+
+
+def test_medications_keep_their_codes_inline_or_contained(tmp_path: Path) -> None:
+    examples = r4_examples()
+    [request] = examples["MedicationRequest"]
+    [statement] = examples["MedicationStatement"]
+    request["subject"] = statement["subject"] = {"reference": "Patient/example"}
+    atc = {
+        **request,
+        "id": "atc",
+        "contained": [],
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.whocc.no/atc", "code": "C03BA04"}]
+        },
+    }
+    wrong = {
+        **atc,
+        "id": "wrong",
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.whocc.no/atc", "code": "C03BA4"}]
+        },
+    }
+    examples["MedicationRequest"] += [atc, wrong]
+    r = ingest_export(tmp_path, examples)
+    got = {row["id"]: row["medication"] for row in table(r, "medication_request").to_pylist()}
+    assert [(c["system"], c["code"]) for c in got["medrx0311"]] == [("snomed-ct", "317935006")]
+    assert [(c["system"], c["code"]) for c in got["atc"]] == [("atc", "C03BA04")]
+    assert "wrong" not in got
+    [st] = table(r, "medication_statement").to_pylist()
+    assert [(c["system"], c["uri"]) for c in st["medication"]] == [
+        ("local", "http://hl7.org/fhir/sid/ndc")
+    ]
+    assert _quarantine(r)[("MedicationRequest.ndjson", 2)] == "code-format:medication"
 
 
 def test_patients_without_an_ins_get_a_local_pseudonym_their_resources_share(

@@ -2,7 +2,7 @@
 
 Supported: member access ``a.b.c`` (arrays are flattened, as in FHIRPath),
 ``where(field='value')`` (field may be dotted), ``first()``, ``last()``,
-``exists()`` and ``count()``; and three functions of passerelle's own over
+``exists()``, ``count()`` and the union ``a | b``; and three functions of passerelle's own over
 ``Patient.identifier`` (:mod:`passerelle.ingest.ins`): ``ins()`` (the INS value),
 ``ins_kind()`` (which INS system) and ``local_id()`` (``system|value`` of the
 first other identifier).  :func:`compile_path` parses once; the compiled path
@@ -35,7 +35,8 @@ _FUNCTIONS: dict[str, Callable[[list[Any]], list[Any]]] = {
 _WHERE = re.compile(r"^\s*(?P<field>[A-Za-z_][A-Za-z0-9_.]*)\s*=\s*'(?P<value>[^']*)'\s*$")
 
 
-def _split(path: str) -> list[str]:
+def _split(path: str, sep: str = ".") -> list[str]:
+    """``path`` cut at each ``sep`` outside quotes and parentheses."""
     steps, depth, quoted, start = [], 0, False, 0
     for i, ch in enumerate(path):
         if ch == "'":
@@ -44,7 +45,7 @@ def _split(path: str) -> list[str]:
             depth += 1
         elif not quoted and ch == ")":
             depth -= 1
-        elif not quoted and depth == 0 and ch == ".":
+        elif not quoted and depth == 0 and ch == sep:
             steps.append(path[start:i])
             start = i + 1
     steps.append(path[start:])
@@ -68,7 +69,13 @@ def _where(items: list[Any], *, sub: CompiledPath, want: str) -> list[Any]:
 
 
 def compile_path(path: str) -> CompiledPath:
-    """Parse ``path`` once; raise :class:`ConfigError` for anything outside the subset."""
+    """Parse ``path`` once; raise :class:`ConfigError` for anything outside the subset.
+
+    ``a | b`` is the union of two paths (their values one after the other)."""
+    parts = _split(path, "|")
+    if len(parts) > 1:
+        compiled = [compile_path(part) for part in parts]
+        return lambda resource: [v for c in compiled for v in c(resource)]
     ops: list[Callable[[list[Any]], list[Any]]] = []
     for step in _split(path.strip()):
         m = _STEP.fullmatch(step.strip())
