@@ -75,18 +75,26 @@ def _row(text: str) -> tuple[list[dict[str, str | None]], bool, bool]:
 def check_codings(
     name: str, text: pa.Array, *, required: bool
 ) -> tuple[list[tuple[npt.NDArray[np.bool_], str]], pa.Array]:
-    """(failure masks with reasons, typed values) of one coding column."""
+    """(failure masks with reasons, typed values) of one coding column.
+
+    Codings repeat (the same code, system and display on many resources): each distinct
+    text is read once."""
     import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
-    n = len(text)
-    bad_uri, bad_code, empty = (np.zeros(n, dtype=bool) for _ in range(3))
+    encoded = pc.dictionary_encode(text)
+    distinct = encoded.dictionary.to_pylist()
+    bad_uri, bad_code, empty = (np.zeros(len(distinct) + 1, dtype=bool) for _ in range(3))
     values: list[list[dict[str, str | None]] | None] = []
-    for i, raw in enumerate(text.to_pylist()):
+    for i, raw in enumerate(distinct):
         kept, bad_uri[i], bad_code[i] = _row(raw) if raw is not None else ([], False, False)
         empty[i] = not kept
         values.append(kept or None)
-    fails = [(bad_uri, f"code-system:{name}"), (bad_code, f"code-format:{name}")]
+    empty[-1] = True  # the slot of null texts
+    where = pc.fill_null(encoded.indices, len(distinct)).to_numpy(zero_copy_only=False)
+    fails = [(bad_uri[where], f"code-system:{name}"), (bad_code[where], f"code-format:{name}")]
     if required:  # a code that failed its check is reason enough; else none was given
-        fails.append((empty & ~bad_uri & ~bad_code, f"missing:{name}"))
-    return fails, pa.array(values, coding_type())
+        fails.append(((empty & ~bad_uri & ~bad_code)[where], f"missing:{name}"))
+    typed = pa.array([*values, None], coding_type())
+    return fails, typed.take(pa.array(where))
