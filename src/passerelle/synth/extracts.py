@@ -57,6 +57,7 @@ DEFECT_REASONS = {
     "out-of-range-date": "range",
     "broken-json": "json",
     "unknown-patient": "unknown-patient",
+    "patient-quarantined": "patient-quarantined",
 }
 """Planted defect kind -> the reason code ingestion reports for it."""
 
@@ -233,6 +234,7 @@ def fhir_rows(
             "telecom": [{"system": "phone", "value": str(persons.phone[p])}],
         }
         broken_patient = rng.random() < rate
+        lost = "patient-quarantined"  # what its resources say if the Patient is refused
         line = patient_line = first_line["Patient"] + len(out.lines["Patient"])
         if broken_patient:
             kind = ("bad-nir-key", "impossible-date", "broken-json")[int(rng.integers(0, 3))]
@@ -243,6 +245,8 @@ def fhir_rows(
             text = _dump(patient)
             out.lines["Patient"].append(text[: len(text) // 2] if kind == "broken-json" else text)
             out.defects.append(("Patient", patient_line, kind))
+            if kind == "broken-json":  # a Patient line that is not JSON has no id to name
+                lost = "unknown-patient"
         else:
             out.lines["Patient"].append(_dump(patient))
         starts = _dates_after(rng, np.repeat(persons.birth[p], int(visits[k])))
@@ -309,7 +313,7 @@ def fhir_rows(
                 line = first_line[rtype] + len(out.lines[rtype])
                 if broken_patient:
                     out.lines[rtype].append(_dump(res))
-                    out.defects.append((rtype, line, "unknown-patient"))
+                    out.defects.append((rtype, line, lost))
                     continue
                 kind = ""
                 if rng.random() < rate:
