@@ -80,6 +80,16 @@ def _dates_after(rng: np.random.Generator, birth: np.ndarray) -> np.ndarray:
     return dates
 
 
+def _zfill(values: np.ndarray, width: int) -> np.ndarray:
+    """``np.char.zfill``, which fails on an empty array (no stays when only FHIR is asked)."""
+    import numpy as np
+
+    if not len(values):
+        return values.astype(f"<U{width}")
+    filled: np.ndarray = np.char.zfill(values, width)
+    return filled
+
+
 def _pick(rng: np.random.Generator, values: tuple[str, ...], n: int) -> np.ndarray:
     import numpy as np
 
@@ -130,7 +140,7 @@ def stays_rows(
         else:
             main[i] = "9" + main[i]
         defects.append((first_row + i, kind))
-    stay_id = np.char.add("S", np.char.zfill(np.arange(first_row, first_row + n).astype(str), 10))
+    stay_id = np.char.add("S", _zfill(np.arange(first_row, first_row + n).astype(str), 10))
     table = pa.table(
         {
             "stay_id": stay_id,
@@ -142,7 +152,7 @@ def stays_rows(
             "postcode": persons.postcode[who],
             "phone": persons.phone[who],
             "finess": np.char.add(
-                "0", np.char.zfill((rng.integers(1, 200, n) * 4_999_999 % 10**8).astype(str), 8)
+                "0", _zfill((rng.integers(1, 200, n) * 4_999_999 % 10**8).astype(str), 8)
             ),
             "admission_date": admit_s.astype(str),
             "discharge_date": discharge.astype(str),
