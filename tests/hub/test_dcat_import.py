@@ -310,7 +310,7 @@ def test_a_landing_page_that_is_not_http_is_dropped() -> None:
 
 def test_too_many_triples_or_datasets_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dcat_import, "MAX_TRIPLES", 20)
-    _one_sentence(partner_export(), "triples", "over the 20 allowed")
+    _one_sentence(partner_export(), "the 20 triples allowed")
     monkeypatch.setattr(dcat_import, "MAX_TRIPLES", 200_000)
     monkeypatch.setattr(dcat_import, "MAX_DATASETS", 1)
     _one_sentence(partner_export(), "2 datasets", "over the 1 allowed")

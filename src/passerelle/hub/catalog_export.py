@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -126,36 +127,50 @@ def _description(
     )
 
 
+@dataclass(frozen=True)
+class _Built:
+    head: int  # the audit log's head when ``records`` were read
+    records: tuple[DatasetRecord, ...]
+    text: str
+
+
 class PublicCatalog:
-    """The public view's text per format, built again only when the audit log's head has
-    moved since it was built.
+    """The public view's text per format, serialized again only when its records changed.
 
     Every change to what the public view shows (an entry, its discoverability, a version,
     an organization) appends an audit event in its own transaction, and the head is read
     before the records, so a text served is never older than the last committed change.
-    Anonymous requests append nothing, so a flood of them costs one head query each; one
-    lock lets a single request build at a time (the others wait for its text).
+    While the head has not moved a request costs one head query. Most events change
+    nothing the view shows (every signed-in read is audited), so once it has moved the
+    records are read again (a few queries) and the graph is built and serialized (seconds
+    for a few hundred entries) only when they differ: an unrelated event, however cheap
+    for whoever caused it, never makes the next anonymous request rebuild the catalog.
+    One lock lets a single request build at a time.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._texts: dict[Format, tuple[int, str]] = {}
+        self._built: dict[Format, _Built] = {}
         self.builds = 0
 
     def text(self, hub: Hub, format: Format) -> str:
         from passerelle.hub.audit import head_seq
 
+        with hub.db.read() as session:
+            head = head_seq(session)
+            known = self._built.get(format)
+            if known is not None and known.head == head:
+                return known.text
+            records = tuple(_records(hub, session, ANONYMOUS, restricted=False))
         with self._lock:
-            with hub.db.read() as session:
-                head = head_seq(session)
-                cached = self._texts.get(format)
-                if cached is not None and cached[0] == head:
-                    return cached[1]
-                datasets = _records(hub, session, ANONYMOUS, restricted=False)
-            text = serialize(catalog_graph(_description(hub, datasets, restricted=False)), format)
-            self._texts[format] = (head, text)
-            self.builds += 1
-            return text
+            known = self._built.get(format)
+            if known is None or known.records != records:
+                built = _description(hub, list(records), restricted=False)
+                known = _Built(head, records, serialize(catalog_graph(built), format))
+                self.builds += 1
+            if head >= (self._built[format].head if format in self._built else -1):
+                self._built[format] = _Built(head, records, known.text)
+            return known.text
 
 
 def _records(

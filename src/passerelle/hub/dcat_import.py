@@ -8,11 +8,18 @@ nothing else. It reads nothing but those bytes:
 - JSON-LD is parsed by ``json`` first and refused when nested deeper than
   :data:`MAX_DEPTH`, or when any ``@context`` (at any depth, term definitions' scoped
   contexts included) names a URL or has an ``@import``: rdflib would fetch those, and
-  no partner file may make the hub open a connection. Only inline contexts pass;
+  no partner file may make the hub open a connection. Only inline contexts pass, with
+  at most :data:`MAX_CONTEXT_TERMS` terms in all and no text over :data:`MAX_IRI`
+  characters (rdflib copies the active context at every node-level or scoped context,
+  so a big context applied at each of many nodes cost minutes);
 - Turtle has no way to fetch; rdflib parses it (a nesting that exhausts the stack is
   refused like any unreadable file);
-- at most :data:`MAX_TRIPLES` triples, :data:`MAX_DATASETS` datasets, and bounded
-  texts, columns, themes and keywords per dataset;
+- the graph is built in a store that counts as it goes: at most :data:`MAX_TRIPLES`
+  statements (named graphs and repeats included) and :data:`MAX_TERM_CHARS` characters
+  of terms, so a short name expanded by a long ``@prefix``, ``@base`` or ``@vocab``
+  cannot turn 4 MiB into gigabytes before any count is checked;
+- at most :data:`MAX_DATASETS` datasets, and bounded texts, columns, themes and
+  keywords per dataset;
 - no IRI under the importing hub's own ``catalog_url`` (a partner cannot claim to
   describe this hub's datasets): such a file is refused whole;
 - a member of the catalog that cannot be shown (not typed ``dcat:Dataset`` nor
@@ -24,24 +31,29 @@ nothing else. It reads nothing but those bytes:
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import UsageError
 
 if TYPE_CHECKING:
     from rdflib import Graph
+    from rdflib.store import Store
     from rdflib.term import Node
 
 __all__ = [
     "MAX_BYTES",
+    "MAX_CONTEXT_TERMS",
     "MAX_DATASETS",
     "MAX_DEPTH",
+    "MAX_TERM_CHARS",
     "MAX_TRIPLES",
     "RemoteCatalog",
     "RemoteColumn",
@@ -61,6 +73,11 @@ MAX_TITLE = 500
 MAX_TEXT = 10_000
 MAX_COLUMNS = 1_000
 MAX_TERMS = 50  # themes, keywords
+MAX_CONTEXT_TERMS = 1_000
+"""Term definitions and keywords of all a JSON-LD file's contexts together."""
+MAX_TERM_CHARS = 16 * MAX_BYTES
+"""Characters of the terms of every statement parsed (an export of this hub makes about
+three per byte of its file)."""
 
 _NS = {
     "dcat": "http://www.w3.org/ns/dcat#",
@@ -161,21 +178,49 @@ def _check_contexts(document: Any) -> None:
     """Refuse a JSON-LD document deeper than MAX_DEPTH, or with a context that is not
     inline: a string in a context's place (the value of any ``@context`` key, node or
     term definition alike, or an item of its list) is a URL rdflib would fetch, and so
-    is any ``@import``. Strings deeper inside an inline context are term mappings."""
-    stack: list[tuple[Any, int, bool]] = [(document, 0, False)]
+    is any ``@import``. Strings deeper inside an inline context are term mappings, each
+    at most MAX_IRI characters; all contexts hold at most MAX_CONTEXT_TERMS entries."""
+    terms = 0
+    stack: list[tuple[Any, int, _Place]] = [(document, 0, _Place.DATA)]
     while stack:
-        value, depth, context_place = stack.pop()
+        value, depth, place = stack.pop()
         if depth > MAX_DEPTH:
             raise _too_deep()
-        if isinstance(value, str) and context_place:
-            raise _remote_context()
-        if isinstance(value, list):
-            stack.extend((v, depth + 1, context_place) for v in value)
+        if isinstance(value, str):
+            if place is _Place.CONTEXT:
+                raise _remote_context()
+            if place is _Place.IN_CONTEXT and len(value) > MAX_IRI:
+                raise _big_context(f"a text of {len(value)} characters")
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, place) for v in value)
         elif isinstance(value, dict):
+            if place is _Place.CONTEXT:
+                terms += len(value)
+                if terms > MAX_CONTEXT_TERMS:
+                    raise _big_context(f"over {MAX_CONTEXT_TERMS} terms")
+            inner = _Place.DATA if place is _Place.DATA else _Place.IN_CONTEXT
             for key, item in value.items():
                 if key == "@import":
                     raise _remote_context()
-                stack.append((item, depth + 1, key == "@context"))
+                if place is not _Place.DATA and len(key) > MAX_IRI:
+                    raise _big_context(f"a term of {len(key)} characters")
+                stack.append((item, depth + 1, _Place.CONTEXT if key == "@context" else inner))
+
+
+class _Place(enum.Enum):
+    """Where a value of a JSON-LD document sits, for :func:`_check_contexts`."""
+
+    DATA = "data"
+    CONTEXT = "context"  # the value of an @context key (or an item of its list)
+    IN_CONTEXT = "in-context"  # deeper inside an inline context
+
+
+def _big_context(what: str) -> UsageError:
+    return UsageError(
+        f"the catalog file's JSON-LD contexts hold {what}, where {MAX_CONTEXT_TERMS} "
+        f"terms of at most {MAX_IRI} characters are allowed; a DCAT catalog needs a few "
+        "prefixes (passerelle catalog export writes eight)"
+    )
 
 
 def _remote_context() -> UsageError:
@@ -204,22 +249,51 @@ def _quiet_rdflib() -> Iterator[None]:
 def _parse(text: str, format: str) -> Graph:
     from rdflib import Graph
 
-    graph = Graph()
+    graph = Graph(store=_bounded_store()())
     try:
         with _quiet_rdflib():
             graph.parse(data=text, format=format)
     except RecursionError:
         raise _too_deep() from None
+    except UsageError:
+        raise  # the bounded store's refusal, raised while parsing
     except Exception as exc:  # rdflib raises many kinds; each means "unreadable"
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         kind = "JSON-LD" if format == "json-ld" else "Turtle"
         raise UsageError(f"the catalog file is not readable {kind}: {reason}") from None
-    if len(graph) > MAX_TRIPLES:
-        raise UsageError(
-            f"the catalog file holds {len(graph)} triples, over the {MAX_TRIPLES} allowed; "
-            "ask the partner for a smaller export"
-        )
     return graph
+
+
+@cache
+def _bounded_store() -> type[Store]:
+    """An in-memory rdflib store that refuses a statement past the limits as it is added
+    (every parser adds through it, named graphs included), so the limits hold while the
+    file is parsed, not only once the whole graph is in memory."""
+    from rdflib.plugins.stores.memory import Memory
+
+    class BoundedMemory(Memory):
+        def __init__(self) -> None:
+            super().__init__()
+            self.statements = 0
+            self.chars = 0
+
+        def add(self, triple: Any, context: Any, quoted: bool = False) -> None:
+            self.statements += 1
+            self.chars += sum(len(term) for term in triple)
+            if self.statements > MAX_TRIPLES:
+                raise UsageError(
+                    f"the catalog file states more than the {MAX_TRIPLES} triples allowed; "
+                    "ask the partner for a smaller export"
+                )
+            if self.chars > MAX_TERM_CHARS:
+                raise UsageError(
+                    f"the catalog file's IRIs and texts run over the {MAX_TERM_CHARS} "
+                    "characters allowed once its prefixes, base and vocabulary are "
+                    "expanded; ask the partner for an export with short prefixes"
+                )
+            super().add(triple, context, quoted)
+
+    return BoundedMemory
 
 
 def _records(graph: Graph, own_base: str | None) -> RemoteCatalog:
@@ -268,9 +342,12 @@ def _catalog_title(graph: Graph, catalog: Node, iri: str) -> str:
 
 
 def _record(graph: Graph, node: Node, own_base: str | None) -> RemoteRecord:
-    if not _link(node):
+    from rdflib import URIRef
+
+    text = str(node)
+    if not (isinstance(node, URIRef) and len(text) <= MAX_IRI and _IRI.fullmatch(text)):
         raise _Unusable(f"it is not an http(s) IRI of at most {MAX_IRI} characters")
-    iri = _iri(node, "a dataset", own_base)
+    iri = _iri(node, "a dataset", own_base)  # a user part or this hub's IRI: the whole file
     title = _text(graph, node, "dct", "title", MAX_TITLE)
     if not title:
         raise _Unusable("it has no dct:title, which every DCAT dataset needs")
@@ -381,11 +458,15 @@ def _clean(value: str, limit: int, what: str) -> str:
 
 def _link(node: Node | None) -> str:
     """An http(s) IRI kept for display as a link; anything else (``javascript:``, a blank
-    node, a literal) is dropped."""
+    node, a literal, a user part that makes ``https://hub.example.eu@evil/`` read as
+    another host) is dropped."""
+    from urllib.parse import urlsplit
+
     from rdflib import URIRef
 
-    if isinstance(node, URIRef) and len(node) <= MAX_IRI and _IRI.fullmatch(str(node)):
-        return str(node)
+    text = str(node)
+    if isinstance(node, URIRef) and len(text) <= MAX_IRI and _IRI.fullmatch(text):
+        return "" if "@" in urlsplit(text).netloc else text
     return ""
 
 
@@ -393,8 +474,8 @@ def _iri(node: Node, what: str, own_base: str | None) -> str:
     iri = _link(node)
     if not iri:
         raise UsageError(
-            f"{what} of the file is {_shown(node)}, not an http(s) IRI of at most {MAX_IRI} "
-            "characters; a catalog to import names each dataset by its IRI"
+            f"{what} of the file is {_shown(node)}, not an http(s) IRI (without a user part) "
+            f"of at most {MAX_IRI} characters; a catalog to import names each dataset by its IRI"
         )
     if own_base and _under(iri, own_base):
         raise UsageError(
@@ -405,10 +486,35 @@ def _iri(node: Node, what: str, own_base: str | None) -> str:
 
 
 def _under(iri: str, base: str) -> bool:
-    """Whether ``iri`` is ``base`` or below it, ignoring the case of scheme and host."""
-    scheme_host, _, path = iri.partition("://")[2].partition("/")
-    own_host, _, own_path = base.partition("://")[2].partition("/")
-    return scheme_host.lower() == own_host.lower() and (path + "/").startswith(own_path)
+    """Whether ``iri`` is ``base`` or below it, as a browser would resolve both: any case
+    of scheme and host, a host's trailing dot, the scheme's default port, percent-encoded
+    path characters, empty, ``.`` and ``..`` segments."""
+    mine, own = _place(iri), _place(base)
+    if mine is None or own is None:
+        return False
+    return mine[0] == own[0] and mine[1][: len(own[1])] == own[1]
+
+
+def _place(iri: str) -> tuple[str, tuple[str, ...]] | None:
+    """(host and port, path) of an http(s) IRI, normalized; None when it has no valid port."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(iri)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").rstrip(".")
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    segments: list[str] = []
+    for segment in unquote(parts.path).split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment not in ("", "."):
+            segments.append(segment)
+    where = host if port in (None, default) else f"{host}:{port}"
+    return where, tuple(segments)
 
 
 def _shown(node: Node) -> str:
