@@ -333,3 +333,55 @@ def test_an_ill_typed_or_xml_literal_is_read_quietly(capfd: pytest.CaptureFixtur
     assert len(catalog.datasets) == 2
     captured = capfd.readouterr()
     assert "Traceback" not in captured.err + captured.out
+
+
+def _as_rdf_xml(data: bytes) -> bytes:
+    from rdflib import Graph
+
+    return Graph().parse(data=data, format="turtle").serialize(format="xml").encode()
+
+
+def test_an_rdf_xml_catalog_reads_as_its_turtle_does() -> None:
+    """RDF/XML is what CKAN and data.europa.eu export by default."""
+    turtle = partner_export("turtle")
+    from_xml = read_catalog(_as_rdf_xml(turtle), own_base=OWN)
+    assert from_xml == read_catalog(turtle, own_base=OWN)
+    assert {d.identifier for d in from_xml.datasets} == {"stays", "claims"}
+    bare = _as_rdf_xml(turtle).decode().split("?>", 1)[1].lstrip()  # no XML declaration
+    assert read_catalog(bare.encode(), own_base=OWN) == from_xml
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        '<!DOCTYPE rdf:RDF [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+        '<!DOCTYPE rdf:RDF [<!ENTITY secret SYSTEM "file:///etc/passwd">]>',
+        '<!DOCTYPE rdf:RDF SYSTEM "{server}/x.dtd">',
+        '<!DOCTYPE rdf:RDF [<!ENTITY % remote SYSTEM "{server}/p.dtd"> %remote;]>',
+    ],
+)
+def test_an_rdf_xml_file_with_a_document_type_is_refused_and_fetches_nothing(
+    server: tuple[str, list[str]], doctype: str
+) -> None:
+    url, hits = server
+    xml = _as_rdf_xml(partner_export("turtle")).decode()
+    declaration, _, body = xml.partition("?>")
+    body = body.replace("Hospital stays", "&b; &secret;", 1)
+    hostile = f"{declaration}?>\n{doctype.format(server=url)}{body}"
+    _one_sentence(hostile.encode(), "document type", "without a DOCTYPE")
+    assert hits == []
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b'<?xml version="1.0"?><rdf:RDF', ("not readable RDF/XML",)),
+        (
+            b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"></rdf:RDF>',
+            ("no dcat:Catalog",),
+        ),
+        (b"<!-- a comment --><x/>", ("no dcat:Catalog",)),
+    ],
+)
+def test_a_broken_rdf_xml_file_is_one_sentence(data: bytes, words: tuple[str, ...]) -> None:
+    _one_sentence(data, *words)

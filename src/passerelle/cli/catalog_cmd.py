@@ -288,7 +288,7 @@ def _read_catalog_file(path: Path) -> bytes:
 
 @catalog.command("validate")
 def _validate(
-    file: Annotated[Path, typer.Argument(help="A DCAT-AP catalog (JSON-LD or Turtle).")],
+    file: Annotated[Path, typer.Argument(help="A DCAT-AP catalog (JSON-LD, Turtle or RDF/XML).")],
     as_json: JsonOpt = False,
 ) -> None:
     """Check a catalog file against the DCAT-AP 3.0.1 SHACL shapes; exit 1 on a violation."""

@@ -1,6 +1,6 @@
 """Another hub's DCAT-AP catalog read into plain records, refusing what could harm (pure).
 
-``read_catalog(data, own_base=...)`` takes the bytes of a JSON-LD or Turtle file and
+``read_catalog(data, own_base=...)`` takes the bytes of a JSON-LD, Turtle or RDF/XML file and
 returns its catalog and datasets, or raises one :class:`UsageError` sentence and
 nothing else. It reads nothing but those bytes:
 
@@ -14,6 +14,9 @@ nothing else. It reads nothing but those bytes:
   so a big context applied at each of many nodes cost minutes);
 - Turtle has no way to fetch; rdflib parses it (a nesting that exhausts the stack is
   refused like any unreadable file);
+- RDF/XML (what CKAN and data.europa.eu export by default) is refused when it declares
+  a document type or entities, XML's way to read files, fetch URLs or multiply a few
+  bytes into gigabytes; without one it names nothing to fetch;
 - the graph is built in a store that counts as it goes: at most :data:`MAX_TRIPLES`
   statements (named graphs and repeats included) and :data:`MAX_TERM_CHARS` characters
   of terms, so a short name expanded by a long ``@prefix``, ``@base`` or ``@vocab``
@@ -88,6 +91,8 @@ _NS = {
 _CONTROLS = "\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c\u2028\u2029"
 _IRI = re.compile(f'https?://[^\\s<>"{{}}|\\\\^`{_CONTROLS}]+', re.IGNORECASE)
 _UNSEEN = re.compile(f"[{_CONTROLS}]")
+_RDF_XML = re.compile(r"\s*<(?:\?xml\b|!--|!DOCTYPE\b|[A-Za-z_][\w.-]*:RDF\b)")
+"""How an RDF/XML file starts (Turtle never starts with ``<?``, ``<!`` nor ``<p:RDF``)."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,7 @@ class _Unusable(Exception):
 
 
 def read_catalog(data: bytes, *, own_base: str | None = None) -> RemoteCatalog:
-    """The catalog in ``data`` (JSON-LD or Turtle, told apart by the first character)."""
+    """The catalog in ``data`` (JSON-LD, Turtle or RDF/XML, told apart by how it starts)."""
     return _records(parse_graph(data), own_base)
 
 
@@ -153,7 +158,21 @@ def parse_graph(data: bytes) -> Graph:
     text = text.removeprefix("\ufeff")
     if text.lstrip()[:1] in ("{", "["):
         return _parse(_checked_jsonld(text), "json-ld")
+    if _RDF_XML.match(text):
+        return _parse(_checked_xml(text), "xml")
     return _parse(text, "turtle")
+
+
+def _checked_xml(text: str) -> str:
+    """Refuse an RDF/XML file with a document type: its entities are how XML reads other
+    files (``SYSTEM "file:///..."``), fetches URLs or multiplies a few bytes into
+    gigabytes; RDF/XML needs none."""
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise UsageError(
+            "the catalog file's RDF/XML declares a document type or entities, which the hub "
+            "never reads (they can fetch files and URLs); export it without a DOCTYPE"
+        )
+    return text
 
 
 def _checked_jsonld(text: str) -> str:
@@ -259,7 +278,7 @@ def _parse(text: str, format: str) -> Graph:
         raise  # the bounded store's refusal, raised while parsing
     except Exception as exc:  # rdflib raises many kinds; each means "unreadable"
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        kind = "JSON-LD" if format == "json-ld" else "Turtle"
+        kind = {"json-ld": "JSON-LD", "xml": "RDF/XML"}.get(format, "Turtle")
         raise UsageError(f"the catalog file is not readable {kind}: {reason}") from None
     return graph
 
