@@ -97,11 +97,15 @@ def router() -> APIRouter:
     @r.post(
         "/catalog/imports",
         status_code=201,
-        summary="Import a partner hub's DCAT-AP export as remote datasets (stewards)",
+        summary="Import a partner's DCAT-AP catalog (JSON-LD, Turtle, RDF/XML) (stewards)",
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/ld+json": {}, "text/turtle": {}},
+                "content": {
+                    "application/ld+json": {},
+                    "text/turtle": {},
+                    "application/rdf+xml": {},
+                },
             }
         },
     )

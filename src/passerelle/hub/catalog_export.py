@@ -218,6 +218,8 @@ def _records(
                 ),
                 versions=tuple(own),
                 records=d.row_count if restricted else None,
+                covers_from=d.covers_from,
+                covers_until=d.covers_until,
             )
         )
     return records

@@ -1,6 +1,6 @@
 """Another hub's DCAT-AP catalog read into plain records, refusing what could harm (pure).
 
-``read_catalog(data, own_base=...)`` takes the bytes of a JSON-LD or Turtle file and
+``read_catalog(data, own_base=...)`` takes the bytes of a JSON-LD, Turtle or RDF/XML file and
 returns its catalog and datasets, or raises one :class:`UsageError` sentence and
 nothing else. It reads nothing but those bytes:
 
@@ -14,15 +14,22 @@ nothing else. It reads nothing but those bytes:
   so a big context applied at each of many nodes cost minutes);
 - Turtle has no way to fetch; rdflib parses it (a nesting that exhausts the stack is
   refused like any unreadable file), with at most :data:`MAX_ESCAPES` backslashes;
+- RDF/XML (what CKAN and data.europa.eu export by default) is refused when it declares
+  a document type or entities, XML's way to read files, fetch URLs or multiply a few
+  bytes into gigabytes; without one it names nothing to fetch;
 - the graph is built in a store that counts as it goes: at most :data:`MAX_TRIPLES`
   statements (named graphs and repeats included) and :data:`MAX_TERM_CHARS` characters
   of terms, so a short name expanded by a long ``@prefix``, ``@base`` or ``@vocab``
   cannot turn 4 MiB into gigabytes before any count is checked;
 - at most :data:`MAX_DATASETS` datasets, and bounded texts, columns, themes and
   keywords per dataset;
-- every dataset is an absolute http(s) IRI, none under the importing hub's own
-  ``catalog_url`` (a partner cannot claim to describe this hub's datasets), and each
-  has a title; texts lose their control and bidirectional-override characters.
+- no IRI under the importing hub's own ``catalog_url`` (a partner cannot claim to
+  describe this hub's datasets): such a file is refused whole;
+- a member of the catalog that cannot be shown (not typed ``dcat:Dataset`` nor
+  ``dcat:DatasetSeries``, not an http(s) IRI, no title, a text over its limit) is
+  left out with its reason in :attr:`RemoteCatalog.skipped`, and the others are
+  imported: real catalogs mix members, and one odd entry must not hide a partner's
+  whole catalog. Texts lose their control and bidirectional-override characters.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ __all__ = [
     "RemoteCatalog",
     "RemoteColumn",
     "RemoteRecord",
+    "SkippedMember",
     "parse_graph",
     "printable",
     "read_catalog",
@@ -87,6 +95,8 @@ _NS = {
 _CONTROLS = "\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c\u2028\u2029"
 _IRI = re.compile(f'https?://[^\\s<>"{{}}|\\\\^`{_CONTROLS}]+', re.IGNORECASE)
 _UNSEEN = re.compile(f"[{_CONTROLS}]")
+_RDF_XML = re.compile(r"\s*<(?:\?xml\b|!--|!DOCTYPE\b|[A-Za-z_][\w.-]*:RDF\b)")
+"""How an RDF/XML file starts (Turtle never starts with ``<?``, ``<!`` nor ``<p:RDF``)."""
 
 
 @dataclass(frozen=True)
@@ -114,14 +124,27 @@ class RemoteRecord:
 
 
 @dataclass(frozen=True)
+class SkippedMember:
+    """A member of a partner's catalog left out of the import, and why (one sentence)."""
+
+    member: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class RemoteCatalog:
     iri: str
     title: str
     datasets: tuple[RemoteRecord, ...]
+    skipped: tuple[SkippedMember, ...] = ()
+
+
+class _Unusable(Exception):
+    """One member cannot be imported; the others still can."""
 
 
 def read_catalog(data: bytes, *, own_base: str | None = None) -> RemoteCatalog:
-    """The catalog in ``data`` (JSON-LD or Turtle, told apart by the first character)."""
+    """The catalog in ``data`` (JSON-LD, Turtle or RDF/XML, told apart by how it starts)."""
     return _records(parse_graph(data), own_base)
 
 
@@ -139,6 +162,8 @@ def parse_graph(data: bytes) -> Graph:
     text = text.removeprefix("\ufeff")
     if text.lstrip()[:1] in ("{", "["):
         return _parse(_checked_jsonld(text), "json-ld")
+    if _RDF_XML.match(text):
+        return _parse(_checked_xml(text), "xml")
     escapes = text.count("\\")
     if escapes > MAX_ESCAPES:
         raise UsageError(
@@ -147,6 +172,18 @@ def parse_graph(data: bytes) -> Graph:
             "--format jsonld), read in one pass"
         )
     return _parse(text, "turtle")
+
+
+def _checked_xml(text: str) -> str:
+    """Refuse an RDF/XML file with a document type: its entities are how XML reads other
+    files (``SYSTEM "file:///..."``), fetches URLs or multiplies a few bytes into
+    gigabytes; RDF/XML needs none."""
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise UsageError(
+            "the catalog file's RDF/XML declares a document type or entities, which the hub "
+            "never reads (they can fetch files and URLs); export it without a DOCTYPE"
+        )
+    return text
 
 
 def _checked_jsonld(text: str) -> str:
@@ -252,7 +289,7 @@ def _parse(text: str, format: str) -> Graph:
         raise  # the bounded store's refusal, raised while parsing
     except Exception as exc:  # rdflib raises many kinds; each means "unreadable"
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        kind = "JSON-LD" if format == "json-ld" else "Turtle"
+        kind = {"json-ld": "JSON-LD", "xml": "RDF/XML"}.get(format, "Turtle")
         raise UsageError(f"the catalog file is not readable {kind}: {reason}") from None
     return graph
 
@@ -302,7 +339,6 @@ def _records(graph: Graph, own_base: str | None) -> RemoteCatalog:
         raise UsageError("the file holds several dcat:Catalog; give one partner's catalog")
     catalog = catalogs[0]
     catalog_iri = _iri(catalog, "the catalog", own_base)
-    dataset_class = _p("dcat", "Dataset")
     members = sorted(set(graph.objects(catalog, _p("dcat", "dataset"))), key=str)
     if not members:
         raise UsageError("the catalog lists no dataset (dcat:dataset); nothing to import")
@@ -310,20 +346,41 @@ def _records(graph: Graph, own_base: str | None) -> RemoteCatalog:
         raise UsageError(
             f"the catalog lists {len(members)} datasets, over the {MAX_DATASETS} allowed"
         )
-    records = []
+    kinds = (_p("dcat", "Dataset"), _p("dcat", "DatasetSeries"))
+    records, skipped = [], []
     for member in members:
-        if (member, RDF.type, dataset_class) not in graph:
-            raise UsageError(f"the catalog's member {_shown(member)} is not a dcat:Dataset")
-        records.append(_record(graph, member, own_base))
-    title = _text(graph, catalog, "dct", "title", MAX_TITLE) or catalog_iri
-    return RemoteCatalog(catalog_iri, title, tuple(records))
+        try:
+            if not any((member, RDF.type, kind) in graph for kind in kinds):
+                raise _Unusable("it is not typed dcat:Dataset (nor dcat:DatasetSeries)")
+            records.append(_record(graph, member, own_base))
+        except _Unusable as exc:
+            skipped.append(SkippedMember(_shown(member).strip("'\""), str(exc)))
+    if not records:
+        raise UsageError(
+            f"none of the catalog's {len(members)} members can be imported; the first "
+            f"one {_shown(members[0])}: {skipped[0].reason}"
+        )
+    title = _catalog_title(graph, catalog, catalog_iri)
+    return RemoteCatalog(catalog_iri, title, tuple(records), tuple(skipped))
+
+
+def _catalog_title(graph: Graph, catalog: Node, iri: str) -> str:
+    try:
+        return _text(graph, catalog, "dct", "title", MAX_TITLE) or iri
+    except _Unusable as exc:
+        raise UsageError(f"the catalog's title is unusable: {exc}") from None
 
 
 def _record(graph: Graph, node: Node, own_base: str | None) -> RemoteRecord:
-    iri = _iri(node, "a dataset", own_base)
+    from rdflib import URIRef
+
+    text = str(node)
+    if not (isinstance(node, URIRef) and len(text) <= MAX_IRI and _IRI.fullmatch(text)):
+        raise _Unusable(f"it is not an http(s) IRI of at most {MAX_IRI} characters")
+    iri = _iri(node, "a dataset", own_base)  # a user part or this hub's IRI: the whole file
     title = _text(graph, node, "dct", "title", MAX_TITLE)
     if not title:
-        raise UsageError(f"the dataset {iri} has no dct:title; every DCAT dataset needs one")
+        raise _Unusable("it has no dct:title, which every DCAT dataset needs")
     publisher = _one(graph, node, "dct", "publisher")
     publisher_name = _text(graph, publisher, "foaf", "name", MAX_TITLE) if publisher else ""
     landing = _one(graph, node, "dcat", "landingPage")
@@ -338,12 +395,12 @@ def _record(graph: Graph, node: Node, own_base: str | None) -> RemoteRecord:
         keywords=_texts(graph, node, "dcat", "keyword"),
         access_rights=_link(rights),
         landing_page=_link(landing),
-        columns=_columns(graph, node, iri),
+        columns=_columns(graph, node),
         distributions=len(set(graph.objects(node, _p("dcat", "distribution")))),
     )
 
 
-def _columns(graph: Graph, node: Node, iri: str) -> tuple[RemoteColumn, ...]:
+def _columns(graph: Graph, node: Node) -> tuple[RemoteColumn, ...]:
     """The data dictionary, as ``catalog export`` writes it: a csvw:Schema the dataset
     conforms to, its columns as an RDF list (a plain set of csvw:column is read too)."""
     from rdflib.collection import Collection
@@ -354,12 +411,10 @@ def _columns(graph: Graph, node: Node, iri: str) -> tuple[RemoteColumn, ...]:
             try:
                 cells = list(Collection(graph, head)) if _is_list(graph, head) else [head]
             except Exception:  # a list that loops or breaks: not a dictionary
-                raise UsageError(f"the data dictionary of {iri} is a broken list") from None
+                raise _Unusable("its data dictionary is a broken list") from None
             for cell in cells:
                 if len(columns) >= MAX_COLUMNS:
-                    raise UsageError(
-                        f"the dataset {iri} has over {MAX_COLUMNS} columns in its dictionary"
-                    )
+                    raise _Unusable(f"it has over {MAX_COLUMNS} columns in its dictionary")
                 name = _text(graph, cell, "csvw", "name", MAX_TITLE)
                 if name:
                     kind = _text(graph, cell, "csvw", "datatype", MAX_TITLE)
@@ -407,14 +462,14 @@ def _texts(graph: Graph, node: Node, prefix: str, name: str) -> tuple[str, ...]:
         {str(v) for v in graph.objects(node, _p(prefix, name)) if isinstance(v, Literal)}
     )
     if len(values) > MAX_TERMS:
-        raise UsageError(f"a dataset has over {MAX_TERMS} values of {prefix}:{name}")
+        raise _Unusable(f"it has over {MAX_TERMS} values of {prefix}:{name}")
     return tuple(_clean(v, MAX_TITLE, f"{prefix}:{name}") for v in values)
 
 
 def _iris(graph: Graph, node: Node, prefix: str, name: str) -> tuple[str, ...]:
     values = sorted({_link(v) for v in graph.objects(node, _p(prefix, name))} - {""})
     if len(values) > MAX_TERMS:
-        raise UsageError(f"a dataset has over {MAX_TERMS} values of {prefix}:{name}")
+        raise _Unusable(f"it has over {MAX_TERMS} values of {prefix}:{name}")
     return tuple(values)
 
 
@@ -427,7 +482,7 @@ def printable(text: str) -> str:
 def _clean(value: str, limit: int, what: str) -> str:
     value = printable(value).strip()
     if len(value) > limit:
-        raise UsageError(f"a {what} is {len(value)} characters long, over the {limit} allowed")
+        raise _Unusable(f"its {what} is {len(value)} characters long, over the {limit} allowed")
     return value
 
 
