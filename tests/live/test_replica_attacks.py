@@ -107,6 +107,17 @@ def test_a_replica_at_a_landing_area_or_the_checkpoint_store_is_refused(tmp_path
             add_replica(hub, admin, url, name="r", adopt=True)
 
 
+def test_a_replica_around_the_key_file_kept_outside_the_hub_is_refused(tmp_path: Path) -> None:
+    """With ``--adopt`` its pass would delete the hub's keys, wherever hub.toml puts them."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    hub, issued = H.init_hub(tmp_path / "hub", keys=str(secrets / "keys.json"))
+    assert (secrets / "keys.json").exists()
+    admin = H.authenticate(hub, issued.secret)
+    with pytest.raises(ConflictError, match="the hub's key file"):
+        add_replica(hub, admin, f"file://{secrets}", name="r", adopt=True)
+
+
 def test_a_move_inside_the_hubs_store_is_refused_and_to_a_replica_allowed(
     crew: Crew, tmp_path: Path
 ) -> None:

@@ -8,8 +8,8 @@ Two views, each entry decided by ``rules.decide``:
   no size, no version note (ingestion's notes count quarantined rows), no store URL,
   file, classification, grant, project or user name: a description ingestion wrote
   (``ingested from`` its source's URL) reads as the entry's supplier instead, and a
-  store URL in a steward's description (any ``scheme://`` but http and https) as
-  "a store of the hub".
+  store URL in a steward's description, of the entry or of a column (any ``scheme://``
+  but http and https), as "a store of the hub".
 - the restricted view of a signed-in ``actor``: the entries ``Action.DATASET_READ_ENTRY``
   lets them see (what ``list_datasets`` lists them), with the row count, each
   version's size and note besides; still no store URL nor file.
@@ -57,7 +57,11 @@ __all__ = [
 ]
 
 _INGESTED = re.compile(r"ingested from \S+")
-_STORE_URL = re.compile(r"\b(?!https?://)[A-Za-z][A-Za-z0-9+.-]*://\S*", re.IGNORECASE)
+_STORE_URL = re.compile(
+    r"(?<![A-Za-z0-9+.-])(?!https?://)[A-Za-z][A-Za-z0-9+.-]*+://\S*", re.IGNORECASE
+)
+"""A URL of any scheme but http(s). A scheme starts only where no scheme character comes
+before it (``\b`` let it start at every letter of ``a.a.a...``: 64 kB took 18 s)."""
 
 
 def catalog_base(config: HubConfig) -> str:
@@ -205,7 +209,12 @@ def _records(
                 issued=d.created_at,
                 modified=max((v.issued for v in own), default=d.created_at),
                 columns=tuple(
-                    ColumnRecord(c.name, c.type, c.description) for c in parse_schema(d.schema)
+                    ColumnRecord(
+                        c.name,
+                        c.type,
+                        c.description if restricted else public_description(c.description),
+                    )
+                    for c in parse_schema(d.schema)
                 ),
                 versions=tuple(own),
                 records=d.row_count if restricted else None,

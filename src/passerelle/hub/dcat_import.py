@@ -13,7 +13,7 @@ nothing else. It reads nothing but those bytes:
   characters (rdflib copies the active context at every node-level or scoped context,
   so a big context applied at each of many nodes cost minutes);
 - Turtle has no way to fetch; rdflib parses it (a nesting that exhausts the stack is
-  refused like any unreadable file);
+  refused like any unreadable file), with at most :data:`MAX_ESCAPES` backslashes;
 - RDF/XML (what CKAN and data.europa.eu export by default) is refused when it declares
   a document type or entities, XML's way to read files, fetch URLs or multiply a few
   bytes into gigabytes; without one it names nothing to fetch;
@@ -56,6 +56,7 @@ __all__ = [
     "MAX_CONTEXT_TERMS",
     "MAX_DATASETS",
     "MAX_DEPTH",
+    "MAX_ESCAPES",
     "MAX_TERM_CHARS",
     "MAX_TRIPLES",
     "RemoteCatalog",
@@ -76,6 +77,9 @@ MAX_TITLE = 500
 MAX_TEXT = 10_000
 MAX_COLUMNS = 1_000
 MAX_TERMS = 50  # themes, keywords
+MAX_ESCAPES = 100_000
+"""Backslashes in a Turtle file: rdflib's time on one literal grows with the square of
+its escapes (1.2 million took 65 s); a catalog needs one per quote in its texts."""
 MAX_CONTEXT_TERMS = 1_000
 """Term definitions and keywords of all a JSON-LD file's contexts together."""
 MAX_TERM_CHARS = 16 * MAX_BYTES
@@ -160,6 +164,13 @@ def parse_graph(data: bytes) -> Graph:
         return _parse(_checked_jsonld(text), "json-ld")
     if _RDF_XML.match(text):
         return _parse(_checked_xml(text), "xml")
+    escapes = text.count("\\")
+    if escapes > MAX_ESCAPES:
+        raise UsageError(
+            f"the catalog file's Turtle holds {escapes} escapes (\\), over the {MAX_ESCAPES} "
+            "allowed; ask the partner for its JSON-LD export (passerelle catalog export "
+            "--format jsonld), read in one pass"
+        )
     return _parse(text, "turtle")
 
 

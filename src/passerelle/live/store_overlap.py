@@ -11,7 +11,8 @@ starts with the other's (:func:`overlaps`, pure).
 
 The hub's own locations (:func:`own_locations`): the stores of its binding (in use,
 moving to, retired), its checkpoint store and witness, its landing areas (a steward's
-sources), its directory and its SQLite database, and its replicas.
+sources), its directory, its SQLite database, key file and KEK file wherever they are,
+and its replicas.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING
 from passerelle.errors import ConflictError, PasserelleError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sqlalchemy.orm import Session
 
     from passerelle.hub.hub import Hub
@@ -93,6 +96,8 @@ def own_locations(hub: Hub, session: Session, *, replicas: bool = True) -> list[
         ("the audit witness", config.witness or None),
         ("the hub's directory", f"file://{config.directory}"),
         ("the hub's database", _sqlite_file(hub.db.url)),
+        ("the hub's key file", _key_file(config.directory, config.keys)),
+        ("the hub's KEK file", _file(config.directory, config.kek_file, config.custody)),
         *(("a landing area", source) for source in config.ingest_sources),
     ]
     own = [(what, config.resolve_url(url)) for what, url in places if url]
@@ -100,6 +105,16 @@ def own_locations(hub: Hub, session: Session, *, replicas: bool = True) -> list[
         rows = session.execute(select(Replica.name, Replica.url).order_by(Replica.name))
         own += [(f"the replica {name!r}", url) for name, url in rows]
     return own
+
+
+def _key_file(directory: Path, keys: str) -> str | None:
+    if keys == "env":
+        return None
+    return "file://" + str((directory / keys.removeprefix("wrapped:").strip()).resolve())
+
+
+def _file(directory: Path, name: str, custody: str) -> str | None:
+    return "file://" + str((directory / name).resolve()) if custody == "file" else None
 
 
 def _sqlite_file(database_url: str) -> str | None:
