@@ -15,9 +15,11 @@ SERVER_BACKENDS = {
     "azurite": "PASSERELLE_TEST_AZURE_ENDPOINT",
     "ceph": "PASSERELLE_TEST_CEPH_ENDPOINT",
     "seaweedfs": "PASSERELLE_TEST_SEAWEED_ENDPOINT",
+    "swift": "PASSERELLE_TEST_SWIFT_AUTH_URL",
 }
 ALL_BACKENDS = ("memory", "file", *SERVER_BACKENDS)
-REMOTE_OF = {"azurite": "azurite", "ceph": "ceph", "seaweedfs": "seaweed"}
+REMOTE_OF = {"azurite": "azurite", "ceph": "ceph", "seaweedfs": "seaweed", "swift": "swift"}
+SCHEME_OF = {"azurite": "az", "ceph": "s3", "seaweedfs": "s3", "swift": "swift"}
 
 
 def require_backend(name: str) -> None:
@@ -50,9 +52,7 @@ def new_store_url(backend: str, tmp_path: Path, stem: str = "t") -> str:
         url = f"memory://{name}"
     elif backend == "file":
         url = f"file://{tmp_path / name}"
-    elif backend == "azurite":
-        url = f"az://azurite@{name}"
     else:
-        url = f"s3://{REMOTE_OF[backend]}@{name}"
+        url = f"{SCHEME_OF[backend]}://{REMOTE_OF[backend]}@{name}"
     open_store(url).create_container()
     return url

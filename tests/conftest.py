@@ -64,6 +64,32 @@ secret_access_key = "not-the-secret"
 max_retries = 0
 """
             )
+    if env.get("PASSERELLE_TEST_SWIFT_AUTH_URL"):
+        parts.append(f"""
+[remotes.swift]
+type = "swift"
+auth_url = "{env["PASSERELLE_TEST_SWIFT_AUTH_URL"]}"
+user = "{env["PASSERELLE_TEST_SWIFT_USER"]}"
+key = "{env["PASSERELLE_TEST_SWIFT_KEY"]}"
+provider = "ceph"
+max_retries = 2
+
+[remotes.swift-dlo]
+type = "swift"
+auth_url = "{env["PASSERELLE_TEST_SWIFT_AUTH_URL"]}"
+user = "{env["PASSERELLE_TEST_SWIFT_USER"]}"
+key = "{env["PASSERELLE_TEST_SWIFT_KEY"]}"
+provider = "ceph"
+large_objects = "dlo"
+max_retries = 2
+
+[remotes.swift-badkey]
+type = "swift"
+auth_url = "{env["PASSERELLE_TEST_SWIFT_AUTH_URL"]}"
+user = "{env["PASSERELLE_TEST_SWIFT_USER"]}"
+key = "not-the-key"
+max_retries = 0
+""")
     if env.get("PASSERELLE_TEST_SEAWEED_READONLY_ACCESS_KEY"):
         parts.append(f"""
 [remotes.seaweed-readonly]

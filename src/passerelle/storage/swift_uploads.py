@@ -1,0 +1,366 @@
+"""Swift large objects: segments, manifests and resumable uploads, with no orphan left.
+
+The segments of an object at ``path`` in container ``C`` live in ``C_segments`` as
+``{path}/{upload_id}/{number:08d}``: a container no key of the store can reach (a
+store's keys all land in ``C``) and whose names parse back from the right, whatever
+``path`` holds.  Completing an upload writes a Static Large Object manifest (a
+Dynamic one, ``X-Object-Manifest``, where the cluster has no SLO or the remote asks
+for it) carrying ``X-Object-Meta-Passerelle-Segments: {upload_id}``: Ceph RGW does not
+return SLO manifests (``?multipart-manifest=get`` answers an empty body), so that
+header is how an object's own segments are found again.  An upload is *incomplete*
+while no object names its segment set; overwriting or deleting an object removes the
+segment set it named.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from passerelle.errors import ContainerNotFoundError, ObjectNotFoundError, UsageError
+from passerelle.storage.model import PutResult, UploadedPart
+from passerelle.storage.swift_client import SwiftSession
+
+__all__ = [
+    "RESERVED_METADATA",
+    "SEGMENTS_HEADER",
+    "LargeObjects",
+    "SegmentSet",
+    "SwiftUpload",
+    "is_manifest_entry",
+    "object_headers",
+    "parse_segment",
+    "parse_stamp",
+    "quoted_etag",
+    "segment_name",
+]
+
+SEGMENTS_HEADER = "x-object-meta-passerelle-segments"
+RESERVED_METADATA = frozenset({"passerelle_segments", "static_large_object"})
+"""Metadata keys users may not set: ours (the segment set) and RGW's own SLO flag, which
+RGW lists among an SLO's user metadata."""
+
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+_NUMBER = re.compile(r"[0-9]{8}")
+_EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
+
+
+def segment_name(path: str, upload_id: str, number: int) -> str:
+    """The segment-container name of part ``number`` of upload ``upload_id`` of ``path``."""
+    return f"{path}/{upload_id}/{number:08d}"
+
+
+def parse_segment(name: str) -> tuple[str, str, int] | None:
+    """(object path, upload id, part number) of a segment name, or None if not ours."""
+    head, _, number = name.rpartition("/")
+    path, _, upload_id = head.rpartition("/")
+    if not path or not _UPLOAD_ID.fullmatch(upload_id) or not _NUMBER.fullmatch(number):
+        return None
+    return path, upload_id, int(number)
+
+
+def quoted_etag(etag: str | None) -> str | None:
+    """An etag in one form everywhere (quoted, as obstore reports them)."""
+    if not etag:
+        return None
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
+def object_headers(
+    metadata: Mapping[str, str], content_type: str | None, upload_id: str | None = None
+) -> dict[str, str]:
+    """Request headers for validated user metadata (``a_b`` sent as ``A-B``: some proxies
+    drop header names with underscores; read back, ``-`` becomes ``_`` again)."""
+    reserved = RESERVED_METADATA.intersection(metadata)
+    if reserved:
+        raise UsageError(
+            f"The metadata key {sorted(reserved)[0]!r} is reserved on Swift stores "
+            "(it names the segments of large objects); rename it."
+        )
+    headers = {f"X-Object-Meta-{k.replace('_', '-')}": v for k, v in metadata.items()}
+    if content_type:
+        headers["Content-Type"] = content_type
+    if upload_id is not None:
+        headers[SEGMENTS_HEADER] = upload_id
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSet:
+    """The segments one upload of one object holds now."""
+
+    path: str
+    upload_id: str
+    parts: tuple[UploadedPart, ...]
+    initiated: datetime | None
+
+
+def parse_stamp(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.rstrip("Z"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class LargeObjects:
+    """The segment container of one Swift container and the manifests that use it."""
+
+    def __init__(self, session: SwiftSession, url: str, container: str, mode: str) -> None:
+        self.session = session
+        self.url = url
+        self.container = container
+        self.segments = container + "_segments"
+        self._mode = mode
+        self._ready = False
+        self._lock = threading.Lock()
+
+    @property
+    def mode(self) -> str:
+        """``slo`` or ``dlo``: the remote's choice, else SLO where ``/info`` offers it."""
+        if self._mode == "auto":
+            self._mode = "slo" if "slo" in self.session.info() else "dlo"
+        return self._mode
+
+    def ensure_container(self) -> None:
+        """Create the segment container once (only beside an existing data container)."""
+        with self._lock:
+            if self._ready:
+                return
+            self.session.call(
+                "write", None, lambda c: c.head_container(self.container), container=True
+            )
+            self.session.call("write", None, lambda c: c.put_container(self.segments))
+            self._ready = True
+
+    def put_segment(self, key: str, path: str, upload_id: str, number: int, data: bytes) -> str:
+        """Send one segment (the server checks its MD5) and return its etag."""
+        name = segment_name(path, upload_id, number)
+        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+        def send(conn: Any) -> str:
+            return str(conn.put_object(self.segments, name, data, len(data), etag=md5))
+
+        try:
+            return self.session.call("write", key, send)
+        except (ContainerNotFoundError, ObjectNotFoundError):  # no segment container yet
+            self.ensure_container()
+            return self.session.call("write", key, send)
+
+    def sets(self, prefix: str, key: str | None = None) -> Iterator[SegmentSet]:
+        """Every segment set whose object path starts with ``prefix``, one at a time."""
+        current: tuple[str, str] | None = None
+        parts: list[UploadedPart] = []
+        first: datetime | None = None
+        for entry in self._entries(prefix, key):
+            parsed = parse_segment(entry["name"])
+            if parsed is None:
+                continue
+            path, upload_id, number = parsed
+            if current != (path, upload_id):
+                if current is not None:
+                    yield SegmentSet(current[0], current[1], tuple(parts), first)
+                current, parts, first = (path, upload_id), [], None
+            stamp = parse_stamp(entry.get("last_modified"))
+            if stamp is not None and (first is None or stamp < first):
+                first = stamp
+            parts.append(UploadedPart(number, int(entry["bytes"]), str(entry["hash"])))
+        if current is not None:
+            yield SegmentSet(current[0], current[1], tuple(parts), first)
+
+    def _entries(self, prefix: str, key: str | None) -> Iterator[dict[str, Any]]:
+        marker = ""
+        while True:
+            try:
+
+                def fetch(c: Any, m: str = marker) -> Any:
+                    return c.get_container(
+                        self.segments, prefix=prefix or None, marker=m or None, limit=10_000
+                    )
+
+                _headers, page = self.session.call("list", key, fetch, container=True)
+            except ContainerNotFoundError:  # no large object was ever written here
+                return
+            if not page:
+                return
+            yield from page
+            marker = page[-1]["name"]
+
+    def parts(self, key: str | None, path: str, upload_id: str) -> list[UploadedPart]:
+        """The parts held now (merged: a key named like a segment can split the listing)."""
+        held: dict[int, UploadedPart] = {}
+        for found in self.sets(f"{path}/{upload_id}/", key):
+            if found.path == path and found.upload_id == upload_id:
+                held.update((p.number, p) for p in found.parts)
+        return [held[n] for n in sorted(held)]
+
+    def delete_set(self, key: str | None, path: str, upload_id: str) -> int:
+        """Delete every segment of one upload (segments already gone are fine)."""
+        removed = 0
+        for part in self.parts(key, path, upload_id):
+            name = segment_name(path, upload_id, part.number)
+            try:
+                self._delete_segment(key, name)
+            except ObjectNotFoundError:
+                continue
+            removed += 1
+        return removed
+
+    def _delete_segment(self, key: str | None, name: str) -> None:
+        self.session.call("delete", key, lambda c: c.delete_object(self.segments, name))
+
+    def current_upload(self, key: str | None, path: str) -> str | None:
+        """The upload id whose segments the object at ``path`` is made of, if any."""
+        try:
+            headers = self.session.call("read", key, lambda c: c.head_object(self.container, path))
+        except ObjectNotFoundError:
+            return None
+        value = headers.get(SEGMENTS_HEADER)
+        return value if value and _UPLOAD_ID.fullmatch(value) else None
+
+    def write_manifest(
+        self,
+        key: str,
+        path: str,
+        upload_id: str,
+        parts: Sequence[UploadedPart],
+        headers: dict[str, str],
+    ) -> str | None:
+        """Make the object at ``path`` the concatenation of ``parts``; returns its etag."""
+        response: dict[str, Any] = {}
+        if self.mode == "slo":
+            manifest = [
+                {
+                    "path": f"/{self.segments}/{segment_name(path, upload_id, p.number)}",
+                    "etag": p.etag.strip('"'),
+                    "size_bytes": p.size,
+                }
+                for p in parts
+            ]
+            self.session.call(
+                "write",
+                key,
+                lambda c: c.put_object(
+                    self.container,
+                    path,
+                    json.dumps(manifest),
+                    headers=headers,
+                    query_string="multipart-manifest=put",
+                    response_dict=response,
+                ),
+            )
+            return quoted_etag((response.get("headers") or {}).get("etag"))
+        wanted = {p.number for p in parts}
+        for stray in self.parts(key, path, upload_id):  # a DLO joins all it finds
+            if stray.number not in wanted:
+                name = segment_name(path, upload_id, stray.number)
+                with contextlib.suppress(ObjectNotFoundError):
+                    self._delete_segment(key, name)
+        prefix = quote(f"{self.segments}/{path}/{upload_id}/")
+        dlo_headers = {**headers, "X-Object-Manifest": prefix}
+        self.session.call(
+            "write", key, lambda c: c.put_object(self.container, path, b"", 0, headers=dlo_headers)
+        )
+        info = self.session.call("read", key, lambda c: c.head_object(self.container, path))
+        return quoted_etag(info.get("etag"))
+
+
+class SwiftUpload:
+    """One resumable upload: segments sent one by one, then a manifest."""
+
+    def __init__(
+        self,
+        large: LargeObjects,
+        key: str,
+        path: str,
+        upload_id: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        if not _UPLOAD_ID.fullmatch(upload_id):
+            raise UsageError(f"{upload_id!r} is not an upload id this Swift store made.")
+        self._large = large
+        self._key = key
+        self._path = path
+        self._upload_id = upload_id
+        self._content_type = content_type
+        self._metadata = dict(metadata or {})
+
+    @classmethod
+    def new_id(cls) -> str:
+        return uuid.uuid4().hex
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def upload_id(self) -> str:
+        return self._upload_id
+
+    def parts(self) -> list[UploadedPart]:
+        return self._large.parts(self._key, self._path, self._upload_id)
+
+    def upload_part(
+        self, number: int, data: bytes | bytearray, *, sha256: str | None = None
+    ) -> UploadedPart:
+        if not 1 <= number <= 99_999_999:
+            raise UsageError(f"Part number {number} is outside 1..99999999.")
+        etag = self._large.put_segment(self._key, self._path, self._upload_id, number, bytes(data))
+        return UploadedPart(number, len(data), etag, sha256)
+
+    def complete(
+        self,
+        parts: Sequence[UploadedPart],
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> PutResult:
+        ordered = sorted(parts, key=lambda p: p.number)
+        meta = dict(metadata if metadata is not None else self._metadata)
+        kind = content_type or self._content_type
+        large = self._large
+        old = large.current_upload(self._key, self._path)
+        size = sum(p.size for p in ordered)
+        if not ordered:  # nothing to join: an empty plain object
+            headers = object_headers(meta, kind)
+            etag = large.session.call(
+                "write",
+                self._key,
+                lambda c: c.put_object(large.container, self._path, b"", 0, headers=headers),
+            )
+            self.abort()
+        else:
+            headers = object_headers(meta, kind, self._upload_id)
+            etag = large.write_manifest(self._key, self._path, self._upload_id, ordered, headers)
+        if old is not None and old != self._upload_id:
+            large.delete_set(self._key, self._path, old)  # the version replaced: no orphan
+        return PutResult(key=self._key, size=size, etag=quoted_etag(etag), parts=len(ordered))
+
+    def abort(self) -> None:
+        """Delete this upload's segments (unless an object is made of them)."""
+        if self._large.current_upload(self._key, self._path) == self._upload_id:
+            return
+        self._large.delete_set(self._key, self._path, self._upload_id)
+
+
+def is_manifest_entry(entry: Mapping[str, Any]) -> bool:
+    """Whether a container-listing entry may be a large object whose listed size is wrong.
+
+    Ceph RGW lists an SLO with its manifest's size (or 0) and a DLO with 0 bytes, both
+    with the MD5 of nothing; real Swift marks an SLO's content type with ``swift_bytes``.
+    Such entries (and genuinely empty objects) are read again with a HEAD.
+    """
+    return entry.get("hash") == _EMPTY_MD5 or "swift_bytes=" in str(entry.get("content_type"))
