@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from passerelle.errors import (
@@ -39,10 +38,10 @@ from passerelle.storage.model import (
 from passerelle.storage.multipart import DEFAULT_PART_SIZE, choose_part_size
 from passerelle.storage.swift_client import SWIFT_DEFAULT_LIMITS, SwiftSession, limits_from_info
 from passerelle.storage.swift_uploads import (
-    RESERVED_METADATA,
     SEGMENTS_HEADER,
     LargeObjects,
     SwiftUpload,
+    info_from_headers,
     is_manifest_entry,
     object_headers,
     parse_stamp,
@@ -60,32 +59,7 @@ SWIFT_CAPABILITIES = Capabilities(
     resumable_upload=True,
     conditional_metadata=False,
 )
-_META = "x-object-meta-"
 _LARGE_HEADERS = ("x-static-large-object", "x-object-manifest")
-
-
-def info_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
-    """Object facts from a HEAD or GET answer (pure; reserved metadata left out)."""
-    metadata = {
-        name[len(_META) :].lower().replace("-", "_"): value
-        for name, value in headers.items()
-        if name.lower().startswith(_META)
-    }
-    for reserved in RESERVED_METADATA:
-        metadata.pop(reserved, None)
-    total = headers.get("content-length", "0")
-    span = headers.get("content-range", "")
-    if "/" in span and span.rpartition("/")[2].isdigit():
-        total = span.rpartition("/")[2]
-    modified = headers.get("last-modified")
-    return ObjectInfo(
-        key=key,
-        size=int(total),
-        etag=quoted_etag(headers.get("etag")),
-        last_modified=parsedate_to_datetime(modified) if modified else None,
-        content_type=headers.get("content-type"),
-        metadata=metadata,
-    )
 
 
 class SwiftStore:
@@ -310,26 +284,26 @@ class SwiftStore:
         content_type: str | None,
     ) -> PutResult:
         """Stream ``chunks`` as segments, then the manifest; any failure removes them."""
-        upload = SwiftUpload(
-            self._large,
-            key,
-            path,
-            SwiftUpload.new_id(),
-            content_type=content_type,
-            metadata=metadata,
+        upload = SwiftUpload.start(
+            self._large, key, path, content_type=content_type, metadata=metadata
         )
         sent: list[UploadedPart] = []
-        buffer = bytearray()
-        written = 0
+        pending: list[bytes] = []
+        held = written = 0
         try:
             for chunk in chunks:
-                buffer += chunk
-                written += len(chunk)
-                while len(buffer) >= part:
-                    sent.append(upload.upload_part(len(sent) + 1, bytes(buffer[:part])))
-                    del buffer[:part]
-            if buffer or not sent:
-                sent.append(upload.upload_part(len(sent) + 1, bytes(buffer)))
+                piece = bytes(chunk)
+                written += len(piece)
+                while held + len(piece) >= part:  # a part is sent as the chunks it holds
+                    cut = part - held
+                    pending.append(piece[:cut])
+                    sent.append(upload.upload_chunks(len(sent) + 1, pending))
+                    pending, held, piece = [], 0, piece[cut:]
+                if piece:
+                    pending.append(piece)
+                    held += len(piece)
+            if held or not sent:
+                sent.append(upload.upload_chunks(len(sent) + 1, pending))
             if size is not None and written != size:
                 raise UsageError(
                     f"{written} bytes were streamed for {key!r} but size said {size}; "
@@ -418,14 +392,7 @@ class SwiftStore:
         path = self._path(key)
         clean = validate_metadata(metadata)
         object_headers(clean, content_type)  # reserved keys refused now, not at the end
-        return SwiftUpload(
-            self._large,
-            key,
-            path,
-            SwiftUpload.new_id(),
-            content_type=content_type,
-            metadata=clean,
-        )
+        return SwiftUpload.start(self._large, key, path, content_type=content_type, metadata=clean)
 
     def resume_upload(
         self, key: str, upload_id: str, *, storage_class: str | None = None

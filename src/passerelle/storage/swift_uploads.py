@@ -23,11 +23,12 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 from passerelle.errors import ContainerNotFoundError, ObjectNotFoundError, UsageError
-from passerelle.storage.model import PutResult, UploadedPart
+from passerelle.storage.model import ObjectInfo, PutResult, UploadedPart
 from passerelle.storage.swift_client import SwiftSession
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "LargeObjects",
     "SegmentSet",
     "SwiftUpload",
+    "info_from_headers",
     "is_manifest_entry",
     "object_headers",
     "parse_segment",
@@ -49,6 +51,7 @@ RESERVED_METADATA = frozenset({"passerelle_segments", "static_large_object"})
 """Metadata keys users may not set: ours (the segment set) and RGW's own SLO flag, which
 RGW lists among an SLO's user metadata."""
 
+_META = "x-object-meta-"
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _NUMBER = re.compile(r"[0-9]{8}")
 _EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
@@ -92,6 +95,30 @@ def object_headers(
     if upload_id is not None:
         headers[SEGMENTS_HEADER] = upload_id
     return headers
+
+
+def info_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
+    """Object facts from a HEAD or GET answer (pure; reserved metadata left out)."""
+    metadata = {
+        name[len(_META) :].lower().replace("-", "_"): value
+        for name, value in headers.items()
+        if name.lower().startswith(_META)
+    }
+    for reserved in RESERVED_METADATA:
+        metadata.pop(reserved, None)
+    total = headers.get("content-length", "0")
+    span = headers.get("content-range", "")
+    if "/" in span and span.rpartition("/")[2].isdigit():
+        total = span.rpartition("/")[2]
+    modified = headers.get("last-modified")
+    return ObjectInfo(
+        key=key,
+        size=int(total),
+        etag=quoted_etag(headers.get("etag")),
+        last_modified=parsedate_to_datetime(modified) if modified else None,
+        content_type=headers.get("content-type"),
+        metadata=metadata,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +171,28 @@ class LargeObjects:
             self.session.call("write", None, lambda c: c.put_container(self.segments))
             self._ready = True
 
-    def put_segment(self, key: str, path: str, upload_id: str, number: int, data: bytes) -> str:
-        """Send one segment (the server checks its MD5) and return its etag."""
+    def put_segment(
+        self,
+        key: str,
+        path: str,
+        upload_id: str,
+        number: int,
+        data: bytes | Sequence[bytes],
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """Send one segment, a buffer or chunks sent as they are (the server checks its
+        MD5), and return its etag."""
         name = segment_name(path, upload_id, number)
-        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        chunks = [data] if isinstance(data, bytes) else list(data)
+        digest = hashlib.md5(usedforsecurity=False)
+        for chunk in chunks:
+            digest.update(chunk)
+        md5 = digest.hexdigest()
+        size = sum(len(c) for c in chunks)
 
         def send(conn: Any) -> str:
-            return str(conn.put_object(self.segments, name, data, len(data), etag=md5))
+            body = ChunksFile(chunks)
+            return str(conn.put_object(self.segments, name, body, size, etag=md5, headers=headers))
 
         try:
             return self.session.call("write", key, send)
@@ -247,6 +289,7 @@ class LargeObjects:
                     "size_bytes": p.size,
                 }
                 for p in parts
+                if p.number > 0
             ]
             self.session.call(
                 "write",
@@ -261,7 +304,7 @@ class LargeObjects:
                 ),
             )
             return quoted_etag((response.get("headers") or {}).get("etag"))
-        wanted = {p.number for p in parts}
+        wanted = {0} | {p.number for p in parts}
         for stray in self.parts(key, path, upload_id):  # a DLO joins all it finds
             if stray.number not in wanted:
                 name = segment_name(path, upload_id, stray.number)
@@ -274,6 +317,49 @@ class LargeObjects:
         )
         info = self.session.call("read", key, lambda c: c.head_object(self.container, path))
         return quoted_etag(info.get("etag"))
+
+
+class ChunksFile:
+    """A seekable file over a list of chunks: a segment sent without joining them (and
+    swiftclient rewinds it to retry)."""
+
+    def __init__(self, chunks: Sequence[bytes]) -> None:
+        self._chunks = chunks
+        self._index = 0
+        self._offset = 0
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        out: list[bytes] = []
+        wanted = size if size >= 0 else 1 << 62
+        while wanted > 0 and self._index < len(self._chunks):
+            chunk = self._chunks[self._index]
+            piece = chunk[self._offset : self._offset + wanted]
+            out.append(piece)
+            wanted -= len(piece)
+            self._offset += len(piece)
+            if self._offset >= len(chunk):
+                self._index, self._offset = self._index + 1, 0
+        data = b"".join(out)
+        self._position += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        if whence != 0:
+            raise ValueError("only absolute seeks")
+        self._index = self._offset = self._position = 0
+        while position > 0 and self._index < len(self._chunks):
+            step = min(position, len(self._chunks[self._index]))
+            position -= step
+            self._position += step
+            if step == len(self._chunks[self._index]):
+                self._index += 1
+            else:
+                self._offset = step
+        return self._position
 
 
 class SwiftUpload:
@@ -299,8 +385,21 @@ class SwiftUpload:
         self._metadata = dict(metadata or {})
 
     @classmethod
-    def new_id(cls) -> str:
-        return uuid.uuid4().hex
+    def start(
+        cls,
+        large: LargeObjects,
+        key: str,
+        path: str,
+        *,
+        content_type: str | None,
+        metadata: Mapping[str, str],
+    ) -> SwiftUpload:
+        """Begin an upload: its marker (segment 0, empty) holds its metadata, so a resumed
+        upload finds them and an aborted one is known to be gone."""
+        upload_id = uuid.uuid4().hex
+        headers = object_headers(metadata, content_type)
+        large.put_segment(key, path, upload_id, 0, b"", headers)
+        return cls(large, key, path, upload_id, content_type=content_type, metadata=metadata)
 
     @property
     def key(self) -> str:
@@ -311,15 +410,27 @@ class SwiftUpload:
         return self._upload_id
 
     def parts(self) -> list[UploadedPart]:
-        return self._large.parts(self._key, self._path, self._upload_id)
+        held = self._large.parts(self._key, self._path, self._upload_id)
+        if not held or held[0].number != 0:
+            raise ObjectNotFoundError(
+                f"The upload {self._upload_id} of {self._key} is gone (aborted or never "
+                "begun here); start it again."
+            )
+        return held[1:]
 
     def upload_part(
         self, number: int, data: bytes | bytearray, *, sha256: str | None = None
     ) -> UploadedPart:
-        if not 1 <= number <= 99_999_999:
+        return self.upload_chunks(number, [bytes(data)], sha256=sha256)
+
+    def upload_chunks(
+        self, number: int, chunks: Sequence[bytes], *, sha256: str | None = None
+    ) -> UploadedPart:
+        """Send part ``number`` made of ``chunks`` (never joined in memory)."""
+        if not 1 <= number <= 99_999_999:  # 0 is the upload's marker
             raise UsageError(f"Part number {number} is outside 1..99999999.")
-        etag = self._large.put_segment(self._key, self._path, self._upload_id, number, bytes(data))
-        return UploadedPart(number, len(data), etag, sha256)
+        etag = self._large.put_segment(self._key, self._path, self._upload_id, number, chunks)
+        return UploadedPart(number, sum(len(c) for c in chunks), etag, sha256)
 
     def complete(
         self,
@@ -328,10 +439,12 @@ class SwiftUpload:
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
     ) -> PutResult:
-        ordered = sorted(parts, key=lambda p: p.number)
+        ordered = sorted((p for p in parts if p.number > 0), key=lambda p: p.number)
+        large = self._large
+        if metadata is None and not self._metadata and not self._content_type:
+            self._read_marker()
         meta = dict(metadata if metadata is not None else self._metadata)
         kind = content_type or self._content_type
-        large = self._large
         old = large.current_upload(self._key, self._path)
         size = sum(p.size for p in ordered)
         if not ordered:  # nothing to join: an empty plain object
@@ -348,6 +461,22 @@ class SwiftUpload:
         if old is not None and old != self._upload_id:
             large.delete_set(self._key, self._path, old)  # the version replaced: no orphan
         return PutResult(key=self._key, size=size, etag=quoted_etag(etag), parts=len(ordered))
+
+    def _read_marker(self) -> None:
+        """The metadata and content type :meth:`start` kept (a resumed upload's)."""
+        name = segment_name(self._path, self._upload_id, 0)
+        large = self._large
+        try:
+            headers = large.session.call(
+                "read", self._key, lambda c: c.head_object(large.segments, name)
+            )
+        except ObjectNotFoundError:
+            return
+        info = info_from_headers(self._key, headers)
+        self._metadata = dict(info.metadata or {})
+        kind = info.content_type or ""
+        if kind and not kind.startswith(("application/octet-stream", "binary/octet-stream")):
+            self._content_type = kind
 
     def abort(self) -> None:
         """Delete this upload's segments (unless an object is made of them)."""
