@@ -19,7 +19,7 @@ from tests.backends import new_store_url
 
 from .conftest import populate
 
-RESUME_PAIRS = [("file", "file"), ("azurite", "ceph")]
+RESUME_PAIRS = [("file", "file"), ("azurite", "ceph"), ("azurite", "swift"), ("swift", "ceph")]
 
 
 def cli(*args: str) -> list[str]:
