@@ -117,7 +117,7 @@ class SwiftSession:
                 except ImportError:
                     raise ConfigError(
                         "Keystone auth (auth_version 2 or 3) needs python-keystoneclient; "
-                        "install it, or use auth v1 (tempauth)."
+                        "install passerelle[keystone], or use auth v1 (tempauth)."
                     ) from None
             from swiftclient.client import Connection
 
