@@ -17,6 +17,7 @@ import pytest
 
 from passerelle.errors import (
     ConfigError,
+    EndpointUnreachableError,
     ObjectNotFoundError,
     PreconditionFailedError,
     UnsupportedOperationError,
@@ -31,7 +32,7 @@ from passerelle.storage.swift_backend import SwiftStore
 from passerelle.storage.swift_client import connection_options, limits_from_info
 from passerelle.storage.swift_uploads import ChunksFile, parse_segment, segment_name
 from passerelle.storage.urls import parse_store_url
-from tests.backends import new_store_url, require_backend
+from tests.backends import closed_port, new_store_url, require_backend
 
 PART = MiB
 
@@ -235,10 +236,15 @@ def test_keys_named_like_segment_sets_do_not_confuse_their_listing(store: SwiftS
     assert store.get("a").read() == b"12"
 
 
+@pytest.mark.parametrize("remote", ["swift", "swift-dlo"])
 @pytest.mark.parametrize(
     "key", ["with space/é ü.bin", "q?mark", "pct%2F..%2Fx", "hash#frag", "plus+&=.bin"]
 )
-def test_large_objects_with_tricky_keys(store: SwiftStore, observer: Any, key: str) -> None:
+def test_large_objects_with_tricky_keys(
+    remote: str, tmp_path: Path, observer: Any, key: str
+) -> None:
+    url = new_store_url("swift", tmp_path, "tricky")
+    store = _swift(url.replace("swift://swift@", f"swift://{remote}@"))
     data = _big(1)
     store.put(key, iter([data]), size=len(data), part_size=PART)
     assert store.get(key).read() == data
@@ -286,6 +292,18 @@ def test_encrypted_stores_on_swift_refuse_rewrap(store: SwiftStore, tmp_path: Pa
     with pytest.raises(UnsupportedOperationError, match="nothing was changed"):
         enc.rewrap("r.bin", new)
     assert enc.get("r.bin").read() == b"secret"
+
+
+def test_unreachable_auth_endpoint_is_one_sentence(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[remotes.off]\ntype = "swift"\nauth_url = "http://127.0.0.1:{closed_port()}/auth/1.0"\n'
+        'user = "a:b"\nkey = "k"\nmax_retries = 0\n',
+        encoding="utf-8",
+    )
+    store = open_store("swift://off@container", config=load_config(config, env={}))
+    with pytest.raises(EndpointUnreachableError, match="Cannot reach the endpoint"):
+        list(store.list())
 
 
 # -- settings (pure) ----------------------------------------------------------------
@@ -396,3 +414,11 @@ def test_chunks_file_reads_and_rewinds() -> None:
     assert body.read() == b"efgh"
     body.seek(0)
     assert body.read(100) == b"abcdefgh"
+
+
+def test_a_large_buffer_is_sent_as_segments(store: SwiftStore, observer: Any) -> None:
+    data = _big(2)
+    result = store.put("buf.bin", data, part_size=PART)
+    assert result.parts == 3
+    assert store.get("buf.bin").read() == data
+    assert len(_segments(observer, store)) == 4

@@ -288,11 +288,11 @@ class SwiftStore:
             self._large, key, path, content_type=content_type, metadata=metadata
         )
         sent: list[UploadedPart] = []
-        pending: list[bytes] = []
+        pending: list[memoryview] = []
         held = written = 0
         try:
             for chunk in chunks:
-                piece = bytes(chunk)
+                piece = memoryview(chunk if isinstance(chunk, bytes) else bytes(chunk))
                 written += len(piece)
                 while held + len(piece) >= part:  # a part is sent as the chunks it holds
                     cut = part - held

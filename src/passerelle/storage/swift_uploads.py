@@ -177,7 +177,7 @@ class LargeObjects:
         path: str,
         upload_id: str,
         number: int,
-        data: bytes | Sequence[bytes],
+        data: bytes | Sequence[bytes | memoryview],
         headers: dict[str, str] | None = None,
     ) -> str:
         """Send one segment, a buffer or chunks sent as they are (the server checks its
@@ -323,7 +323,7 @@ class ChunksFile:
     """A seekable file over a list of chunks: a segment sent without joining them (and
     swiftclient rewinds it to retry)."""
 
-    def __init__(self, chunks: Sequence[bytes]) -> None:
+    def __init__(self, chunks: Sequence[bytes | memoryview]) -> None:
         self._chunks = chunks
         self._index = 0
         self._offset = 0
@@ -334,7 +334,7 @@ class ChunksFile:
         wanted = size if size >= 0 else 1 << 62
         while wanted > 0 and self._index < len(self._chunks):
             chunk = self._chunks[self._index]
-            piece = chunk[self._offset : self._offset + wanted]
+            piece = bytes(chunk[self._offset : self._offset + wanted])
             out.append(piece)
             wanted -= len(piece)
             self._offset += len(piece)
@@ -424,7 +424,7 @@ class SwiftUpload:
         return self.upload_chunks(number, [bytes(data)], sha256=sha256)
 
     def upload_chunks(
-        self, number: int, chunks: Sequence[bytes], *, sha256: str | None = None
+        self, number: int, chunks: Sequence[bytes | memoryview], *, sha256: str | None = None
     ) -> UploadedPart:
         """Send part ``number`` made of ``chunks`` (never joined in memory)."""
         if not 1 <= number <= 99_999_999:  # 0 is the upload's marker
