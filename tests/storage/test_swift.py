@@ -422,3 +422,15 @@ def test_a_large_buffer_is_sent_as_segments(store: SwiftStore, observer: Any) ->
     assert result.parts == 3
     assert store.get("buf.bin").read() == data
     assert len(_segments(observer, store)) == 4
+
+
+def test_small_objects_make_no_segment_container(store: SwiftStore, observer: Any) -> None:
+    from swiftclient.exceptions import ClientException
+
+    store.put("small.txt", b"x")
+    store.copy("small.txt", "copy.txt")
+    store.delete("small.txt")
+    assert list(store.list_uploads()) == []
+    with pytest.raises(ClientException) as missing:
+        observer.head_container(_container(store) + "_segments")
+    assert missing.value.http_status == 404

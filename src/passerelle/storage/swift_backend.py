@@ -348,8 +348,9 @@ class SwiftStore:
             self._large.delete_set(dst_key, dst, old)
 
     def create_container(self) -> None:
+        """Create the data container; its ``_segments`` twin comes with the first large
+        object (an account's containers are counted: RGW allows 1000 by default)."""
         self._session.call("create", None, lambda c: c.put_container(self._container))
-        self._session.call("create", None, lambda c: c.put_container(self._large.segments))
 
     def update_metadata(
         self,
