@@ -434,3 +434,33 @@ def test_small_objects_make_no_segment_container(store: SwiftStore, observer: An
     with pytest.raises(ClientException) as missing:
         observer.head_container(_container(store) + "_segments")
     assert missing.value.http_status == 404
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "words"),
+    [
+        (401, b"", "AuthenticationError", "rejected the credentials"),
+        (403, b"AccessDenied", "PermissionDeniedError", "Permission denied to read"),
+        (404, b"NoSuchBucket", "ContainerNotFoundError", "does not exist"),
+        (404, b"NoSuchKey", "ObjectNotFoundError", "No object at"),
+        (412, b"", "PreconditionFailedError", "changed"),
+        (416, b"", "UsageError", "outside the object"),
+        (422, b"", "ServiceError", "try again later"),
+        (429, b"", "ThrottledError", "kept throttling"),
+        (498, b"", "ThrottledError", "kept throttling"),
+        (503, b"", "ThrottledError", "kept throttling"),
+        (500, b"", "ServiceError", "try again later"),
+        (418, b"teapot", "TerminalError", "status 418"),
+    ],
+)
+def test_swift_statuses_become_one_sentence(
+    status: int, body: bytes, kind: str, words: str
+) -> None:
+    from swiftclient.exceptions import ClientException
+
+    from passerelle.storage.swift_client import swift_error
+
+    exc = ClientException("Object GET failed", http_status=status, http_response_content=body)
+    error = swift_error(exc, url="swift://r@c", op="read", key="k")
+    assert type(error).__name__ == kind
+    assert words in str(error) and "\n" not in str(error)

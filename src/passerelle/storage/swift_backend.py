@@ -123,8 +123,15 @@ class SwiftStore:
 
     # -- listing ----------------------------------------------------------------
     def _pages(
-        self, prefix: str, op_key: str | None, *, delimiter: str | None = None, marker: str = ""
+        self,
+        prefix: str,
+        op_key: str | None,
+        *,
+        delimiter: str | None = None,
+        marker: str = "",
+        page_size: int = 10_000,
     ) -> Iterator[dict[str, Any]]:
+        limit = max(1, min(page_size, 10_000))
         while True:
 
             def fetch(c: Any, m: str = marker) -> Any:
@@ -133,7 +140,7 @@ class SwiftStore:
                     prefix=prefix or None,
                     marker=m or None,
                     delimiter=delimiter,
-                    limit=10_000,
+                    limit=limit,
                 )
 
             _headers, page = self._session.call("list", op_key, fetch, container=True)
@@ -167,7 +174,7 @@ class SwiftStore:
         marker = ""
         if start_after:
             marker = self._path(start_after)
-        for entry in self._pages(list_prefix, prefix or None, marker=marker):
+        for entry in self._pages(list_prefix, prefix or None, marker=marker, page_size=page_size):
             if "name" in entry:
                 yield self._entry_info(entry)
 

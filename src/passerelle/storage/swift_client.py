@@ -131,7 +131,10 @@ class SwiftSession:
             if self._info is None:
                 try:
                     self._info = dict(self.conn.get_capabilities())
-                except Exception:  # /info is optional in Swift: use the documented defaults
+                except Exception as exc:  # /info is optional in Swift: the defaults then
+                    status = getattr(exc, "http_status", None)
+                    if status in (403, 404, 405, 501):  # hidden for good: do not ask again
+                        self._info = {}
                     return {}
             return self._info
 
