@@ -464,3 +464,24 @@ def test_swift_statuses_become_one_sentence(
     error = swift_error(exc, url="swift://r@c", op="read", key="k")
     assert type(error).__name__ == kind
     assert words in str(error) and "\n" not in str(error)
+
+
+def test_an_openstack_auth_url_names_its_provider_and_region(tmp_path: Path) -> None:
+    from passerelle.providers import load_profiles
+    from passerelle.storage.opener import store_location
+
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[remotes.ovh]\ntype = "swift"\nauth_url = "https://auth.cloud.ovh.net/v3"\n'
+        'auth_version = "3"\nuser = "u"\nkey = "k"\nproject_name = "p"\nregion = "GRA"\n'
+        '[remotes.liar]\ntype = "swift"\nauth_url = "https://auth.cloud.ovh.net/v3"\n'
+        'user = "u"\nkey = "k"\nprovider = "aws"\n',
+        encoding="utf-8",
+    )
+    loaded = load_config(config, env={})
+    provider, region = store_location("swift://ovh@hdh-raw", loaded)
+    assert (provider, region) == ("ovhcloud", "GRA")
+    found = load_profiles()["ovhcloud"].region(region)
+    assert found is not None and found.country == "FR"
+    with pytest.raises(ConfigError, match="ovhcloud's"):  # a declared provider is checked
+        store_location("swift://liar@hdh-raw", loaded)
