@@ -485,3 +485,15 @@ def test_an_openstack_auth_url_names_its_provider_and_region(tmp_path: Path) -> 
     assert found is not None and found.country == "FR"
     with pytest.raises(ConfigError, match="ovhcloud's"):  # a declared provider is checked
         store_location("swift://liar@hdh-raw", loaded)
+
+
+def test_swift_urls_parse_and_print_back() -> None:
+    parsed = parse_store_url("swift://ovh@Hdh_Raw.2026/extracts/a b")
+    assert (parsed.scheme, parsed.remote, parsed.container, parsed.prefix) == (
+        "swift",
+        "ovh",
+        "Hdh_Raw.2026",
+        "extracts/a b",
+    )
+    assert str(parsed) == "swift://ovh@Hdh_Raw.2026/extracts/a b"
+    assert parse_store_url("SWIFT://c").scheme == "swift"

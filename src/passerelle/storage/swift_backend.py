@@ -73,13 +73,11 @@ class SwiftStore:
         *,
         prefix: str = "",
         provider: str | None = None,
-        limits: PartLimits | None = None,
     ) -> None:
         self._url = url
         self._container = container
         self._prefix = prefix.strip("/")
         self._provider = provider
-        self._fixed_limits = limits
         self._session = SwiftSession(remote, url)
         self._large = LargeObjects(self._session, url, container, remote.large_objects)
 
@@ -94,8 +92,6 @@ class SwiftStore:
     @property
     def limits(self) -> PartLimits:
         """The cluster's own limits from ``/info`` (read once), else Swift's defaults."""
-        if self._fixed_limits is not None:
-            return self._fixed_limits
         info = self._session.info()
         return limits_from_info(info) if info else SWIFT_DEFAULT_LIMITS
 
