@@ -410,13 +410,18 @@ class SwiftUpload:
         return self._upload_id
 
     def parts(self) -> list[UploadedPart]:
-        held = self._large.parts(self._key, self._path, self._upload_id)
-        if not held or held[0].number != 0:
+        """The parts held now; the marker is looked up by itself (an object's HEAD is
+        consistent at once on Swift, a container listing only eventually)."""
+        large = self._large
+        marker = segment_name(self._path, self._upload_id, 0)
+        try:
+            large.session.call("list", self._key, lambda c: c.head_object(large.segments, marker))
+        except (ObjectNotFoundError, ContainerNotFoundError):
             raise ObjectNotFoundError(
                 f"The upload {self._upload_id} of {self._key} is gone (aborted or never "
                 "begun here); start it again."
-            )
-        return held[1:]
+            ) from None
+        return [p for p in large.parts(self._key, self._path, self._upload_id) if p.number > 0]
 
     def upload_part(
         self, number: int, data: bytes | bytearray, *, sha256: str | None = None
