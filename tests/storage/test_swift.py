@@ -30,7 +30,8 @@ from passerelle.storage.encrypting import EncryptingStore
 from passerelle.storage.model import MiB
 from passerelle.storage.swift_backend import SwiftStore
 from passerelle.storage.swift_client import connection_options, limits_from_info
-from passerelle.storage.swift_uploads import ChunksFile, parse_segment, segment_name
+from passerelle.storage.swift_headers import parse_segment, segment_name
+from passerelle.storage.swift_uploads import ChunksFile
 from passerelle.storage.urls import parse_store_url
 from tests.backends import closed_port, new_store_url, require_backend
 

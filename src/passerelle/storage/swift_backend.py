@@ -37,16 +37,15 @@ from passerelle.storage.model import (
 )
 from passerelle.storage.multipart import DEFAULT_PART_SIZE, choose_part_size
 from passerelle.storage.swift_client import SWIFT_DEFAULT_LIMITS, SwiftSession, limits_from_info
-from passerelle.storage.swift_uploads import (
+from passerelle.storage.swift_headers import (
     SEGMENTS_HEADER,
-    LargeObjects,
-    SwiftUpload,
     info_from_headers,
     is_manifest_entry,
     object_headers,
     parse_stamp,
     quoted_etag,
 )
+from passerelle.storage.swift_uploads import LargeObjects, SwiftUpload
 
 __all__ = ["SWIFT_CAPABILITIES", "SwiftStore"]
 
