@@ -9,6 +9,7 @@ segments.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -498,3 +499,100 @@ def test_swift_urls_parse_and_print_back() -> None:
     )
     assert str(parsed) == "swift://ovh@Hdh_Raw.2026/extracts/a b"
     assert parse_store_url("SWIFT://c").scheme == "swift"
+
+
+class _CuttingProxy:
+    """A loopback TCP forwarder to RGW that cuts the answer to the first GET of a path
+    after ``limit`` bytes: a connection broken mid-body, as a real network breaks it."""
+
+    def __init__(self, upstream: tuple[str, int], path: bytes, limit: int) -> None:
+        import socket
+        import threading
+
+        self._upstream = upstream
+        self._path = path
+        self._limit = limit
+        self._cut_done = False
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._stop = True
+        self._server.close()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self._stop:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._upstream)
+            state = {"cut": False}
+            threading.Thread(target=self._up, args=(client, upstream, state), daemon=True).start()
+            threading.Thread(target=self._down, args=(upstream, client, state), daemon=True).start()
+
+    def _up(self, client: Any, upstream: Any, state: dict[str, bool]) -> None:
+        try:
+            while data := client.recv(65536):
+                with self._lock:
+                    if not self._cut_done and data.startswith(b"GET ") and self._path in data:
+                        self._cut_done = state["cut"] = True
+                upstream.sendall(data)
+        except OSError:
+            pass
+
+    def _down(self, upstream: Any, client: Any, state: dict[str, bool]) -> None:
+        sent = 0
+        try:
+            while data := upstream.recv(65536):
+                if state["cut"]:
+                    data = data[: max(0, self._limit - sent)]
+                    sent += len(data)
+                client.sendall(data)
+                if state["cut"] and sent >= self._limit:
+                    break
+        except OSError:
+            pass
+        import socket
+
+        for sock in (client, upstream):  # a shutdown is seen at once (FIN), a close may not be
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+def test_a_connection_cut_mid_body_is_a_transient_truncated_read(
+    store: SwiftStore, tmp_path: Path
+) -> None:
+    """Also checks ``storage_url``: every data request goes to it, not to auth's URL."""
+    from urllib.parse import urlsplit
+
+    from passerelle.errors import TruncatedReadError
+
+    data = os.urandom(3 * PART)
+    store.put("big.bin", data)
+    auth = urlsplit(os.environ["PASSERELLE_TEST_SWIFT_AUTH_URL"])
+    proxy = _CuttingProxy((auth.hostname or "", auth.port or 80), b"/big.bin", 300_000)
+    try:
+        config = tmp_path / "c.toml"
+        config.write_text(
+            f'[remotes.via]\ntype = "swift"\nauth_url = "{auth.geturl()}"\n'
+            f'user = "{os.environ["PASSERELLE_TEST_SWIFT_USER"]}"\n'
+            f'key = "{os.environ["PASSERELLE_TEST_SWIFT_KEY"]}"\n'
+            f'storage_url = "http://127.0.0.1:{proxy.port}/swift/v1"\nmax_retries = 0\n',
+            encoding="utf-8",
+        )
+        via = open_store(f"swift://via@{_container(store)}", config=load_config(config, env={}))
+        reader = via.get("big.bin", chunk_size=64 * 1024)
+        with pytest.raises(TruncatedReadError, match="try again") as caught:
+            reader.read()
+        assert caught.value.retryable
+        assert via.get("big.bin").read() == data  # the next read goes whole, via the proxy
+    finally:
+        proxy.close()

@@ -20,6 +20,7 @@ from typing import Any
 from passerelle.errors import (
     ObjectNotFoundError,
     PreconditionFailedError,
+    TruncatedReadError,
     UsageError,
 )
 from passerelle.storage.base import ObjectReader, PutData, ResumableUpload
@@ -225,10 +226,18 @@ class SwiftStore:
 
         def chunks() -> Iterator[bytes]:
             stream = iter(body)
+            received = 0
             while True:
-                chunk = self._session.call("read", key, lambda _c: next(stream, None))
+                try:
+                    chunk = next(stream, None)
+                except Exception as exc:  # the connection broke mid-body: transient
+                    raise TruncatedReadError(
+                        f"Reading {self._url}/{key} was cut after {received} of {expected} "
+                        f"bytes ({type(exc).__name__}); try again."
+                    ) from exc
                 if chunk is None:
                     return
+                received += len(chunk)
                 yield chunk
 
         return ObjectReader(info, chunks(), expected, label=f"{self._url}/{key}")

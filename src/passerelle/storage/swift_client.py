@@ -10,6 +10,7 @@ are passed to swiftclient as its ``os_options``.  ``/info`` (the cluster's capab
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -119,9 +120,7 @@ class SwiftSession:
                         "Keystone auth (auth_version 2 or 3) needs python-keystoneclient; "
                         "install passerelle[keystone], or use auth v1 (tempauth)."
                     ) from None
-            from swiftclient.client import Connection
-
-            conn = Connection(**self._options)
+            conn = _connection_class()(**self._options)
             self._local.conn = conn
         return conn
 
@@ -148,6 +147,20 @@ class SwiftSession:
             raise
         except Exception as exc:
             raise swift_error(exc, url=self._url, op=op, key=key, container=container) from exc
+
+
+@functools.cache
+def _connection_class() -> Any:
+    """swiftclient's ``Connection``, keeping a configured storage URL after each auth
+    (auth v1 would otherwise replace it with the one the auth service returns)."""
+    from swiftclient.client import Connection
+
+    class PinnedConnection(Connection):  # type: ignore[misc]
+        def get_auth(self) -> tuple[str, str]:
+            url, token = super().get_auth()
+            return self.os_options.get("object_storage_url") or url, token
+
+    return PinnedConnection
 
 
 def _body(exc: Any) -> str:
