@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from passerelle.storage import Store, open_store
-from tests.backends import ALL_BACKENDS, new_store_url
+from tests.backends import ALL_BACKENDS, drop_swift_containers, new_store_url
 
 
 def _config_text(env: dict[str, str]) -> str:
@@ -115,6 +115,13 @@ def storage_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("PASSERELLE_CONFIG", None)
     else:
         os.environ["PASSERELLE_CONFIG"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def swift_containers_dropped() -> Iterator[None]:
+    """The Swift containers the session made are deleted at its end."""
+    yield
+    drop_swift_containers()
 
 
 @pytest.fixture(params=ALL_BACKENDS)
