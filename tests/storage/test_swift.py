@@ -324,7 +324,8 @@ key_env = "OS_PASSWORD"
 project_name = "p"
 user_domain_name = "Default"
 project_domain_name = "Default"
-region = "GRA"
+region = "gra"
+region_name = "GRA"
 """,
         encoding="utf-8",
     )
@@ -475,16 +476,18 @@ def test_an_openstack_auth_url_names_its_provider_and_region(tmp_path: Path) -> 
     config = tmp_path / "c.toml"
     config.write_text(
         '[remotes.ovh]\ntype = "swift"\nauth_url = "https://auth.cloud.ovh.net/v3"\n'
-        'auth_version = "3"\nuser = "u"\nkey = "k"\nproject_name = "p"\nregion = "GRA"\n'
+        'auth_version = "3"\nuser = "u"\nkey = "k"\nproject_name = "p"\nregion = "gra"\n'
+        'region_name = "GRA"\n'
         '[remotes.liar]\ntype = "swift"\nauth_url = "https://auth.cloud.ovh.net/v3"\n'
         'user = "u"\nkey = "k"\nprovider = "aws"\n',
         encoding="utf-8",
     )
     loaded = load_config(config, env={})
     provider, region = store_location("swift://ovh@hdh-raw", loaded)
-    assert (provider, region) == ("ovhcloud", "GRA")
+    assert (provider, region) == ("ovhcloud", "gra")  # the profile's spelling, checked as is
     found = load_profiles()["ovhcloud"].region(region)
     assert found is not None and found.country == "FR"
+    assert load_profiles()["ovhcloud"].region("GRA") is None  # hence region_name for Keystone
     with pytest.raises(ConfigError, match="ovhcloud's"):  # a declared provider is checked
         store_location("swift://liar@hdh-raw", loaded)
 

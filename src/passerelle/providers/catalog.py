@@ -76,10 +76,9 @@ class ProviderProfile:
     origin: str = ""
 
     def region(self, name: str | None) -> Region | None:
-        """The region by name; ``GRA`` (as Keystone catalogs spell it) finds ``gra`` too."""
         if name is None:
             return None
-        return self.regions.get(name) or self.regions.get(name.lower())
+        return self.regions.get(name)
 
 
 def _profile_from_toml(data: Mapping[str, Any], origin: str) -> ProviderProfile:

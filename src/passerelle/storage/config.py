@@ -23,7 +23,8 @@ The config file is ``$PASSERELLE_CONFIG`` or ``~/.config/passerelle/config.toml`
     project_name = "1234..."
     user_domain_name = "Default"
     project_domain_name = "Default"
-    region = "GRA"
+    region = "gra"                              # the provider profile's region (placement)
+    region_name = "GRA"                         # the region as the Keystone catalog spells it
     large_objects = "auto"                      # "slo", "dlo" or "auto" (slo if /info has it)
 
     [remotes.hdh-azure]
@@ -39,7 +40,8 @@ Without a remote, S3 URLs use ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
 ``AZURE_STORAGE_ENDPOINT`` (or ``AZURE_STORAGE_USE_EMULATOR=true`` for Azurite);
 Swift URLs use ``ST_AUTH``, ``ST_USER``, ``ST_KEY`` (auth v1) or the OpenStack
 ``OS_AUTH_URL``, ``OS_USERNAME``, ``OS_PASSWORD``, ``OS_PROJECT_NAME``,
-``OS_USER_DOMAIN_NAME``, ``OS_PROJECT_DOMAIN_NAME``, ``OS_REGION_NAME`` (Keystone v3).
+``OS_USER_DOMAIN_NAME``, ``OS_PROJECT_DOMAIN_NAME``, ``OS_REGION_NAME`` (Keystone v3);
+``PASSERELLE_SWIFT_REGION`` is the provider profile's region for placement.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class RemoteConfig:
     project_id: str | None = None
     user_domain_name: str | None = None
     project_domain_name: str | None = None
+    region_name: str | None = None
     storage_url: str | None = None
     large_objects: str = "auto"
     max_retries: int = 5
@@ -174,7 +177,8 @@ def _swift_from_env(env: Mapping[str, str]) -> RemoteConfig:
         project_id=None if v1 else env.get("OS_PROJECT_ID"),
         user_domain_name=None if v1 else env.get("OS_USER_DOMAIN_NAME"),
         project_domain_name=None if v1 else env.get("OS_PROJECT_DOMAIN_NAME"),
-        region=env.get("OS_REGION_NAME"),
+        region=env.get("PASSERELLE_SWIFT_REGION"),
+        region_name=env.get("OS_REGION_NAME"),
         storage_url=env.get("OS_STORAGE_URL"),
         provider=env.get("PASSERELLE_SWIFT_PROVIDER"),
     )

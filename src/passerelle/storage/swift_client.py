@@ -58,7 +58,7 @@ def connection_options(remote: RemoteConfig) -> dict[str, Any]:
         ("project_id", remote.project_id),
         ("user_domain_name", remote.user_domain_name),
         ("project_domain_name", remote.project_domain_name),
-        ("region_name", remote.region),
+        ("region_name", remote.region_name or remote.region),
         ("object_storage_url", remote.storage_url),
     ):
         if value:
