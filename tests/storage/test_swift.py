@@ -599,3 +599,19 @@ def test_a_connection_cut_mid_body_is_a_transient_truncated_read(
         assert via.get("big.bin").read() == data  # the next read goes whole, via the proxy
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk-delete", "one-by-one"])
+def test_segments_are_deleted_with_or_without_bulk_delete(
+    store: SwiftStore, observer: Any, bulk: bool
+) -> None:
+    info = dict(observer.get_capabilities())
+    assert "bulk_delete" in info  # RGW offers it; a cluster without it is played below
+    if not bulk:
+        info.pop("bulk_delete")
+    store._session._info = info  # the cluster's /info as this store read it
+    data = _big(4)
+    store.put("many.bin", iter([data]), size=len(data), part_size=PART)
+    assert len(_segments(observer, store)) == 6
+    store.delete("many.bin")
+    assert _segments(observer, store) == []
