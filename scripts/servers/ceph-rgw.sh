@@ -172,8 +172,11 @@ rm -f "$D/ballast.bin"
 # realm/zonegroup/zone and pools, and racing a starting radosgw makes it fail to init.
 log "creating S3 user"
 LOGS="user-create.log osd.0.log"
+# --max-buckets: the suite's S3 buckets and Swift containers count against one user (RGW's
+# default is 1,000, which a day of test runs on one server reached).
 timeout 20 radosgw-admin -c "$CONF" user create --uid=passerelle --display-name=passerelle \
-  --access-key="$ACCESS_KEY" --secret="$SECRET_KEY" </dev/null >"$D/log/user-create.log" 2>&1 \
+  --access-key="$ACCESS_KEY" --secret="$SECRET_KEY" --max-buckets=100000 \
+  </dev/null >"$D/log/user-create.log" 2>&1 \
   || fail "radosgw-admin user create"
 timeout 20 radosgw-admin -c "$CONF" subuser create --uid=passerelle --subuser="$SWIFT_USER" --access=full \
   --key-type=swift --secret="$SWIFT_KEY" </dev/null >>"$D/log/user-create.log" 2>&1 \

@@ -9,8 +9,8 @@ from rdflib import Graph, URIRef
 
 from passerelle.hub.dcat_import import MAX_BYTES
 from tests.api.conftest import Api, assert_error
-from tests.api.helpers import catalog, dataset_body
-from tests.hub.test_dcat_import import partner_export
+from tests.api.helpers import catalog, dataset_body, org_body
+from tests.hub.test_dcat_import import MIXED, partner_export
 
 DATASET = URIRef("http://www.w3.org/ns/dcat#dataset")
 
@@ -76,6 +76,18 @@ def test_a_steward_imports_a_partner_catalog_that_researchers_find(api: Api) -> 
     assert _listed(api.get("/catalog.jsonld", "stella").text) == set()  # never re-exported
 
 
+def test_an_import_says_which_members_it_left_out_and_why(api: Api) -> None:
+    params = {"source": "gr"}
+    done = api.call("POST", "/catalog/imports", "stella", params=params, content=MIXED)
+    assert done.status_code == 201, done.text
+    body = done.json()
+    assert (body["imported"], len(body["skipped"])) == (2, 3)
+    assert {
+        "member": "https://data.partner.eu/d/untitled",
+        "reason": ("it has no dct:title, which every DCAT dataset needs"),
+    } in body["skipped"]
+
+
 def test_a_bad_or_oversized_partner_file_is_one_sentence(api: Api) -> None:
     params = {"source": "lyon"}
     remote = b'{"@context": ["http://127.0.0.1:9/ctx"], "@id": "https://p.eu/c"}'
@@ -87,3 +99,24 @@ def test_a_bad_or_oversized_partner_file_is_one_sentence(api: Api) -> None:
     name = api.call("POST", "/catalog/imports", "stella", params={"source": "A/B"}, content=b"{}")
     assert_error(name, 422, "invalid_request")
     assert api.ok("GET", "/catalog/remote", "stella")["total"] == 0
+
+
+def test_the_period_a_dataset_covers_is_set_checked_and_published(api: Api) -> None:
+    api.ok("POST", "/organizations", "stella", json=org_body())
+    body = dataset_body(covers="2019-01-01/2023-12-31")
+    made = api.ok("POST", "/datasets", "stella", json=body)
+    assert (made["covers_from"], made["covers_until"]) == ("2019-01-01", "2023-12-31")
+    assert "2019-01-01" in api.get("/catalog.ttl", None).text
+    for bad in ("2023-12-31/2019-01-01", "2019-02-30/", "2019", "1/2/3"):
+        refused = api.call("PATCH", "/datasets/pmsi_mco", "stella", json={"covers": bad})
+        assert "START/END" in assert_error(refused, 422, "invalid_request")["message"]
+    refused = api.call("PATCH", "/datasets/pmsi_mco", "stella", json={"covers": "x\n" * 30})
+    assert_error(refused, 422, "invalid_request")
+    open_ended = api.ok("PATCH", "/datasets/pmsi_mco", "stella", json={"covers": "2019-01-01/"})
+    assert (open_ended["covers_from"], open_ended["covers_until"]) == ("2019-01-01", None)
+    kept = api.ok("PATCH", "/datasets/pmsi_mco", "stella", json={"description": "stays"})
+    assert kept["covers_from"] == "2019-01-01"
+    denied = api.call("PATCH", "/datasets/pmsi_mco", "rita", json={"covers": "unknown"})
+    assert denied.status_code in (403, 404)
+    cleared = api.ok("PATCH", "/datasets/pmsi_mco", "stella", json={"covers": "unknown"})
+    assert cleared["covers_from"] is None

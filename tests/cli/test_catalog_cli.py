@@ -8,7 +8,7 @@ from pathlib import Path
 from rdflib import Graph, URIRef
 
 from tests.cli.test_storage_commands import assert_one_sentence, run_cli
-from tests.hub.test_dcat_import import partner_export
+from tests.hub.test_dcat_import import MIXED, partner_export
 
 DATASET = URIRef("http://www.w3.org/ns/dcat#dataset")
 
@@ -45,6 +45,16 @@ def test_export_validate_import_and_find(tmp_path: Path) -> None:
             discoverable,
         )
 
+    steward = {**env, "PASSERELLE_TOKEN": claire}
+    bad = run_cli(
+        "datasets", "update", "pmsi_stays", "--covers", "2023-12-31/2019-01-01", env=steward
+    )
+    assert_one_sentence(bad, "START/END")
+    shown = json.loads(
+        cli(claire, "datasets", "update", "pmsi_stays", "--covers", "2019-01-01/", "--json")
+    )
+    assert (shown["covers_from"], shown["covers_until"]) == ("2019-01-01", None)
+
     public = tmp_path / "public.jsonld"
     cli(None, "catalog", "export", "--public", "-o", str(public))  # no token needed
     listed = {str(o).rsplit("/", 1)[-1] for o in Graph().parse(public).objects(None, DATASET)}
@@ -72,6 +82,12 @@ def test_export_validate_import_and_find(tmp_path: Path) -> None:
     )
     assert_one_sentence(not_steward, "permission denied")
     assert "removed 2" in cli(claire, "catalog", "forget", "lyon")
+
+    mixed = tmp_path / "mixed.ttl"
+    mixed.write_bytes(MIXED)
+    shown = "".join(cli(claire, "catalog", "import", str(mixed), "--source", "gr").split())
+    assert "imported2" in shown and "skipped3" in shown
+    assert "leftouturn:uuid:4b0e1c2a-0000-4000-8000-000000000001:itisnotanhttp(s)IRI" in shown
 
 
 def test_bad_catalog_files_get_one_sentence(tmp_path: Path) -> None:

@@ -162,3 +162,22 @@ def test_hub_toml_naming_another_witness_fails_the_auditors_check(
                 assert verify_audit(cast.hub).ok  # the hub's own view was fooled
         finally:
             cast.hub.close()
+
+
+def test_a_huge_target_typed_by_a_caller_is_kept_bounded_and_the_chain_holds(cast: Cast) -> None:
+    """A name reaches the audit log before anything checks it (a refused request is
+    audited with what it named); PostgreSQL refused a target over the column's 200
+    characters, so the refusal itself failed with a database error (the API bounds its
+    path names; the library and the CLI did not)."""
+    from passerelle.errors import PermissionDeniedError
+    from passerelle.hub.accounts import update_user
+    from passerelle.hub.audit import TARGET_CHARS, list_events
+
+    huge = "x" * 20_000
+    with pytest.raises(PermissionDeniedError):  # decided before the name is looked up
+        update_user(cast.hub, cast.alice, huge, active=False)
+    events = list_events(cast.hub, cast.admin, H.AuditFilter(), limit=10_000)
+    (event,) = [e for e in events if "xxxx" in e["target"]]
+    assert len(event["target"]) == TARGET_CHARS and event["target"].endswith(" chars)")
+    assert event["decision"] == "denied"
+    assert verify_audit(cast.hub, cast.admin).ok

@@ -16,6 +16,7 @@ from rdflib import Graph, Literal, URIRef
 from passerelle import hub as H
 from passerelle.errors import UsageError
 from passerelle.hub.catalog_export import (
+    PublicCatalog,
     catalog_as_graph,
     catalog_description,
     export_catalog,
@@ -284,6 +285,26 @@ def test_a_signed_in_export_is_audited_and_the_public_one_is_not(cast: Cast) -> 
         ).one()
     assert (actor, action, decision) == ("bob", "catalog.export", "allowed")
     assert json.loads(details) == {"view": "restricted", "visible": 1}
+
+
+def test_the_cached_public_view_is_rebuilt_after_every_change_and_only_then(
+    cast: Cast,
+) -> None:
+    _catalog(cast)
+    public = PublicCatalog()
+    first = public.text(cast.hub, "jsonld")
+    assert public.text(cast.hub, "jsonld") == first
+    assert public.builds == 1
+    assert _datasets(Graph().parse(data=first, format="json-ld")) == {"open_stays"}
+
+    H.update_dataset(cast.hub, cast.steward, "open_stays", discoverable=False)
+    hidden = public.text(cast.hub, "jsonld")
+    assert _datasets(Graph().parse(data=hidden, format="json-ld")) == set()
+    H.update_dataset(cast.hub, cast.steward, "hidden_claims", discoverable=True)
+    shown = public.text(cast.hub, "turtle")
+    assert _datasets(Graph().parse(data=shown, format="turtle")) == {"hidden_claims"}
+    assert shown == export_catalog(cast.hub, None, "turtle")
+    assert public.builds == 3
 
 
 def test_the_catalog_settings_round_trip_and_are_checked_when_the_hub_opens(

@@ -213,7 +213,7 @@ def test_deep_turtle_is_refused() -> None:
         ),
         (
             b"@prefix d: <http://www.w3.org/ns/dcat#> . <http://p.eu/c> a d:Catalog ; d:dataset <http://p.eu/x> .",
-            ("not a dcat:Dataset",),
+            ("none of the catalog's 1 members", "not typed dcat:Dataset"),
         ),
         (
             b"@prefix d: <http://www.w3.org/ns/dcat#> . <http://p.eu/c> a d:Catalog ; d:dataset [ a d:Dataset ] .",
@@ -256,10 +256,44 @@ def test_a_dataset_claiming_a_local_iri_in_a_partner_catalog_is_refused() -> Non
 
 
 def test_texts_are_bounded_and_cleaned() -> None:
-    long = partner_export(title="t" * (dcat_import.MAX_TITLE + 1))
-    _one_sentence(long, "characters long", "dct:title")
+    long = read_catalog(partner_export(title="t" * (dcat_import.MAX_TITLE + 1)), own_base=OWN)
+    assert [d.identifier for d in long.datasets] == ["claims"]
+    (skipped,) = long.skipped
+    assert skipped.member == f"{PARTNER}datasets/stays"
+    assert "dct:title is 501 characters long, over the 500 allowed" in skipped.reason
     sneaky = read_catalog(partner_export(title="a\u202eb\u0007c\u2066d"), own_base=OWN)
     assert {d.title for d in sneaky.datasets} == {"abcd", "claims"}
+
+
+MIXED = b"""
+@prefix dcat: <http://www.w3.org/ns/dcat#> .
+@prefix dct: <http://purl.org/dc/terms/> .
+<https://data.partner.eu/catalog> a dcat:Catalog ;
+  dct:title "Catalogue des donnees de sante"@fr, "Health data catalogue"@en ;
+  dcat:dataset <https://data.partner.eu/d/stays>, <https://data.partner.eu/d/series>,
+    <https://data.partner.eu/d/untyped>, <urn:uuid:4b0e1c2a-0000-4000-8000-000000000001>,
+    <https://data.partner.eu/d/untitled> .
+<https://data.partner.eu/d/stays> a dcat:Dataset ;
+  dct:title "Sejours hospitaliers"@fr, "Hospital stays"@en .
+<https://data.partner.eu/d/series> a dcat:DatasetSeries ; dct:title "Yearly stays"@en .
+<https://data.partner.eu/d/untyped> dct:title "Described elsewhere" .
+<urn:uuid:4b0e1c2a-0000-4000-8000-000000000001> a dcat:Dataset ; dct:title "By UUID" .
+<https://data.partner.eu/d/untitled> a dcat:Dataset .
+"""
+
+
+def test_a_catalog_mixing_members_imports_the_usable_ones_and_says_why_not_the_others() -> None:
+    """Real catalogs mix dataset series, members described elsewhere, URN subjects and
+    incomplete entries: each unusable one is left out with its reason, not the file."""
+    catalog = read_catalog(MIXED, own_base=OWN)
+    assert catalog.title == "Health data catalogue"
+    assert {d.title for d in catalog.datasets} == {"Hospital stays", "Yearly stays"}
+    reasons = {m.member: m.reason for m in catalog.skipped}
+    assert reasons == {
+        "https://data.partner.eu/d/untitled": "it has no dct:title, which every DCAT dataset needs",
+        "https://data.partner.eu/d/untyped": "it is not typed dcat:Dataset (nor dcat:DatasetSeries)",
+        "urn:uuid:4b0e1c2a-0000-4000-8000-000000000001": "it is not an http(s) IRI of at most 500 characters",
+    }
 
 
 def test_a_landing_page_that_is_not_http_is_dropped() -> None:
@@ -276,7 +310,7 @@ def test_a_landing_page_that_is_not_http_is_dropped() -> None:
 
 def test_too_many_triples_or_datasets_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dcat_import, "MAX_TRIPLES", 20)
-    _one_sentence(partner_export(), "triples", "over the 20 allowed")
+    _one_sentence(partner_export(), "the 20 triples allowed")
     monkeypatch.setattr(dcat_import, "MAX_TRIPLES", 200_000)
     monkeypatch.setattr(dcat_import, "MAX_DATASETS", 1)
     _one_sentence(partner_export(), "2 datasets", "over the 1 allowed")
@@ -299,3 +333,55 @@ def test_an_ill_typed_or_xml_literal_is_read_quietly(capfd: pytest.CaptureFixtur
     assert len(catalog.datasets) == 2
     captured = capfd.readouterr()
     assert "Traceback" not in captured.err + captured.out
+
+
+def _as_rdf_xml(data: bytes) -> bytes:
+    from rdflib import Graph
+
+    return Graph().parse(data=data, format="turtle").serialize(format="xml").encode()
+
+
+def test_an_rdf_xml_catalog_reads_as_its_turtle_does() -> None:
+    """RDF/XML is what CKAN and data.europa.eu export by default."""
+    turtle = partner_export("turtle")
+    from_xml = read_catalog(_as_rdf_xml(turtle), own_base=OWN)
+    assert from_xml == read_catalog(turtle, own_base=OWN)
+    assert {d.identifier for d in from_xml.datasets} == {"stays", "claims"}
+    bare = _as_rdf_xml(turtle).decode().split("?>", 1)[1].lstrip()  # no XML declaration
+    assert read_catalog(bare.encode(), own_base=OWN) == from_xml
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        '<!DOCTYPE rdf:RDF [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+        '<!DOCTYPE rdf:RDF [<!ENTITY secret SYSTEM "file:///etc/passwd">]>',
+        '<!DOCTYPE rdf:RDF SYSTEM "{server}/x.dtd">',
+        '<!DOCTYPE rdf:RDF [<!ENTITY % remote SYSTEM "{server}/p.dtd"> %remote;]>',
+    ],
+)
+def test_an_rdf_xml_file_with_a_document_type_is_refused_and_fetches_nothing(
+    server: tuple[str, list[str]], doctype: str
+) -> None:
+    url, hits = server
+    xml = _as_rdf_xml(partner_export("turtle")).decode()
+    declaration, _, body = xml.partition("?>")
+    body = body.replace("Hospital stays", "&b; &secret;", 1)
+    hostile = f"{declaration}?>\n{doctype.format(server=url)}{body}"
+    _one_sentence(hostile.encode(), "document type", "without a DOCTYPE")
+    assert hits == []
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b'<?xml version="1.0"?><rdf:RDF', ("not readable RDF/XML",)),
+        (
+            b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"></rdf:RDF>',
+            ("no dcat:Catalog",),
+        ),
+        (b"<!-- a comment --><x/>", ("no dcat:Catalog",)),
+    ],
+)
+def test_a_broken_rdf_xml_file_is_one_sentence(data: bytes, words: tuple[str, ...]) -> None:
+    _one_sentence(data, *words)

@@ -126,6 +126,8 @@ def test_fhir_paths() -> None:
     assert to_text(compile_path("active")(r)) == "true"
     assert to_text(compile_path("valueQuantity.value")(r)) == "6.5"
     assert to_text(compile_path("missing.path")(r)) is None
+    assert to_text(compile_path("name.given.first() | identifier.value")(r)) == "A|1|2"
+    assert to_text(compile_path("identifier.where(system='x|y').value | id")(r)) == "p1"
     for bad in ("name.given[0]", "where(x)", "a..b", "resolve()"):
         with pytest.raises(ConfigError):
             compile_path(bad)

@@ -39,7 +39,9 @@ def test_claims_quarantine_is_the_manifest(ingested: Ingested) -> None:
 
 def test_fhir_quarantine_is_the_manifest(ingested: Ingested) -> None:
     expected = _expected(ingested, "fhir")
-    assert {e[2] for e in expected} >= {"json", "unknown-patient"}
+    kinds = {e[2] for e in expected}
+    assert kinds >= {"json", "code-format:code"}
+    assert {"unknown-patient:subject", "patient-quarantined:subject"} & kinds
     assert _found(ingested.fhir) == expected
 
 

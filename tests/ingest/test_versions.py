@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -94,3 +95,23 @@ def test_project_extracts_join_inside_and_not_across(ingested: Ingested) -> None
         ).metadata
         assert meta[b"passerelle.person_columns"] == b"person_id"
     assert not ids["a"] & ids["b"]  # two projects' extracts cannot be joined
+
+
+def test_settings_added_later_leave_older_schemas_their_digest() -> None:
+    """``on_mismatch`` and ``[person] local_id`` at their defaults change no digest, so the
+    versions of datasets ingested before they existed keep their ids (digests from before)."""
+    assert shipped_schema("pmsi_stays").digest() == (
+        "425a46eb4fc1dd9b691e946b254035556c853c02a5316feb8c8425dd0bdae319"
+    )
+    assert shipped_schema("dcir_claims").digest() == (
+        "07dcb169944b2a56e0f076d75f1c62e8d5ea9679b4bce5a02541d173ab82cd8d"
+    )
+    fhir = shipped_schema("fhir_bulk")
+    nulled = replace(
+        fhir,
+        views=tuple(
+            replace(v, columns=tuple(replace(c, on_mismatch="quarantine") for c in v.columns))
+            for v in fhir.views
+        ),
+    )
+    assert nulled.digest() != fhir.digest()  # a setting in use does count

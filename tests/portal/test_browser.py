@@ -184,6 +184,35 @@ def test_an_operator_watches_the_move_chart_in_chromium(
     assert otto.errors == [], otto.errors
 
 
+def test_an_operator_drills_the_exit_to_a_replica_in_chromium(
+    api: Api, served: Served, chromium: Any, tmp_path: Path
+) -> None:
+    from passerelle.hub import authenticate
+    from passerelle.live.replica import add_replica
+    from tests.api.test_migration_api import write
+
+    api.add_user("otto", "operator")
+    otto_principal = authenticate(api.hub, api.tokens["otto"])
+    add_replica(api.hub, otto_principal, f"file://{tmp_path / 'replica'}", name="ovh-gra")
+    write(api, 20)
+    origin = served.url
+    otto = open_tab(chromium, origin)
+    _sign_in_by_clicking(otto, f"{origin}/portal/operator", api.tokens["otto"])
+    otto.page.wait_for_url(f"{origin}/portal/operator")
+    otto.page.get_by_role("link", name="Exit drill").click()
+    otto.page.get_by_role("button", name="Yes, exit-drill").click()
+    main = otto.page.inner_text("main")
+    assert "Ready: a switch now would lose nothing" in main, main
+    assert "Art. 25(2)(a) notice" in main
+    screenshot(otto, "operator-exit-drill")
+    otto.page.get_by_role("link", name="Back to the live move").click()
+    otto.page.get_by_role("link", name="Prove").click()
+    otto.page.get_by_role("button", name="Yes, verify").click()
+    assert "Proven: the replica holds the hub" in otto.page.inner_text("main")
+    assert otto.outside() == [], otto.outside()
+    assert otto.errors == [], otto.errors
+
+
 def test_steward_story_in_chromium(
     api: Api, served: Served, chromium: Any, synth_sources: Path
 ) -> None:

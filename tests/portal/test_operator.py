@@ -142,3 +142,53 @@ def test_the_operator_page_shows_each_replica_lag_escaped(
     page = otto.get("/portal/operator").text
     assert "ovh-gra" in page and "<script>alert(1)</script>" not in page
     assert str(escape("<script>alert(1)</script>")) in page
+
+
+@SQLITE_ONLY
+def test_an_operator_proves_a_replica_and_drills_the_exit_from_the_portal(
+    api: Api, browser: Any, tmp_path: Path
+) -> None:
+    from passerelle.live.replica import add_replica
+
+    api.add_user("otto", "operator")
+    add_replica(
+        api.hub,
+        authenticate(api.hub, api.tokens["otto"]),
+        f"file://{tmp_path / 'replica'}",
+        name="ovh-gra",
+    )
+    write(api, 3)
+    otto = browser("otto")
+    page = otto.get("/portal/operator").text
+    assert 'href="/portal/operator/replicas/ovh-gra/verify"' in page
+    assert 'href="/portal/operator/replicas/ovh-gra/exit-drill"' in page
+
+    def act(client: Any, action: str) -> Any:
+        page = client.get(f"/portal/operator/replicas/ovh-gra/{action}")
+        assert page.status_code == 200 and f"Yes, {action}" in page.text, page.text
+        url = f"/portal/operator/replicas/ovh-gra/{action}"
+        return client.post(url, data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+
+    drill = act(otto, "exit-drill")
+    assert drill.status_code == 200, drill.text
+    assert "Ready: a switch now would lose nothing" in drill.text
+    assert "Art. 29 switching charges" in drill.text
+    proof = act(otto, "verify")
+    assert "Proven: the replica holds the hub" in proof.text and "3 objects checked" in proof.text
+
+    (tmp_path / "replica" / "datasets" / "d" / "part-0.bin").write_bytes(b"altered")
+    broken = act(otto, "verify")
+    assert "Not proven: 1 problem." in broken.text, broken.text
+
+    auditor = browser("aude")  # may prove, may not drill: no link, and the page refuses
+    assert "/exit-drill" not in auditor.get("/portal/operator").text
+    assert auditor.get("/portal/operator/replicas/ovh-gra/exit-drill").status_code == 403
+    assert auditor.get("/portal/operator/replicas/ovh-gra/verify").status_code == 200
+    rita = browser("rita")
+    assert rita.get("/portal/operator/replicas/ovh-gra/verify").status_code == 403
+    forged = otto.post("/portal/operator/replicas/ovh-gra/exit-drill", data={"csrf": "x"})
+    assert forged.status_code == 403
+    assert otto.get("/portal/operator/replicas/nope/verify").status_code == 404
+    unknown = otto.get("/portal/operator/replicas/ovh-gra/delete")  # as /portal/operator/nope
+    assert unknown.status_code == otto.get("/portal/operator/nope").status_code == 422
+    assert "Traceback" not in unknown.text

@@ -40,6 +40,10 @@ def test_ingests_show_counts_and_reasons_by_kind(
         assert f"<code>{kind}</code>" in page.text and where in page.text
     entry = client.get("/portal/catalog/pmsi_stays")
     assert "Versions" in entry.text and "rows quarantined of" in entry.text
+    assert "<dt>Period covered</dt><dd>not declared</dd>" in entry.text
+    api.ok("PATCH", "/datasets/pmsi_stays", "stella", json={"covers": "2015-01-01/"})
+    entry = client.get("/portal/catalog/pmsi_stays")
+    assert "<dt>Period covered</dt><dd>2015-01-01 to now (ongoing)</dd>" in entry.text
     assert 'href="/portal/ingests?dataset=pmsi_stays"' in entry.text
     filtered = client.get("/portal/ingests", params={"dataset": "pmsi_stays"})
     assert "1 run of" in filtered.text

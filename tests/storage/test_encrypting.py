@@ -177,6 +177,32 @@ def test_destroyed_kek_is_refused_and_reported(raw: Store, custody: FileCustody)
     assert refused == [(old, "gone.bin", "key-unavailable")] * 2
 
 
+def test_a_kek_destroyed_by_another_process_is_refused_once_the_cache_expires(
+    raw: Store, custody: FileCustody, tmp_path: Path
+) -> None:
+    """A running reader (a ``serve`` worker) keeps no unwrapped data key past
+    ``cache_seconds``: a destroy made elsewhere (the CLI, another worker, here a
+    second custody on the same key file) reaches it without a restart."""
+    now = [1000.0]
+    reader = EncryptingStore(raw, custody)
+    reader.clock = lambda: now[0]  # type: ignore[method-assign]
+    reader.put("held.bin", b"erase me")
+    assert reader.get("held.bin", start=1, end=3).read() == b"ra"  # its data key cached
+    elsewhere = FileCustody(custody.path)
+    old = elsewhere.current_key_id()
+    elsewhere.create_key()
+    elsewhere.destroy_key(old)
+    with pytest.raises(KeyUnavailableError, match="destroyed"):
+        reader.get("held.bin")  # a whole read always unwraps
+    now[0] += reader.cache_seconds - 1
+    assert reader.get("held.bin", start=1, end=3).read() == b"ra"  # within the bound
+    now[0] += 1
+    with pytest.raises(KeyUnavailableError, match="destroyed"):
+        reader.get("held.bin", start=1, end=3)
+    with pytest.raises(KeyUnavailableError, match="destroyed"):
+        reader.get("held.bin", start=0, end=2)
+
+
 def test_plaintext_written_around_it_is_refused(enc: EncryptingStore, raw: Store) -> None:
     raw.put("planted.csv", b"a,b\n1,2\n" * 20)
     with pytest.raises(TamperedDataError, match="not encrypted"):

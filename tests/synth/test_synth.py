@@ -92,3 +92,12 @@ def test_refuses_impossible_parameters(tmp_path: Path) -> None:
         synthesize(tmp_path, persons=0, seed=1)
     with pytest.raises(UsageError):
         synthesize(tmp_path, persons=10, seed=1, sources=("nope",))
+
+
+@pytest.mark.parametrize("source", ["stays", "claims", "fhir"])
+def test_each_source_alone_is_synthesized(tmp_path: Path, source: str) -> None:
+    """Only FHIR asked used to crash on the empty stays table (zfill of no rows)."""
+    made = synthesize(tmp_path, persons=300, seed=3, defect_rate=0.05, sources=(source,))
+    produced = {name: n for name, n in made.rows.items() if n and name != "persons"}
+    expected = {"stays": {"stays"}, "claims": {"claims"}}.get(source, set(FHIR_TYPES))
+    assert set(produced) == expected

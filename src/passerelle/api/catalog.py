@@ -4,7 +4,8 @@
 the public view (discoverable datasets, no row data nor counts); with one, the view
 ``rules.decide`` gives its holder. ``/catalog/remote`` lists the remote datasets and
 ``POST /catalog/imports`` imports a partner's export (stewards), its body read up to
-the import limit and no further.
+the import limit and no further. The anonymous view is served from one ``PublicCatalog``
+per app, built again only after an audited change.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from passerelle.api.params import Limit, Offset, Search
 from passerelle.hub.views import Page, RemoteDatasetView, RemoteImportView
 
 if TYPE_CHECKING:
+    from passerelle.hub.catalog_export import PublicCatalog
     from passerelle.hub.dcat import Format
     from passerelle.hub.hub import Hub
     from passerelle.hub.rules import Principal
@@ -37,10 +39,15 @@ _PUBLIC = Annotated[
 ]
 
 
-def _catalog(hub: Hub, actor: Principal | None, format: Format, public: bool) -> Response:
+def _catalog(
+    hub: Hub, actor: Principal | None, format: Format, public: bool, cache: PublicCatalog
+) -> Response:
     from passerelle.hub.catalog_export import export_catalog
 
-    text = export_catalog(hub, actor, format, public=public)
+    if actor is None:
+        text = cache.text(hub, format)
+    else:
+        text = export_catalog(hub, actor, format, public=public)
     headers = {"Vary": "Authorization"}
     if actor is not None:
         headers["Cache-Control"] = "no-store"
@@ -48,7 +55,10 @@ def _catalog(hub: Hub, actor: Principal | None, format: Format, public: bool) ->
 
 
 def router() -> APIRouter:
+    from passerelle.hub.catalog_export import PublicCatalog
+
     r = APIRouter(tags=["catalog"], responses=ERROR_RESPONSES)
+    public_catalog = PublicCatalog()  # this app's anonymous view, built once per change
     described: dict[int | str, dict[str, Any]] = {
         200: {"description": "The catalog", "content": {"application/ld+json": {}}}
     }
@@ -60,7 +70,7 @@ def router() -> APIRouter:
         responses=described,
     )
     def jsonld(hub: HubDep, actor: MaybeActor, public: _PUBLIC = False) -> Response:
-        return _catalog(hub, actor, "jsonld", public)
+        return _catalog(hub, actor, "jsonld", public, public_catalog)
 
     @r.get(
         "/catalog.ttl",
@@ -69,7 +79,7 @@ def router() -> APIRouter:
         responses={200: {"description": "The catalog", "content": {"text/turtle": {}}}},
     )
     def turtle(hub: HubDep, actor: MaybeActor, public: _PUBLIC = False) -> Response:
-        return _catalog(hub, actor, "turtle", public)
+        return _catalog(hub, actor, "turtle", public, public_catalog)
 
     @r.get("/catalog/remote", summary="The partners' datasets imported here (found, not queried)")
     def remote(
@@ -87,11 +97,15 @@ def router() -> APIRouter:
     @r.post(
         "/catalog/imports",
         status_code=201,
-        summary="Import a partner hub's DCAT-AP export as remote datasets (stewards)",
+        summary="Import a partner's DCAT-AP catalog (JSON-LD, Turtle, RDF/XML) (stewards)",
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/ld+json": {}, "text/turtle": {}},
+                "content": {
+                    "application/ld+json": {},
+                    "text/turtle": {},
+                    "application/rdf+xml": {},
+                },
             }
         },
     )

@@ -19,6 +19,7 @@ def router() -> APIRouter:
     @r.post("", status_code=201, summary="Register a dataset (stewards)")
     def create(body: DatasetCreate, hub: HubDep, actor: Actor) -> DatasetView:
         from passerelle.hub import create_dataset
+        from passerelle.hub.coverage import parse_coverage
 
         return create_dataset(
             hub,
@@ -31,6 +32,7 @@ def router() -> APIRouter:
             format=body.format,
             discoverable=body.discoverable,
             locations=body.locations,
+            covers=parse_coverage(body.covers),
         )
 
     @r.get("", summary="List the catalog entries the caller may see")
@@ -47,9 +49,10 @@ def router() -> APIRouter:
 
         return get_dataset(hub, actor, name)
 
-    @r.patch("/{name}", summary="Change a dataset's description, visibility or locations")
+    @r.patch("/{name}", summary="Change a dataset's description, visibility, locations or period")
     def update(name: DatasetName, body: DatasetUpdate, hub: HubDep, actor: Actor) -> DatasetView:
         from passerelle.hub import update_dataset
+        from passerelle.hub.coverage import parse_coverage
 
         return update_dataset(
             hub,
@@ -58,6 +61,7 @@ def router() -> APIRouter:
             description=body.description,
             discoverable=body.discoverable,
             locations=body.locations,
+            covers=None if body.covers is None else parse_coverage(body.covers),
         )
 
     @r.post(

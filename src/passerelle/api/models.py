@@ -82,6 +82,14 @@ Url = Annotated[str, _line(2000, 1)]
 Prose = Annotated[str, StringConstraints(max_length=10_000, pattern=_PRINTABLE)]
 """Free text; tabs and newlines allowed, other control characters refused."""
 Count = Annotated[int, Field(ge=0, le=2**62)]
+Covers = Annotated[
+    str,
+    _line(40, 0),
+    Field(
+        description="The period the data covers: START/END in ISO dates "
+        "(2019-01-01/2023-12-31), START/ if it goes on, or unknown."
+    ),
+]
 
 Classification = Literal[
     "health-identifying", "health-pseudonymized", "health-aggregate", "reference"
@@ -126,12 +134,14 @@ class DatasetCreate(_Strict):
     format: Format = "parquet"
     discoverable: bool = True
     locations: list[Url] = Field(default=[], max_length=100)
+    covers: Covers = "unknown"
 
 
 class DatasetUpdate(_Strict):
     description: Prose | None = None
     discoverable: bool | None = None
     locations: list[Url] | None = Field(default=None, max_length=100)
+    covers: Covers | None = None
 
 
 class DatasetFileIn(_Strict):

@@ -72,6 +72,12 @@ def load_schema_file(path: Path) -> list[dict[str, Any]]:
     return columns
 
 
+_COVERS = (
+    "The period the data covers: START/END in dates (2019-01-01/2023-12-31), "
+    "START/ if it goes on, or unknown."
+)
+
+
 @datasets.command("add")
 def _ds_add(
     name: Annotated[str, typer.Argument(help="Dataset name (a SQL table name), e.g. pmsi_stays.")],
@@ -90,12 +96,14 @@ def _ds_add(
     location: Annotated[
         list[str] | None, typer.Option(help="Store URL holding it (repeatable).")
     ] = None,
+    covers: Annotated[str, typer.Option(help=_COVERS)] = "unknown",
     hub: HubOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a dataset in the catalog (stewards)."""
     from passerelle.hub import create_dataset
+    from passerelle.hub.coverage import parse_coverage
 
     columns = load_schema_file(schema) if schema else []
     h, me = open_as(hub, token)
@@ -111,6 +119,7 @@ def _ds_add(
             format=data_format,
             discoverable=discoverable,
             locations=location or [],
+            covers=parse_coverage(covers),
         ),
         as_json,
     )
@@ -177,17 +186,26 @@ def _ds_update(
     location: Annotated[
         list[str] | None, typer.Option(help="Replace the locations (repeatable).")
     ] = None,
+    covers: Annotated[str | None, typer.Option(help=_COVERS)] = None,
     hub: HubOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change a catalog entry (stewards)."""
     from passerelle.hub import update_dataset
+    from passerelle.hub.coverage import parse_coverage
 
+    period = None if covers is None else parse_coverage(covers)
     h, me = open_as(hub, token)
     emit(
         update_dataset(
-            h, me, name, description=description, discoverable=discoverable, locations=location
+            h,
+            me,
+            name,
+            description=description,
+            discoverable=discoverable,
+            locations=location,
+            covers=period,
         ),
         as_json,
     )
@@ -270,7 +288,7 @@ def _read_catalog_file(path: Path) -> bytes:
 
 @catalog.command("validate")
 def _validate(
-    file: Annotated[Path, typer.Argument(help="A DCAT-AP catalog (JSON-LD or Turtle).")],
+    file: Annotated[Path, typer.Argument(help="A DCAT-AP catalog (JSON-LD, Turtle or RDF/XML).")],
     as_json: JsonOpt = False,
 ) -> None:
     """Check a catalog file against the DCAT-AP 3.0.1 SHACL shapes; exit 1 on a violation."""
@@ -308,11 +326,22 @@ def _import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import a partner hub's DCAT-AP catalog as read-only remote datasets (stewards)."""
+    from dataclasses import asdict
+
+    from rich.text import Text
+
+    from passerelle.cli.render import console
     from passerelle.hub.remote_catalog import import_catalog
 
     data = _read_catalog_file(file)
     h, me = open_as(hub, token)
-    emit(import_catalog(h, me, data, source=source), as_json)
+    done = import_catalog(h, me, data, source=source)
+    if as_json:
+        emit(done, as_json)
+        return
+    emit({**asdict(done), "skipped": len(done.skipped)}, as_json)
+    for member in done.skipped:
+        console().print(Text(f"left out {member.member}: {member.reason}"))
 
 
 @catalog.command("remote")

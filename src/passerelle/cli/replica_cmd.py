@@ -113,8 +113,13 @@ def _sync(
         def report(replica_name: str, details: dict[str, Any]) -> None:
             console().print(f"[bold]{replica_name}[/] {_round_text(details)}", soft_wrap=True)
 
+        from passerelle.hub import authenticate
+
+        def who() -> Any:  # the token again each round: revoked or disabled, the follower stops
+            return authenticate(h, token)
+
         names = (name,) if name else ()
-        follow_replicas(h, me, stop, names=names, pass_every_s=pass_every, on_round=report)
+        follow_replicas(h, me, stop, names=names, pass_every_s=pass_every, on_round=report, who=who)
         return
     names_now = [name] if name else [r.name for r in replica_statuses(h, me)]
     results = {n: sync_replica(h, me, n, full_pass=not outbox_only) for n in names_now}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,8 +69,10 @@ def build_demo_hub(
     ``database`` (default SQLite in the hub folder), ingest, approve and grant a project,
     and fill the archive; ``mark`` hears each step."""
     from passerelle import hub as H
+    from passerelle.hub.coverage import Coverage
     from passerelle.hub.ingestion import ingest_dataset
     from passerelle.synth import synthesize
+    from passerelle.synth.extracts import STAY_FROM, STAY_TO
 
     workdir.mkdir(parents=True, exist_ok=True)
     source = source_url or f"file://{(workdir / 'cloud-a').resolve()}"
@@ -111,6 +113,9 @@ def build_demo_hub(
             rows[1] + report.rows_accepted,
             rows[2] + report.rows_quarantined,
         )
+    covers = Coverage(date.fromisoformat(STAY_FROM), date.fromisoformat(STAY_TO))
+    for name in ("pmsi_stays", "dcir_claims"):  # the period the steward knows they cover
+        H.update_dataset(hub, who["claire"], name, covers=covers)
     mark("ingested three sources: pseudonymized, validated, catalogued")
 
     today = hub.now().date()

@@ -37,13 +37,16 @@ if TYPE_CHECKING:
     from passerelle.hub.hub import Hub
 
 __all__ = [
+    "TARGET_CHARS",
     "AuditFilter",
     "VerifyReport",
     "append_event",
     "authorize",
     "authorize_audit_read",
+    "bounded_target",
     "deny",
     "export_events",
+    "head_seq",
     "list_events",
     "resolve_dataset_id",
     "verify_audit",
@@ -84,7 +87,7 @@ def append_event(
         "at": _iso(hub.now()),
         "actor": actor,
         "action": action,
-        "target": target,
+        "target": bounded_target(target),
         "decision": decision,
         "details": canonical_details(details or {}),
         "prev_hash": prev,
@@ -93,6 +96,25 @@ def append_event(
     connection.execute(_insert_statement(), row)
     session.info[APPENDED_SEQ] = seq  # Hub.transaction checks for a due checkpoint after
     return AuditEvent(**row)
+
+
+TARGET_CHARS = 200  # the column's size
+
+
+def bounded_target(target: str) -> str:
+    """``target`` as the log keeps it: at most :data:`TARGET_CHARS`, a longer one cut with
+    its length said (a name typed by a caller reaches here before any check of it, and
+    PostgreSQL refuses a longer value, which made the refusal itself fail)."""
+    if len(target) <= TARGET_CHARS:
+        return target
+    marker = f"...({len(target)} chars)"
+    return target[: TARGET_CHARS - len(marker)] + marker
+
+
+def head_seq(session: Session) -> int:
+    """The sequence number of the audit log's last event (0 when it is empty)."""
+    row = session.execute(_head_statement()).first()
+    return 0 if row is None else int(row[0])
 
 
 @cache

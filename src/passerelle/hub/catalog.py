@@ -26,6 +26,7 @@ from passerelle.errors import (
     not_found,
 )
 from passerelle.hub.audit import append_event, authorize, deny
+from passerelle.hub.coverage import UNKNOWN, Coverage
 from passerelle.hub.rules import (
     Action,
     DatasetFacts,
@@ -125,6 +126,8 @@ def _dataset_view(d: Dataset, org: Organization) -> DatasetView:
         list(d.locations),
         d.current_version,
         d.created_at,
+        d.covers_from,
+        d.covers_until,
     )
 
 
@@ -186,6 +189,7 @@ def create_dataset(
     discoverable: bool = True,
     locations: Iterable[str] = (),
     derived: bool = False,
+    covers: Coverage = UNKNOWN,
 ) -> DatasetView:
     """Register a dataset entry. ``name`` follows ``storage.keys.DATASET``; ``derived``
     marks a name the hub made itself (ingestion's ``<name>_<table>`` and
@@ -227,6 +231,8 @@ def create_dataset(
             current_version=0,
             created_by=actor.user_id,
             created_at=hub.now(),
+            covers_from=covers.start,
+            covers_until=covers.end,
         )
         session.add(d)
         session.flush()
@@ -463,7 +469,9 @@ def update_dataset(
     description: str | None = None,
     discoverable: bool | None = None,
     locations: Iterable[str] | None = None,
+    covers: Coverage | None = None,
 ) -> DatasetView:
+    """Change what is given (``None``: unchanged; ``Coverage()`` makes the period unknown)."""
     with hub.transaction() as session:
         d = _dataset_named(session, name)
         changes: dict[str, Any] = {}
@@ -473,6 +481,8 @@ def update_dataset(
             changes["discoverable"] = discoverable
         if locations is not None:
             changes["locations"] = list(locations)
+        if covers is not None:
+            changes["covers"] = str(covers)
         authorize(
             hub,
             session,
@@ -485,6 +495,9 @@ def update_dataset(
         )
         for location in changes.get("locations", ()):
             _check_location(location)  # after the decision: a hidden entry answers "not found"
+        if covers is not None:
+            del changes["covers"]
+            d.covers_from, d.covers_until = covers.start, covers.end
         for key, value in changes.items():
             setattr(d, key, value)
         return _dataset_view(d, session.get_one(Organization, d.organization_id))

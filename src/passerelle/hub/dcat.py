@@ -3,9 +3,9 @@
 ``catalog_graph(description)`` describes the hub as a ``dcat:Catalog`` and each record
 as a ``dcat:Dataset`` (title, description, supplier as publisher, identifier, theme,
 non-public access rights, the EHDS as applicable legislation, spatial coverage when
-the hub knows it, the columns as a data dictionary, each version as a
-``dcat:Distribution``, the health data access body as contact point and
-``healthdcatap:hdab``). What a record holds is decided by whoever built it
+the hub knows it, the period covered when its steward declared one, the columns as a
+data dictionary, each version as a ``dcat:Distribution``, the health data access body
+as contact point and ``healthdcatap:hdab``). What a record holds is decided by whoever built it
 (``catalog_export``): the graph shows every field it is given, and nothing else.
 
 Every IRI is the hub's ``catalog_url`` followed by fixed words and segments encoded by
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from passerelle.errors import UsageError
@@ -138,6 +138,8 @@ class DatasetRecord:
     columns: tuple[ColumnRecord, ...] = ()
     versions: tuple[VersionRecord, ...] = ()
     records: int | None = None
+    covers_from: date | None = None  # the period its steward declared (hub.coverage)
+    covers_until: date | None = None
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,8 @@ def _dataset(
     g.add((page, RDF.type, foaf.Document))
     if spatial is not None:
         g.add((subject, dct.spatial, spatial))
+    if record.covers_from is not None:
+        _period(g, subject, record.covers_from, record.covers_until, dcat, dct)
     if record.versions:
         g.add((subject, dcat.version, _text(str(max(v.number for v in record.versions)))))
     if record.records is not None:
@@ -294,6 +298,20 @@ def _dataset(
         if version.byte_size is not None:
             g.add((distribution, dcat.byteSize, _count(version.byte_size, XSD.nonNegativeInteger)))
     return subject
+
+
+def _period(g: Graph, subject: URIRef, start: date, end: date | None, dcat: Any, dct: Any) -> None:
+    """``dct:temporal``: a ``dct:PeriodOfTime`` named under the dataset (no blank node,
+    so the text stays the same), its end left out while the data keeps coming."""
+    from rdflib import Literal, URIRef
+    from rdflib.namespace import RDF, XSD
+
+    period = URIRef(f"{subject}/period")
+    g.add((subject, dct.temporal, period))
+    g.add((period, RDF.type, dct.PeriodOfTime))
+    g.add((period, dcat.startDate, Literal(start.isoformat(), datatype=XSD.date)))
+    if end is not None:
+        g.add((period, dcat.endDate, Literal(end.isoformat(), datatype=XSD.date)))
 
 
 def _dictionary(g: Graph, subject: URIRef, record: DatasetRecord, dct: Any, csvw: Any) -> None:
@@ -376,7 +394,18 @@ def serialize(graph: Graph, format: Format) -> str:
     if format == "turtle":
         return graph.serialize(format="turtle")
     if format == "jsonld":
-        return graph.serialize(
-            format="json-ld", context=CONTEXT, auto_compact=True, indent=2, sort_keys=True
-        )
+        return _stable_jsonld(graph.serialize(format="json-ld", context=CONTEXT, auto_compact=True))
     raise UsageError(f"unknown catalog format {format!r}: use jsonld or turtle")
+
+
+def _stable_jsonld(text: str) -> str:
+    """rdflib's JSON-LD with its ``@graph`` nodes in ``@id`` order (rdflib's own order
+    follows the hash seed, so the same catalog gave another text in each process)."""
+    import json
+
+    document = json.loads(text)
+    nodes = document.get("@graph")
+    if isinstance(nodes, list):
+        nodes.sort(key=lambda node: json.dumps(node, sort_keys=True, ensure_ascii=False))
+        nodes.sort(key=lambda node: str(node.get("@id", "")) if isinstance(node, dict) else "")
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)

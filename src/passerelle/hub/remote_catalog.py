@@ -22,7 +22,13 @@ from passerelle.errors import ConflictError, NotFoundError, UsageError
 from passerelle.hub.audit import append_event, authorize
 from passerelle.hub.rules import Action, Principal
 from passerelle.hub.tables import RemoteDataset
-from passerelle.hub.views import Column, Page, RemoteDatasetView, RemoteImportView
+from passerelle.hub.views import (
+    Column,
+    Page,
+    RemoteDatasetView,
+    RemoteImportView,
+    SkippedMemberView,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -93,11 +99,13 @@ def import_catalog(hub: Hub, actor: Principal, data: bytes, *, source: str) -> R
                 "source": source,
                 "catalog": catalog.iri,
                 "datasets": len(catalog.datasets),
+                "skipped": len(catalog.skipped),
                 "replaced": replaced,
                 "sha256": digest,
             },
         )
-    return RemoteImportView(source, catalog.iri, len(catalog.datasets), replaced, digest)
+    skipped = [SkippedMemberView(m.member, m.reason) for m in catalog.skipped]
+    return RemoteImportView(source, catalog.iri, len(catalog.datasets), replaced, digest, skipped)
 
 
 def _refused(

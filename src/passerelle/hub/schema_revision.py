@@ -29,7 +29,7 @@ __all__ = [
     "upgrade_hub",
 ]
 
-SCHEMA_REVISION = "0012"
+SCHEMA_REVISION = "0013"
 
 
 class SchemaState(StrEnum):

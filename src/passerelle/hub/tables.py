@@ -130,6 +130,8 @@ class Dataset(Base):
     current_version: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
+    covers_from: Mapped[date | None]  # the period the data covers (hub.coverage)
+    covers_until: Mapped[date | None]
 
 
 class DatasetVersion(Base):

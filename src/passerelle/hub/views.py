@@ -18,6 +18,7 @@ __all__ = [
     "ProjectView",
     "RemoteDatasetView",
     "RemoteImportView",
+    "SkippedMemberView",
     "TokenView",
     "UserView",
 ]
@@ -71,6 +72,8 @@ class DatasetView:
     locations: list[str]
     current_version: int
     created_at: datetime
+    covers_from: date | None = None
+    covers_until: date | None = None
 
 
 @dataclass(frozen=True)
@@ -173,11 +176,21 @@ class RemoteDatasetView:
 
 
 @dataclass(frozen=True)
+class SkippedMemberView:
+    """A member of a partner's catalog not imported: its IRI (as shown) and why."""
+
+    member: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class RemoteImportView:
-    """What one import did: ``replaced`` entries of ``source`` gave way to ``imported``."""
+    """What one import did: ``replaced`` entries of ``source`` gave way to ``imported``;
+    ``skipped`` lists the members left out, each with its reason."""
 
     source: str
     catalog: str
     imported: int
     replaced: int
     sha256: str
+    skipped: list[SkippedMemberView] = field(default_factory=list)

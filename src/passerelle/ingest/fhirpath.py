@@ -2,8 +2,11 @@
 
 Supported: member access ``a.b.c`` (arrays are flattened, as in FHIRPath),
 ``where(field='value')`` (field may be dotted), ``first()``, ``last()``,
-``exists()`` and ``count()``.  :func:`compile_path` parses once;
-the compiled path maps a resource (parsed JSON) to a list of values.
+``exists()``, ``count()`` and the union ``a | b``; and three functions of passerelle's own over
+``Patient.identifier`` (:mod:`passerelle.ingest.ins`): ``ins()`` (the INS value),
+``ins_kind()`` (which INS system) and ``local_id()`` (``system|value`` of the
+first other identifier).  :func:`compile_path` parses once; the compiled path
+maps a resource (parsed JSON) to a list of values.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from passerelle.errors import ConfigError
+from passerelle.ingest.ins import ins_kind, ins_value, local_identifier
 
 __all__ = ["CompiledPath", "compile_path", "to_text"]
 
@@ -23,10 +27,16 @@ _STEP = re.compile(
     r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
     r"(?:\((?P<args>(?:[^()']|'[^']*')*)\))?"
 )
+_FUNCTIONS: dict[str, Callable[[list[Any]], list[Any]]] = {
+    "ins": ins_value,
+    "ins_kind": ins_kind,
+    "local_id": local_identifier,
+}
 _WHERE = re.compile(r"^\s*(?P<field>[A-Za-z_][A-Za-z0-9_.]*)\s*=\s*'(?P<value>[^']*)'\s*$")
 
 
-def _split(path: str) -> list[str]:
+def _split(path: str, sep: str = ".") -> list[str]:
+    """``path`` cut at each ``sep`` outside quotes and parentheses."""
     steps, depth, quoted, start = [], 0, False, 0
     for i, ch in enumerate(path):
         if ch == "'":
@@ -35,7 +45,7 @@ def _split(path: str) -> list[str]:
             depth += 1
         elif not quoted and ch == ")":
             depth -= 1
-        elif not quoted and depth == 0 and ch == ".":
+        elif not quoted and depth == 0 and ch == sep:
             steps.append(path[start:i])
             start = i + 1
     steps.append(path[start:])
@@ -59,7 +69,13 @@ def _where(items: list[Any], *, sub: CompiledPath, want: str) -> list[Any]:
 
 
 def compile_path(path: str) -> CompiledPath:
-    """Parse ``path`` once; raise :class:`ConfigError` for anything outside the subset."""
+    """Parse ``path`` once; raise :class:`ConfigError` for anything outside the subset.
+
+    ``a | b`` is the union of two paths (their values one after the other)."""
+    parts = _split(path, "|")
+    if len(parts) > 1:
+        compiled = [compile_path(part) for part in parts]
+        return lambda resource: [v for c in compiled for v in c(resource)]
     ops: list[Callable[[list[Any]], list[Any]]] = []
     for step in _split(path.strip()):
         m = _STEP.fullmatch(step.strip())
@@ -76,6 +92,8 @@ def compile_path(path: str) -> CompiledPath:
             ops.append(lambda items: [bool(items)])
         elif name == "count" and not args.strip():
             ops.append(lambda items: [len(items)])
+        elif name in _FUNCTIONS and not args.strip():
+            ops.append(_FUNCTIONS[name])
         elif name == "where" and (w := _WHERE.match(args)):
             ops.append(
                 functools.partial(_where, sub=compile_path(w.group("field")), want=w.group("value"))
@@ -83,7 +101,8 @@ def compile_path(path: str) -> CompiledPath:
         else:
             raise ConfigError(
                 f"FHIR path {path!r}: {step!r} is not supported "
-                "(use a.b, where(field='value'), first(), last(), exists(), count())."
+                "(use a.b, where(field='value'), first(), last(), exists(), count(), "
+                "ins(), ins_kind(), local_id())."
             )
 
     def evaluate(resource: Any) -> list[Any]:

@@ -142,11 +142,13 @@ class _Run:
         consuming the results in order; drained before returning."""
         from concurrent.futures import ThreadPoolExecutor
 
-        lookup = self.patients.lookup if view.person and view.person.reference else None
+        patients = self.patients if view.person and view.person.reference else None
         pending: deque[tuple[RawBatch, Future[Split]]] = deque()
         with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="ingest") as pool:
             for batch in batches:
-                job = pool.submit(split_batch, view, batch, key=key, source=source, lookup=lookup)
+                job = pool.submit(
+                    split_batch, view, batch, key=key, source=source, patients=patients
+                )
                 pending.append((batch, job))
                 if len(pending) >= _WORKERS:
                     self._consume(view, *pending.popleft())
@@ -158,6 +160,8 @@ class _Run:
         self.writer(view).write(split.accepted)
         if view.person and view.person.id is not None:
             self.patients.add(split.values[view.person.id], split.accepted[view.person.column])
+            if split.refused_ids is not None:
+                self.patients.refuse(split.refused_ids)
         self.rows_in += batch.size
         self.accepted += split.accepted.num_rows
         if split.quarantine is not None:

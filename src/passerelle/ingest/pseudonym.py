@@ -6,6 +6,12 @@ upper-case, Corsica kept as ``2A``/``2B``; the control key is left out since
 it follows from the body), the ISO birth date, and ``S`` is ``1`` for male and
 ``2`` for female.  The pseudonym is the lowercase hex of the 32-byte HMAC.  The
 key is supplied by the caller as ``bytes`` and is never written anywhere.
+
+A FHIR Patient without any NIR (no INS in ``Patient.identifier``) gets a *local*
+pseudonym instead: the HMAC of ``local|SYSTEM|VALUE``, its first other
+identifier (the hospital's patient number under the hospital's system).  It
+cannot collide with a NIR identity (a NIR body never starts with ``local``) and
+does not link to other sources.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ __all__ = [
     "normalize_sex",
     "pseudonym",
     "pseudonymize",
+    "pseudonymize_local",
     "rekey",
 ]
 
@@ -106,6 +113,13 @@ def pseudonymize(key: bytes, nir: pa.Array, birth_date: pa.Array, sex: pa.Array)
 
     body = pc.utf8_slice_codeunits(nir, 0, 13)
     return _hmac_column(key, pc.binary_join_element_wise(body, birth_date, sex, "|"))
+
+
+def pseudonymize_local(key: bytes, local_ids: pa.Array) -> pa.Array:
+    """Local pseudonyms of ``system|value`` identifiers (HMAC of ``local|`` + the text)."""
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
+
+    return _hmac_column(key, pc.binary_join_element_wise("local", local_ids, "|"))
 
 
 def rekey(key: bytes, pseudonyms: pa.Array) -> pa.Array:

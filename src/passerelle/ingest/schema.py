@@ -23,6 +23,7 @@ from passerelle.storage.keys import TABLE, check_name
 __all__ = [
     "KINDS",
     "ON_IDENTIFIER",
+    "ON_MISMATCH",
     "TYPES",
     "ColumnSpec",
     "PersonSpec",
@@ -36,7 +37,9 @@ __all__ = [
 KINDS = ("csv", "parquet", "fhir-ndjson")
 ON_IDENTIFIER = ("quarantine", "redact")
 """What happens to a row whose scanned text holds a NIR, phone number or e-mail."""
-TYPES = ("string", "integer", "number", "date", "sex")
+ON_MISMATCH = ("quarantine", "null")
+"""What happens to a row whose value does not match the column's ``pattern``."""
+TYPES = ("string", "integer", "number", "date", "sex", "coding")
 _DEFAULT_MAX_LENGTH = 65_536
 
 
@@ -60,6 +63,7 @@ class ColumnSpec:
     max_length: int = _DEFAULT_MAX_LENGTH
     path: str | None = None
     on_identifier: str = "quarantine"
+    on_mismatch: str = "quarantine"
 
     @property
     def kept(self) -> bool:
@@ -70,7 +74,7 @@ class ColumnSpec:
     def scanned(self) -> bool:
         """Whether its values are searched for direct identifiers: every kept text or number
         column (generalized ones are cut to a few characters first)."""
-        text = self.type == "string" and self.generalize is None
+        text = self.type in ("string", "coding") and self.generalize is None
         return self.kept and (text or self.type in ("integer", "number"))
 
 
@@ -89,6 +93,7 @@ class PersonSpec:
     sex: str | None = None
     id: str | None = None
     reference: str | None = None
+    local_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +125,25 @@ class SourceSchema:
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON form (part of the dataset version id)."""
-        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        text = json.dumps(_settled(asdict(self)), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+_LATER_DEFAULTS = {"on_mismatch": "quarantine", "local_id": None}
+"""Settings added after the first schemas, left out of the digest at their default so
+that a schema not using them keeps its digest (and its versions their ids)."""
+
+
+def _settled(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _settled(v)
+            for k, v in value.items()
+            if not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])
+        }
+    if isinstance(value, list | tuple):
+        return [_settled(v) for v in value]
+    return value
 
 
 _COLUMN_KEYS = set(ColumnSpec.__slots__)
@@ -148,6 +170,14 @@ def _column(raw: dict[str, Any], where: str, fhir: bool, on_identifier: str) -> 
         raise _fail(at, f"type {col.type!r} is not one of {', '.join(TYPES)}")
     if col.on_identifier not in ON_IDENTIFIER:
         raise _fail(at, f"on_identifier {col.on_identifier!r} is not one of quarantine, redact")
+    if col.on_mismatch not in ON_MISMATCH:
+        raise _fail(at, f"on_mismatch {col.on_mismatch!r} is not one of quarantine, null")
+    if col.type == "coding":
+        if not fhir:
+            raise _fail(at, "type coding reads FHIR Coding elements; use it in FHIR schemas")
+        extra = [k for k in ("pattern", "list_separator", "generalize", "min", "max") if raw.get(k)]
+        if extra or col.nir:
+            raise _fail(at, f"a coding column takes no {', '.join(extra) or 'nir'} setting")
     if col.generalize is not None and col.generalize not in GENERALIZERS:
         raise _fail(at, f"generalize {col.generalize!r} is not one of {', '.join(GENERALIZERS)}")
     if col.pattern is not None:
@@ -176,7 +206,7 @@ def _person(raw: Any, where: str, names: set[str]) -> PersonSpec | None:
     identity = (person.nir, person.birth_date, person.sex)
     if person.reference is None and None in identity:
         raise _fail(where, "[person] needs nir, birth_date and sex columns (or a reference)")
-    for ref in (*identity, person.id, person.reference):
+    for ref in (*identity, person.id, person.reference, person.local_id):
         if ref is not None and ref not in names:
             raise _fail(where, f"[person] names {ref!r}, which is not a declared column")
     return person

@@ -75,12 +75,21 @@ class RangeFile(io.RawIOBase):
         return at
 
 
-def ndjson_lines(chunks: Iterable[bytes], batch: int) -> Iterator[list[bytes]]:
+MAX_LINE = 64 * 1024 * 1024
+"""Longest NDJSON line (one resource) read, like the CSV row limit; longer lines are cut."""
+
+
+def ndjson_lines(
+    chunks: Iterable[bytes], batch: int, *, max_line: int = MAX_LINE
+) -> Iterator[list[bytes]]:
     """Lines (without their newline; a leading BOM removed) in lists of up to ``batch``.
 
-    Blank lines are kept (as ``b""``) so that line numbers stay exact.
+    Blank lines are kept (as ``b""``) so that line numbers stay exact.  A line longer
+    than ``max_line`` bytes comes back cut to ``max_line + 1`` bytes (the reader tells
+    it by its length), so memory stays bounded whatever the file holds.
     """
     pending = b""
+    overlong = False
     lines: list[bytes] = []
     first = True
     for chunk in chunks:
@@ -91,10 +100,16 @@ def ndjson_lines(chunks: Iterable[bytes], batch: int) -> Iterator[list[bytes]]:
         parts = data.split(b"\n")
         pending = parts.pop()
         for line in parts:
+            if overlong:
+                line, overlong = b"x" * (max_line + 1), False
             lines.append(line[:-1] if line.endswith(b"\r") else line)
             if len(lines) >= batch:
                 yield lines
                 lines = []
+        if len(pending) > max_line:  # keep scanning for its end, not its bytes
+            pending, overlong = b"", True
+    if overlong:
+        pending = b"x" * (max_line + 1)
     if pending:
         lines.append(pending)
     if lines:

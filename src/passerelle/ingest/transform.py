@@ -3,19 +3,22 @@
 The quarantine keeps no more than the dataset would, plus why: per refused row
 its source, row number, reasons and person pseudonym; each kept column as the
 dataset holds it (generalized: birth date to year-month, postcode to
-département; text with identifiers redacted); the value that made the row fail,
+département; text with identifiers redacted; codings as JSON text); the value that
+made the row fail,
 and every column the dataset drops (NIR, names, free text), as its shape only
 (letters ``x``, digits ``9``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from passerelle.ingest.coded import coding_type
 from passerelle.ingest.generalize import generalize
-from passerelle.ingest.pseudonym import pseudonymize
+from passerelle.ingest.pseudonym import pseudonymize, pseudonymize_local
 from passerelle.ingest.schema import ColumnSpec, ViewSpec
 from passerelle.ingest.validate import check_batch, mask_shape
 
@@ -24,9 +27,27 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["Broken", "RawBatch", "Split", "output_schema", "quarantine_schema", "split_batch"]
+__all__ = [
+    "Broken",
+    "Patients",
+    "RawBatch",
+    "Split",
+    "output_schema",
+    "quarantine_schema",
+    "split_batch",
+]
 
-Lookup = Callable[["pa.Array"], "pa.Array"]
+
+class Patients(Protocol):
+    """What a reference view asks of the Patients read so far (``fhir.PatientIndex``)."""
+
+    def lookup(self, references: pa.Array) -> pa.Array:
+        """The person pseudonym of each referenced Patient; null when not accepted."""
+        ...
+
+    def refused(self, references: pa.Array) -> list[bool]:
+        """Whether each reference names a Patient that was quarantined."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +74,14 @@ class RawBatch:
 
 @dataclass(frozen=True, slots=True)
 class Split:
-    """The accepted table, the quarantine table, and the accepted rows' values."""
+    """The accepted table, the quarantine table, the accepted rows' values, every refused
+    row's reasons, and (for the Patient view) the resource ids of the refused rows."""
 
     accepted: pa.Table
     quarantine: pa.Table | None
     values: dict[str, pa.Array]
     reasons: list[str]
+    refused_ids: pa.Array | None = None
 
 
 def _out_type(col: ColumnSpec) -> pa.DataType:
@@ -66,6 +89,8 @@ def _out_type(col: ColumnSpec) -> pa.DataType:
 
     if col.generalize is not None:
         return pa.string()
+    if col.type == "coding":
+        return coding_type()
     return {"date": pa.date32(), "integer": pa.int64(), "number": pa.float64()}.get(
         col.type, pa.string()
     )
@@ -97,17 +122,19 @@ def quarantine_schema(view: ViewSpec) -> pa.Schema:
 
 
 def _person(
-    view: ViewSpec, values: Mapping[str, pa.Array], key: bytes, lookup: Lookup | None
+    view: ViewSpec, values: Mapping[str, pa.Array], key: bytes, patients: Patients | None
 ) -> pa.Array:
+    """Each row's person pseudonym: from the NIR identity, else (no NIR at all) from the
+    local identifier when the view declares one, or from the referenced Patient."""
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
     person = view.person
     assert person is not None
     if person.reference is not None:
-        if lookup is None:
-            raise ValueError("a reference view needs a patient lookup")
-        return lookup(values[person.reference])
+        if patients is None:
+            raise ValueError("a reference view needs the patients read so far")
+        return patients.lookup(values[person.reference])
     assert person.nir and person.birth_date and person.sex
     nir, birth, sex = values[person.nir], values[person.birth_date], values[person.sex]
     from passerelle.ingest.fastcheck import fixed_width, nir_checks
@@ -116,9 +143,14 @@ def _person(
     ok = pc.and_(pc.and_(pa.array(key_ok), pc.is_valid(birth)), pc.is_valid(sex))
     null = pa.scalar(None, pa.string())
     iso = pc.cast(birth, pa.string())
-    return pseudonymize(
+    found = pseudonymize(
         key, pc.if_else(ok, nir, null), pc.if_else(ok, iso, null), pc.if_else(ok, sex, null)
     )
+    if person.local_id is None:
+        return found
+    local = values[person.local_id]
+    use_local = pc.and_(pc.is_null(nir), pc.is_valid(local))  # no NIR given: a local identity
+    return pc.if_else(use_local, pseudonymize_local(key, local), found)
 
 
 def split_batch(
@@ -127,24 +159,18 @@ def split_batch(
     *,
     key: bytes,
     source: str,
-    lookup: Lookup | None = None,
+    patients: Patients | None = None,
 ) -> Split:
-    """Validate, pseudonymize and generalize one batch; route bad rows to quarantine."""
-    import numpy as np
+    """Validate, pseudonymize and generalize one batch; route bad rows to quarantine
+    with every reason that applies to them."""
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
     checked = check_batch(view, batch.columns)
     bad, reasons = checked.bad.copy(), list(checked.reasons)
-    person = _person(view, checked.values, key, lookup) if view.person else None
-    if view.person and view.person.reference is not None and person is not None:
-        unknown = pc.fill_null(pc.is_null(person), True).to_numpy(zero_copy_only=False)
-        orphan = unknown & ~bad
-        if orphan.any():
-            bad_rows = np.flatnonzero(bad | orphan)
-            old = dict(zip(np.flatnonzero(bad).tolist(), reasons, strict=True))
-            reasons = [old.get(r, "unknown-patient") for r in bad_rows.tolist()]
-            bad = bad | orphan
+    person = _person(view, checked.values, key, patients) if view.person else None
+    if view.person and person is not None:
+        bad, reasons = _identity_reasons(view, checked.values, person, patients, bad, reasons)
     good = pa.array(~bad)
     out: dict[str, pa.Array] = {}
     if view.person and person is not None:
@@ -159,7 +185,55 @@ def split_batch(
     accepted = pa.table(out, schema=output_schema(view)) if out else pa.table({})
     values = {name: pc.filter(v, good) for name, v in checked.values.items()}
     quarantine = _quarantine(view, batch, bad, reasons, person, source, checked.values)
-    return Split(accepted, quarantine, values, [b.reason for b in batch.broken] + reasons)
+    refused = None
+    if view.person and view.person.id is not None:
+        refused = pc.filter(checked.values[view.person.id], pa.array(bad))
+    return Split(accepted, quarantine, values, [b.reason for b in batch.broken] + reasons, refused)
+
+
+def _identity_reasons(
+    view: ViewSpec,
+    values: Mapping[str, pa.Array],
+    person: pa.Array,
+    patients: Patients | None,
+    bad: npt.NDArray[np.bool_],
+    reasons: list[str],
+) -> tuple[npt.NDArray[np.bool_], list[str]]:
+    """Add to each row's reasons why it has no person: a referenced Patient that was
+    quarantined or is unknown, or (Patient view) neither a NIR nor a local identifier."""
+    import numpy as np
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
+
+    spec = view.person
+    assert spec is not None
+    none = pc.fill_null(pc.is_null(person), True).to_numpy(zero_copy_only=False)
+    extra: dict[int, str] = {}
+    if spec.reference is not None and none.any():
+        assert patients is not None
+        references = values[spec.reference]
+        refused = patients.refused(references)
+        if view.column(spec.reference).required:  # no reference at all: missing:<column>
+            none &= pc.is_valid(references).to_numpy(zero_copy_only=False)
+        for row in np.flatnonzero(none).tolist():
+            code = "patient-quarantined" if refused[row] else "unknown-patient"
+            extra[row] = f"{code}:{spec.reference}"
+    elif spec.nir is not None and not view.column(spec.nir).required:  # else missing:<nir>
+        given = pc.is_valid(values[spec.nir])
+        if spec.local_id is not None:
+            given = pc.or_(given, pc.is_valid(values[spec.local_id]))
+        unidentified = none & ~pc.fill_null(given, False).to_numpy(zero_copy_only=False)
+        extra = {row: "no-identity" for row in np.flatnonzero(unidentified).tolist()}
+    if not extra:
+        return bad, reasons
+    old = dict(zip(np.flatnonzero(bad).tolist(), reasons, strict=True))
+    rows = np.zeros(len(bad), dtype=bool)
+    rows[list(extra)] = True
+    merged = bad | rows
+    out = []
+    for row in np.flatnonzero(merged).tolist():
+        parts = [p for p in (old.get(row), extra.get(row)) if p]
+        out.append(";".join(parts))
+    return merged, out
 
 
 def _shown(col: ColumnSpec, value: pa.Array) -> pa.Array:
@@ -167,6 +241,12 @@ def _shown(col: ColumnSpec, value: pa.Array) -> pa.Array:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
+    if col.type == "coding":
+        rows = value.to_pylist()
+        return pa.array(
+            [json.dumps(r, ensure_ascii=False) if r is not None else None for r in rows],
+            pa.string(),
+        )
     text = pc.cast(value, pa.string())
     return generalize(text, col.generalize) if col.generalize is not None else text
 

@@ -4,7 +4,8 @@ Every column arrives as text (CSV fields, Parquet values cast to text, FHIR
 path results).  :func:`check_batch` returns, per row, whether it is valid and
 if not the reasons (``code:column`` joined by ``;``), plus the typed values of
 every column.  Reason codes: ``missing``, ``too-long``, ``pattern``,
-``nir-format``, ``nir-key``, ``date``, ``range``, ``number``, ``sex``, and for
+``nir-format``, ``nir-key``, ``date``, ``range``, ``number``, ``sex``, for coding
+columns ``code-system`` and ``code-format`` (:mod:`passerelle.ingest.coded`), and for
 text and number columns holding a direct identifier (see
 :mod:`passerelle.ingest.identifiers`) ``nir-in-text``, ``phone-in-text``,
 ``email-in-text`` -- unless the column's ``on_identifier`` is ``redact``; either
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, TypeAlias
 
+from passerelle.ingest.coded import check_codings
 from passerelle.ingest.fastcheck import fixed_width, iso_dates, nir_checks
 from passerelle.ingest.identifiers import find_identifiers
 from passerelle.ingest.schema import ColumnSpec, ViewSpec
@@ -98,7 +100,7 @@ def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[Mask, str]
     fails: list[tuple[Mask, str]] = []
     present = pc.fill_null(pc.not_equal(raw, ""), False)
     text = pc.if_else(present, raw, pa.scalar(None, pa.string()))
-    if col.required:
+    if col.required and col.type != "coding":  # codings: no code at all, checked below
         fails.append((pc.invert(present), f"missing:{col.name}"))
     long = pc.greater(pc.binary_length(text), col.max_length)
     fails.append((long, f"too-long:{col.name}"))
@@ -114,13 +116,20 @@ def _check_column(col: ColumnSpec, raw: pa.Array) -> tuple[list[tuple[Mask, str]
         fails.append((given & ~fmt, f"nir-format:{col.name}"))
         fails.append((fmt & ~key_ok, f"nir-key:{col.name}"))
     if col.pattern is not None:
-        fails.append((_pattern_fails(col, text), f"pattern:{col.name}"))
+        wrong = _pattern_fails(col, text)
+        if col.on_mismatch == "null":  # not this column's kind of value: dropped, not a reason
+            text = pc.if_else(pc.fill_null(wrong, False), pa.scalar(None, pa.string()), text)
+        else:
+            fails.append((wrong, f"pattern:{col.name}"))
     value: pa.Array = text
-    if col.scanned and col.type == "string":
+    if col.scanned and col.type in ("string", "coding"):
         found = find_identifiers(text)
         if col.on_identifier == "quarantine":
             fails += [(rows, f"{kind}-in-text:{col.name}") for kind, rows in found.rows.items()]
         value = found.redacted
+    if col.type == "coding":
+        coded, value = check_codings(col.name, value, required=col.required)
+        return fails + list(coded), value
     if col.type == "date":
         iso = col.format == "%Y-%m-%d"
         if iso:  # accept FHIR dateTimes: keep the date part

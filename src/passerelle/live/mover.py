@@ -130,6 +130,7 @@ def start_move(
     hub: Hub, actor: Principal, destination_url: str, *, require: tuple[str, ...] = ()
 ) -> MoveStatus:
     """Enter ``mirroring`` towards ``destination_url`` and inventory the backlog."""
+    from passerelle.live.store_overlap import refuse_overlap
     from passerelle.migration import PlanOptions, plan_migration
     from passerelle.migration.planner import _check_destination
 
@@ -139,8 +140,15 @@ def start_move(
         if destination_url == current.source_url:
             raise ConflictError("the destination is the store the hub already uses")
         try:
+            refuse_overlap(
+                hub,
+                session,
+                destination_url,
+                "the destination",
+                may_be=(*_replicas(session), current.retired_url or ""),
+            )
             _check_destination(destination_url, require, None)
-        except PolicyViolationError:
+        except (ConflictError, PolicyViolationError):
             append_event(
                 hub,
                 session,
@@ -180,6 +188,15 @@ def start_move(
     plan_migration(mirroring.source_url, destination_url, journal, PlanOptions(require=require))
     _carry_rules(journal, ciphertext_rules(hub, destination_url))
     return move_status(hub)
+
+
+def _replicas(session: Session) -> tuple[str, ...]:
+    """The replicas' URLs: a move may go to one (the exit the drill rehearses)."""
+    from sqlalchemy import select
+
+    from passerelle.hub.tables import Replica
+
+    return tuple(session.execute(select(Replica.url)).scalars())
 
 
 def ciphertext_rules(hub: Hub, destination: str) -> CiphertextOnly:

@@ -198,27 +198,24 @@ def add_replica(
     from sqlalchemy import select
 
     from passerelle.hub.tables import Replica
-    from passerelle.live.binding import load_binding
     from passerelle.live.mover import enforce_policy
+    from passerelle.live.store_overlap import refuse_overlap
     from passerelle.migration.planner import _check_destination
     from passerelle.storage.keys import REPLICA, check_name
+    from passerelle.storage.urls import parse_store_url
 
     check_name(name, REPLICA)
-    url = hub.config.resolve_url(url).rstrip("/")
+    url = str(parse_store_url(hub.config.resolve_url(url)))
     with hub.transaction() as session:
         authorize(hub, session, actor, Action.MIGRATION_RUN, f"hub:replica:{name}", {"url": url})
-        binding = load_binding(hub, session)
-        own = (binding.source_url, binding.destination_url, binding.retired_url)
-        if url in {u.rstrip("/") for u in own if u}:
-            raise ConflictError(
-                f"{url} is one of the hub's own stores (in use, moving or retired); "
-                "a replica must be another store"
-            )
-        existing = session.execute(select(Replica).where(Replica.url == url)).scalar_one_or_none()
-        if existing is not None:
-            raise ConflictError(f"{url} is already the replica {existing.name!r}")
         if session.execute(select(Replica).where(Replica.name == name)).first():
             raise ConflictError(f"a replica named {name!r} exists; choose another name")
+        try:
+            refuse_overlap(hub, session, url, "the replica")
+        except ConflictError as exc:
+            _audit(hub, session, actor, "hub.replica.add", name, "denied", {"reason": str(exc)})
+            session.commit()
+            raise
         try:
             _check_destination(url, require, None)
         except PolicyViolationError:
@@ -245,7 +242,9 @@ def remove_replica(hub: Hub, actor: Principal, name: str) -> None:
     from sqlalchemy import delete
 
     from passerelle.hub.tables import ReplicaChange
+    from passerelle.storage.keys import REPLICA, check_name
 
+    check_name(name, REPLICA)  # before the audit: a name no replica has is no event
     with hub.transaction() as session:
         authorize(hub, session, actor, Action.MIGRATION_RUN, f"hub:replica:{name}", {})
         row = _row(session, name)
@@ -288,17 +287,38 @@ class ReplicaTarget:
 def authorized_target(
     hub: Hub, actor: Principal, name: str, action: Action, step: str
 ) -> ReplicaTarget:
+    from passerelle.storage.keys import REPLICA, check_name
+
+    check_name(name, REPLICA)  # before the audit: a name no replica has is no event
     with hub.transaction() as session:
         authorize(hub, session, actor, action, f"hub:replica:{name}", {"step": step})
-        row = _row(session, name)
-        return ReplicaTarget(row.id, row.name, row.url)
+        return _target(hub, session, _row(session, name))
 
 
 def _lookup(hub: Hub, name: str) -> ReplicaTarget:
     """The replica ``name`` without an authorization (the caller was authorized once)."""
     with hub.db.read() as session:
-        row = _row(session, name)
-        return ReplicaTarget(row.id, row.name, row.url)
+        return _target(hub, session, _row(session, name))
+
+
+def _target(hub: Hub, session: Session, row: Replica) -> ReplicaTarget:
+    """``row`` as a target, refused while it overlaps one of the hub's own stores: a move
+    to the replica makes it the hub's store, and its passes would copy the hub onto
+    itself (the move keeps it current meanwhile)."""
+    from passerelle.live.store_overlap import refuse_overlap
+
+    refuse_overlap(
+        hub,
+        session,
+        row.url,
+        f"the replica {row.name!r}",
+        replicas=False,
+        then=(
+            "it is not copied to while a move goes to it; once the move is finished "
+            f"`passerelle hub replica remove {row.name}`"
+        ),
+    )
+    return ReplicaTarget(row.id, row.name, row.url)
 
 
 def drain(hub: Hub, target: ReplicaTarget, *, stop: threading.Event | None = None) -> DrainSummary:
@@ -401,14 +421,20 @@ def follow_replicas(
     pass_every_s: float = 3600.0,
     idle_s: float = 1.0,
     on_round: Callable[[str, dict[str, Any]], None] | None = None,
+    who: Callable[[], Principal] | None = None,
 ) -> None:
     """Keep replicas current until ``stop``: drain each outbox as writes arrive, and run an
     incremental pass on each every ``pass_every_s`` (the first at once). ``names``: these
     replicas (default: all, including ones added meanwhile). A failing round is reported
-    to ``on_round`` and tried again; the follower itself only stops on ``stop``.
+    to ``on_round`` and tried again; the follower itself stops on ``stop``, or once its
+    actor may no longer run it.
 
-    The actor is authorized (and audited) when the follower starts and before each pass,
-    not on every round: an idle follower polls the outbox every ``idle_s``."""
+    The actor is authorized (and audited) when the follower starts and before each pass;
+    on every round ``who`` (the CLI: its token authenticated again) gives the actor as the
+    hub knows them now, and the rules are asked without an event: a revoked token or a
+    disabled user raises ``AuthenticationError``, lost roles an audited refusal, and the
+    follower stops (it had run on for hours in their name). An idle follower polls the
+    outbox every ``idle_s``."""
     from passerelle.live.mover import RESEARCH_FIRST
     from passerelle.live.research_latency import research_pacer
 
@@ -416,6 +442,7 @@ def follow_replicas(
     for name in names:  # a name given and not known fails here, at once
         authorized_target(hub, actor, name, Action.MIGRATION_RUN, "follow")
     while not stop.is_set():
+        actor = _still_allowed(hub, who() if who is not None else actor)
         wanted = names or _names(hub)
         moved = 0
         for name in wanted:
@@ -445,3 +472,14 @@ def follow_replicas(
                 on_round(name, details)
         if not moved:
             stop.wait(idle_s)
+
+
+def _still_allowed(hub: Hub, actor: Principal) -> Principal:
+    """``actor`` if the rules still let them keep replicas current (asked without an
+    event); else the refusal, audited once, raised."""
+    from passerelle.hub.rules import decide
+
+    if not decide(actor, Action.MIGRATION_RUN, today=hub.now().date()).allowed:
+        with hub.transaction() as session:
+            authorize(hub, session, actor, Action.MIGRATION_RUN, "hub:replicas", {"step": "follow"})
+    return actor

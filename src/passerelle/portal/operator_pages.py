@@ -33,6 +33,13 @@ STEPS = {
     "finish": "Finish: the destination becomes the only store; the source stays read-only",
 }
 _Step = Annotated[str, Path(pattern="^(start|cutover|rollback|finish)$")]
+REPLICA_ACTIONS = {
+    "verify": "Prove the replica: every object re-read there and hashed against the hub's",
+    "exit-drill": "Rehearse the exit: final sync and proof timed against the EU Data Act, "
+    "the hub keeps serving",
+}
+_ReplicaAction = Annotated[str, Path(pattern="^(verify|exit-drill)$")]
+_ReplicaName = Annotated[str, Path(min_length=1, max_length=63)]
 
 
 def steps_open(phase: str) -> list[str]:
@@ -95,8 +102,59 @@ def _take_step(
     return _move_page(request, migration_status(hub, actor), done=step, evidence=evidence)
 
 
+def _replica_action(request: Request, actor: Principal, name: str, action: str) -> Response:
+    """Prove the replica or drill the exit to it with the library, and show the answer."""
+    from passerelle.live.exit_drill import exit_drill
+    from passerelle.live.replica import verify_replica
+
+    hub = request.app.state.hub
+    if action == "verify":
+        proof, drill = verify_replica(hub, actor, name), None
+    else:
+        proof, drill = None, exit_drill(hub, actor, name)
+    return render(
+        request,
+        "operator_replica.html",
+        name=name,
+        action=action,
+        text=REPLICA_ACTIONS[action],
+        proof=proof,
+        drill=drill,
+    )
+
+
 def router() -> APIRouter:
     r = APIRouter(prefix="/portal/operator", route_class=PortalRoute, include_in_schema=False)
+
+    @r.get("/replicas/{name}/{action}")
+    def confirm_replica(
+        request: Request, actor: SignedIn, name: _ReplicaName, action: _ReplicaAction
+    ) -> Response:
+        from passerelle.hub.rules import Action
+        from passerelle.live.mover import watching_action
+        from passerelle.live.replica import authorized_target
+
+        hub = request.app.state.hub
+        wanted = watching_action(actor, hub.now().date()) if action == "verify" else None
+        authorized_target(hub, actor, name, wanted or Action.MIGRATION_RUN, f"confirm-{action}")
+        return render(
+            request,
+            "operator_replica.html",
+            name=name,
+            action=action,
+            text=REPLICA_ACTIONS[action],
+            proof=None,
+            drill=None,
+        )
+
+    @r.post("/replicas/{name}/{action}")
+    async def run_replica(
+        request: Request, actor: SignedIn, name: _ReplicaName, action: _ReplicaAction, csrf: Csrf
+    ) -> Response:
+        from passerelle.api.threads import in_long_thread
+
+        check_csrf(request, csrf)
+        return await in_long_thread(request, _replica_action, request, actor, name, action)
 
     @r.get("")
     def page(request: Request, actor: SignedIn) -> Response:

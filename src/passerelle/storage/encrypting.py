@@ -23,6 +23,7 @@ import hashlib
 import itertools
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -103,6 +104,7 @@ class _Opened:
     cipher: SegmentCipher
     key_id: str
     plaintext_size: int
+    opened_at: float  # time.monotonic() when its data key was unwrapped
 
 
 class EncryptingStore(StoreWrapper):
@@ -116,6 +118,11 @@ class EncryptingStore(StoreWrapper):
     """
 
     cache_entries = 128
+    cache_seconds = 30.0
+    """How long an unwrapped data key is used again without asking the custody: a KEK
+    destroyed by another process (a CLI, another ``serve`` worker) is refused here
+    within this time; one in this process at once (:meth:`forget_keys`)."""
+    clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(
         self,
@@ -463,6 +470,7 @@ class EncryptingStore(StoreWrapper):
             SegmentCipher(data_key, object_binding),
             key_id,
             plain_size(key, info.size, header.segment_size),
+            self.clock(),
         )
         if info.etag is None:  # nothing to check a cached header against: do not keep it
             return opened
@@ -506,8 +514,12 @@ class EncryptingStore(StoreWrapper):
     def _cached(self, key: str) -> _Opened | None:
         with self._lock:
             opened = self._opened.get(key)
-            if opened is not None:
-                self._opened.move_to_end(key)
+            if opened is None:
+                return None
+            if self.clock() - opened.opened_at >= self.cache_seconds:
+                del self._opened[key]  # unwrap again: the KEK may be gone since
+                return None
+            self._opened.move_to_end(key)
             return opened
 
     def _forget(self, key: str) -> None:

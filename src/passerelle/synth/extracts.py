@@ -57,6 +57,7 @@ DEFECT_REASONS = {
     "out-of-range-date": "range",
     "broken-json": "json",
     "unknown-patient": "unknown-patient",
+    "patient-quarantined": "patient-quarantined",
 }
 """Planted defect kind -> the reason code ingestion reports for it."""
 
@@ -77,6 +78,16 @@ def _dates_after(rng: np.random.Generator, birth: np.ndarray) -> np.ndarray:
     span = (hi - lo).astype(int) + 1
     dates: np.ndarray = lo + (rng.random(len(birth)) * span).astype("timedelta64[D]")
     return dates
+
+
+def _zfill(values: np.ndarray, width: int) -> np.ndarray:
+    """``np.char.zfill``, which fails on an empty array (no stays when only FHIR is asked)."""
+    import numpy as np
+
+    if not len(values):
+        return values.astype(f"<U{width}")
+    filled: np.ndarray = np.char.zfill(values, width)
+    return filled
 
 
 def _pick(rng: np.random.Generator, values: tuple[str, ...], n: int) -> np.ndarray:
@@ -129,7 +140,7 @@ def stays_rows(
         else:
             main[i] = "9" + main[i]
         defects.append((first_row + i, kind))
-    stay_id = np.char.add("S", np.char.zfill(np.arange(first_row, first_row + n).astype(str), 10))
+    stay_id = np.char.add("S", _zfill(np.arange(first_row, first_row + n).astype(str), 10))
     table = pa.table(
         {
             "stay_id": stay_id,
@@ -141,7 +152,7 @@ def stays_rows(
             "postcode": persons.postcode[who],
             "phone": persons.phone[who],
             "finess": np.char.add(
-                "0", np.char.zfill((rng.integers(1, 200, n) * 4_999_999 % 10**8).astype(str), 8)
+                "0", _zfill((rng.integers(1, 200, n) * 4_999_999 % 10**8).astype(str), 8)
             ),
             "admission_date": admit_s.astype(str),
             "discharge_date": discharge.astype(str),
@@ -233,6 +244,7 @@ def fhir_rows(
             "telecom": [{"system": "phone", "value": str(persons.phone[p])}],
         }
         broken_patient = rng.random() < rate
+        lost = "patient-quarantined"  # what its resources say if the Patient is refused
         line = patient_line = first_line["Patient"] + len(out.lines["Patient"])
         if broken_patient:
             kind = ("bad-nir-key", "impossible-date", "broken-json")[int(rng.integers(0, 3))]
@@ -243,6 +255,8 @@ def fhir_rows(
             text = _dump(patient)
             out.lines["Patient"].append(text[: len(text) // 2] if kind == "broken-json" else text)
             out.defects.append(("Patient", patient_line, kind))
+            if kind == "broken-json":  # a Patient line that is not JSON has no id to name
+                lost = "unknown-patient"
         else:
             out.lines["Patient"].append(_dump(patient))
         starts = _dates_after(rng, np.repeat(persons.birth[p], int(visits[k])))
@@ -309,7 +323,7 @@ def fhir_rows(
                 line = first_line[rtype] + len(out.lines[rtype])
                 if broken_patient:
                     out.lines[rtype].append(_dump(res))
-                    out.defects.append((rtype, line, "unknown-patient"))
+                    out.defects.append((rtype, line, lost))
                     continue
                 kind = ""
                 if rng.random() < rate:

@@ -39,13 +39,20 @@ _REASON_COLUMN = {
     ("Patient", "bad-nir-key"): "nir",
     ("Patient", "impossible-date"): "birth_date",
     ("Encounter", "impossible-date"): "period_start",
-    ("Condition", "malformed-code"): "icd10",
+    ("Condition", "malformed-code"): "code",
+    **{
+        (t, k): "subject"
+        for t in FHIR_TYPES[1:]
+        for k in ("unknown-patient", "patient-quarantined")
+    },
 }
+_REASON_CODE = {("Condition", "malformed-code"): "code-format"}
+"""Where the reason's code is not the kind's usual one (a coding column checks its system)."""
 
 
 def expected_reason(source: str, kind: str) -> str:
     """The reason ingestion reports for a planted defect (``code:column`` or ``code``)."""
-    code = DEFECT_REASONS[kind]
+    code = _REASON_CODE.get((source, kind), DEFECT_REASONS[kind])
     column = _REASON_COLUMN.get((source, kind))
     return f"{code}:{column}" if column else code
 
