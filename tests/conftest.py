@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from passerelle.storage import Store, open_store
-from tests.backends import ALL_BACKENDS, new_store_url
+from tests.backends import ALL_BACKENDS, drop_swift_containers, new_store_url
 
 
 def _config_text(env: dict[str, str]) -> str:
@@ -64,6 +64,32 @@ secret_access_key = "not-the-secret"
 max_retries = 0
 """
             )
+    if env.get("PASSERELLE_TEST_SWIFT_AUTH_URL"):
+        parts.append(f"""
+[remotes.swift]
+type = "swift"
+auth_url = "{env["PASSERELLE_TEST_SWIFT_AUTH_URL"]}"
+user = "{env["PASSERELLE_TEST_SWIFT_USER"]}"
+key = "{env["PASSERELLE_TEST_SWIFT_KEY"]}"
+provider = "ceph"
+max_retries = 2
+
+[remotes.swift-dlo]
+type = "swift"
+auth_url = "{env["PASSERELLE_TEST_SWIFT_AUTH_URL"]}"
+user = "{env["PASSERELLE_TEST_SWIFT_USER"]}"
+key = "{env["PASSERELLE_TEST_SWIFT_KEY"]}"
+provider = "ceph"
+large_objects = "dlo"
+max_retries = 2
+
+[remotes.swift-badkey]
+type = "swift"
+auth_url = "{env["PASSERELLE_TEST_SWIFT_AUTH_URL"]}"
+user = "{env["PASSERELLE_TEST_SWIFT_USER"]}"
+key = "not-the-key"
+max_retries = 0
+""")
     if env.get("PASSERELLE_TEST_SEAWEED_READONLY_ACCESS_KEY"):
         parts.append(f"""
 [remotes.seaweed-readonly]
@@ -89,6 +115,13 @@ def storage_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("PASSERELLE_CONFIG", None)
     else:
         os.environ["PASSERELLE_CONFIG"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def swift_containers_dropped() -> Iterator[None]:
+    """The Swift containers the session made are deleted at its end."""
+    yield
+    drop_swift_containers()
 
 
 @pytest.fixture(params=ALL_BACKENDS)

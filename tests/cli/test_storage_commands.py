@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from passerelle.storage import open_store
-from tests.backends import SERVER_BACKENDS, closed_port, new_store_url, require_backend, unique_name
+from tests.backends import (
+    REMOTE_OF,
+    SCHEME_OF,
+    SERVER_BACKENDS,
+    closed_port,
+    new_store_url,
+    require_backend,
+    unique_name,
+)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -194,9 +202,7 @@ def test_wrong_credentials_give_one_sentence(server: str, tmp_path: Path) -> Non
 @pytest.mark.parametrize("server", list(SERVER_BACKENDS))
 def test_missing_bucket_gives_one_sentence(server: str) -> None:
     require_backend(server)
-    scheme = "az" if server == "azurite" else "s3"
-    remote = {"azurite": "azurite", "ceph": "ceph", "seaweedfs": "seaweed"}[server]
-    proc = run_cli("ls", f"{scheme}://{remote}@{unique_name('missing')}")
+    proc = run_cli("ls", f"{SCHEME_OF[server]}://{REMOTE_OF[server]}@{unique_name('missing')}")
     assert_one_sentence(proc, "does not exist")
 
 

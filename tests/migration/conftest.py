@@ -1,4 +1,5 @@
-"""Source/destination pairs for migration tests: local ones and Azurite -> S3 servers."""
+"""Source/destination pairs for migration tests: local ones, Azurite -> S3 servers and Swift
+(Azurite -> Swift, Swift -> Ceph RGW's S3)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ from passerelle.storage import Store, open_store
 from passerelle.storage.model import MiB
 from tests.backends import new_store_url
 
-PAIRS = [("memory", "file"), ("file", "file"), ("azurite", "ceph"), ("azurite", "seaweedfs")]
+PAIRS = [
+    ("memory", "file"),
+    ("file", "file"),
+    ("azurite", "ceph"),
+    ("azurite", "seaweedfs"),
+    ("azurite", "swift"),
+    ("swift", "ceph"),
+]
 
 
 @dataclass

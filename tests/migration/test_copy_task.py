@@ -197,11 +197,13 @@ def test_portable_config_ships_only_the_remotes_the_urls_use() -> None:
     }
     other = RemoteConfig(name="other", type="s3", secret_access_key="x")
     mine = RemoteConfig(name="mine", type="az", account="acct", account_key="k")
-    config = StorageConfig(remotes={"other": other, "mine": mine}, env=env)
-    portable = portable_config(["s3://bucket/p", "az://mine@container"], config)
+    sw = RemoteConfig(name="sw", type="swift", auth_url="http://h/auth/1.0", user="a:b", key="k")
+    config = StorageConfig(remotes={"other": other, "mine": mine, "sw": sw}, env=env)
+    portable = portable_config(["s3://bucket/p", "az://mine@container", "swift://sw@c"], config)
     assert portable is not None
     assert portable.env == {}
     assert portable.remote_for("az", "mine") == mine
+    assert portable.remote_for("swift", "sw") == sw
     assert portable.remote_for("s3", None).secret_access_key == "SK"
     assert "other" not in portable.remotes
     assert portable_config(["memory://a", "file:///tmp/x"], config) is None

@@ -30,7 +30,7 @@ from .test_resume import cli
 BIG = "large/scan.bin"
 BIG_SIZE = 40 * MiB + 321
 PART = 5 * MiB
-DESTINATIONS = ["ceph", "seaweedfs", "azurite"]
+DESTINATIONS = ["ceph", "seaweedfs", "azurite", "swift"]
 
 
 def _rows(journal: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -51,7 +51,10 @@ def _parts(journal: Path) -> dict[int, tuple[int, str]]:
 
 
 def _incomplete_uploads(dst: Store) -> list[str]:
-    """Multipart uploads (S3) or uncommitted blocks (Azure) still at the destination."""
+    """Multipart uploads (S3), uncommitted blocks (Azure) or segment sets no manifest
+    names (Swift) still at the destination."""
+    if dst.url.startswith("swift://"):
+        return [u.upload_id for u in dst.list_uploads()]
     admin: Any = dst._admin  # type: ignore[attr-defined]
     if dst.url.startswith("az://"):
         blob = admin.service.get_blob_client(admin.container, BIG)

@@ -1,6 +1,7 @@
 """The storage contract, run identically against every backend.
 
-memory, file, Azurite (Azure Blob), Ceph RGW and SeaweedFS (S3) must all pass, and so
+memory, file, Azurite (Azure Blob), Ceph RGW and SeaweedFS (S3) and Ceph RGW's Swift API
+(OpenStack Object Storage) must all pass, and so
 must the encrypting store over memory and over Ceph RGW (``memory+encrypted``,
 ``ceph+encrypted``): it skips only the tests of capabilities it declares absent.
 """
@@ -28,6 +29,8 @@ from passerelle.storage.encrypting import EncryptingStore
 from passerelle.storage.model import MiB
 from tests.backends import (
     ALL_BACKENDS,
+    REMOTE_OF,
+    SCHEME_OF,
     SERVER_BACKENDS,
     new_store_url,
     require_backend,
@@ -317,9 +320,7 @@ def test_wrong_credentials_are_named(server: str, tmp_path: Path) -> None:
     url = new_store_url(server, tmp_path)
     container = url.split("@", 1)[1]
     scheme = url.split("://", 1)[0]
-    remote = {"azurite": "azurite-badkey", "ceph": "ceph-badkey", "seaweedfs": "seaweed-badkey"}[
-        server
-    ]
+    remote = f"{REMOTE_OF[server]}-badkey"
     bad = open_store(f"{scheme}://{remote}@{container}")
     with pytest.raises(AuthenticationError, match="rejected the credentials"):
         list(bad.list())
@@ -330,12 +331,7 @@ def test_wrong_credentials_are_named(server: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("server", list(SERVER_BACKENDS))
 def test_missing_container_is_named(server: str) -> None:
     require_backend(server)
-    scheme, remote = (
-        ("az", "azurite")
-        if server == "azurite"
-        else ("s3", {"ceph": "ceph", "seaweedfs": "seaweed"}[server])
-    )
-    store = open_store(f"{scheme}://{remote}@{unique_name('nobucket')}")
+    store = open_store(f"{SCHEME_OF[server]}://{REMOTE_OF[server]}@{unique_name('nobucket')}")
     with pytest.raises(ContainerNotFoundError, match="does not exist"):
         list(store.list())
 
@@ -365,8 +361,10 @@ def test_update_metadata_in_place(store: Store) -> None:
 
 
 def test_update_metadata_with_a_stale_etag_changes_nothing(store: Store) -> None:
-    if not store.capabilities.conditional_metadata:
-        pytest.fail("every backend in the suite declares conditional_metadata")
+    # Swift's POST ignores If-Match: it declares conditional_metadata absent, yet a stale
+    # etag is still refused (a HEAD first); only the race with a writer stays open there.
+    if not store.capabilities.conditional_metadata and not store.url.startswith("swift://"):
+        pytest.fail("every backend but Swift declares conditional_metadata")
     store.put("m.csv", b"v1", content_type="text/csv", metadata={"v": "1"})
     stale = store.head("m.csv").etag
     assert stale is not None

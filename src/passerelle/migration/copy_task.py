@@ -83,7 +83,7 @@ def portable_config(urls: Iterable[str], config: StorageConfig | None) -> Storag
     defaults: dict[str, str] = {}
     for url in urls:
         parsed = parse_store_url(url)
-        if parsed.scheme not in ("s3", "az"):
+        if parsed.scheme not in ("s3", "az", "swift"):
             continue
         config = config if config is not None else load_config()
         remote = config.remote_for(parsed.scheme, parsed.remote)

@@ -14,6 +14,19 @@ The config file is ``$PASSERELLE_CONFIG`` or ``~/.config/passerelle/config.toml`
     secret_access_key_env = "SCW_SECRET_KEY"   # or secret_access_key = "..."
     provider = "scaleway"                       # provider profile (see `passerelle providers`)
 
+    [remotes.ovh-swift]
+    type = "swift"
+    auth_url = "https://auth.cloud.ovh.net/v3"
+    auth_version = "3"                          # "1" (tempauth, Ceph RGW) or "3" (Keystone)
+    user = "user-..."
+    key_env = "OS_PASSWORD"                     # or key = "..."
+    project_name = "1234..."
+    user_domain_name = "Default"
+    project_domain_name = "Default"
+    region = "gra"                              # the provider profile's region (placement)
+    region_name = "GRA"                         # the region as the Keystone catalog spells it
+    large_objects = "auto"                      # "slo", "dlo" or "auto" (slo if /info has it)
+
     [remotes.hdh-azure]
     type = "az"
     account = "hdhprod"
@@ -24,7 +37,11 @@ The config file is ``$PASSERELLE_CONFIG`` or ``~/.config/passerelle/config.toml`
 Without a remote, S3 URLs use ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY`` and ``AWS_REGION``; Azure URLs use
 ``AZURE_STORAGE_ACCOUNT_NAME``, ``AZURE_STORAGE_ACCOUNT_KEY`` and
-``AZURE_STORAGE_ENDPOINT`` (or ``AZURE_STORAGE_USE_EMULATOR=true`` for Azurite).
+``AZURE_STORAGE_ENDPOINT`` (or ``AZURE_STORAGE_USE_EMULATOR=true`` for Azurite);
+Swift URLs use ``ST_AUTH``, ``ST_USER``, ``ST_KEY`` (auth v1) or the OpenStack
+``OS_AUTH_URL``, ``OS_USERNAME``, ``OS_PASSWORD``, ``OS_PROJECT_NAME``,
+``OS_USER_DOMAIN_NAME``, ``OS_PROJECT_DOMAIN_NAME``, ``OS_REGION_NAME`` (Keystone v3);
+``PASSERELLE_SWIFT_REGION`` is the provider profile's region for placement.
 """
 
 from __future__ import annotations
@@ -48,7 +65,7 @@ AZURITE_KEY = (
 
 @dataclass(frozen=True, slots=True)
 class RemoteConfig:
-    """Connection settings for one S3 or Azure endpoint."""
+    """Connection settings for one S3, Azure or Swift endpoint."""
 
     name: str
     type: str
@@ -63,6 +80,17 @@ class RemoteConfig:
     sas_token: str | None = None
     use_emulator: bool = False
     provider: str | None = None
+    auth_url: str | None = None
+    user: str | None = None
+    key: str | None = None
+    auth_version: str | None = None
+    project_name: str | None = None
+    project_id: str | None = None
+    user_domain_name: str | None = None
+    project_domain_name: str | None = None
+    region_name: str | None = None
+    storage_url: str | None = None
+    large_objects: str = "auto"
     max_retries: int = 5
     retry_timeout_s: float = 60.0
     connect_timeout_s: float = 5.0
@@ -83,7 +111,9 @@ class RemoteConfig:
         return out
 
 
-_SECRET_FIELDS = {"secret_access_key", "session_token", "account_key", "sas_token"}
+_SECRET_FIELDS = {"secret_access_key", "session_token", "account_key", "sas_token", "key"}
+_TYPES = ("s3", "az", "swift")
+_LARGE_OBJECTS = ("auto", "slo", "dlo")
 _KNOWN = {f.name for f in fields(RemoteConfig)} - {"name"}
 
 
@@ -97,7 +127,7 @@ class StorageConfig:
     source: str | None = None
 
     def remote_for(self, scheme: str, name: str | None) -> RemoteConfig:
-        """The settings an ``s3://`` or ``az://`` URL naming ``name`` (or none) uses."""
+        """The settings a store URL naming remote ``name`` (or none) uses."""
         if name is not None:
             remote = self.remotes.get(name)
             if remote is None:
@@ -129,7 +159,34 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _swift_from_env(env: Mapping[str, str]) -> RemoteConfig:
+    """Swift settings from the swift CLI's ST_* or OpenStack's OS_* variables."""
+    v1 = bool(env.get("ST_AUTH"))
+    return RemoteConfig(
+        name="env",
+        type="swift",
+        auth_url=env.get("ST_AUTH") or env.get("OS_AUTH_URL"),
+        user=env.get("ST_USER") if v1 else env.get("OS_USERNAME"),
+        key=env.get("ST_KEY") if v1 else env.get("OS_PASSWORD"),
+        auth_version=(
+            env.get("ST_AUTH_VERSION")
+            if v1
+            else env.get("OS_AUTH_VERSION") or env.get("OS_IDENTITY_API_VERSION") or "3"
+        ),
+        project_name=None if v1 else env.get("OS_PROJECT_NAME") or env.get("OS_TENANT_NAME"),
+        project_id=None if v1 else env.get("OS_PROJECT_ID"),
+        user_domain_name=None if v1 else env.get("OS_USER_DOMAIN_NAME"),
+        project_domain_name=None if v1 else env.get("OS_PROJECT_DOMAIN_NAME"),
+        region=env.get("PASSERELLE_SWIFT_REGION"),
+        region_name=env.get("OS_REGION_NAME"),
+        storage_url=env.get("OS_STORAGE_URL"),
+        provider=env.get("PASSERELLE_SWIFT_PROVIDER"),
+    )
+
+
 def _remote_from_env(scheme: str, env: Mapping[str, str]) -> RemoteConfig:
+    if scheme == "swift":
+        return _swift_from_env(env)
     if scheme == "s3":
         return RemoteConfig(
             name="env",
@@ -175,8 +232,16 @@ def _parse_remote(
         else:
             raise ConfigError(f"Unknown setting {key!r} in [remotes.{name}] of {src}.")
     kind = values.get("type")
-    if kind not in ("s3", "az"):
-        raise ConfigError(f'[remotes.{name}] in {src} needs type = "s3" or type = "az".')
+    if kind not in _TYPES:
+        raise ConfigError(
+            f'[remotes.{name}] in {src} needs type = "s3", type = "az" or type = "swift".'
+        )
+    if values.get("large_objects", "auto") not in _LARGE_OBJECTS:
+        raise ConfigError(
+            f'large_objects in [remotes.{name}] of {src} must be "auto", "slo" or "dlo".'
+        )
+    if "auth_version" in values:
+        values["auth_version"] = str(values["auth_version"])
     try:
         return RemoteConfig(name=name, **values)
     except TypeError as exc:  # pragma: no cover - guarded by _KNOWN above

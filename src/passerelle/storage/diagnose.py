@@ -47,10 +47,15 @@ def check_store(url: str, *, config: StorageConfig | None = None) -> StoreCheck:
     """Probe ``url`` with one listing page and report what works."""
     parsed = parse_store_url(url)
     region = endpoint = None
-    if parsed.scheme in ("s3", "az"):
+    if parsed.scheme in ("s3", "az", "swift"):
         config = config if config is not None else load_config()
         remote, _provider, region = resolve_remote(parsed, config)
-        endpoint = remote.endpoint or ("(emulator)" if remote.use_emulator else None)
+        endpoint = (
+            remote.endpoint
+            or remote.storage_url
+            or remote.auth_url
+            or ("(emulator)" if remote.use_emulator else None)
+        )
     store = open_store(parsed, config=config)
     started = time.perf_counter()
     reachable = authenticated = exists = True

@@ -5,13 +5,16 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import ConfigError, PasserelleError
 from passerelle.storage.config import RemoteConfig, StorageConfig, load_config
 from passerelle.storage.model import Capabilities, GiB, MiB, PartLimits, TiB
 from passerelle.storage.obstore_backend import BackendSpec, ObstoreStore
 from passerelle.storage.urls import StoreURL, parse_store_url
+
+if TYPE_CHECKING:
+    from passerelle.storage.swift_backend import SwiftStore
 
 __all__ = ["open_store", "resolve_remote", "store_location"]
 
@@ -91,11 +94,16 @@ def resolve_remote(
     from passerelle.providers import infer_provider
 
     remote = config.remote_for(url.scheme, url.remote)
-    guessed, guessed_region = infer_provider(remote.endpoint)
+    guessed, guessed_region = infer_provider(_public_address(remote))
     _check_declared_place(remote, guessed, guessed_region)
     provider = remote.provider or guessed
     region = remote.region or (guessed_region if provider == guessed else None)
     return remote, provider, region
+
+
+def _public_address(remote: RemoteConfig) -> str | None:
+    """The address that names a remote's provider: its endpoint, or Swift's auth URL."""
+    return remote.endpoint or remote.storage_url or remote.auth_url
 
 
 def _check_declared_place(
@@ -106,12 +114,12 @@ def _check_declared_place(
     if guessed is not None and remote.provider is not None and remote.provider != guessed:
         raise ConfigError(
             f"{where} declares provider {remote.provider!r} but its endpoint "
-            f"{remote.endpoint} is {guessed}'s; remove the provider line or use an endpoint "
-            f"of {remote.provider}."
+            f"{_public_address(remote)} is {guessed}'s; remove the provider line or use an "
+            f"endpoint of {remote.provider}."
         )
     if guessed_region is not None and remote.region is not None and remote.region != guessed_region:
         raise ConfigError(
-            f"{where} declares region {remote.region!r} but its endpoint {remote.endpoint} "
+            f"{where} declares region {remote.region!r} but its endpoint {_public_address(remote)} "
             f"serves {guessed_region}; remove the region line or use that region's endpoint."
         )
 
@@ -203,8 +211,10 @@ def _azure_factory(url: StoreURL, remote: RemoteConfig) -> Any:
     return make
 
 
-def open_store(url: str | StoreURL, *, config: StorageConfig | None = None) -> ObstoreStore:
-    """Open the store at ``url`` (``az://``, ``s3://``, ``file://``, ``memory://``).
+def open_store(
+    url: str | StoreURL, *, config: StorageConfig | None = None
+) -> ObstoreStore | SwiftStore:
+    """Open the store at ``url`` (``az://``, ``s3://``, ``swift://``, ``file://``, ``memory://``).
 
     Nothing is contacted yet: the first operation connects.  Endpoints and
     credentials come from ``config`` (default: :func:`load_config`).
@@ -233,6 +243,12 @@ def open_store(url: str | StoreURL, *, config: StorageConfig | None = None) -> O
         return ObstoreStore(str(parsed), make_local, spec, provider="local")
     config = config if config is not None else load_config()
     remote, provider, _region = resolve_remote(parsed, config)
+    if parsed.scheme == "swift":
+        from passerelle.storage.swift_backend import SwiftStore
+
+        return SwiftStore(
+            str(parsed), remote, parsed.container, prefix=parsed.prefix, provider=provider
+        )
     if parsed.scheme == "s3":
         from passerelle.storage.admin import S3Admin
 

@@ -4,6 +4,7 @@ Accepted forms::
 
     az://[remote@]container[/prefix]      Azure Blob (azure:// also accepted)
     s3://[remote@]bucket[/prefix]         any S3 service
+    swift://[remote@]container[/prefix]   OpenStack Object Storage (Swift, Ceph RGW's Swift API)
     file:///absolute/path                 a local folder (plain paths accepted too)
     memory://name[/prefix]                an in-process store, shared by name
 
@@ -23,17 +24,21 @@ from passerelle.storage.keys import check_key, check_prefix
 
 __all__ = ["StoreURL", "parse_store_url", "split_object_url", "validate_key"]
 
-SCHEMES = ("az", "s3", "file", "memory")
+SCHEMES = ("az", "s3", "swift", "file", "memory")
+SEGMENTS_SUFFIX = "_segments"
+"""A Swift container ``C`` keeps the segments of its large objects in ``C_segments``."""
 _ALIASES = {
     "azure": "az",
     "az": "az",
     "s3": "s3",
+    "swift": "swift",
     "file": "file",
     "memory": "memory",
     "mem": "memory",
 }
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _AZ_CONTAINER = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_SWIFT_CONTAINER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,244}$")
 _MEMORY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _REMOTE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -79,15 +84,15 @@ def _split_scheme(url: str) -> tuple[str, str]:
         if url.startswith(("/", "./", "../", "~")) or url in (".", ".."):
             return "file", url
         raise InvalidURLError(
-            f"{url!r} is not a store URL; use az://, s3://, file:// or memory:// "
-            "(or a local path starting with / or ./)."
+            f"{url!r} is not a store URL; use az://, s3://, swift://, file:// or "
+            "memory:// (or a local path starting with / or ./)."
         )
     scheme, rest = url.split("://", 1)
     normalized = _ALIASES.get(scheme.lower())
     if normalized is None:
         raise UnknownSchemeError(
             f"Unknown store scheme {scheme + '://'!r} in {url!r}; "
-            "use az://, s3://, file:// or memory://."
+            "use az://, s3://, swift://, file:// or memory://."
         )
     return normalized, rest
 
@@ -122,12 +127,27 @@ def parse_store_url(url: str, *, cwd: str | None = None) -> StoreURL:
             f"{container!r} is not a valid S3 bucket name: use 3-63 lowercase letters, "
             "digits, dots or hyphens."
         )
+    elif scheme == "swift":
+        _check_swift_container(container, url)
     elif scheme == "az" and not _AZ_CONTAINER.fullmatch(container):
         raise InvalidURLError(
             f"{container!r} is not a valid Azure container name: use 3-63 lowercase letters, "
             "digits or single hyphens."
         )
     return StoreURL(scheme, container, prefix, remote or None)
+
+
+def _check_swift_container(container: str, url: str) -> None:
+    if not _SWIFT_CONTAINER.fullmatch(container) or ".." in container:
+        raise InvalidURLError(
+            f"{container!r} is not a valid Swift container name here: use 1-245 ASCII "
+            "letters, digits, dots, hyphens or underscores, starting with a letter or digit."
+        )
+    if container.endswith(SEGMENTS_SUFFIX):
+        raise InvalidURLError(
+            f"The container {container!r} in {url!r} ends with {SEGMENTS_SUFFIX!r}, the name "
+            "passerelle keeps for the segments of large objects; use the data container."
+        )
 
 
 def _parse_file(rest: str, url: str, cwd: str | None) -> StoreURL:
