@@ -482,25 +482,30 @@ def update_dataset(
         if locations is not None:
             changes["locations"] = list(locations)
         if covers is not None:
-            changes["covers"] = str(covers)
+            changes["covers_from"], changes["covers_until"] = covers.start, covers.end
         authorize(
             hub,
             session,
             actor,
             Action.DATASET_UPDATE,
             f"dataset:{d.id}",
-            changes,
+            _update_details(changes, covers),
             missing=not_found("dataset", name),
             dataset=dataset_facts(session, d),
         )
         for location in changes.get("locations", ()):
             _check_location(location)  # after the decision: a hidden entry answers "not found"
-        if covers is not None:
-            del changes["covers"]
-            d.covers_from, d.covers_until = covers.start, covers.end
         for key, value in changes.items():
             setattr(d, key, value)
         return _dataset_view(d, session.get_one(Organization, d.organization_id))
+
+
+def _update_details(changes: dict[str, Any], covers: Coverage | None) -> dict[str, Any]:
+    """What ``update_dataset`` audits: the changes, the period as one text."""
+    details = {k: v for k, v in changes.items() if not k.startswith("covers_")}
+    if covers is not None:
+        details["covers"] = str(covers)
+    return details
 
 
 def add_version(

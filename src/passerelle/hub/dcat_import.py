@@ -372,10 +372,7 @@ def _catalog_title(graph: Graph, catalog: Node, iri: str) -> str:
 
 
 def _record(graph: Graph, node: Node, own_base: str | None) -> RemoteRecord:
-    from rdflib import URIRef
-
-    text = str(node)
-    if not (isinstance(node, URIRef) and len(text) <= MAX_IRI and _IRI.fullmatch(text)):
+    if not _is_http_iri(node):
         raise _Unusable(f"it is not an http(s) IRI of at most {MAX_IRI} characters")
     iri = _iri(node, "a dataset", own_base)  # a user part or this hub's IRI: the whole file
     title = _text(graph, node, "dct", "title", MAX_TITLE)
@@ -492,12 +489,17 @@ def _link(node: Node | None) -> str:
     another host) is dropped."""
     from urllib.parse import urlsplit
 
-    from rdflib import URIRef
-
-    text = str(node)
-    if isinstance(node, URIRef) and len(text) <= MAX_IRI and _IRI.fullmatch(text):
+    if _is_http_iri(node):
+        text = str(node)
         return "" if "@" in urlsplit(text).netloc else text
     return ""
+
+
+def _is_http_iri(node: Node | None) -> bool:
+    """Whether ``node`` is an absolute http(s) IRI of at most :data:`MAX_IRI` characters."""
+    from rdflib import URIRef
+
+    return isinstance(node, URIRef) and len(node) <= MAX_IRI and bool(_IRI.fullmatch(node))
 
 
 def _iri(node: Node, what: str, own_base: str | None) -> str:

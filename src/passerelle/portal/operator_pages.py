@@ -109,9 +109,14 @@ def _replica_action(request: Request, actor: Principal, name: str, action: str) 
 
     hub = request.app.state.hub
     if action == "verify":
-        proof, drill = verify_replica(hub, actor, name), None
-    else:
-        proof, drill = None, exit_drill(hub, actor, name)
+        return _replica_page(request, name, action, proof=verify_replica(hub, actor, name))
+    return _replica_page(request, name, action, drill=exit_drill(hub, actor, name))
+
+
+def _replica_page(
+    request: Request, name: str, action: str, *, proof: object = None, drill: object = None
+) -> Response:
+    """The replica action's page: its confirmation (no answer yet), or its answer."""
     return render(
         request,
         "operator_replica.html",
@@ -135,17 +140,11 @@ def router() -> APIRouter:
         from passerelle.live.replica import authorized_target
 
         hub = request.app.state.hub
-        wanted = watching_action(actor, hub.now().date()) if action == "verify" else None
-        authorized_target(hub, actor, name, wanted or Action.MIGRATION_RUN, f"confirm-{action}")
-        return render(
-            request,
-            "operator_replica.html",
-            name=name,
-            action=action,
-            text=REPLICA_ACTIONS[action],
-            proof=None,
-            drill=None,
+        needed = (
+            watching_action(actor, hub.now().date()) if action == "verify" else Action.MIGRATION_RUN
         )
+        authorized_target(hub, actor, name, needed, f"confirm-{action}")
+        return _replica_page(request, name, action)
 
     @r.post("/replicas/{name}/{action}")
     async def run_replica(
