@@ -53,3 +53,23 @@ def test_one_proof_or_drill_of_a_replica_at_a_time(api: Api, tmp_path: Path) -> 
             assert_error(response, 422, "invalid_request")
             assert "running on this journal" in response.text
     assert api.ok("POST", "/hub/replicas/paris/verify", "aude")["ok"]
+
+
+def test_an_operator_cannot_point_a_replica_or_a_move_at_any_folder(
+    api: Api, tmp_path: Path
+) -> None:
+    """``--adopt`` on another application's folder would have its passes delete what the
+    hub's store does not hold: a local folder outside the one holding the hub's directory
+    is refused with one sentence (403), and nothing is written or deleted there."""
+    api.add_user("otto", "operator")
+    other = tmp_path.parent / f"{tmp_path.name}-other-app"
+    other.mkdir()
+    (other / "settings.conf").write_text("kept")
+    body = {"name": "paris", "url": f"file://{other}", "adopt": True}
+    response = api.call("POST", "/hub/replicas", "otto", json=body)
+    assert_error(response, 403, "permission_denied")
+    assert "destinations" in response.text and "Traceback" not in response.text
+    body = {"destination_url": f"file://{other}/x"}
+    response = api.call("POST", "/hub/migration/start", "otto", json=body)
+    assert_error(response, 403, "permission_denied")
+    assert sorted(p.name for p in other.iterdir()) == ["settings.conf"]

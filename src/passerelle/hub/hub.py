@@ -19,6 +19,9 @@ A hub lives in a directory holding ``hub.toml``::
     auth_window_seconds = 60                 # per window; then 429 until the window ends
     ingest_sources = ["az://landing@drop/"]  # URL prefixes stewards may ingest from
                                              # (unset: any URL the server can read)
+    destinations = ["file:///mnt/replica/"]  # URL prefixes replicas and moves may write to
+                                             # (unset: any configured remote, and local
+                                             # folders beside the hub's directory)
     result_retention_days = 90               # days a query's stored result is kept, then
                                              # unreadable and purged (`passerelle queries purge`)
     query_max_rows = 100000                  # caps on one research query: rows kept,
@@ -109,6 +112,7 @@ class HubConfig:
     auth_failures: int = 10
     auth_window_seconds: int = 60
     ingest_sources: tuple[str, ...] = ()
+    destinations: tuple[str, ...] = ()
     result_retention_days: int = 90
     query_max_rows: int = 100_000
     query_max_seconds: float = 60.0
@@ -166,6 +170,9 @@ class HubConfig:
         if self.ingest_sources:
             listed = ", ".join(f'"{u}"' for u in self.ingest_sources)
             lines.append(f"ingest_sources = [{listed}]")
+        if self.destinations:
+            listed = ", ".join(_toml_string(u) for u in self.destinations)
+            lines.append(f"destinations = [{listed}]")
         if self.custody != "file" or self.kek_file != "keks.json":
             lines.append(f'custody = "{self.custody}"')
             lines.append(f'kek_file = "{self.kek_file}"')
@@ -237,6 +244,11 @@ def read_settings(path: Path) -> dict[str, Any]:
         if not isinstance(sources, list) or not all(isinstance(u, str) for u in sources):
             raise ConfigError(f"{path}: ingest_sources must be a list of URL prefixes")
         section = {**section, "ingest_sources": tuple(sources)}
+    if "destinations" in section:
+        places = section["destinations"]
+        if not isinstance(places, list) or not all(isinstance(u, str) and u for u in places):
+            raise ConfigError(f"{path}: destinations must be a list of URL prefixes")
+        section = {**section, "destinations": tuple(places)}
     for name in ("checkpoint_every", "checkpoint_minutes", "witness_retain_days"):
         value = section.get(name, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

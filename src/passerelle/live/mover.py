@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from passerelle.errors import ConflictError, PolicyViolationError
+from passerelle.errors import ConflictError, PermissionDeniedError, PolicyViolationError
 from passerelle.hub.audit import append_event, authorize
 from passerelle.hub.rules import Action, Principal
 from passerelle.live.binding import current_binding, load_binding
@@ -130,6 +130,7 @@ def start_move(
     hub: Hub, actor: Principal, destination_url: str, *, require: tuple[str, ...] = ()
 ) -> MoveStatus:
     """Enter ``mirroring`` towards ``destination_url`` and inventory the backlog."""
+    from passerelle.live.destinations import refuse_undeclared
     from passerelle.live.store_overlap import refuse_overlap
     from passerelle.migration import PlanOptions, plan_migration
     from passerelle.migration.planner import _check_destination
@@ -147,8 +148,9 @@ def start_move(
                 "the destination",
                 may_be=(*_replicas(session), current.retired_url or ""),
             )
+            refuse_undeclared(hub.config, destination_url, "the destination")
             _check_destination(destination_url, require, None)
-        except (ConflictError, PolicyViolationError):
+        except (ConflictError, PermissionDeniedError, PolicyViolationError):
             append_event(
                 hub,
                 session,

@@ -27,7 +27,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from passerelle.errors import ConflictError, NotFoundError, PasserelleError, PolicyViolationError
+from passerelle.errors import (
+    ConflictError,
+    NotFoundError,
+    PasserelleError,
+    PermissionDeniedError,
+    PolicyViolationError,
+)
 from passerelle.hub.audit import append_event, authorize
 from passerelle.hub.rules import Action
 from passerelle.live.replica_passes import incremental_pass, prove, record
@@ -198,6 +204,7 @@ def add_replica(
     from sqlalchemy import select
 
     from passerelle.hub.tables import Replica
+    from passerelle.live.destinations import refuse_undeclared
     from passerelle.live.mover import enforce_policy
     from passerelle.live.store_overlap import refuse_overlap
     from passerelle.migration.planner import _check_destination
@@ -212,7 +219,8 @@ def add_replica(
             raise ConflictError(f"a replica named {name!r} exists; choose another name")
         try:
             refuse_overlap(hub, session, url, "the replica")
-        except ConflictError as exc:
+            refuse_undeclared(hub.config, url, "the replica")
+        except (ConflictError, PermissionDeniedError) as exc:
             _audit(hub, session, actor, "hub.replica.add", name, "denied", {"reason": str(exc)})
             session.commit()
             raise
@@ -304,7 +312,9 @@ def _lookup(hub: Hub, name: str) -> ReplicaTarget:
 def _target(hub: Hub, session: Session, row: Replica) -> ReplicaTarget:
     """``row`` as a target, refused while it overlaps one of the hub's own stores: a move
     to the replica makes it the hub's store, and its passes would copy the hub onto
-    itself (the move keeps it current meanwhile)."""
+    itself (the move keeps it current meanwhile), or when hub.toml's ``destinations`` no
+    longer include it."""
+    from passerelle.live.destinations import refuse_undeclared
     from passerelle.live.store_overlap import refuse_overlap
 
     refuse_overlap(
@@ -318,6 +328,7 @@ def _target(hub: Hub, session: Session, row: Replica) -> ReplicaTarget:
             f"`passerelle hub replica remove {row.name}`"
         ),
     )
+    refuse_undeclared(hub.config, row.url, f"the replica {row.name!r}")
     return ReplicaTarget(row.id, row.name, row.url)
 
 
