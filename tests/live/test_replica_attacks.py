@@ -303,3 +303,21 @@ def test_the_follow_service_stops_once_its_token_is_revoked(crew: Crew, tmp_path
     assert follower.returncode not in (0, None), err
     assert "Traceback" not in err and err.count("error:") == 1, err
     assert "revoked" in err, err
+
+
+def test_a_replica_added_again_elsewhere_under_the_same_name_gets_every_object(
+    crew: Crew, tmp_path: Path
+) -> None:
+    """Its journal was named by the replica's name alone: the new one's pass failed on the
+    old journal ("belongs to another migration; choose another --journal path")."""
+    from passerelle.live.replica import remove_replica
+
+    for i in range(3):
+        write(crew.hub, f"datasets/d/{i}.bin", bytes([i]) * 10)
+    add_replica(crew.hub, crew.ops, f"file://{tmp_path / 'a'}", name="paris")
+    sync_replica(crew.hub, crew.ops, "paris")
+    remove_replica(crew.hub, crew.ops, "paris")
+    add_replica(crew.hub, crew.ops, f"file://{tmp_path / 'b'}", name="paris")
+    sync_replica(crew.hub, crew.ops, "paris")
+    expected = {f"datasets/d/{i}.bin" for i in range(3)}
+    assert keys_of(f"file://{tmp_path / 'b'}") == keys_of(f"file://{tmp_path / 'a'}") == expected

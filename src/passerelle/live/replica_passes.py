@@ -30,8 +30,9 @@ _EXAMPLES = 20
 
 
 def _journal_path(hub: Hub, target: ReplicaTarget, primary: str) -> Path:
-    """The replica's journal for this primary (a finished move starts a new one)."""
-    digest = hashlib.sha256(primary.encode()).hexdigest()[:12]
+    """The replica's journal for this primary and its URL (a finished move starts a new
+    one; a replica removed and added again elsewhere under the same name too)."""
+    digest = hashlib.sha256(f"{primary}\n{target.url}".encode()).hexdigest()[:12]
     return (hub.config.directory / "replicas" / f"{target.name}-{digest}.journal").resolve()
 
 
