@@ -24,9 +24,12 @@ THREADS_VARIABLE = "PASSERELLE_SERVE_THREADS"  # "request_threads,query_threads,
 def worker_app() -> FastAPI:
     """This process's app over the hub in ``$PASSERELLE_SERVE_HUB`` (a uvicorn factory)."""
     from passerelle.api import create_app
+    from passerelle.api.heap import settle_now_and_after_warm_up
     from passerelle.api.threads import ThreadLimits
     from passerelle.hub import Hub
 
     requests, queries, long = (int(n) for n in os.environ[THREADS_VARIABLE].split(","))
     limits = ThreadLimits(requests, queries, long)
-    return create_app(Hub.open(os.environ[HUB_VARIABLE]), threads=limits)
+    app = create_app(Hub.open(os.environ[HUB_VARIABLE]), threads=limits)
+    settle_now_and_after_warm_up()  # short full collections in a long-running process
+    return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -89,11 +89,15 @@ def _serve(
         os.environ[HUB_VARIABLE] = str(opened.config.directory)
         os.environ[THREADS_VARIABLE] = f"{threads},{query_threads},{long_threads}"
         opened.close()
+    app: Any = "passerelle.api.workers:worker_app"  # each process builds its own
     try:
+        if not several:
+            from passerelle.api.heap import settle_now_and_after_warm_up
+
+            app = create_app(opened, threads=ThreadLimits(threads, query_threads, long_threads))
+            settle_now_and_after_warm_up()  # short full collections in a long-running server
         uvicorn.run(
-            "passerelle.api.workers:worker_app"
-            if several
-            else create_app(opened, threads=ThreadLimits(threads, query_threads, long_threads)),
+            app,
             factory=several,
             workers=workers if several else None,
             host=host,
