@@ -165,11 +165,9 @@ async def _run(args: argparse.Namespace, hub_dir: Path, token: str, database: st
                     flush=True,
                 )
         if args.profile:
-            spy = subprocess.Popen(
-                [args.py_spy, "record", "--gil", "-r", "200", "-f", "raw"]
-                + ["-o", args.profile, "--pid", str(os.getpid())],
-                stdout=subprocess.DEVNULL,
-            )
+            command = [args.py_spy, "record", "--gil", "-r", "200", "-f", "raw"]
+            command += ["-o", args.profile, "--pid", str(os.getpid())]
+            spy = subprocess.Popen(command, stdout=subprocess.DEVNULL)
             await asyncio.sleep(2)  # py-spy attaches
             for name in scenarios:
                 await batch(name, args.profile_requests)
