@@ -75,7 +75,7 @@ def create_app(hub: Hub, *, threads: ThreadLimits | None = None) -> FastAPI:
     )
     from passerelle.api.auth import auth_lifespan, install_auth
     from passerelle.api.errors import install_handlers
-    from passerelle.portal import install_portal
+    from passerelle.portal import include_busiest_pages, install_portal
 
     app = FastAPI(
         title="passerelle hub",
@@ -91,6 +91,7 @@ def create_app(hub: Hub, *, threads: ThreadLimits | None = None) -> FastAPI:
     if hub is not None:  # the OpenAPI document is also built without a hub
         install_auth(app, hub)
     install_handlers(app)
+    include_busiest_pages(app)  # the portal's catalog is matched first (no API path is its)
     modules = (health, orgs, datasets, projects, grants, users, tokens, audit, catalog)
     for module in (*modules, queries, releases, ingests, migration, replicas, compliance):
         app.include_router(module.router())

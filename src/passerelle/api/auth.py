@@ -26,9 +26,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Actor",
+    "Bearer",
     "HubDep",
     "MaybeActor",
     "auth_lifespan",
+    "bearer_credentials",
     "current_hub",
     "current_principal",
     "install_auth",
@@ -40,6 +42,16 @@ _bearer = HTTPBearer(
     description="An API token (`pst_...`) from `passerelle init`, `passerelle tokens create` "
     "or `POST /tokens`.",
 )
+
+
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+"""The bearer token as given (read on the event loop), for a route that checks it itself
+in its worker thread (``api/one_thread.py``); the OpenAPI security is the same."""
+
+
+async def bearer_credentials(request: Request) -> HTTPAuthorizationCredentials | None:
+    """What ``Bearer`` gives, outside a route's parameters."""
+    return await _bearer(request)
 
 
 async def current_hub(request: Request) -> Hub:
@@ -73,11 +85,7 @@ async def auth_lifespan(app: FastAPI) -> AsyncIterator[None]:
         flush_auth_floods(app.state.hub, limiter, everything=True)
 
 
-def current_principal(
-    request: Request,
-    hub: HubDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+def current_principal(request: Request, hub: HubDep, credentials: Bearer) -> Principal:
     """The caller behind the bearer token; a refusal is audited and answered 401 (or 429)."""
     from passerelle.hub.accounts import authenticate
 
@@ -92,11 +100,7 @@ def current_principal(
 Actor = Annotated[Principal, Depends(current_principal)]
 
 
-def optional_principal(
-    request: Request,
-    hub: HubDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal | None:
+def optional_principal(request: Request, hub: HubDep, credentials: Bearer) -> Principal | None:
     """``None`` without a bearer token (the public views); else the caller, checked as on
     every route: a wrong token is 401, never the public view."""
     if credentials is None:

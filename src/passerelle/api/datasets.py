@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.responses import Response
 
-from passerelle.api.auth import Actor, HubDep
+from passerelle.api.auth import Actor, Bearer, HubDep
 from passerelle.api.errors import ERROR_RESPONSES
 from passerelle.api.models import DatasetCreate, DatasetUpdate, ListPage, VersionCreate
+from passerelle.api.one_thread import CallerRoute, answer_as_caller
 from passerelle.api.params import DatasetName, Limit, Offset, Search, list_page
 from passerelle.hub.views import DatasetFile, DatasetVersionView, DatasetView, Page
 
@@ -35,13 +37,27 @@ def router() -> APIRouter:
             covers=parse_coverage(body.covers),
         )
 
-    @r.get("", summary="List the catalog entries the caller may see")
-    def list_all(
-        hub: HubDep, actor: Actor, limit: Limit = 100, offset: Offset = 0, q: Search = None
-    ) -> Page[DatasetView]:
+    async def list_all(
+        request: Request,
+        credentials: Bearer,
+        limit: Limit = 100,
+        offset: Offset = 0,
+        q: Search = None,
+    ) -> Response:
         from passerelle.hub import list_datasets
 
-        return list_datasets(hub, actor, limit=limit, offset=offset, search=q)
+        return await answer_as_caller(
+            request, credentials, list_datasets, limit=limit, offset=offset, search=q
+        )
+
+    r.add_api_route(  # the hottest read: in one thread (api/one_thread.py)
+        "",
+        list_all,
+        methods=["GET"],
+        summary="List the catalog entries the caller may see",
+        response_model=Page[DatasetView],
+        route_class_override=CallerRoute,
+    )
 
     @r.get("/{name}", summary="Read a catalog entry")
     def read(name: DatasetName, hub: HubDep, actor: Actor) -> DatasetView:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from passerelle.errors import (
     AuthenticationError,
@@ -88,9 +88,12 @@ def parse_roles(roles: str | list[str]) -> frozenset[Role]:
 def _principal(
     user: User, token: Token | None = None, expires: datetime | None = None
 ) -> Principal:
-    roles = frozenset(Role(r) for r in user.roles.split(",") if r)
     token_id = token.id if token is not None else None
-    return Principal(user.id, user.name, roles, user.active, token_id, expires)
+    return Principal(user.id, user.name, _roles(user.roles), user.active, token_id, expires)
+
+
+def _roles(text: str) -> frozenset[Role]:
+    return frozenset(Role(r) for r in text.split(",") if r)
 
 
 def _user_view(u: User) -> UserView:
@@ -328,7 +331,29 @@ def _still_valid(hub: Hub, session: Session, actor: Principal) -> None:
         raise AuthenticationError(refusal)
 
 
-def _refusal(hub: Hub, token: Token, user: User) -> str | None:
+class TokenColumns(Protocol):
+    """What a token's check reads: a ``Token`` or a row of its columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def revoked_at(self) -> datetime | None: ...
+
+
+class UserColumns(Protocol):
+    """What a token's check reads of its user: a ``User`` or a row of its columns."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def active(self) -> bool: ...
+
+
+def _refusal(hub: Hub, token: TokenColumns, user: UserColumns) -> str | None:
     """Why ``token`` of ``user`` authenticates no one (revoked, expired, disabled), or None."""
     if token.revoked_at is not None:
         return f"the API token {token.id} was revoked: ask an admin for a new one"
@@ -339,18 +364,29 @@ def _refusal(hub: Hub, token: Token, user: User) -> str | None:
     return None
 
 
-def _expires(hub: Hub, token: Token) -> datetime:
+def _expires(hub: Hub, token: TokenColumns) -> datetime:
     """A token's end: its own, or sooner if the hub's token_days was lowered since."""
     return min(token.expires_at, token.created_at + timedelta(days=_cap_days(hub)))
 
 
 @cache
-def _token_and_user() -> Select[Token, User]:
-    """The token whose hash is ``:hash`` and its user (built once: every request asks)."""
+def _token_and_user() -> Select[int, datetime, datetime, datetime | None, int, str, str, bool]:
+    """What a check needs of the token whose hash is ``:hash`` and of its user, as one
+    row (SQL Core from a statement built once: every request asks, and loading the two
+    entities cost more than the query)."""
     from sqlalchemy import bindparam, select
 
     return (
-        select(Token, User)
+        select(
+            Token.id,
+            Token.created_at,
+            Token.expires_at,
+            Token.revoked_at,
+            Token.user_id,
+            User.name,
+            User.roles,
+            User.active,
+        )
         .join(User, User.id == Token.user_id)
         .where(Token.token_hash == bindparam("hash"))
     )
@@ -361,12 +397,15 @@ def _check_token(hub: Hub, session: Session, secret: str | None) -> Principal | 
 
     if not secret or not secret.startswith(_TOKEN_PREFIX):
         return "no valid API token was given: pass `Authorization: Bearer pst_...`"
-    row = session.execute(_token_and_user(), {"hash": hash_token(secret)}).first()
+    row = session.connection().execute(_token_and_user(), {"hash": hash_token(secret)}).first()
     if row is None:
         return "the API token is unknown: ask an admin for a new one"
-    token, user = row
-    refusal = _refusal(hub, token, user)
-    return refusal if refusal is not None else _principal(user, token, _expires(hub, token))
+    refusal = _refusal(hub, row, row)  # the row holds the token's and its user's columns
+    if refusal is not None:
+        return refusal
+    return Principal(
+        row.user_id, row.name, _roles(row.roles), row.active, row.id, _expires(hub, row)
+    )
 
 
 def authenticate(

@@ -46,7 +46,8 @@ class HubDatabase:
                 event.listen(engine, "connect", _sqlite_on_connect)
                 event.listen(engine, "begin", _sqlite_begin_immediate)
             elif url.startswith("postgresql"):
-                engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40)
+                engine = create_engine(url, pool_size=20, max_overflow=40)
+                _ping_when_idle(engine)
             else:
                 raise ConfigError(
                     f"unsupported hub database {url!r}: use sqlite:///PATH or "
@@ -170,6 +171,38 @@ def _advisory_lock() -> TextClause:
     from sqlalchemy import text
 
     return text("SELECT pg_advisory_xact_lock(:id)")
+
+
+IDLE_PING_SECONDS = 5.0
+"""A pooled PostgreSQL connection unused this long is pinged before it is handed out."""
+_RETURNED = "passerelle_returned"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection on checkout when it sat idle over ``IDLE_PING_SECONDS``
+    (SQLAlchemy's ``pool_pre_ping`` pinged on every checkout: a round trip, twice a
+    request, where the connection had served a request milliseconds before). A dead one
+    invalidates the pool, as ``pool_pre_ping`` did, and the checkout reconnects; one that
+    died in the last seconds fails its request with the database's 503 sentence, and the
+    pool is invalidated then."""
+    import time
+
+    from sqlalchemy import event
+    from sqlalchemy.exc import InvalidatePoolError
+
+    @event.listens_for(engine, "checkin")
+    def returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def handed_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_RETURNED)
+        if last is None or time.monotonic() - last < IDLE_PING_SECONDS:
+            return  # just connected, or in use moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise InvalidatePoolError("the pooled connection is dead") from exc
 
 
 def chunked(ids: Sequence[int], size: int = 500) -> list[Sequence[int]]:

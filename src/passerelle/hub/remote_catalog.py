@@ -202,7 +202,7 @@ def any_remote_datasets(hub: Hub) -> bool:
     portal's catalog page lists remote datasets, an audited read, only when there are."""
     from sqlalchemy import select
 
-    with hub.db.read() as session:
+    with hub.db.read_one() as session:  # one statement: no BEGIN and COMMIT round trips
         return session.execute(select(RemoteDataset.id).limit(1)).first() is not None
 
 

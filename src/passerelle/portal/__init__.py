@@ -13,16 +13,29 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["install_portal"]
+__all__ = ["include_busiest_pages", "install_portal"]
+
+
+def include_busiest_pages(app: FastAPI) -> None:
+    """Include the catalog's pages, before any other route of ``app``.
+
+    FastAPI tries an app's routes in order, each in Python (about 4 µs a route here):
+    after the API's 70 routes, the portal's catalog page paid 0.3 ms a request before
+    its own route was reached. No API path is a portal path, so which comes first
+    changes no answer, and the portal's routes are not in the OpenAPI document.
+    """
+    from passerelle.portal import catalog_pages
+
+    app.include_router(catalog_pages.router())
 
 
 def install_portal(app: FastAPI) -> None:
-    """Mount the static assets, the offline ``/docs`` and the portal's pages on ``app``."""
+    """Mount the static assets, the offline ``/docs`` and the portal's pages on ``app``
+    (the catalog's are included first of all, by :func:`include_busiest_pages`)."""
     from passerelle.portal import (
         account,
         assets,
         audit_pages,
-        catalog_pages,
         checker_pages,
         docs,
         headers,
@@ -39,7 +52,6 @@ def install_portal(app: FastAPI) -> None:
     app.include_router(docs.router())
     pages = (
         account,
-        catalog_pages,
         projects_pages,
         research_pages,
         steward_pages,

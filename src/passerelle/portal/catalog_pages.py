@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from passerelle.portal.params import PageNo, page_count
-from passerelle.portal.routing import PortalRoute, SignedIn, render
+from passerelle.portal.routing import (
+    PortalRoute,
+    SessionPageRoute,
+    SignedIn,
+    page_in_one_thread,
+    render,
+)
 
 if TYPE_CHECKING:
     from starlette.responses import Response
@@ -26,28 +32,11 @@ _Name = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\
 def router() -> APIRouter:
     r = APIRouter(prefix="/portal/catalog", route_class=PortalRoute, include_in_schema=False)
 
-    @r.get("")
-    def catalog(request: Request, actor: SignedIn, q: _Search = None, page: PageNo = 1) -> Response:
-        from passerelle.hub import list_datasets
+    async def catalog(request: Request, q: _Search = None, page: PageNo = 1) -> Response:
+        return await page_in_one_thread(request, _catalog, q, page)
 
-        found = list_datasets(
-            request.app.state.hub,
-            actor,
-            limit=PAGE_SIZE,
-            offset=(page - 1) * PAGE_SIZE,
-            search=q,
-        )
-        pages = page_count(found.total, PAGE_SIZE)
-        remote = _remote(request, actor, q)
-        return render(
-            request,
-            "catalog.html",
-            found=found,
-            remote=remote,
-            q=q or "",
-            page=page,
-            pages=pages,
-        )
+    # the portal's busiest page: session, catalog and template in one thread
+    r.add_api_route("", catalog, methods=["GET"], route_class_override=SessionPageRoute)
 
     @r.get("/{name}")
     def dataset(request: Request, actor: SignedIn, name: _Name) -> Response:
@@ -63,6 +52,29 @@ def router() -> APIRouter:
         )
 
     return r
+
+
+def _catalog(request: Request, actor: Principal, q: str | None, page: int) -> Response:
+    from passerelle.hub import list_datasets
+
+    found = list_datasets(
+        request.app.state.hub,
+        actor,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+        search=q,
+    )
+    pages = page_count(found.total, PAGE_SIZE)
+    remote = _remote(request, actor, q)
+    return render(
+        request,
+        "catalog.html",
+        found=found,
+        remote=remote,
+        q=q or "",
+        page=page,
+        pages=pages,
+    )
 
 
 def _remote(request: Request, actor: Principal, q: str | None) -> Page[RemoteDatasetView] | None:
