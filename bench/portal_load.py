@@ -133,24 +133,35 @@ def _wrk(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_database_argument(parser: argparse.ArgumentParser) -> None:
+    """``--database``: the PostgreSQL server a benchmark makes (and drops) its database on."""
     parser.add_argument(
         "--database",
         default=os.environ.get("PASSERELLE_TEST_POSTGRES_URL"),
         help="A PostgreSQL URL; the benchmark creates (and drops) its own database there.",
     )
+
+
+def database_url(args: argparse.Namespace) -> str:
+    """The ``--database`` given, or exit saying how to give one."""
+    if not args.database:
+        raise SystemExit("name a PostgreSQL database: --database URL (or start the servers)")
+    return str(args.database)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_database_argument(parser)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2, help="The contender's processes.")
     parser.add_argument("--threads", type=int, default=2, help="Its threads per process.")
     args = parser.parse_args()
-    if not args.database:
-        raise SystemExit("name a PostgreSQL database: --database URL (or start the servers)")
+    server = database_url(args)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     folder = Path(tempfile.mkdtemp(prefix="portal-load-"))
-    database, database_name = _fresh_database(args.database)
+    database, database_name = _fresh_database(server)
     hub, token, project = _build(folder / "demo", database)
     script = folder / "query.lua"
     script.write_text(
@@ -201,7 +212,7 @@ def main() -> None:
             f"{med['p99']:.0f} | {bad:.0f} | {late:.0f} |"
         )
     shutil.rmtree(folder, ignore_errors=True)
-    _drop_database(args.database, database_name)
+    _drop_database(server, database_name)
 
 
 if __name__ == "__main__":

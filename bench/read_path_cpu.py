@@ -36,7 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from portal_load import _build, _drop_database, _fresh_database  # noqa: E402
+from portal_load import (  # noqa: E402
+    _build,
+    _drop_database,
+    _fresh_database,
+    add_database_argument,
+    database_url,
+)
 
 Call = Callable[[], Any]
 
@@ -189,11 +195,7 @@ async def _run(args: argparse.Namespace, hub_dir: Path, token: str, database: st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database",
-        default=os.environ.get("PASSERELLE_TEST_POSTGRES_URL"),
-        help="A PostgreSQL URL; the benchmark creates (and drops) its own database there.",
-    )
+    add_database_argument(parser)
     parser.add_argument("--requests", type=int, default=400, help="Per scenario and repeat.")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=100)
@@ -201,16 +203,15 @@ def main() -> None:
     parser.add_argument("--profile-requests", type=int, default=1500)
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "/tmp/pyspy/bin/py-spy")
     args = parser.parse_args()
-    if not args.database:
-        raise SystemExit("name a PostgreSQL database: --database URL (or start the servers)")
+    server = database_url(args)
     folder = Path(tempfile.mkdtemp(prefix="read-path-"))
-    database, database_name = _fresh_database(args.database)
+    database, database_name = _fresh_database(server)
     try:
         hub_dir, token, _project = _build(folder / "demo", database)
         asyncio.run(_run(args, hub_dir, token, database))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-        _drop_database(args.database, database_name)
+        _drop_database(server, database_name)
 
 
 if __name__ == "__main__":
