@@ -69,6 +69,11 @@ def _serve(
 
     opened = Hub.open(hub)
     require_current_schema(opened)
+    several = workers > 1
+    if several:  # a socket per process, so connections spread over them (api/processes.py)
+        from passerelle.api.processes import listening_sockets
+
+        sockets = listening_sockets(host, port, workers)
     if host not in ("127.0.0.1", "localhost", "::1"):
         error_console().print(
             f"[yellow]warning:[/] listening on {host} without TLS: put a TLS-terminating "
@@ -80,7 +85,6 @@ def _serve(
         f"http://{host}:{port} (portal at /, API docs at /docs; press Ctrl+C to stop)"
     )
     trusted = _trusted_proxies(forwarded_allow_ips)
-    several = workers > 1
     if several:  # each process opens the hub itself (passerelle.api.workers)
         import os
 
@@ -96,16 +100,20 @@ def _serve(
 
             app = create_app(opened, threads=ThreadLimits(threads, query_threads, long_threads))
             settle_now_and_after_warm_up()  # short full collections in a long-running server
-        uvicorn.run(
-            app,
-            factory=several,
-            workers=workers if several else None,
-            host=host,
-            port=port,
-            log_level="info",
-            proxy_headers=bool(trusted),  # uvicorn's default believes any local client
-            forwarded_allow_ips=trusted or None,
-        )
+        settings: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "log_level": "info",
+            "proxy_headers": bool(trusted),  # uvicorn's default believes any local client
+            "forwarded_allow_ips": trusted or None,
+        }
+        if not several:
+            uvicorn.run(app, **settings)
+        else:
+            from passerelle.api.processes import SocketPerProcess
+
+            config = uvicorn.Config(app, factory=True, workers=workers, **settings)
+            SocketPerProcess(config, sockets).run()
     finally:
         if not several:
             opened.close()
