@@ -49,3 +49,38 @@ def test_a_hub_without_remote_datasets_shows_no_section_and_reads_none(
     page = browser("rita").get("/portal/catalog")
     assert page.status_code == 200 and "Remote datasets" not in page.text
     assert _remote_reads(api) == 0  # the page's cost stays one audited catalog read
+
+
+def test_an_import_shows_on_the_page_once_the_presence_answer_is_stale(
+    api: Api, browser: Any, monkeypatch: Any
+) -> None:
+    from passerelle.portal import catalog_pages
+
+    clock = [1000.0]
+    monkeypatch.setattr(catalog_pages, "monotonic", lambda: clock[0])
+    rita = browser("rita")
+    assert "Remote datasets" not in rita.get("/portal/catalog").text
+    done = api.call(
+        "POST",
+        "/catalog/imports",
+        "stella",
+        params={"source": "lyon"},
+        content=partner_export("turtle"),
+    )
+    assert done.status_code == 201, done.text
+    clock[0] += catalog_pages.REMOTE_PRESENCE_TTL / 2
+    assert "Remote datasets" not in rita.get("/portal/catalog").text  # trusted a moment
+    clock[0] += catalog_pages.REMOTE_PRESENCE_TTL / 2
+    assert "Remote datasets" in rita.get("/portal/catalog").text
+    assert _remote_reads(api) == 1
+
+
+def test_the_presence_answer_is_read_once_per_interval() -> None:
+    from passerelle.portal.catalog_pages import REMOTE_PRESENCE_TTL, RemotePresence
+
+    reads: list[int] = []
+    answers = iter([False, True])
+    presence = RemotePresence(lambda: reads.append(1) or next(answers))
+    assert presence() is False and presence() is False and len(reads) == 1
+    presence._known = (presence._known[0] - REMOTE_PRESENCE_TTL, False)  # type: ignore[index]
+    assert presence() is True and len(reads) == 2
