@@ -20,12 +20,17 @@ def test_settling_moves_the_live_heap_out_of_the_collectors_generations() -> Non
         "assert timer.daemon and timer.is_alive(), 'the second settling is pending'\n"
         "timer.cancel()\n"
         "print(before, after, gc.get_freeze_count())\n"
+        "print(*gc.get_threshold())\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
-    before, after, frozen = (int(n) for n in done.stdout.split())
+    settled, thresholds = done.stdout.splitlines()
+    before, after, frozen = (int(n) for n in settled.split())
     assert frozen >= before // 2
+    from passerelle.api.heap import SERVER_THRESHOLDS
+
+    assert tuple(int(n) for n in thresholds.split()) == SERVER_THRESHOLDS
     assert after < before // 10
 
 
