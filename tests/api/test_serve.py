@@ -126,6 +126,16 @@ def _started(proc: subprocess.Popen[str], base: str) -> None:
             time.sleep(0.2)
 
 
+def _listening_sockets(port: int) -> int:
+    """How many sockets listen on ``port`` (from /proc: one per worker with SO_REUSEPORT)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            count += fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port
+    return count
+
+
 def _connections_by_process(port: int) -> dict[int, int]:
     """How many established connections to ``port`` each process holds (from /proc)."""
     from collections import Counter
@@ -169,6 +179,10 @@ def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path: Path) -> No
     base = f"http://127.0.0.1:{port}"
     try:
         _started(proc, base)
+        deadline = time.monotonic() + 60
+        while _listening_sockets(port) < 2:  # /health answers once the first worker is up
+            assert time.monotonic() < deadline, "the second worker never listened"
+            time.sleep(0.2)
         for _ in range(3):
             opened = _burst(port, 32)
             held = _connections_by_process(port)
