@@ -31,6 +31,18 @@ def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[st
     )
 
 
+def _started(proc: subprocess.Popen[str], base: str) -> httpx.Response:
+    """``/health``'s first answer (given once the first worker is up)."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            return httpx.get(f"{base}/health", timeout=2)
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "passerelle serve did not start"
+            time.sleep(0.2)
+
+
 def test_serve_answers_health_docs_and_tokens(tmp_path: Path) -> None:
     hub, issued = init_hub(tmp_path / "hub")
     hub.close()
@@ -38,15 +50,7 @@ def test_serve_answers_health_docs_and_tokens(tmp_path: Path) -> None:
     proc = _serve("--port", str(port), env={"PASSERELLE_HUB": str(tmp_path / "hub")})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.communicate()
-            try:
-                health = httpx.get(f"{base}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "passerelle serve did not start"
-                time.sleep(0.2)
+        health = _started(proc, base)
         assert health.status_code == 200 and health.json()["database"] == "sqlite"
         me = httpx.get(f"{base}/me", headers={"Authorization": f"Bearer {issued.secret}"})
         assert me.json()["name"] == "admin"
@@ -84,15 +88,7 @@ def test_serve_with_two_workers_keeps_one_audit_chain(tmp_path: Path, database: 
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {issued.secret}"}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.communicate()
-            try:
-                httpx.get(f"{base}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "passerelle serve did not start"
-                time.sleep(0.2)
+        _started(proc, base)
 
         def read(_: int) -> int:
             return httpx.get(f"{base}/datasets", headers=auth, timeout=60).status_code
@@ -114,39 +110,27 @@ def test_serve_with_two_workers_keeps_one_audit_chain(tmp_path: Path, database: 
             drop_postgres_database(require_postgres(), name)
 
 
-def _started(proc: subprocess.Popen[str], base: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, proc.communicate()
-        try:
-            httpx.get(f"{base}/health", timeout=2)
-            return
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, "passerelle serve did not start"
-            time.sleep(0.2)
-
-
-def _listening_sockets(port: int) -> int:
-    """How many sockets listen on ``port`` (from /proc: one per worker with SO_REUSEPORT)."""
-    count = 0
+def _sockets_on(port: int) -> list[tuple[str, str]]:
+    """(state, inode) of each TCP socket whose local port is ``port`` (from /proc)."""
+    found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            count += fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port
-    return count
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.append((fields[3], fields[9]))
+    return found
+
+
+def _listening_sockets(port: int) -> int:
+    """How many sockets listen on ``port`` (one per worker with SO_REUSEPORT)."""
+    return sum(state == "0A" for state, _ in _sockets_on(port))
 
 
 def _connections_by_process(port: int) -> dict[int, int]:
     """How many established connections to ``port`` each process holds (from /proc)."""
     from collections import Counter
 
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{inode}]")
+    inodes = {f"socket:[{inode}]" for state, inode in _sockets_on(port) if state == "01"}
     held: Counter[int] = Counter()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:

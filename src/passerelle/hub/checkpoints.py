@@ -75,8 +75,7 @@ def chain_events(session: Session, after: int = 0) -> Iterator[ChainEvent]:
 
     e = AuditEvent
     rows = session.execute(
-        select(e.seq, e.at, e.actor, e.action, e.target, e.decision, e.details)
-        .add_columns(e.prev_hash, e.hash)
+        select(e.seq, e.at, e.actor, e.action, e.target, e.decision, e.details, e.prev_hash, e.hash)
         .where(e.seq > after)
         .order_by(e.seq)
         .execution_options(yield_per=2000)
