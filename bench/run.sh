@@ -27,12 +27,16 @@ if [[ "$what" == encrypted-research ]]; then exec .venv/bin/python bench/encrypt
 if [[ "$what" == wan ]]; then exec .venv/bin/python bench/wan_scaling.py "$@"; fi
 if [[ "$what" == portal-load ]]; then
   command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-  PG_STATE="$(mktemp -d "${TMPDIR:-/tmp}/passerelle-bench-pg-XXXXXX")"
-  trap 'bash scripts/servers/postgres.sh stop "$PG_STATE" >/dev/null 2>&1 || true; rm -rf "$PG_STATE"' EXIT
-  bash scripts/servers/postgres.sh start "$PG_STATE"
-  # shellcheck disable=SC1091
-  source "$PG_STATE/postgres.env"
-  export PASSERELLE_TEST_POSTGRES_URL
+  # A PostgreSQL already named (the servers script's, say) is used as it is; else one of
+  # the benchmark's own, stopped after it.
+  if [[ -z "${PASSERELLE_TEST_POSTGRES_URL:-}" ]]; then
+    PG_STATE="$(mktemp -d "${TMPDIR:-/tmp}/passerelle-bench-pg-XXXXXX")"
+    trap 'bash scripts/servers/postgres.sh stop "$PG_STATE" >/dev/null 2>&1 || true; rm -rf "$PG_STATE"' EXIT
+    bash scripts/servers/postgres.sh start "$PG_STATE"
+    # shellcheck disable=SC1091
+    source "$PG_STATE/postgres.env"
+    export PASSERELLE_TEST_POSTGRES_URL
+  fi
   .venv/bin/python bench/portal_load.py "$@"; exit $?
 fi
 if [[ ! -x "$TOOLS/rclone/bin/rclone" ]]; then

@@ -53,6 +53,9 @@ def witness_url(kind: str, tmp_path: Path) -> str:
 def build_cast(
     tmp_path: Path, url: str, settings: dict[str, Any], *, name: str = "test-hub"
 ) -> Cast:
+    # The clock below stands still unless a test moves it, so the count is the only trigger
+    # here unless a test asks for spacing (test_a_busy_hub_signs_at_most_once_a_second).
+    settings = {"checkpoint_min_seconds": 0, **settings}
     hub, issued = H.init_hub(tmp_path / "hub", database=url, name=name, settings=settings)
     prepare_witness(hub.config)
     clock = Clock()
@@ -128,6 +131,51 @@ def test_checkpoints_come_by_count_and_by_time_numbered_and_witnessed(
     report = verify_audit(w.hub)
     assert report.ok, report.problem
     assert report.checkpoints == report.witnessed == len(after)
+
+
+def test_a_busy_hub_signs_at_most_once_a_second(tmp_path: Path) -> None:
+    """``checkpoint_min_seconds``: events past ``checkpoint_every`` within the spacing wait for
+    the next append after it; the unsigned tail is then signed whole, and the time trigger
+    (``checkpoint_minutes``) is not held back by the spacing."""
+    settings = {"checkpoint_every": 4, "checkpoint_minutes": 10, "checkpoint_min_seconds": 1}
+    cast = build_cast(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}", settings)
+    try:
+        hub, alice = cast.hub, cast.alice
+        write_checkpoint(hub)  # the cast's set-up signed as one instant
+        signed = signed_head(hub).checkpoint
+        assert signed is not None
+        for _ in range(12):  # three times checkpoint_every, within one second
+            H.list_datasets(hub, alice)
+        assert signed_head(hub).checkpoint == signed
+        cast.clock.now += timedelta(milliseconds=999)
+        H.list_datasets(hub, alice)
+        assert signed_head(hub).checkpoint == signed  # still inside the spacing
+        cast.clock.now += timedelta(milliseconds=1)
+        H.list_datasets(hub, alice)
+        newest = signed_head(hub).checkpoint
+        assert newest is not None and newest.number == signed.number + 1
+        with hub.db.engine.connect() as conn:
+            assert newest.seq == conn.execute(text("SELECT max(seq) FROM audit_events")).scalar()
+        H.list_datasets(hub, alice)  # one event, one instant later: nothing due
+        assert signed_head(hub).checkpoint == newest
+        cast.clock.now -= timedelta(hours=1)  # the clock stepped back: the count still counts
+        for _ in range(4):
+            H.list_datasets(hub, alice)
+        stepped_back = signed_head(hub).checkpoint
+        assert stepped_back is not None and stepped_back.number == newest.number + 1
+        assert verify_audit(hub).ok
+    finally:
+        cast.hub.close()
+
+
+def test_checkpoint_spacing_must_be_a_whole_number_of_seconds(tmp_path: Path) -> None:
+    from passerelle.errors import ConfigError
+    from passerelle.hub.hub import read_settings
+
+    for bad in ("-1", "0.5", '"1"', "true"):
+        (tmp_path / "hub.toml").write_text(f"[hub]\ncheckpoint_min_seconds = {bad}\n")
+        with pytest.raises(ConfigError, match="checkpoint_min_seconds must be a whole number"):
+            read_settings(tmp_path / "hub.toml")
 
 
 def test_tail_events_deleted_are_named_and_never_signed_over(witnessed: Witnessed) -> None:

@@ -328,7 +328,14 @@ def _aware(when: datetime) -> datetime:
 
 def checkpoint_if_due(hub: Hub, head: int) -> None:
     """After a write that appended event ``head``: checkpoint when ``checkpoint_every``
-    events or ``checkpoint_minutes`` have passed since the newest checkpoint.
+    events (and at least ``checkpoint_min_seconds``) or ``checkpoint_minutes`` have passed
+    since the newest checkpoint.
+
+    The spacing bounds a busy hub's signing to about once a second per process: at
+    300 appends a second, every 50 events was six signatures, six listings of the
+    checkpoint store and six object writes a second, a third of the server's throughput
+    (``docs/benchmarks.md``). The unsigned tail stays at most ``checkpoint_every``
+    events or one second's, whichever is more.
 
     ``head`` is the appender's own event, so no query is needed to know it (the signer
     reads the real head under the lock). A refusal (tampering) or an unreachable witness
@@ -344,8 +351,11 @@ def checkpoint_if_due(hub: Hub, head: int) -> None:
     state: CheckpointState = hub._checkpoint_state
     if head <= state.seq:
         return
-    by_count = every > 0 and head >= state.seq + every
-    by_time = minutes > 0 and _aware(hub.now()) - _aware(state.at) >= timedelta(minutes=minutes)
+    elapsed = _aware(hub.now()) - _aware(state.at)
+    # A clock stepped back (elapsed < 0) must not hold the count back until it catches up.
+    spaced = not timedelta(0) <= elapsed < timedelta(seconds=hub.config.checkpoint_min_seconds)
+    by_count = every > 0 and head >= state.seq + every and spaced
+    by_time = minutes > 0 and elapsed >= timedelta(minutes=minutes)
     if not (by_count or by_time):
         return
     try:

@@ -10,7 +10,9 @@ A hub lives in a directory holding ``hub.toml``::
                                              # so they move with the hub) or any store URL
     keys = "keys.json"                       # a key file, or "env" for PASSERELLE_KEY_* variables
     checkpoint_every = 50                    # events between automatic checkpoints
-    checkpoint_minutes = 10                  # and at most this many minutes between them
+    checkpoint_minutes = 10                  # and at most this many minutes between them,
+    checkpoint_min_seconds = 1               # at least this many seconds (a busy hub signs
+                                             # once a second, not every 50 events)
     witness = "s3://vault@hdh-audit-lock"    # write-once copies of the checkpoints: S3 Object
                                              # Lock (compliance) or file:///folder outside the hub
     witness_retain_days = 3650               # how long the witness's objects stay locked
@@ -106,6 +108,7 @@ class HubConfig:
     keys: str = "keys.json"
     checkpoint_every: int = 50
     checkpoint_minutes: int = 10
+    checkpoint_min_seconds: int = 1
     witness: str = ""
     witness_retain_days: int = 3650
     token_days: int = 90
@@ -160,6 +163,7 @@ class HubConfig:
             lines.append(f'{key} = "{getattr(self, key)}"')
         lines.append(f"checkpoint_every = {self.checkpoint_every}")
         lines.append(f"checkpoint_minutes = {self.checkpoint_minutes}")
+        lines.append(f"checkpoint_min_seconds = {self.checkpoint_min_seconds}")
         if self.witness:
             lines.append(f'witness = "{self.witness}"')
             lines.append(f"witness_retain_days = {self.witness_retain_days}")
@@ -249,7 +253,12 @@ def read_settings(path: Path) -> dict[str, Any]:
         if not isinstance(places, list) or not all(isinstance(u, str) and u for u in places):
             raise ConfigError(f"{path}: destinations must be a list of URL prefixes")
         section = {**section, "destinations": tuple(places)}
-    for name in ("checkpoint_every", "checkpoint_minutes", "witness_retain_days"):
+    for name in (
+        "checkpoint_every",
+        "checkpoint_minutes",
+        "checkpoint_min_seconds",
+        "witness_retain_days",
+    ):
         value = section.get(name, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"{path}: {name} must be a whole number, 0 or more")
