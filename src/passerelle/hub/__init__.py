@@ -18,18 +18,11 @@ from passerelle.hub.accounts import (
     update_user,
 )
 from passerelle.hub.audit import AuditFilter, export_events, verify_audit, write_checkpoint
-from passerelle.hub.catalog import (
-    add_version,
-    create_dataset,
-    create_organization,
-    get_dataset,
-    list_datasets,
-    list_organizations,
-    list_versions,
-    update_dataset,
-)
+from passerelle.hub.catalog import create_dataset, get_dataset, list_datasets, update_dataset
+from passerelle.hub.dataset_versions import add_version, list_versions
 from passerelle.hub.hub import Hub, HubConfig
 from passerelle.hub.ingest_history import list_ingests
+from passerelle.hub.organizations import create_organization, list_organizations
 from passerelle.hub.projects import (
     GrantedDataset,
     add_member,

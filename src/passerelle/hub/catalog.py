@@ -1,7 +1,7 @@
-"""The dataset catalog: supplying organizations, datasets and their versions.
+"""The dataset catalog: its entries, searched, read, changed and classified.
 
-Stewards register organizations and datasets and add versions (each with its
-schema, row count, files and their digests; ingestion adds them). Who sees which
+Stewards register datasets (their suppliers in ``organizations``, their versions in
+``dataset_versions``, what the rules decide them on in ``dataset_facts``). Who sees which
 entry is decided by ``rules``; a researcher sees discoverable entries and those
 granted to their active projects, nothing else, and never learns that a hidden
 dataset exists.
@@ -13,44 +13,41 @@ creating, versioning or classifying an entry below it is refused and audited.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from passerelle.errors import (
     ConflictError,
-    NotFoundError,
-    PolicyViolationError,
     UsageError,
     not_found,
 )
 from passerelle.hub.audit import append_event, authorize, deny
 from passerelle.hub.coverage import UNKNOWN, Coverage
+from passerelle.hub.dataset_facts import (
+    dataset_facts,
+    dataset_floor,
+    dataset_named,
+    datasets_facts,
+    refuse_below_floor,
+)
+from passerelle.hub.organizations import org_by_code
 from passerelle.hub.rules import (
     Action,
-    DatasetFacts,
-    GrantFacts,
     Principal,
     decide,
-    is_quarantine,
 )
-from passerelle.hub.tables import Dataset, DatasetVersion, Grant, Organization, Project, User
+from passerelle.hub.tables import Dataset, Organization
 from passerelle.hub.views import (
     Column,
-    DatasetFile,
-    DatasetVersionView,
     DatasetView,
-    OrganizationView,
     Page,
 )
-from passerelle.sovereignty.floor import Floor, catalog_roles, floor_of
+from passerelle.sovereignty.floor import catalog_roles, floor_of
 from passerelle.sovereignty.policy import CLASSIFICATIONS as POLICY_CLASSIFICATIONS
 from passerelle.storage.keys import DATASET, DERIVED, check_name
 
 if TYPE_CHECKING:
-    from datetime import date, datetime
-
     from sqlalchemy import Row, Select
     from sqlalchemy.orm import Session
 
@@ -58,24 +55,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLASSIFICATIONS",
-    "ORGANIZATION_KINDS",
-    "add_version",
+    "check_file",
     "classify_dataset",
     "create_dataset",
-    "create_organization",
-    "dataset_facts",
-    "dataset_floor",
     "get_dataset",
     "list_datasets",
-    "list_organizations",
-    "list_versions",
-    "refuse_below_floor",
+    "parse_schema",
+    "schema_json",
     "update_dataset",
 ]
 
-ORGANIZATION_KINDS = ("hospital", "insurer", "registry", "research-institute")
 CLASSIFICATIONS = POLICY_CLASSIFICATIONS  # where each may live: sovereignty.policy
-_ORG_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def _choice(value: str, allowed: Iterable[str], what: str) -> str:
@@ -83,10 +73,6 @@ def _choice(value: str, allowed: Iterable[str], what: str) -> str:
     if value not in allowed:
         raise UsageError(f"unknown {what} {value!r}: use one of {', '.join(allowed)}")
     return value
-
-
-def _org_view(o: Organization) -> OrganizationView:
-    return OrganizationView(o.id, o.code, o.name, o.kind, o.created_at)
 
 
 def parse_schema(schema: Iterable[Mapping[str, Any] | Column]) -> list[Column]:
@@ -108,7 +94,7 @@ def parse_schema(schema: Iterable[Mapping[str, Any] | Column]) -> list[Column]:
     return columns
 
 
-def _schema_json(columns: list[Column]) -> list[Any]:
+def schema_json(columns: list[Column]) -> list[Any]:
     return [{"name": c.name, "type": c.type, "description": c.description} for c in columns]
 
 
@@ -131,51 +117,6 @@ def _dataset_view(d: Dataset | Row[Any], organization: str) -> DatasetView:
         d.covers_from,
         d.covers_until,
     )
-
-
-def create_organization(
-    hub: Hub, actor: Principal, code: str, name: str, kind: str
-) -> OrganizationView:
-    from sqlalchemy import select
-
-    if not _ORG_CODE.fullmatch(code):
-        raise UsageError(f"invalid organization code {code!r}: use letters, digits, '.', '_', '-'")
-    _choice(kind, ORGANIZATION_KINDS, "organization kind")
-    if not name.strip():
-        raise UsageError("an organization needs a name")
-    with hub.transaction() as session:
-        authorize(hub, session, actor, Action.ORG_CREATE, f"org:{code}", {"kind": kind})
-        if session.execute(select(Organization.id).where(Organization.code == code)).first():
-            raise ConflictError(f"an organization with code {code!r} already exists")
-        org = Organization(code=code, name=name.strip(), kind=kind, created_at=hub.now())
-        session.add(org)
-        session.flush()
-        return _org_view(org)
-
-
-def list_organizations(
-    hub: Hub, actor: Principal, *, limit: int = 100, offset: int = 0
-) -> Page[OrganizationView]:
-    from sqlalchemy import func, select
-
-    with hub.transaction() as session:
-        authorize(hub, session, actor, Action.ORG_READ, "orgs")
-        total = session.execute(select(func.count(Organization.id))).scalar_one()
-        rows = session.execute(
-            select(Organization).order_by(Organization.id).limit(limit).offset(offset)
-        )
-        return Page([_org_view(o) for (o,) in rows], total, limit, offset)
-
-
-def _org_by_code(session: Session, code: str) -> Organization:
-    from sqlalchemy import select
-
-    org = session.execute(
-        select(Organization).where(Organization.code == code)
-    ).scalar_one_or_none()
-    if org is None:
-        raise NotFoundError(f"no organization with code {code!r}: register it first")
-    return org
 
 
 def create_dataset(
@@ -211,13 +152,13 @@ def create_dataset(
             f"dataset:{name}",
             {"organization": organization, "classification": classification},
         )
-        floor = floor_of(catalog_roles(_schema_json(columns)))
+        floor = floor_of(catalog_roles(schema_json(columns)))
         if not floor.admits(classification):
             target = f"dataset:{name}"
             refuse_below_floor(
                 hub, session, actor, "dataset.create", target, name, floor, classification
             )
-        org = _org_by_code(session, organization)
+        org = org_by_code(session, organization)
         if session.execute(select(Dataset.id).where(Dataset.name == name)).first():
             raise ConflictError(f"a dataset named {name!r} already exists")
         d = Dataset(
@@ -227,7 +168,7 @@ def create_dataset(
             classification=classification,
             format=format,
             discoverable=discoverable,
-            schema=_schema_json(columns),
+            schema=schema_json(columns),
             row_count=None,
             locations=location_list,
             current_version=0,
@@ -250,7 +191,7 @@ def create_dataset(
         return _dataset_view(d, org.code)
 
 
-def _check_file(url: str) -> str:
+def check_file(url: str) -> str:
     """A version's file: a store URL, or a key of the hub's store that cannot climb nor
     name another kind of the hub's files (a project's workspace, a release, the audit)."""
     from passerelle.hub.layout import check_version_key
@@ -265,131 +206,9 @@ def _check_location(url: str) -> str:
     return url
 
 
-def _dataset_named(session: Session, name: str, missing: NotFoundError | None = None) -> Dataset:
-    from sqlalchemy import select
-
-    d = session.execute(select(Dataset).where(Dataset.name == name)).scalar_one_or_none()
-    if d is None:
-        raise missing or not_found("dataset", name)
-    return d
-
-
-def dataset_facts(session: Session, d: Dataset) -> DatasetFacts:
-    """The dataset's visibility plus every grant reaching it, for the rules."""
-    return datasets_facts(session, [d])[d.id]
-
-
-def datasets_facts(
-    session: Session, datasets: Sequence[Dataset | Row[Any]]
-) -> dict[int, DatasetFacts]:
-    """``dataset_facts`` of many datasets at once, by id, in a few queries (the catalog's
-    list decides every entry: one query per entry made every read wait on the database)."""
-    from collections import defaultdict
-
-    from passerelle.hub.database import chunked
-    from passerelle.hub.projects import projects_facts
-
-    # SQL Core rows, not entities, from statements built once: every catalog read asks
-    # this of every entry, and building a statement cost more than running it
-    grants: dict[int, list[Any]] = defaultdict(list)
-    held: dict[int, list[str]] = defaultdict(list)
-    connection = session.connection()
-    for ids in chunked([d.id for d in datasets]):
-        for row in connection.execute(_grants_reaching(), {"ids": list(ids)}):
-            grants[row.dataset_id].append(row)
-        files = connection.execute(_version_files(), {"ids": list(ids)})
-        for dataset_id, version_files in files:
-            held[dataset_id] += [str(f["url"]) for f in version_files]
-    projects = projects_facts(session, [row for rows in grants.values() for row in rows])
-    return {
-        d.id: DatasetFacts(
-            d.id,
-            d.discoverable,
-            tuple(
-                GrantFacts(projects[g.id], g.expires_on, g.revoked_at is not None)
-                for g in grants[d.id]
-            ),
-            quarantine=is_quarantine(d.name, [*d.locations, *held[d.id]]),
-        )
-        for d in datasets
-    }
-
-
-@cache
-def _grants_reaching() -> Select[  # each grant, then its project's FACT_COLUMNS
-    int, date, datetime | None, int, str, int, int, date, date
-]:
-    """Each grant of the datasets ``:ids``, with the columns its project's facts need."""
-    from sqlalchemy import bindparam, select
-
-    from passerelle.hub.projects import FACT_COLUMNS
-
-    return (
-        select(Grant.dataset_id, Grant.expires_on, Grant.revoked_at, *FACT_COLUMNS)
-        .join(Project, Project.id == Grant.project_id)
-        .where(Grant.dataset_id.in_(bindparam("ids", expanding=True)))
-        .order_by(Grant.id)
-    )
-
-
-@cache
-def _version_files() -> Select[Any]:
-    """The files of every version of the datasets ``:ids``."""
-    from sqlalchemy import bindparam, select
-
-    return select(DatasetVersion.dataset_id, DatasetVersion.files).where(
-        DatasetVersion.dataset_id.in_(bindparam("ids", expanding=True))
-    )
-
-
-def dataset_floor(session: Session, d: Dataset) -> Floor:
-    """The least classification ``d`` requires: the strictest of its schemas' column roles
-    (the entry's and every version's, so a later version cannot lower it)."""
-    from sqlalchemy import select
-
-    columns = list(d.schema)
-    for (schema,) in session.execute(
-        select(DatasetVersion.schema).where(DatasetVersion.dataset_id == d.id)
-    ):
-        columns += list(schema)
-    return floor_of(catalog_roles(columns))
-
-
-def refuse_below_floor(
-    hub: Hub,
-    session: Session,
-    actor: Principal,
-    action: str,
-    target: str,
-    dataset: str,
-    floor: Floor,
-    classification: str,
-) -> NoReturn:
-    """Audit a classification below ``dataset``'s floor as denied, commit, and raise
-    :class:`PolicyViolationError` with the one sentence saying what to classify it."""
-    message = floor.refusal(dataset)
-    append_event(
-        hub,
-        session,
-        actor=actor.name,
-        action=action,
-        target=target,
-        decision="denied",
-        details={
-            "rule": f"{floor.classification}.floor",
-            "dataset": dataset,
-            "classification": classification,
-            "column": floor.column,
-            "reason": message,
-        },
-    )
-    session.commit()
-    raise PolicyViolationError(message)
-
-
 def get_dataset(hub: Hub, actor: Principal, name: str) -> DatasetView:
     with hub.transaction() as session:
-        d = _dataset_named(session, name)
+        d = dataset_named(session, name)
         authorize(
             hub,
             session,
@@ -496,7 +315,7 @@ def update_dataset(
 ) -> DatasetView:
     """Change what is given (``None``: unchanged; ``Coverage()`` makes the period unknown)."""
     with hub.transaction() as session:
-        d = _dataset_named(session, name)
+        d = dataset_named(session, name)
         changes: dict[str, Any] = {}
         if description is not None:
             changes["description"] = description
@@ -531,114 +350,6 @@ def _update_details(changes: dict[str, Any], covers: Coverage | None) -> dict[st
     return details
 
 
-def add_version(
-    hub: Hub,
-    actor: Principal,
-    name: str,
-    *,
-    digest: str,
-    schema: Iterable[Mapping[str, Any] | Column],
-    row_count: int,
-    files: Iterable[DatasetFile],
-    note: str = "",
-) -> DatasetVersionView:
-    """Register a new version; the same content digest again returns the existing one."""
-    from sqlalchemy import func, select
-
-    columns = parse_schema(schema)
-    file_list = list(files)
-    for f in file_list:
-        _check_file(f.url)
-    if row_count < 0:
-        raise UsageError("a version cannot have a negative row count")
-    with hub.transaction() as session:
-        d = _dataset_named(session, name)
-        authorize(
-            hub,
-            session,
-            actor,
-            Action.DATASET_UPDATE,
-            f"dataset:{d.id}",
-            {"dataset": d.id, "digest": digest, "rows": row_count},
-            missing=not_found("dataset", name),
-            dataset=dataset_facts(session, d),
-        )
-        floor = floor_of(catalog_roles(_schema_json(columns)))
-        if not floor.admits(d.classification):
-            target = f"dataset:{d.id}"
-            refuse_below_floor(
-                hub, session, actor, "dataset.update", target, name, floor, d.classification
-            )
-        existing = session.execute(
-            select(DatasetVersion).where(
-                DatasetVersion.dataset_id == d.id, DatasetVersion.digest == digest
-            )
-        ).scalar_one_or_none()
-        if existing is not None:
-            return _version_view(session, d, existing)
-        number = (
-            session.execute(
-                select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == d.id)
-            ).scalar()
-            or 0
-        ) + 1
-        v = DatasetVersion(
-            dataset_id=d.id,
-            version=number,
-            digest=digest,
-            schema=_schema_json(columns),
-            row_count=row_count,
-            files=[f.__dict__ for f in file_list],
-            note=note,
-            created_by=actor.user_id,
-            created_at=hub.now(),
-        )
-        session.add(v)
-        d.current_version, d.row_count, d.schema = number, row_count, _schema_json(columns)
-        prefixes = sorted({f.url.rsplit("/", 1)[0] for f in file_list})
-        d.locations = sorted(set(d.locations) | set(prefixes))
-        session.flush()
-        return _version_view(session, d, v)
-
-
-def _version_view(session: Session, d: Dataset, v: DatasetVersion) -> DatasetVersionView:
-    creator = session.get_one(User, v.created_by)
-    return DatasetVersionView(
-        d.name,
-        v.version,
-        v.digest,
-        v.row_count,
-        parse_schema(v.schema),
-        [DatasetFile(**f) for f in v.files],
-        v.note,
-        creator.name,
-        v.created_at,
-    )
-
-
-def list_versions(hub: Hub, actor: Principal, name: str) -> list[DatasetVersionView]:
-    from sqlalchemy import select
-
-    with hub.transaction() as session:
-        d = _dataset_named(session, name)
-        authorize(
-            hub,
-            session,
-            actor,
-            Action.DATASET_READ_ENTRY,
-            f"dataset:{d.id}",
-            {"versions": True},
-            missing=not_found("dataset", name),
-            dataset=dataset_facts(session, d),
-        )
-        rows = session.execute(
-            select(DatasetVersion)
-            .where(DatasetVersion.dataset_id == d.id)
-            .order_by(DatasetVersion.version)
-        )
-        return [_version_view(session, d, v) for (v,) in rows]
-
-
 def classify_dataset(hub: Hub, actor: Principal, name: str, classification: str) -> DatasetView:
     """Change a dataset's classification (stewards), re-checking the placement policy where
     the hub writes; refused (audited) when the policy forbids it there, when its files
@@ -647,7 +358,7 @@ def classify_dataset(hub: Hub, actor: Principal, name: str, classification: str)
 
     _choice(classification, CLASSIFICATIONS, "classification")
     with hub.transaction() as session:
-        d = _dataset_named(session, name)
+        d = dataset_named(session, name)
         authorize(
             hub,
             session,

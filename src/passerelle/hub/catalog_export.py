@@ -182,7 +182,8 @@ def _records(
 ) -> list[DatasetRecord]:
     from sqlalchemy import select
 
-    from passerelle.hub.catalog import datasets_facts, parse_schema
+    from passerelle.hub.catalog import parse_schema
+    from passerelle.hub.dataset_facts import datasets_facts
     from passerelle.hub.tables import Dataset, Organization
 
     rows = session.execute(

@@ -31,13 +31,9 @@ from passerelle.errors import (
     UsageError,
 )
 from passerelle.hub.audit import append_event, authorize, deny
-from passerelle.hub.catalog import (
-    add_version,
-    create_dataset,
-    dataset_facts,
-    dataset_floor,
-    refuse_below_floor,
-)
+from passerelle.hub.catalog import create_dataset
+from passerelle.hub.dataset_facts import dataset_facts, dataset_floor, refuse_below_floor
+from passerelle.hub.dataset_versions import add_version
 from passerelle.hub.ingest_history import record_ingest_run
 from passerelle.hub.landing import PinnedSource, landing_allows, pin_source, source_allowed
 from passerelle.hub.layout import IngestTargets, extract_prefix, ingest_targets, made_by_ingest

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Protocol
 from passerelle.errors import ConflictError, NotFoundError, UsageError, not_found
 from passerelle.hub.accounts import user_named
 from passerelle.hub.audit import append_event, authorize, deny
-from passerelle.hub.catalog import _dataset_named, dataset_facts, parse_schema
+from passerelle.hub.catalog import parse_schema
+from passerelle.hub.dataset_facts import dataset_facts, dataset_named
 from passerelle.hub.rules import Action, Principal, ProjectFacts, ProjectStatus, Role, decide
 from passerelle.hub.tables import Dataset, DatasetVersion, Grant, Project, ProjectMember, User
 from passerelle.hub.views import DatasetFile, GrantView, Page, ProjectView
@@ -395,7 +396,7 @@ def create_grant(
         facts = project_facts(session, p)
         sees = decide(actor, Action.PROJECT_READ, today=hub.now().date(), project=facts).allowed
         hidden = not_found("dataset", dataset) if sees else not_found("project", project_id)
-        d = _dataset_named(session, dataset, hidden)
+        d = dataset_named(session, dataset, hidden)
         expiry = expires_on or p.end_date
         column_list = list(columns) if columns is not None else None
         authorize(
