@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from passerelle.errors import UsageError
 from passerelle.storage import Store, open_store
@@ -21,6 +23,7 @@ from passerelle.storage.metadata import (
     MAX_BYTES,
     MAX_CONTENT_TYPE,
     MAX_KEYS,
+    fold_keys,
     from_attributes,
     unportable,
 )
@@ -115,3 +118,14 @@ def test_keys_that_are_one_name_stay_apart_when_read_so_the_copy_refuses_them() 
     _, metadata = from_attributes({"Foo": "1", "foo": "2", "a-b": "3", "a_b": "4", "x-y": "5"})
     assert metadata == {"Foo": "1", "foo": "2", "a-b": "3", "a_b": "4", "x_y": "5"}
     assert "one name" in (unportable(None, {"Foo": "1", "foo": "2"}) or "")
+
+
+_NAMES = st.text(alphabet="aAbB_-é1 ", min_size=1, max_size=4)
+
+
+@given(st.dictionaries(_NAMES, st.text(max_size=3), max_size=6))
+def test_reading_never_merges_two_keys_into_one(raw: dict[str, str]) -> None:
+    _, read = from_attributes(raw)
+    folded = fold_keys(raw)
+    assert read == folded
+    assert len(folded) == len(raw) and sorted(folded.values()) == sorted(raw.values())

@@ -28,6 +28,7 @@ from passerelle.errors import (
 from passerelle.storage.base import ObjectReader, PutData, ResumableUpload
 from passerelle.storage.keys import check_key, check_prefix
 from passerelle.storage.metadata import (
+    fold_keys,
     from_attributes,
     read_local,
     to_attributes,
@@ -235,7 +236,7 @@ class ObstoreStore:
                 etag=entry["e_tag"],
                 last_modified=entry["last_modified"],
                 content_type=entry["content_type"],
-                metadata={k.lower(): v for k, v in entry["metadata"].items()},
+                metadata=fold_keys(entry["metadata"]),
                 storage_class=entry["tier"],
             )
 
