@@ -77,13 +77,18 @@ def _rewrite(raw: Store, key: str, edit: Callable[[bytes], bytes]) -> None:
 
 
 def _edit_metadata(raw: Store, key: str, **changes: str | None) -> None:
-    meta = dict(raw.head(key).metadata or {})
+    """Edit ``key``'s metadata as the provider could, around passerelle's rule (an empty
+    value included: Azure and Ceph keep one)."""
+    import obstore
+
+    reader = raw.get(key)
+    meta = dict(reader.info.metadata or {})
     for name, value in changes.items():
         if value is None:
             meta.pop(name, None)
         else:
             meta[name] = value
-    raw.update_metadata(key, meta)
+    obstore.put(raw._store, raw._path(key), reader.read(), attributes=meta)  # type: ignore[attr-defined]
 
 
 def _segment(blob: bytes, i: int) -> bytes:

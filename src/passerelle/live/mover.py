@@ -322,6 +322,7 @@ def _repair_debts(hub: Hub, binding: Binding, refused: list[tuple[str, str]] | N
     from passerelle.errors import ObjectNotFoundError
     from passerelle.hub.tables import MirrorDebt
     from passerelle.sovereignty.ciphertext_guard import PlaintextRefusedError, guard_source
+    from passerelle.storage.metadata import unportable
 
     assert binding.destination_url is not None
     dst = hub.open_url(binding.destination_url)
@@ -340,6 +341,11 @@ def _repair_debts(hub: Hub, binding: Binding, refused: list[tuple[str, str]] | N
             except ObjectNotFoundError:
                 dst.delete(debt.key)
             else:
+                why = unportable(info.content_type, info.metadata, info.uncarried)
+                if why is not None:  # the destination cannot hold it exactly: never altered
+                    if refused is not None:
+                        refused.append((debt.key, why))
+                    continue
                 try:
                     reader = src.get(debt.key)
                 except PlaintextRefusedError as exc:  # checked before dst is asked anything

@@ -17,7 +17,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from passerelle.errors import UsageError
 from passerelle.storage.base import Store
+from passerelle.storage.metadata import unportable
 from passerelle.storage.model import ObjectInfo
 
 __all__ = [
@@ -51,7 +53,12 @@ SMALL_OBJECT_LIMIT = 8 * 1024 * 1024
 
 
 def copy_metadata(info: ObjectInfo) -> dict[str, str]:
-    """The source's user metadata (minus stale proof) plus the source version copied."""
+    """The source's user metadata (minus stale proof) plus the source version copied.
+
+    Raises :class:`UsageError` (one sentence, before anything is written) when the
+    destination could not hold the object's attributes exactly, digests included
+    (:func:`~passerelle.storage.metadata.unportable`): such an object fails alone.
+    """
     metadata = {
         k: v
         for k, v in (info.metadata or {}).items()
@@ -59,6 +66,9 @@ def copy_metadata(info: ObjectInfo) -> dict[str, str]:
     }
     if info.etag:
         metadata[SOURCE_ETAG_KEY] = info.etag.strip('"')[:200]
+    final = {**metadata, **digest_metadata("0" * 64, bytes(16))}
+    if (why := unportable(info.content_type, final, info.uncarried)) is not None:
+        raise UsageError(why)
     return metadata
 
 

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from passerelle.research.sql_quoting import quote_identifier, quote_literal
+
 __all__ = [
     "ChildJob",
     "ChildPool",
@@ -306,14 +308,6 @@ def run_in_child(child: SpawnedChild, job: ChildJob) -> ChildReport:
 # --- the child side -------------------------------------------------------------------
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def open_engine() -> Any:
     """A fresh in-memory DuckDB with nothing registered: no extension can be installed or
     loaded, no Python variable scanned, nothing spilled to disk (not locked yet)."""
@@ -353,12 +347,11 @@ def connect(
         allowed: list[str] = []
         for name, paths in tables.items():
             allowed.extend(paths)
-            listed = ", ".join(_literal(p) for p in paths)
-            con.execute(
-                f"CREATE TEMP VIEW {_identifier(name)} AS SELECT * FROM read_parquet([{listed}])"
-            )
+            listed = ", ".join(quote_literal(p) for p in paths)
+            view = quote_identifier(name)
+            con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet([{listed}])")
         if allowed:
-            con.execute(f"SET allowed_paths = [{', '.join(_literal(p) for p in allowed)}]")
+            con.execute(f"SET allowed_paths = [{', '.join(quote_literal(p) for p in allowed)}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
     except BaseException:
@@ -405,7 +398,8 @@ def _say(payload: Mapping[str, Any]) -> None:
 def _schema_names(con: Any, tables: Mapping[str, Sequence[str]]) -> list[str]:
     names = list(tables)
     for name in tables:
-        names.extend(str(r[0]) for r in con.execute(f"DESCRIBE {_identifier(name)}").fetchall())
+        described = con.execute(f"DESCRIBE {quote_identifier(name)}").fetchall()
+        names.extend(str(r[0]) for r in described)
     return names
 
 
@@ -413,9 +407,13 @@ def _execute(job: ChildJob, engine: Any = None) -> dict[str, Any]:
     import duckdb
     import pyarrow as pa  # type: ignore[import-untyped]
 
+    from passerelle.errors import UsageError
     from passerelle.research.redaction import redact_engine_error
 
-    con = connect(job.tables, job.threads, job.memory_bytes, engine)
+    try:
+        con = connect(job.tables, job.threads, job.memory_bytes, engine)
+    except UsageError as exc:  # a name or path DuckDB cannot hold: a fixed sentence, no data
+        return {"ok": False, "kind": "rule", "reason": "name", "message": str(exc)}
     names = _schema_names(con, job.tables)
     _set_limits(job)
     rows, truncated = 0, False

@@ -28,6 +28,8 @@ class ObjectInfo:
 
     ``metadata`` is ``None`` when the call that produced this info does not return
     user metadata (most listings); an empty mapping means "known to have none".
+    ``uncarried`` holds the standard attributes the object has that passerelle does
+    not carry (Content-Encoding, ...: :data:`~passerelle.storage.metadata.UNCARRIED`).
     """
 
     key: str
@@ -38,6 +40,7 @@ class ObjectInfo:
     content_type: str | None = None
     metadata: Mapping[str, str] | None = None
     storage_class: str | None = None
+    uncarried: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,15 +21,19 @@ from passerelle.errors import (
     ObjectNotFoundError,
     PasserelleError,
     PreconditionFailedError,
+    TerminalError,
     UnsupportedOperationError,
     UsageError,
 )
 from passerelle.storage.base import ObjectReader, PutData, ResumableUpload
 from passerelle.storage.keys import check_key, check_prefix
 from passerelle.storage.metadata import (
+    fold_keys,
     from_attributes,
     read_local,
     to_attributes,
+    uncarried,
+    validate_content_type,
     validate_metadata,
     write_local,
 )
@@ -144,14 +148,24 @@ class ObstoreStore:
             raise
         except Exception as exc:  # obstore/OS errors become passerelle errors
             raise translate(exc, url=self._url, op=op, key=key) from exc
+        except BaseException as exc:  # a Rust panic in obstore is no Exception: never a hang
+            if type(exc).__name__ != "PanicException":
+                raise
+            where = f"{self._url}/{key}" if key else self._url
+            raise TerminalError(
+                f"obstore failed on {op} of {where} ({str(exc).splitlines()[0][:120]}); "
+                "the request was not sent, report it with the object's attributes."
+            ) from exc
 
     def _info(
         self, meta: Mapping[str, Any], attributes: Mapping[str, Any] | None = None
     ) -> ObjectInfo:
         content_type = None
         metadata: dict[str, str] | None = None
+        others: dict[str, str] | None = None
         if attributes is not None:
             content_type, metadata = from_attributes(attributes)
+            others = uncarried(attributes)
         return ObjectInfo(
             key=self._relative(meta["path"]),
             size=int(meta["size"]),
@@ -160,6 +174,7 @@ class ObstoreStore:
             version=meta.get("version"),
             content_type=content_type,
             metadata=metadata,
+            uncarried=others,
         )
 
     def _xattr_path(self, path: str) -> str:
@@ -221,7 +236,7 @@ class ObstoreStore:
                 etag=entry["e_tag"],
                 last_modified=entry["last_modified"],
                 content_type=entry["content_type"],
-                metadata={k.lower(): v for k, v in entry["metadata"].items()},
+                metadata=fold_keys(entry["metadata"]),
                 storage_class=entry["tier"],
             )
 
@@ -298,6 +313,7 @@ class ObstoreStore:
 
         path = self._path(key)
         clean = validate_metadata(metadata)
+        validate_content_type(content_type)
         attributes = None if self._spec.metadata_in_xattr else to_attributes(clean, content_type)
         limits = self._spec.limits
         preferred = part_size or DEFAULT_PART_SIZE
@@ -460,6 +476,7 @@ class ObstoreStore:
         """
         path = self._path(key)
         clean = validate_metadata(metadata)
+        validate_content_type(content_type)
         if self._spec.metadata_in_xattr:
             self._call(
                 "write", key, lambda: self._update_local(key, path, clean, content_type, if_match)
@@ -560,6 +577,7 @@ class ObstoreStore:
         """Begin a multipart upload whose id and parts can be found again after a crash."""
         path = self._path(key)
         clean = validate_metadata(metadata)
+        validate_content_type(content_type)
         admin = self._resumable_admin()
         return cast(
             ResumableUpload,

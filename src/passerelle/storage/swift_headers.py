@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from passerelle.errors import UsageError
+from passerelle.storage.metadata import fold_keys, uncarried
 from passerelle.storage.model import ObjectInfo
 
 __all__ = [
@@ -84,11 +85,13 @@ def object_headers(
 
 def info_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
     """Object facts from a HEAD or GET answer (pure; reserved metadata left out)."""
-    metadata = {
-        name[len(_META) :].lower().replace("-", "_"): value
-        for name, value in headers.items()
-        if name.lower().startswith(_META)
-    }
+    metadata = fold_keys(
+        {
+            name[len(_META) :]: value
+            for name, value in headers.items()
+            if name.lower().startswith(_META)
+        }
+    )
     for reserved in RESERVED_METADATA:
         metadata.pop(reserved, None)
     total = headers.get("content-length", "0")
@@ -103,6 +106,7 @@ def info_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
         last_modified=parsedate_to_datetime(modified) if modified else None,
         content_type=headers.get("content-type"),
         metadata=metadata,
+        uncarried=uncarried(headers),
     )
 
 

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from passerelle.errors import UsageError
 from passerelle.research.disclosure.evidence_sql import (
     COUNT_AGGREGATES,
     EVIDENCE_PREFIX,
@@ -156,7 +157,7 @@ def derive(
     qualifier = str(from_table.get("alias") or from_table.get("table_name"))
     try:
         return _derive_select(node, table, qualifier, facts, list(output_names), sketch_key)
-    except (ValueError, KeyError, TypeError) as exc:  # a tree the hub cannot write back
+    except (ValueError, KeyError, TypeError, UsageError) as exc:  # a tree or name it cannot write
         return _unverified(f"the hub could not write its evidence query ({type(exc).__name__})")
 
 

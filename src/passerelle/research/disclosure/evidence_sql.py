@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from passerelle.research.disclosure.parse_tree import render
 from passerelle.research.disclosure.spec import Dominance, TableSpec
+from passerelle.research.sql_quoting import quote_identifier
 
 __all__ = [
     "COUNT_AGGREGATES",
@@ -136,10 +137,6 @@ class Statistic:
     filter: dict[str, Any] | None
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _hmac_sql(value: str, key: bytes) -> str:
     """HMAC-SHA256(key, value) in DuckDB SQL, as its first 64 bits (UBIGINT)."""
     import hashlib
@@ -176,8 +173,8 @@ def build_evidence_sql(
     ``_hub_neg<j>``) and the :data:`SKETCH_COLUMNS` (distinct persons, XOR and
     the :data:`SKETCH_SIZE` smallest keyed hashes, per cell and for the whole).
     """
-    source = f"{_quote(table)} AS {_quote(qualifier)}"
-    person_sql = f"{_quote(qualifier)}.{_quote(person)}"
+    source = f"{quote_identifier(table)} AS {quote_identifier(qualifier)}"
+    person_sql = f"{quote_identifier(qualifier)}.{quote_identifier(person)}"
     # a row with no person is nobody the hub can count: it is behind no released cell
     researcher_where = f"({render(where)}) AND " if where is not None else ""
     where_sql = f" WHERE {researcher_where}{person_sql} IS NOT NULL"
@@ -268,8 +265,8 @@ def build_evidence_sql(
     persons = ", ".join(
         ["coalesce(e._hub_n, 0)", *(f"coalesce(e._hub_n{j}, 0)" for j in range(len(statistics)))]
     )
-    outputs = [f"c.{k} AS {_quote(n)}" for k, n in zip(keys, group_names, strict=True)]
-    outputs += [f"c._hub_s{j} AS {_quote(s.name)}" for j, s in enumerate(statistics)]
+    outputs = [f"c.{k} AS {quote_identifier(n)}" for k, n in zip(keys, group_names, strict=True)]
+    outputs += [f"c._hub_s{j} AS {quote_identifier(s.name)}" for j, s in enumerate(statistics)]
     outputs.append(f"least({persons}) AS _hub_persons")
     for d in dominance:
         outputs += [f"e.{c} AS {c}" for c in d.columns]

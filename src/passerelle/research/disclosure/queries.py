@@ -13,19 +13,13 @@ from collections.abc import Sequence
 
 from passerelle.errors import UsageError
 from passerelle.research.disclosure.spec import PERSONS_COLUMN, TableSpec
+from passerelle.research.sql_quoting import quote_identifier
 
 __all__ = ["MAGNITUDE_STATISTICS", "frequency_query", "magnitude_query", "quote_identifier"]
 
 MAGNITUDE_STATISTICS = ("sum", "mean", "count")
 """Statistics :func:`magnitude_query` computes (others need the researcher's own query
 and then carry no dominance evidence)."""
-
-
-def quote_identifier(name: str) -> str:
-    """``name`` as a DuckDB quoted identifier."""
-    if not name or "\x00" in name:
-        raise UsageError("A column or table name is empty or contains a NUL character.")
-    return '"' + name.replace('"', '""') + '"'
 
 
 def frequency_query(
