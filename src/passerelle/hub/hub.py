@@ -160,37 +160,24 @@ class HubConfig:
     def settings(self) -> dict[str, Any]:
         """The ``[hub]`` table as data: the settings every hub.toml names, and the optional
         ones only where they differ from their defaults."""
-        out: dict[str, Any] = {
-            name: getattr(self, name)
-            for name in ("name", "database", "store", "checkpoints", "keys")
-        }
-        out |= {"checkpoint_every": self.checkpoint_every}
-        out |= {"checkpoint_minutes": self.checkpoint_minutes}
-        out |= {"checkpoint_min_seconds": self.checkpoint_min_seconds}
-        if self.witness:
-            out |= {"witness": self.witness, "witness_retain_days": self.witness_retain_days}
-        for name in ("token_days", "auth_failures", "auth_window_seconds"):
-            out[name] = getattr(self, name)
-        out["result_retention_days"] = self.result_retention_days
-        for name in ("ingest_sources", "destinations"):
-            if getattr(self, name):
-                out[name] = list(getattr(self, name))
-        if self.custody != "file" or self.kek_file != "keks.json":
-            out |= {"custody": self.custody, "kek_file": self.kek_file}
-        if self.custody == "pkcs11":
-            for name in ("pkcs11_module", "pkcs11_token", "pkcs11_pin_env"):
-                out[name] = getattr(self, name)
-        if self.encrypt:
-            out["encrypt"] = list(self.encrypt)
-        for name in ("catalog_url", "catalog_country", "hdab_name", "hdab_email"):
-            if getattr(self, name):
-                out[name] = getattr(self, name)
         from passerelle.research.caps import CAP_SETTINGS
 
-        for name in CAP_SETTINGS:  # the query caps, when not the defaults
-            if getattr(self, name) != HubConfig.__dataclass_fields__[name].default:
-                out[name] = getattr(self, name)
-        return out
+        names = ["name", "database", "store", "checkpoints", "keys"]
+        names += ["checkpoint_every", "checkpoint_minutes", "checkpoint_min_seconds"]
+        names += ["witness", "witness_retain_days"] if self.witness else []
+        names += ["token_days", "auth_failures", "auth_window_seconds", "result_retention_days"]
+        names += [n for n in ("ingest_sources", "destinations") if getattr(self, n)]
+        if self.custody != "file" or self.kek_file != "keks.json":
+            names += ["custody", "kek_file"]
+        if self.custody == "pkcs11":
+            names += ["pkcs11_module", "pkcs11_token", "pkcs11_pin_env"]
+        names += ["encrypt"] if self.encrypt else []
+        catalog = ("catalog_url", "catalog_country", "hdab_name", "hdab_email")
+        names += [n for n in catalog if getattr(self, n)]
+        defaults = HubConfig.__dataclass_fields__
+        names += [n for n in CAP_SETTINGS if getattr(self, n) != defaults[n].default]
+        values = {n: getattr(self, n) for n in names}
+        return {n: list(v) if isinstance(v, tuple) else v for n, v in values.items()}
 
     def document(self) -> dict[str, Any]:
         """The whole of hub.toml as data: ``[hub]`` and any ``[policy.*]`` tables."""
