@@ -9,6 +9,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from passerelle.api.downloads import attachment
 from tests.api.conftest import SQLITE_ONLY, Api, assert_error
 from tests.api.helpers import published_project
 
@@ -29,6 +30,7 @@ def released_counts(api: Api, release_id: int, who: str) -> dict[str, list[objec
     response = api.get(f"/releases/{release_id}/output", who)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"] == attachment(f"release-{release_id}.csv")
     return pacsv.read_csv(io.BytesIO(response.content)).to_pydict()  # type: ignore[no-any-return]
 
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from passerelle.api.downloads import attachment
 from tests.api.conftest import Api
 from tests.api.helpers import published_project
 from tests.api.test_research_api import SMALL_CELL_SQL
@@ -81,6 +82,9 @@ def test_a_researcher_queries_asks_for_a_release_and_a_checker_approves(
     output = rita.get(f"{release_url}/output.csv")
     assert output.status_code == 200 and output.headers["content-type"].startswith("text/csv")
     assert output.headers["cache-control"] == "no-store"  # released health data, not cached
+    release_id = release_url.rstrip("/").rsplit("/", 1)[-1]
+    disposition = attachment(f"release-{release_id}.csv")  # one safe line, RFC 5987 twin too
+    assert output.headers["content-disposition"] == disposition
     assert "No release is waiting" in olga.get("/portal/releases").text
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from passerelle.api.auth import Actor, HubDep
+from passerelle.api.downloads import attachment
 from passerelle.api.errors import ERROR_RESPONSES
 from passerelle.api.models import MAX_INT, AuditEventOut, AuditPage, VerifyOut, audit_time
 from passerelle.api.params import Limit
@@ -158,7 +159,7 @@ def router() -> APIRouter:
         return Response(
             await in_long_thread(request, write),
             media_type=_MEDIA[format],
-            headers={"Content-Disposition": f'attachment; filename="audit.{format}"'},
+            headers={"Content-Disposition": attachment(f"audit.{format}")},
         )
 
     @r.get("/verify", summary="Verify the hash chain and the signed checkpoints")

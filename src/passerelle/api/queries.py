@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from passerelle.api.auth import Actor, HubDep
+from passerelle.api.downloads import attachment
 from passerelle.api.errors import ERROR_RESPONSES
 from passerelle.api.models import ListPage, QueryCreate, QueryRun, ResultPage
 from passerelle.api.params import ItemId, Limit, Offset, list_page
@@ -125,5 +126,5 @@ def _download(body: bytes, media_type: str, filename: str) -> Response:
     return Response(
         body,
         media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": attachment(filename)},
     )

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from passerelle.api.auth import Actor, HubDep
+from passerelle.api.downloads import attachment
 from passerelle.api.errors import ERROR_RESPONSES
 from passerelle.api.models import ListPage, ReleaseCreate, ReleaseDecision
 from passerelle.api.params import ItemId, Limit, Offset, list_page
@@ -107,7 +108,7 @@ def router() -> APIRouter:
             _released_csv(hub, actor, release_id),
             media_type="text/csv",
             headers={
-                "Content-Disposition": f'attachment; filename="release-{release_id}.csv"',
+                "Content-Disposition": attachment(f"release-{release_id}.csv"),
                 "Cache-Control": "no-store",
             },
         )

@@ -88,6 +88,25 @@ def _init(
     from passerelle.hub.hub import CONFIG_NAME, HubConfig, hub_dir_from_env, read_settings
     from passerelle.hub.witness import prepare_witness
 
+    _refuse_undecodable(  # before anything is read or written
+        {
+            "--hub": hub,
+            "--config": config,
+            "--admin": admin,
+            "--name": name,
+            "--database": database,
+            "--store": store,
+            "--checkpoints": checkpoints,
+            "--keys": keys,
+            "--custody": custody,
+            "--kek-file": kek_file,
+            "--pkcs11-module": pkcs11_module,
+            "--pkcs11-token": pkcs11_token,
+            "--pkcs11-pin-env": pkcs11_pin_env,
+            "--witness": witness,
+            "--policy": policy,
+        }
+    )
     directory = hub_dir_from_env(hub)
     settings = read_settings(config) if config else {}
     for key, value in (
@@ -105,6 +124,11 @@ def _init(
         from passerelle.sovereignty.policy import named_policy
 
         settings["policy"] = named_policy(policy)
+    from passerelle.hub.config_file import check_text_settings
+
+    named = {"name": name, "database": database, "store": store, "checkpoints": checkpoints}
+    given = {k: v for k, v in {**named, "keys": keys}.items() if v is not None}
+    check_text_settings({**settings, **given}, "passerelle init")  # before the witness is made
     witnessed = None
     if settings.get("witness") and not (directory / CONFIG_NAME).exists():
         planned = HubConfig(  # the witness is made ready first: a failure leaves no hub behind
@@ -144,6 +168,20 @@ def _init(
     )
     typer.echo(issued.secret)
     created.close()
+
+
+def _refuse_undecodable(options: dict[str, str | Path | None]) -> None:
+    """One sentence for the first option holding bytes that are not UTF-8 (a non-UTF-8
+    terminal or script): hub.toml is UTF-8 text, and nothing is written before this."""
+    from passerelle.errors import UsageError
+    from passerelle.hub.config_file import undecodable_byte
+
+    for option, value in options.items():
+        byte = None if value is None else undecodable_byte(str(value))
+        if byte is not None:
+            raise UsageError(
+                f"{option} is not valid UTF-8 (byte 0x{byte:02x}); give it as UTF-8 text"
+            )
 
 
 def _custody_line(created: Hub) -> str:

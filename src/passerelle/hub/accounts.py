@@ -126,7 +126,6 @@ def init_hub(
     if (directory / CONFIG_NAME).exists():
         raise ConflictError(f"a hub already exists at {directory}; use it or pick another folder")
     _check_name(admin)
-    directory.mkdir(parents=True, exist_ok=True)
     defaults = HubConfig(directory=directory.resolve())
     chosen = dict(settings or {})
     for key, value in (
@@ -140,6 +139,10 @@ def init_hub(
             chosen[key] = value
     chosen.setdefault("name", _default_hub_name(directory, defaults.name))
     check_name(chosen["name"], HUB)  # it names the checkpoints' folder in the store
+    from passerelle.hub.config_file import check_text_settings, write_document
+
+    check_text_settings(chosen, "hub settings")  # what hub.toml will hold, before any write
+    directory.mkdir(parents=True, exist_ok=True)
     try:
         config = HubConfig(directory=directory.resolve(), **chosen)
     except TypeError as exc:
@@ -183,7 +186,7 @@ def init_hub(
         )
         record_first_key(hub, session, first_key)
         issued = _issue(hub, session, user, "initial admin token", days=None, parent=None)
-    (directory / CONFIG_NAME).write_text(config.to_toml())
+    write_document(directory / CONFIG_NAME, config.document())  # whole, or not at all
     return hub, issued
 
 

@@ -157,51 +157,38 @@ class HubConfig:
             return "file://" + str((self.directory / url[len("file://") :]).resolve())
         return url
 
-    def to_toml(self) -> str:
-        lines = ["[hub]"]
-        for key in ("name", "database", "store", "checkpoints", "keys"):
-            lines.append(f'{key} = "{getattr(self, key)}"')
-        lines.append(f"checkpoint_every = {self.checkpoint_every}")
-        lines.append(f"checkpoint_minutes = {self.checkpoint_minutes}")
-        lines.append(f"checkpoint_min_seconds = {self.checkpoint_min_seconds}")
-        if self.witness:
-            lines.append(f'witness = "{self.witness}"')
-            lines.append(f"witness_retain_days = {self.witness_retain_days}")
-        lines.append(f"token_days = {self.token_days}")
-        lines.append(f"auth_failures = {self.auth_failures}")
-        lines.append(f"auth_window_seconds = {self.auth_window_seconds}")
-        lines.append(f"result_retention_days = {self.result_retention_days}")
-        if self.ingest_sources:
-            listed = ", ".join(f'"{u}"' for u in self.ingest_sources)
-            lines.append(f"ingest_sources = [{listed}]")
-        if self.destinations:
-            listed = ", ".join(_toml_string(u) for u in self.destinations)
-            lines.append(f"destinations = [{listed}]")
-        if self.custody != "file" or self.kek_file != "keks.json":
-            lines.append(f'custody = "{self.custody}"')
-            lines.append(f'kek_file = "{self.kek_file}"')
-        if self.custody == "pkcs11":
-            for name in ("pkcs11_module", "pkcs11_token", "pkcs11_pin_env"):
-                lines.append(f'{name} = "{getattr(self, name)}"')
-        if self.encrypt:
-            listed = ", ".join(f'"{c}"' for c in self.encrypt)
-            lines.append(f"encrypt = [{listed}]")
-        for name in ("catalog_url", "catalog_country", "hdab_name", "hdab_email"):
-            if getattr(self, name):
-                lines.append(f"{name} = {_toml_string(getattr(self, name))}")
+    def settings(self) -> dict[str, Any]:
+        """The ``[hub]`` table as data: the settings every hub.toml names, and the optional
+        ones only where they differ from their defaults."""
         from passerelle.research.caps import CAP_SETTINGS
 
-        for name in CAP_SETTINGS:  # the query caps, when not the defaults
-            if getattr(self, name) != HubConfig.__dataclass_fields__[name].default:
-                lines.append(f"{name} = {getattr(self, name)}")
-        policy = self.policy.to_toml()
-        return "\n".join(lines) + "\n" + (f"\n{policy}" if policy else "")
+        names = ["name", "database", "store", "checkpoints", "keys"]
+        names += ["checkpoint_every", "checkpoint_minutes", "checkpoint_min_seconds"]
+        names += ["witness", "witness_retain_days"] if self.witness else []
+        names += ["token_days", "auth_failures", "auth_window_seconds", "result_retention_days"]
+        names += [n for n in ("ingest_sources", "destinations") if getattr(self, n)]
+        if self.custody != "file" or self.kek_file != "keks.json":
+            names += ["custody", "kek_file"]
+        if self.custody == "pkcs11":
+            names += ["pkcs11_module", "pkcs11_token", "pkcs11_pin_env"]
+        names += ["encrypt"] if self.encrypt else []
+        catalog = ("catalog_url", "catalog_country", "hdab_name", "hdab_email")
+        names += [n for n in catalog if getattr(self, n)]
+        defaults = HubConfig.__dataclass_fields__
+        names += [n for n in CAP_SETTINGS if getattr(self, n) != defaults[n].default]
+        values = {n: getattr(self, n) for n in names}
+        return {n: list(v) if isinstance(v, tuple) else v for n, v in values.items()}
 
+    def document(self) -> dict[str, Any]:
+        """The whole of hub.toml as data: ``[hub]`` and any ``[policy.*]`` tables."""
+        tables = self.policy.tables()
+        return {"hub": self.settings(), **({"policy": tables} if tables else {})}
 
-def _toml_string(value: str) -> str:
-    import json
+    def to_toml(self) -> str:
+        """hub.toml's text, written by ``tomli_w`` (every string escaped, never spliced)."""
+        import tomli_w
 
-    return json.dumps(value, ensure_ascii=False)  # a TOML basic string, escapes included
+        return tomli_w.dumps(self.document())
 
 
 def hub_dir_from_env(explicit: str | Path | None = None) -> Path:
@@ -229,6 +216,9 @@ def read_settings(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: unknown section [{unknown_tables[0]}]; use [hub] and [policy.*]"
         )
+    from passerelle.hub.config_file import check_text_settings
+
+    check_text_settings(section, str(path))  # strings, one line each, before any other check
     if "encrypt" in section:
         chosen = section["encrypt"]
         if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
@@ -240,9 +230,6 @@ def read_settings(path: Path) -> dict[str, Any]:
         section = {**section, "policy": PlacementPolicy.parse(data["policy"], str(path))}
     if section.get("custody", "file") not in ("file", "pkcs11"):
         raise ConfigError(f'{path}: custody must be "file" or "pkcs11"')
-    for name in ("kek_file", "pkcs11_module", "pkcs11_token", "pkcs11_pin_env"):
-        if not isinstance(section.get(name, ""), str):
-            raise ConfigError(f"{path}: {name} must be a string")
     if "ingest_sources" in section:
         sources = section["ingest_sources"]
         if not isinstance(sources, list) or not all(isinstance(u, str) for u in sources):
@@ -262,8 +249,6 @@ def read_settings(path: Path) -> dict[str, Any]:
         value = section.get(name, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"{path}: {name} must be a whole number, 0 or more")
-    if not isinstance(section.get("witness", ""), str):
-        raise ConfigError(f"{path}: witness must be a store URL (s3://... or file:///...)")
     retention = section.get("result_retention_days", 1)
     if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
         raise ConfigError(
@@ -277,15 +262,10 @@ def read_settings(path: Path) -> dict[str, Any]:
 
 
 def _check_catalog_settings(section: dict[str, Any], where: str) -> None:
-    """The DCAT-AP catalog's settings: strings, a checked URL, country and e-mail."""
+    """The DCAT-AP catalog's settings (one-line strings by now): URL, country and e-mail."""
     from passerelle.errors import UsageError
     from passerelle.hub.dcat import check_catalog_url, check_country, check_email
 
-    names = ("catalog_url", "catalog_country", "hdab_name", "hdab_email")
-    for name in names:
-        value = section.get(name, "")
-        if not isinstance(value, str) or any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise ConfigError(f"{where}: {name} must be one line of text")
     try:
         if section.get("catalog_url"):
             check_catalog_url(section["catalog_url"])

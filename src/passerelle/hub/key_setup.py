@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["WrapReport", "prepare_keys", "record_first_key", "wrap_secrets"]
 
-_KEYS_LINE = re.compile(r"^(\s*)keys\s*=.*$", re.MULTILINE)
-
 
 @dataclass(frozen=True)
 class WrapReport:
@@ -154,27 +152,8 @@ def _is_wrapped_key_file(path: Path) -> bool:
 
 
 def _point_keys_at(path: Path, value: str) -> None:
-    """Set ``keys = "VALUE"`` in hub.toml's [hub] section, leaving every other line alone."""
-    from passerelle.hub.hub import read_settings
+    """Set ``keys`` in hub.toml's [hub] table, through the checked whole-file writer
+    (parsed, changed, written beside, read back, renamed over: never spliced as text)."""
+    from passerelle.hub.config_file import set_hub_setting
 
-    text = path.read_text()
-    start = text.find("[hub]")
-    if start < 0:
-        raise ConfigError(f"{path} has no [hub] section")
-    end = text.find("\n[", start + 1)
-    section = text[start : end if end >= 0 else len(text)]
-    line = f'keys = "{value}"'
-    if _KEYS_LINE.search(section):
-        section = _KEYS_LINE.sub(lambda m: m.group(1) + line, section, count=1)
-    else:
-        section = section.replace("[hub]", "[hub]\n" + line, 1)
-    updated = text[:start] + section + (text[end:] if end >= 0 else "")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(updated)
-    try:
-        if read_settings(tmp).get("keys") != value:
-            raise ConfigError(f"could not set keys in {path}; set keys = {value!r} by hand")
-    except ConfigError:
-        tmp.unlink()
-        raise
-    tmp.replace(path)
+    set_hub_setting(path, "keys", value)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from passerelle.live.mover import MoveStatus
     from passerelle.live.replica import ReplicaStatus
 
-__all__ = ["CONTENT_TYPE", "PHASES", "prometheus_text"]
+__all__ = ["CONTENT_TYPE", "PHASES", "label_value", "prometheus_text"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The media type of the Prometheus text format, version 0.0.4."""
@@ -62,6 +62,13 @@ def _number(value: float | int | None) -> str:
     return repr(float(value))
 
 
+def label_value(value: object) -> str:
+    """``value`` as a quoted label value of the text format: backslash, double quote and
+    line feed escaped (``\\``, ``\"``, ``\n``), so no value can end its label or line."""
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"'
+
+
 def _metric(lines: list[str], name: str, kind: str, help_text: str) -> str:
     full = _PREFIX + name
     lines.append(f"# HELP {full} {help_text}")
@@ -86,7 +93,8 @@ def _replica_lines(lines: list[str], replicas: Sequence[ReplicaStatus]) -> None:
         lines.append(f"# HELP {full} {help_text}")
         lines.append(f"# TYPE {full} gauge")
         for replica in replicas:
-            lines.append(f'{full}{{replica="{replica.id}"}} {_number(getattr(replica, attribute))}')
+            value = _number(getattr(replica, attribute))
+            lines.append(f"{full}{{replica={label_value(replica.id)}}} {value}")
 
 
 def prometheus_text(status: MoveStatus, replicas: Sequence[ReplicaStatus] = ()) -> str:
@@ -95,7 +103,7 @@ def prometheus_text(status: MoveStatus, replicas: Sequence[ReplicaStatus] = ()) 
     lines: list[str] = []
     name = _metric(lines, "phase", "gauge", "1 for the hub storage's current phase, else 0.")
     for phase in PHASES:
-        lines.append(f'{name}{{phase="{phase}"}} {1 if status.phase == phase else 0}')
+        lines.append(f"{name}{{phase={label_value(phase)}}} {1 if status.phase == phase else 0}")
     name = _metric(lines, "running", "gauge", "1 while a migration worker copies the backlog.")
     lines.append(f"{name} {_number(status.running)}")
     for short, kind, help_text, attribute in _GAUGES:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Form, Request
 
+from passerelle.api.downloads import attachment
 from passerelle.portal.params import Csrf, ItemId
 from passerelle.portal.routing import PortalRoute, SignedIn, check_csrf, render
 
@@ -88,7 +89,7 @@ def router() -> APIRouter:
             body,
             media_type="text/csv",
             headers={
-                "Content-Disposition": f'attachment; filename="release-{release_id}.csv"',
+                "Content-Disposition": attachment(f"release-{release_id}.csv"),
                 "Cache-Control": "no-store",
             },
         )

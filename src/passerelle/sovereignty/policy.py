@@ -105,18 +105,21 @@ class PlacementPolicy:
             rules.append((str(classification), ClassRule(tuple(dict.fromkeys(require)), elsewhere)))
         return cls(tuple(sorted(rules, key=lambda r: CLASSIFICATIONS.index(r[0]))), origin)
 
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """The ``[policy.*]`` tables as data, as ``parse`` reads them back."""
+        return {
+            classification: {
+                "require": list(rule.require),
+                "ciphertext_elsewhere": rule.ciphertext_elsewhere,
+            }
+            for classification, rule in self.rules
+        }
+
     def to_toml(self) -> str:
-        """The ``[policy.*]`` tables, as ``parse`` reads them back."""
-        lines: list[str] = []
-        for classification, rule in self.rules:
-            listed = ", ".join(f'"{r}"' for r in rule.require)
-            lines += [
-                f"[policy.{classification}]",
-                f"require = [{listed}]",
-                f"ciphertext_elsewhere = {'true' if rule.ciphertext_elsewhere else 'false'}",
-                "",
-            ]
-        return "\n".join(lines)
+        """The ``[policy.*]`` tables as TOML (``tomli_w``: every value escaped)."""
+        import tomli_w
+
+        return tomli_w.dumps({"policy": self.tables()}) if self.rules else ""
 
 
 NATIONAL_POLICY = PlacementPolicy(
