@@ -38,6 +38,7 @@ __all__ = [
     "to_attributes",
     "uncarried",
     "unportable",
+    "validate_attributes",
     "validate_content_type",
     "validate_metadata",
     "write_local",
@@ -50,13 +51,7 @@ MAX_CONTENT_TYPE = 1024
 UNCARRIED = ("Content-Disposition", "Content-Encoding", "Content-Language", "Cache-Control")
 """Standard attributes passerelle does not carry: a copy refuses an object that has one."""
 
-_STANDARD_ATTRIBUTES = {
-    "Content-Type",
-    "Content-Disposition",
-    "Content-Encoding",
-    "Content-Language",
-    "Cache-Control",
-}
+_STANDARD_ATTRIBUTES = {"Content-Type", *UNCARRIED}
 _XATTR = "user.passerelle"
 
 
@@ -136,6 +131,16 @@ def validate_content_type(content_type: str | None) -> str | None:
             f"{MAX_CONTENT_TYPE}; shorten it."
         )
     return content_type
+
+
+def validate_attributes(
+    metadata: Mapping[str, str] | None, content_type: str | None
+) -> dict[str, str]:
+    """What every write checks before its first request: the user metadata
+    (:func:`validate_metadata`, returned canonical), then the content type."""
+    clean = validate_metadata(metadata)
+    validate_content_type(content_type)
+    return clean
 
 
 def unportable(

@@ -33,8 +33,7 @@ from passerelle.storage.metadata import (
     read_local,
     to_attributes,
     uncarried,
-    validate_content_type,
-    validate_metadata,
+    validate_attributes,
     write_local,
 )
 from passerelle.storage.model import (
@@ -312,8 +311,7 @@ class ObstoreStore:
         import obstore
 
         path = self._path(key)
-        clean = validate_metadata(metadata)
-        validate_content_type(content_type)
+        clean = validate_attributes(metadata, content_type)
         attributes = None if self._spec.metadata_in_xattr else to_attributes(clean, content_type)
         limits = self._spec.limits
         preferred = part_size or DEFAULT_PART_SIZE
@@ -475,8 +473,7 @@ class ObstoreStore:
         checked, memory rewrites the object in update mode.
         """
         path = self._path(key)
-        clean = validate_metadata(metadata)
-        validate_content_type(content_type)
+        clean = validate_attributes(metadata, content_type)
         if self._spec.metadata_in_xattr:
             self._call(
                 "write", key, lambda: self._update_local(key, path, clean, content_type, if_match)
@@ -576,8 +573,7 @@ class ObstoreStore:
     ) -> ResumableUpload:
         """Begin a multipart upload whose id and parts can be found again after a crash."""
         path = self._path(key)
-        clean = validate_metadata(metadata)
-        validate_content_type(content_type)
+        clean = validate_attributes(metadata, content_type)
         admin = self._resumable_admin()
         return cast(
             ResumableUpload,

@@ -26,7 +26,7 @@ from passerelle.errors import (
 from passerelle.storage.base import ObjectReader, PutData, ResumableUpload
 from passerelle.storage.config import RemoteConfig
 from passerelle.storage.keys import check_key, check_prefix
-from passerelle.storage.metadata import validate_content_type, validate_metadata
+from passerelle.storage.metadata import validate_attributes
 from passerelle.storage.model import (
     Capabilities,
     IncompleteUpload,
@@ -254,8 +254,7 @@ class SwiftStore:
         part_size: int | None = None,
     ) -> PutResult:
         path = self._path(key)
-        clean = validate_metadata(metadata)
-        validate_content_type(content_type)
+        clean = validate_attributes(metadata, content_type)
         headers = object_headers(clean, content_type)
         limits = self.limits
         if isinstance(data, bytes | bytearray | memoryview):
@@ -378,8 +377,7 @@ class SwiftStore:
         ``if_match`` is checked with a HEAD first, which narrows but cannot close the race
         with a writer (hence ``conditional_metadata`` is off)."""
         path = self._path(key)
-        clean = validate_metadata(metadata)
-        validate_content_type(content_type)
+        clean = validate_attributes(metadata, content_type)
         current = self._head_path(key, path)
         if if_match is not None and quoted_etag(current.get("etag")) != quoted_etag(if_match):
             raise PreconditionFailedError(
@@ -404,8 +402,7 @@ class SwiftStore:
     ) -> ResumableUpload:
         """Begin an upload; nothing is sent until its first part."""
         path = self._path(key)
-        clean = validate_metadata(metadata)
-        validate_content_type(content_type)
+        clean = validate_attributes(metadata, content_type)
         object_headers(clean, content_type)  # reserved keys refused now, not at the end
         return SwiftUpload.start(self._large, key, path, content_type=content_type, metadata=clean)
 
